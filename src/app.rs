@@ -1,0 +1,166 @@
+//! The HTTP application: state, router, and a server that binds first, reports
+//! its port, and shuts down gracefully.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{self, Principal};
+use crate::config::HttpArgs;
+use crate::error::AppError;
+use crate::graphql::{self, GatewaySchema};
+use crate::{rest, service};
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<HttpArgs>,
+    pub schema: GatewaySchema,
+}
+
+impl AppState {
+    pub fn new(db: DatabaseConnection, settings: HttpArgs) -> Self {
+        let schema = graphql::build_schema(db.clone());
+        Self { db, settings: Arc::new(settings), schema }
+    }
+
+    pub fn jwt_secret(&self) -> Option<&[u8]> {
+        self.settings.jwt_secret.as_deref().map(str::as_bytes).filter(|s| !s.is_empty())
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .nest("/v1/orgs/{org_id}", rest::orgs::router())
+        .layer(middleware::from_fn_with_state(state.clone(), require_principal));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/graphql", get(graphql::http::get_handler).post(graphql::http::post_handler))
+        .merge(protected)
+        .fallback(unknown_route)
+        .layer(middleware::from_fn(envelope_errors))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.request_timeout()))
+        .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                // The matched route, never the raw path: ids and query strings stay out of span names.
+                let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
+                tracing::info_span!("request", method = %req.method(), route)
+            }),
+        )
+        .with_state(state)
+}
+
+/// Resolves the credential once and hands the principal to the handlers.
+async fn require_principal(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, AppError> {
+    let principal: Principal = auth::resolve(&state.db, state.jwt_secret(), req.headers()).await?;
+    req.extensions_mut().insert(principal);
+    Ok(next.run(req).await)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
+    if service::ping(&state.db).await {
+        Ok(Json(serde_json::json!({ "status": "ok", "database": "ok" })))
+    } else {
+        Err(AppError::Unavailable)
+    }
+}
+
+async fn unknown_route(req: Request) -> AppError {
+    AppError::not_found("route", req.uri().path())
+}
+
+/// Responses that layers or axum produced without our envelope (413 from the
+/// body limit, 408 from the timeout, 405 from the method router) get it here,
+/// so every error a client sees has one shape.
+async fn envelope_errors(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let error = match status {
+        StatusCode::NOT_FOUND => AppError::not_found("route", path),
+        StatusCode::METHOD_NOT_ALLOWED => AppError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
+        StatusCode::REQUEST_TIMEOUT => AppError::Timeout,
+        StatusCode::SERVICE_UNAVAILABLE => AppError::Unavailable,
+        s if s.is_server_error() => AppError::internal_msg(format!("unenveloped {s} response")),
+        _ => AppError::invalid(crate::error::InvalidInput::new(&["request"], "invalid_request", "The request is invalid", serde_json::Value::Null)),
+    };
+    let mut enveloped = error.into_response();
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(allow) = response.headers().get(header::ALLOW) {
+            enveloped.headers_mut().insert(header::ALLOW, allow.clone());
+        }
+    }
+    enveloped
+}
+
+/// A bound server: the port is known before it serves (tests bind port 0).
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    pub async fn build(state: AppState, bind: SocketAddr) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(bind).await.map_err(|e| anyhow::anyhow!("cannot bind {bind}: {e}"))?;
+        Ok(Self { listener, router: router(state) })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await?;
+        Ok(())
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}
+

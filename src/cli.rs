@@ -1,0 +1,144 @@
+//! What each command does. `main.rs` parses and dispatches; this is testable.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+
+use crate::app::{self, AppState, Application};
+use crate::config::{KeyCreateArgs, SeedArgs, ServeArgs};
+use crate::domain::permission::{Permission, Role};
+use crate::service::{keys, seed};
+use crate::db;
+
+pub async fn open(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let conn = db::connect(url).await?;
+    db::migrate(&conn).await?;
+    Ok(conn)
+}
+
+pub async fn migrate(url: &str) -> anyhow::Result<()> {
+    let conn = db::connect(url).await?;
+    let pending = db::pending_migrations(&conn).await?;
+    db::migrate(&conn).await?;
+    println!("applied {pending} migration(s); the schema is up to date");
+    Ok(())
+}
+
+pub async fn seed(args: &SeedArgs) -> anyhow::Result<()> {
+    let conn = open(&args.database.database_url).await?;
+    let options = seed::SeedOptions { events: args.events, days: args.days, seed: args.seed };
+    let report = run_seed(&conn, &options).await?;
+    println!(
+        "seeded {} events, {} sessions and {} users in {}",
+        report.events,
+        report.sessions,
+        report.users,
+        report.orgs.join(", ")
+    );
+    Ok(())
+}
+
+/// Seeds with a progress bar (drawn only on a terminal).
+async fn run_seed(conn: &DatabaseConnection, options: &seed::SeedOptions) -> anyhow::Result<seed::SeedReport> {
+    let bar = ProgressBar::new(options.events);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} seeding [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let report = seed::seed(conn, options, |n| bar.set_position(n)).await?;
+    bar.finish_and_clear();
+    tracing::info!(events = report.events, elapsed_ms = started.elapsed().as_millis() as u64, "seeded the demo data set");
+    Ok(report)
+}
+
+pub async fn create_key(args: &KeyCreateArgs) -> anyhow::Result<()> {
+    let conn = open(&args.database.database_url).await?;
+    let permissions = args
+        .permissions
+        .iter()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| Permission::parse(p).ok_or_else(|| anyhow::anyhow!("unknown permission {p:?}")))
+        .collect::<anyhow::Result<BTreeSet<_>>>()?;
+    let created = keys::create(
+        &conn,
+        keys::NewKey {
+            org_id: args.org.clone(),
+            role: args.role.as_deref().and_then(Role::parse),
+            permissions,
+            user_id: args.user.clone(),
+            name: args.name.clone(),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    println!("created key {} ({}…) for {}", created.id, created.prefix, args.org);
+    println!("the secret below is shown once; store it now");
+    println!("{}", created.secret);
+    Ok(())
+}
+
+pub async fn revoke_key(url: &str, key_id: &str) -> anyhow::Result<()> {
+    let conn = open(url).await?;
+    keys::revoke(&conn, key_id).await.map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    println!("revoked {key_id}");
+    Ok(())
+}
+
+/// A service error as one line for the terminal, naming what was not found.
+fn describe(e: &crate::error::AppError) -> String {
+    match e {
+        crate::error::AppError::NotFound { resource_type, resource_id } => format!("no {resource_type} {resource_id}"),
+        crate::error::AppError::Invalid(items) => items.iter().map(|i| i.msg.clone()).collect::<Vec<_>>().join("; "),
+        other => other.to_string(),
+    }
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let conn = open(&args.database.database_url).await?;
+    let state = AppState::new(conn.clone(), args.http.clone());
+    let application = Application::build(state, args.bind).await?;
+    let addr = application.local_addr();
+    if args.demo {
+        prepare_demo(&conn, &addr.to_string()).await?;
+    }
+    tracing::info!(%addr, "listening");
+    println!("activity-gateway listening on http://{addr}");
+    application.run_until(app::shutdown_signal()).await
+}
+
+/// Seeds the demo set into an empty database, then prints a fresh admin key for
+/// each demo org (secrets are never shown twice, so each start mints new ones).
+async fn prepare_demo(conn: &DatabaseConnection, addr: &str) -> anyhow::Result<()> {
+    if entity::org::Entity::find().count(conn).await? == 0 {
+        println!("seeding the demo data set…");
+        run_seed(conn, &seed::SeedOptions::default()).await?;
+    }
+    for (org_id, _, name, _) in seed::DEMO_ORGS {
+        if entity::org::Entity::find_by_id(org_id).one(conn).await?.is_none() {
+            continue;
+        }
+        let key = keys::create(
+            conn,
+            keys::NewKey {
+                org_id: org_id.to_owned(),
+                role: Some(Role::Admin),
+                permissions: BTreeSet::new(),
+                user_id: None,
+                name: Some("demo admin (serve --demo)".to_owned()),
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+        println!();
+        println!("{name} ({org_id}): admin API key");
+        println!("  {}", key.secret);
+        println!("  GraphQL: http://{addr}/graphql   (header X-Api-Key: {})", key.secret);
+        println!("  try: curl -s -H 'X-Api-Key: {}' http://{addr}/graphql -H 'content-type: application/json' -d '{{\"query\":\"{{ viewer {{ principalId permissions org {{ id name }} }} }}\"}}'", key.secret);
+    }
+    println!();
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! Settings from flags and environment variables: every flag also reads one.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://activity-gateway.db?mode=rwc";
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+#[derive(Debug, Parser)]
+#[command(name = "activity-gateway", version, about = "GraphQL API and REST compatibility shim over an org's activity data")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database, then serve HTTP.
+    Serve(ServeArgs),
+    /// Apply pending migrations.
+    Migrate(DatabaseArgs),
+    /// Write the deterministic demo data set (replacing the demo orgs).
+    Seed(SeedArgs),
+    /// Create or revoke API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://FILE?mode=rwc` or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[arg(long, env = "ACTIVITY_GATEWAY_BIND", default_value = DEFAULT_BIND)]
+    pub bind: SocketAddr,
+    /// Seed the demo data set when the database holds no org, and print a ready-to-use admin key per demo org.
+    #[arg(long, env = "ACTIVITY_GATEWAY_DEMO")]
+    pub demo: bool,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Secret for HS256 bearer tokens; JWTs are refused when unset.
+    #[arg(long, env = "ACTIVITY_GATEWAY_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Where export ZIPs are written.
+    #[arg(long, env = "ACTIVITY_GATEWAY_EXPORT_DIR", default_value = "exports")]
+    pub export_dir: PathBuf,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "ACTIVITY_GATEWAY_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Longest a request may take, in seconds.
+    #[arg(long, env = "ACTIVITY_GATEWAY_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+}
+
+impl Default for HttpArgs {
+    fn default() -> Self {
+        Self { jwt_secret: None, export_dir: PathBuf::from("exports"), max_body_bytes: 32 * 1024 * 1024, request_timeout_secs: 30 }
+    }
+}
+
+impl HttpArgs {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// How many activity events to write.
+    #[arg(long, env = "ACTIVITY_GATEWAY_SEED_EVENTS", default_value_t = 200_000)]
+    pub events: u64,
+    /// Over how many days before now.
+    #[arg(long, env = "ACTIVITY_GATEWAY_SEED_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
+    /// The random seed: the same seed gives the same ids and counts.
+    #[arg(long, env = "ACTIVITY_GATEWAY_SEED", default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; its secret is printed once, alone, as the last line.
+    Create(KeyCreateArgs),
+    /// Revoke a key by id.
+    Revoke {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        key_id: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeyCreateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[arg(long, env = "ACTIVITY_GATEWAY_KEY_ORG")]
+    pub org: String,
+    /// admin, member or viewer (viewer when neither role nor permissions are given).
+    #[arg(long, env = "ACTIVITY_GATEWAY_KEY_ROLE", value_parser = ["admin", "member", "viewer"])]
+    pub role: Option<String>,
+    /// Comma-separated `resource:action` permissions; they replace the role's.
+    #[arg(long, env = "ACTIVITY_GATEWAY_KEY_PERMISSIONS", value_delimiter = ',')]
+    pub permissions: Vec<String>,
+    #[arg(long, env = "ACTIVITY_GATEWAY_KEY_USER")]
+    pub user: Option<String>,
+    #[arg(long, env = "ACTIVITY_GATEWAY_KEY_NAME")]
+    pub name: Option<String>,
+}

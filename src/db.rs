@@ -1,0 +1,43 @@
+//! Connecting to the database and bringing its schema up to date.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+
+/// Opens a pool. SQLite runs in WAL mode (readers never wait for the writer) with
+/// `synchronous=FULL`, so a committed batch survives a crash of the machine, not
+/// just of the process; a writer waits for the lock instead of failing.
+pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(5))
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+        });
+    if url.starts_with("sqlite:") {
+        options.max_connections(8).min_connections(1);
+    } else {
+        options.max_connections(16).min_connections(1);
+    }
+    Database::connect(options).await.map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None).await.map_err(|e| anyhow::anyhow!("migration failed: {e}"))
+}
+
+/// How many migrations are not applied yet.
+pub async fn pending_migrations(db: &DatabaseConnection) -> anyhow::Result<usize> {
+    Ok(Migrator::get_pending_migrations(db).await?.len())
+}
+
+pub fn is_postgres(db: &DatabaseConnection) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}

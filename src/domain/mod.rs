@@ -1,0 +1,5 @@
+//! Validated domain values: ids, times, permissions. No axum, no SeaORM here.
+
+pub mod ids;
+pub mod permission;
+pub mod time;

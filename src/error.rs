@@ -1,0 +1,202 @@
+//! The one error type. Every failure of the service maps here, and from here in
+//! exactly one place to the REST envelope (or FastAPI's 422 shape) and to GraphQL
+//! error extensions. Internals are logged, never sent.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// One failing input, in FastAPI's `detail[]` shape.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InvalidInput {
+    pub loc: Vec<Value>,
+    pub msg: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub input: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<Value>,
+}
+
+impl InvalidInput {
+    pub fn new(loc: &[&str], kind: &str, msg: impl Into<String>, input: impl Into<Value>) -> Self {
+        Self {
+            loc: loc.iter().map(|s| Value::from(*s)).collect(),
+            msg: msg.into(),
+            kind: kind.to_owned(),
+            input: input.into(),
+            ctx: None,
+        }
+    }
+
+    pub fn with_ctx(mut self, ctx: Value) -> Self {
+        self.ctx = Some(ctx);
+        self
+    }
+
+    /// Puts this input under a prefix, e.g. `["body", 3]` for the 4th item of a batch.
+    pub fn under(mut self, prefix: Vec<Value>) -> Self {
+        let mut loc = prefix;
+        loc.append(&mut self.loc);
+        self.loc = loc;
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("Authentication required")]
+    Unauthenticated,
+    #[error("You don't have permission to perform this action")]
+    Forbidden { required_permission: &'static str },
+    #[error("The requested resource was not found")]
+    NotFound { resource_type: &'static str, resource_id: String },
+    #[error("Invalid input")]
+    Invalid(Vec<InvalidInput>),
+    #[error("The request body is too large")]
+    PayloadTooLarge,
+    #[error("The method is not allowed on this route")]
+    MethodNotAllowed,
+    #[error("The request took too long")]
+    Timeout,
+    #[error("The service is temporarily unavailable")]
+    Unavailable,
+    #[error("An unexpected error occurred")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn not_found(resource_type: &'static str, resource_id: impl Into<String>) -> Self {
+        Self::NotFound { resource_type, resource_id: resource_id.into() }
+    }
+
+    pub fn invalid(input: InvalidInput) -> Self {
+        Self::Invalid(vec![input])
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+
+    pub fn internal_msg(message: impl std::fmt::Display) -> Self {
+        Self::Internal(anyhow::anyhow!("{message}"))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code clients switch on, in REST `error` and GraphQL `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "AUTHENTICATION_FAILED",
+            Self::Forbidden { .. } => "FORBIDDEN",
+            Self::NotFound { .. } => "RESOURCE_NOT_FOUND",
+            Self::Invalid(_) => "BAD_USER_INPUT",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::Timeout => "REQUEST_TIMEOUT",
+            Self::Unavailable => "SERVICE_UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    pub fn details(&self) -> Value {
+        match self {
+            Self::Forbidden { required_permission } => json!({ "required_permission": required_permission }),
+            Self::NotFound { resource_type, resource_id } => {
+                json!({ "resource_type": resource_type, "resource_id": resource_id })
+            }
+            Self::Invalid(items) => json!({ "detail": items }),
+            _ => json!({}),
+        }
+    }
+
+    /// Logs what the client must not see. Called once, where the error leaves the service.
+    fn log(&self) {
+        match self {
+            Self::Internal(e) => tracing::error!(error = ?e, "internal error"),
+            Self::Unavailable => tracing::warn!("database unavailable"),
+            _ => {}
+        }
+    }
+
+    /// The reference's envelope (422 keeps FastAPI's `detail` shape instead).
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::Invalid(items) => json!({ "detail": items }),
+            _ => json!({
+                "error": self.code(),
+                "message": self.to_string(),
+                "details": self.details(),
+                "timestamp": chrono::Utc::now().naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+                "status_code": self.status().as_u16(),
+            }),
+        }
+    }
+
+    /// The same error as GraphQL sees it: message plus `code`, `status_code`, `details`.
+    pub fn to_graphql(&self) -> async_graphql::Error {
+        self.log();
+        let message = match self {
+            Self::Invalid(items) => items.iter().map(|i| i.msg.as_str()).collect::<Vec<_>>().join("; "),
+            other => other.to_string(),
+        };
+        let code = self.code();
+        let status = self.status().as_u16();
+        let details = async_graphql::Value::from_json(self.details()).unwrap_or_default();
+        async_graphql::Error::new(message).extend_with(|_, e| {
+            e.set("code", code);
+            e.set("status_code", status);
+            e.set("details", details.clone());
+        })
+    }
+}
+
+use async_graphql::ErrorExtensions as _;
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log();
+        (self.status(), axum::Json(self.to_json())).into_response()
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        use sea_orm::DbErr;
+        match &e {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+                tracing::warn!(error = %e, "database connection failed");
+                Self::Unavailable
+            }
+            _ => Self::Internal(e.into()),
+        }
+    }
+}
+
+/// Resolvers return this so an [`AppError`] keeps its extensions on the way out.
+pub type GqlResult<T> = Result<T, async_graphql::Error>;
+
+pub trait IntoGql<T> {
+    fn gql(self) -> GqlResult<T>;
+}
+
+impl<T> IntoGql<T> for AppResult<T> {
+    fn gql(self) -> GqlResult<T> {
+        self.map_err(|e| e.to_graphql())
+    }
+}

@@ -1,0 +1,104 @@
+//! `/graphql` over HTTP: POST (queries and mutations) and GET (queries only).
+
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, Request, ServerError};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::app::AppState;
+use crate::auth;
+use crate::error::{AppError, InvalidInput};
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+pub async fn post_handler(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(e) => {
+            let input = InvalidInput::new(&["body"], "json_invalid", "JSON decode error", serde_json::json!({}))
+                .with_ctx(serde_json::json!({ "error": e.to_string() }));
+            return AppError::invalid(input).into_response();
+        }
+    };
+    execute(&state, &headers, batch).await
+}
+
+pub async fn get_handler(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or_default()) {
+        Ok(request) => request,
+        Err(e) => {
+            let input = InvalidInput::new(&["query"], "query_invalid", e.to_string(), serde_json::Value::Null);
+            return AppError::invalid(input).into_response();
+        }
+    };
+    if is_mutation(&request) {
+        let mut response = AppError::MethodNotAllowed.into_response();
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(&state, &headers, BatchRequest::Single(request)).await
+}
+
+/// Whether the operation GET would run is a mutation (GET must never change state).
+fn is_mutation(request: &Request) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else { return false };
+    doc.operations.iter().any(|(name, op)| {
+        let selected = match (&request.operation_name, name) {
+            (Some(wanted), Some(name)) => wanted == name.as_str(),
+            _ => true,
+        };
+        selected && op.node.ty == OperationType::Mutation
+    })
+}
+
+async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> Response {
+    let principal = match auth::resolve(&state.db, state.jwt_secret(), headers).await {
+        Ok(p) => p,
+        Err(e) => return graphql_error_response(e),
+    };
+    let mut response = state.schema.execute_batch(batch.data(principal)).await;
+    match &mut response {
+        BatchResponse::Single(r) => with_codes(&mut r.errors),
+        BatchResponse::Batch(rs) => rs.iter_mut().for_each(|r| with_codes(&mut r.errors)),
+    }
+    let body = serde_json::to_vec(&response).unwrap_or_default();
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type(headers))], body).into_response()
+}
+
+/// Parse, validation and limit errors come from async-graphql without our
+/// extensions: they are the client's input, so they get `BAD_USER_INPUT`.
+fn with_codes(errors: &mut [ServerError]) {
+    for error in errors {
+        let ext = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
+        if ext.get("code").is_none() {
+            ext.set("code", "BAD_USER_INPUT");
+            ext.set("status_code", 400);
+            ext.set("details", async_graphql::Value::Object(Default::default()));
+        }
+    }
+}
+
+/// A request that never reached the schema (no valid credential): HTTP status
+/// from the error, body in GraphQL's shape so GraphQL clients can show it.
+fn graphql_error_response(error: AppError) -> Response {
+    let status = error.status();
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{
+            "message": error.to_string(),
+            "extensions": { "code": error.code(), "status_code": status.as_u16(), "details": error.details() }
+        }]
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+fn content_type(headers: &HeaderMap) -> &'static str {
+    let accepts = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if accepts.contains(GRAPHQL_RESPONSE) {
+        GRAPHQL_RESPONSE
+    } else {
+        "application/json"
+    }
+}

@@ -1,0 +1,24 @@
+use async_graphql::{Context, Object, ID};
+use sea_orm::DatabaseConnection;
+
+use super::types::{Org, Viewer};
+use crate::auth::Principal;
+use crate::error::{GqlResult, IntoGql};
+use crate::service::directory;
+
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// The caller and its org.
+    async fn viewer(&self, ctx: &Context<'_>) -> GqlResult<Viewer> {
+        Ok(Viewer(ctx.data::<Principal>()?.clone()))
+    }
+
+    /// An org by id: only the caller's own; any other answers RESOURCE_NOT_FOUND.
+    async fn org(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Org> {
+        let principal = ctx.data::<Principal>()?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        directory::org_of(db, &principal.org_id, &id).await.map(Org).gql()
+    }
+}

@@ -1,0 +1,13 @@
+//! activity-gateway: a GraphQL API and a REST compatibility shim over an org's
+//! activity data. `main.rs` only parses the command line and dispatches here.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod rest;
+pub mod service;

@@ -1,0 +1,5 @@
+//! The REST compatibility shim: thin handlers over the service layer, one module
+//! per reference document.
+
+pub mod extract;
+pub mod orgs;

@@ -1,0 +1,52 @@
+//! Orgs, users and the rest of the hierarchy, always looked up inside one org: an
+//! id of another org is indistinguishable from an id that does not exist.
+
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+
+use entity::{org, user};
+
+use crate::auth::{grants, jwt::Claims, Principal};
+use crate::domain::permission::parse_permissions;
+use crate::error::{AppError, AppResult};
+
+/// The org, when it is the caller's own; 404 otherwise, whether it exists or not.
+#[tracing::instrument(skip(db))]
+pub async fn org_of(db: &DatabaseConnection, principal_org: &str, org_id: &str) -> AppResult<org::Model> {
+    if principal_org != org_id {
+        return Err(AppError::not_found("org", org_id));
+    }
+    org::Entity::find_by_id(org_id.to_owned())
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("org", org_id))
+}
+
+#[tracing::instrument(skip(db))]
+pub async fn user_in_org(db: &DatabaseConnection, org_id: &str, user_id: &str) -> AppResult<user::Model> {
+    user::Entity::find_by_id(user_id.to_owned())
+        .filter(user::Column::OrgId.eq(org_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("user", user_id))
+}
+
+/// A JWT names its user and org; both must exist and belong together.
+pub async fn principal_for_jwt(db: &DatabaseConnection, claims: Claims) -> AppResult<Principal> {
+    let user = user::Entity::find_by_id(claims.sub.clone())
+        .filter(user::Column::OrgId.eq(claims.org.as_str()))
+        .one(db)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let explicit = parse_permissions(&claims.permission_text()).map_err(|_| AppError::Unauthenticated)?;
+    let permissions = grants(claims.role.as_deref(), &explicit);
+    Ok(Principal {
+        org_id: user.org_id,
+        principal_type: "user",
+        principal_id: user.id.clone(),
+        user_id: Some(user.id),
+        token_id: claims.jti,
+        token_type: "jwt",
+        permissions,
+        mcp_client: None,
+    })
+}

@@ -1,0 +1,37 @@
+//! The only code that queries the database. GraphQL resolvers and REST handlers
+//! both call these functions, so the two transports can never disagree.
+
+pub mod directory;
+pub mod events;
+pub mod keys;
+pub mod seed;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
+
+/// Binds values into a statement written with `?` placeholders, for either backend.
+/// Raw SQL is kept for the few statements SeaQuery cannot say as plainly.
+pub(crate) fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
+    let backend = db.get_database_backend();
+    let sql = if backend == DbBackend::Postgres {
+        let mut out = String::with_capacity(sql.len() + 8);
+        let mut n = 0;
+        for c in sql.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    } else {
+        sql.to_owned()
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Whether the database answers at all.
+pub async fn ping(db: &DatabaseConnection) -> bool {
+    matches!(tokio::time::timeout(std::time::Duration::from_secs(2), db.ping()).await, Ok(Ok(())))
+}
