@@ -52,9 +52,10 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql::http::get_handler).post(graphql::http::post_handler))
         .merge(protected)
         .fallback(unknown_route)
-        .layer(middleware::from_fn(envelope_errors))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.request_timeout()))
         .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
+        // Outside the limit and timeout layers, so their bare answers get the envelope too.
+        .layer(middleware::from_fn(envelope_errors))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 // The matched route, never the raw path: ids and query strings stay out of span names.

@@ -158,13 +158,21 @@ pub async fn seed(db: &DatabaseConnection, options: &SeedOptions, mut progress: 
         let first = options.events * DEMO_ORGS[0].3 / total_weight;
         vec![first, options.events - first]
     };
+    // Each chunk covers its own slice of the window and is written in time
+    // order: every feed index is (scope, ts, id), so time-ordered inserts append
+    // near the end of each scope's range instead of splitting pages at random.
     let mut written = 0;
     const EVENTS_PER_TRANSACTION: u64 = 10_000;
     for (org, count) in orgs.iter().zip(per_org) {
+        let chunks = count.div_ceil(EVENTS_PER_TRANSACTION).max(1);
+        let slice = window / chunks as i64;
         let mut left = count;
-        while left > 0 {
+        for chunk in 0..chunks as i64 {
             let n = left.min(EVENTS_PER_TRANSACTION);
-            let rows: Vec<EventRow> = (0..n).map(|_| demo_event(&mut rng, org, start, window)).collect();
+            let (from, to) = (chunk * slice, if chunk + 1 == chunks as i64 { window } else { (chunk + 1) * slice });
+            let mut offsets: Vec<i64> = (0..n).map(|_| rng.random_range(from..to.max(from + 1))).collect();
+            offsets.sort_unstable();
+            let rows: Vec<EventRow> = offsets.into_iter().map(|offset| demo_event(&mut rng, org, start, offset)).collect();
             let txn = db.begin().await?;
             insert_batch(&txn, rows, false).await?;
             txn.commit().await?;
@@ -382,9 +390,8 @@ fn capitalise(s: &str) -> String {
 /// One realistic event. Its id is a UUIDv7 whose time part is the event's offset
 /// into the window from a fixed anchor: ids sort like the events' times, and the
 /// same seed gives the same ids whatever the day it runs.
-fn demo_event(rng: &mut ChaCha8Rng, org: &OrgShape, start: i64, window: i64) -> EventRow {
+fn demo_event(rng: &mut ChaCha8Rng, org: &OrgShape, start: i64, offset: i64) -> EventRow {
     const ID_ANCHOR_MS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
-    let offset = rng.random_range(0..window);
     let ts = start + offset;
     let mut random = [0u8; 10];
     rng.fill(&mut random);

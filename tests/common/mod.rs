@@ -1,0 +1,186 @@
+//! Shared test harness: a fresh database per test, built by the real Migrator,
+//! on SQLite (a temporary file) and on PostgreSQL (a new database on the server
+//! at `TEST_DATABASE_URL`), and the real application served on port 0.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Once;
+
+use activity_gateway::app::{AppState, Application};
+use activity_gateway::config::HttpArgs;
+use activity_gateway::service::keys::{self, NewKey};
+use activity_gateway::service::seed::{self, SeedOptions};
+use activity_gateway::domain::permission::Role;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const JWT_SECRET: &str = "test-jwt-secret-of-a-reasonable-length";
+
+pub struct TestDb {
+    pub backend: Backend,
+    pub db: DatabaseConnection,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+static SKIP_NOTICE: Once = Once::new();
+
+impl TestDb {
+    /// A fresh, migrated database; `None` when the PostgreSQL tier is skipped
+    /// (no `TEST_DATABASE_URL`), which `REQUIRE_POSTGRES=1` turns into a failure.
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        let db = Self::empty(backend).await?;
+        activity_gateway::db::migrate(&db.db).await.expect("migrations apply");
+        Some(db)
+    }
+
+    /// A fresh database with no schema at all.
+    pub async fn empty(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                let db = activity_gateway::db::connect(&url).await.expect("sqlite opens");
+                Some(TestDb { backend, db, url, _dir: Some(dir) })
+            }
+            Backend::Postgres => {
+                let Some(admin_url) = std::env::var("TEST_DATABASE_URL").ok().filter(|s| !s.is_empty()) else {
+                    if std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                        panic!("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set: the PostgreSQL tier must run");
+                    }
+                    SKIP_NOTICE.call_once(|| {
+                        eprintln!("NOTE: PostgreSQL tier SKIPPED (set TEST_DATABASE_URL, or run scripts/test.sh)")
+                    });
+                    return None;
+                };
+                let name = format!("ag_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(admin_url.as_str()).await.expect("TEST_DATABASE_URL answers");
+                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+                admin.close().await.ok();
+                let url = with_database(&admin_url, &name);
+                let db = activity_gateway::db::connect(&url).await.expect("test database opens");
+                Some(TestDb { backend, db, url, _dir: None })
+            }
+        }
+    }
+
+    /// Seeds a small demo data set.
+    pub async fn seed(&self, events: u64) -> seed::SeedReport {
+        seed::seed(&self.db, &SeedOptions { events, days: 14, seed: 7 }, |_| {}).await.expect("seed")
+    }
+
+    pub async fn key(&self, org: &str, role: Role) -> String {
+        self.key_with(NewKey { org_id: org.into(), role: Some(role), permissions: Default::default(), user_id: None, name: None })
+            .await
+    }
+
+    pub async fn key_with(&self, new: NewKey) -> String {
+        keys::create(&self.db, new).await.expect("key created").secret
+    }
+}
+
+/// Replaces the database name in a PostgreSQL URL.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((url, None));
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// The real application over real TCP on an ephemeral port.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+pub fn test_settings() -> HttpArgs {
+    HttpArgs { jwt_secret: Some(JWT_SECRET.to_owned()), ..HttpArgs::default() }
+}
+
+impl TestApp {
+    pub async fn spawn(db: &DatabaseConnection) -> TestApp {
+        Self::spawn_with(db, test_settings()).await
+    }
+
+    pub async fn spawn_with(db: &DatabaseConnection, settings: HttpArgs) -> TestApp {
+        let state = AppState::new(db.clone(), settings);
+        let app = Application::build(state, "127.0.0.1:0".parse().unwrap()).await.expect("binds");
+        let addr = app.local_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        TestApp { addr, client: reqwest::Client::new(), shutdown: Some(tx) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        let res = self.client.get(self.url(path)).header("X-Api-Key", key).send().await.expect("request");
+        read(res).await
+    }
+
+    /// POSTs a GraphQL query with an API key; answers (status, body).
+    pub async fn graphql(&self, key: &str, query: &str) -> (u16, serde_json::Value) {
+        self.graphql_with(query, serde_json::json!({}), |r| r.header("X-Api-Key", key)).await
+    }
+
+    pub async fn graphql_with(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+        auth: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> (u16, serde_json::Value) {
+        let req = self.client.post(self.url("/graphql")).json(&serde_json::json!({ "query": query, "variables": variables }));
+        read(auth(req).send().await.expect("request")).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn read(res: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, body)
+}
+
+/// Declares `name::sqlite` and `name::postgres`, each running `async fn name(TestDb)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = $crate::common::TestDb::new($crate::common::Backend::Sqlite).await.expect("sqlite always runs");
+                super::$name(db).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = $crate::common::TestDb::new($crate::common::Backend::Postgres).await {
+                    super::$name(db).await
+                }
+            }
+        }
+    )*};
+}

@@ -1,0 +1,180 @@
+//! The foundation: migrations, seeding, the CLI, and the server's own routes.
+
+mod common;
+
+use std::process::Command;
+
+use activity_gateway::db;
+use common::{read, TestApp, TestDb};
+use sea_orm::{ConnectionTrait, Statement};
+
+on_both_backends!(
+    migrations_apply_from_empty_and_a_second_run_changes_nothing,
+    seeding_twice_with_the_same_seed_gives_the_same_ids_and_counts,
+    the_demo_set_has_every_kind_of_record,
+    healthz_and_readyz_answer_ok_with_a_database,
+    a_body_over_the_limit_answers_413_in_the_envelope,
+    malformed_json_answers_422_at_the_body,
+    unknown_routes_and_methods_answer_in_the_envelope,
+);
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
+}
+
+async fn table_names(db: &TestDb) -> Vec<String> {
+    let sql = match db.backend {
+        common::Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type IN ('table','index') ORDER BY name",
+        common::Backend::Postgres => {
+            "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' UNION ALL SELECT indexname FROM pg_indexes WHERE schemaname = 'public' ORDER BY name"
+        }
+    };
+    let rows = db.db.query_all_raw(Statement::from_string(db.db.get_database_backend(), sql)).await.unwrap();
+    rows.iter().map(|r| r.try_get::<String>("", "name").unwrap()).collect()
+}
+
+async fn migrations_apply_from_empty_and_a_second_run_changes_nothing(migrated: TestDb) {
+    let db = TestDb::empty(migrated.backend).await.unwrap();
+    assert_eq!(db::pending_migrations(&db.db).await.unwrap(), 1);
+    assert!(table_names(&db).await.iter().all(|t| !t.contains("activity")));
+
+    let first = binary().args(["migrate", "--database-url", &db.url]).output().unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(String::from_utf8_lossy(&first.stdout).trim(), "applied 1 migration(s); the schema is up to date");
+    let after_first = table_names(&db).await;
+    assert!(after_first.contains(&"activity_events".to_owned()));
+    assert!(after_first.contains(&"ix_activity_events_workspace_ts".to_owned()));
+
+    let second = binary().args(["migrate", "--database-url", &db.url]).output().unwrap();
+    assert!(second.status.success());
+    assert_eq!(String::from_utf8_lossy(&second.stdout).trim(), "applied 0 migration(s); the schema is up to date");
+    assert_eq!(table_names(&db).await, after_first);
+    assert_eq!(db::pending_migrations(&db.db).await.unwrap(), 0);
+}
+
+async fn ids_of(db: &TestDb, table: &str) -> Vec<String> {
+    let sql = format!("SELECT id FROM {table} ORDER BY id");
+    let rows = db.db.query_all_raw(Statement::from_string(db.db.get_database_backend(), sql)).await.unwrap();
+    rows.iter().map(|r| r.try_get::<String>("", "id").unwrap()).collect()
+}
+
+async fn seeding_twice_with_the_same_seed_gives_the_same_ids_and_counts(first: TestDb) {
+    let second = TestDb::new(first.backend).await.unwrap();
+    for db in [&first, &second] {
+        let out = binary().args(["seed", "--events", "3000", "--days", "3", "--seed", "11", "--database-url", &db.url]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("seeded 3000 events"));
+    }
+    for table in ["activity_events", "sessions", "users", "workspaces", "endpoints", "problems", "departments"] {
+        let a = ids_of(&first, table).await;
+        assert!(!a.is_empty(), "{table} is seeded");
+        assert_eq!(a, ids_of(&second, table).await, "{table} ids differ between runs");
+    }
+    // Seeding again into the same database replaces the demo orgs: same ids, same counts.
+    let before = ids_of(&first, "activity_events").await;
+    let again = binary().args(["seed", "--events", "3000", "--days", "3", "--seed", "11", "--database-url", &first.url]).output().unwrap();
+    assert!(again.status.success());
+    assert_eq!(ids_of(&first, "activity_events").await, before);
+    // Another seed gives other events.
+    let other = TestDb::new(first.backend).await.unwrap();
+    binary().args(["seed", "--events", "3000", "--days", "3", "--seed", "12", "--database-url", &other.url]).output().unwrap();
+    assert_ne!(ids_of(&other, "activity_events").await, before);
+}
+
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    let row = db.db.query_one_raw(Statement::from_string(db.db.get_database_backend(), sql)).await.unwrap().unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+async fn the_demo_set_has_every_kind_of_record(db: TestDb) {
+    let report = db.seed(5_000).await;
+    assert_eq!(report.events, 5_000);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM activity_events").await, 5_000);
+    for org in ["org_acme", "org_globex"] {
+        for (what, sql) in [
+            ("workspaces", "SELECT COUNT(*) FROM workspaces WHERE org_id = '{org}'"),
+            ("apps", "SELECT COUNT(*) FROM apps WHERE org_id = '{org}'"),
+            ("endpoints", "SELECT COUNT(*) FROM endpoints WHERE org_id = '{org}'"),
+            ("augmentations", "SELECT COUNT(*) FROM augmentations WHERE org_id = '{org}'"),
+            ("departments", "SELECT COUNT(*) FROM departments WHERE org_id = '{org}'"),
+            ("admins", "SELECT COUNT(*) FROM users WHERE org_id = '{org}' AND role = 'admin'"),
+            ("members", "SELECT COUNT(*) FROM users WHERE org_id = '{org}' AND role = 'member'"),
+            ("viewers", "SELECT COUNT(*) FROM users WHERE org_id = '{org}' AND role = 'viewer'"),
+            ("logins", "SELECT COUNT(*) FROM sessions WHERE org_id = '{org}' AND kind = 'login'"),
+            ("emulations", "SELECT COUNT(*) FROM sessions WHERE org_id = '{org}' AND kind = 'emulation'"),
+            ("active sessions", "SELECT COUNT(*) FROM sessions WHERE org_id = '{org}' AND ended_at IS NULL"),
+            ("problems", "SELECT COUNT(*) FROM problems WHERE org_id = '{org}'"),
+            ("errors", "SELECT COUNT(*) FROM activity_events WHERE org_id = '{org}' AND success = false"),
+            ("token usage", "SELECT COUNT(*) FROM activity_events WHERE org_id = '{org}' AND tokens_total > 0"),
+            ("last 24 hours", "SELECT COUNT(*) FROM activity_events WHERE org_id = '{org}' AND ts > (SELECT MAX(ts) FROM activity_events) - 86400000000"),
+        ] {
+            let n = count(&db, &sql.replace("{org}", org)).await;
+            assert!(n > 0, "{org} has no {what}");
+        }
+    }
+    // Several actions and resource types, in realistic proportions: reads dominate.
+    assert!(count(&db, "SELECT COUNT(DISTINCT action) FROM activity_events").await >= 6);
+    assert!(count(&db, "SELECT COUNT(DISTINCT resource_type) FROM activity_events").await >= 4);
+    let reads = count(&db, "SELECT COUNT(*) FROM activity_events WHERE action = 'read'").await;
+    assert!(reads > 1_500 && reads < 3_500, "reads: {reads}");
+}
+
+async fn healthz_and_readyz_answer_ok_with_a_database(db: TestDb) {
+    let app = TestApp::spawn(&db.db).await;
+    let (status, body) = read(app.client.get(app.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    let (status, body) = read(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
+    assert_eq!((status, body["database"].as_str()), (200, Some("ok")));
+}
+
+async fn a_body_over_the_limit_answers_413_in_the_envelope(db: TestDb) {
+    let settings = activity_gateway::config::HttpArgs { max_body_bytes: 1024, ..common::test_settings() };
+    let app = TestApp::spawn_with(&db.db, settings).await;
+    let key = { db.seed(10).await; db.key("org_acme", activity_gateway::domain::permission::Role::Admin).await };
+    let body_of = |len: usize| {
+        let frame = r#"{"query":"{ viewer { principalId } }","x":""}"#;
+        format!(r#"{{"query":"{{ viewer {{ principalId }} }}","x":"{}"}}"#, "a".repeat(len - frame.len()))
+    };
+    let at_limit = body_of(1024);
+    assert_eq!(at_limit.len(), 1024);
+    let res = app.client.post(app.url("/graphql")).header("X-Api-Key", &key).header("content-type", "application/json").body(at_limit).send().await.unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"]["viewer"]["principalId"].is_string());
+
+    let over = body_of(1025);
+    let res = app.client.post(app.url("/graphql")).header("X-Api-Key", &key).header("content-type", "application/json").body(over).send().await.unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(status, 413);
+    assert_eq!(body["error"], "PAYLOAD_TOO_LARGE");
+    assert_eq!(body["status_code"], 413);
+    assert!(body["timestamp"].is_string());
+}
+
+async fn malformed_json_answers_422_at_the_body(db: TestDb) {
+    db.seed(10).await;
+    let key = db.key("org_acme", activity_gateway::domain::permission::Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let res = app.client.post(app.url("/graphql")).header("X-Api-Key", &key).header("content-type", "application/json").body("{\"query\": ").send().await.unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["loc"], serde_json::json!(["body"]));
+    assert_eq!(body["detail"][0]["type"], "json_invalid");
+}
+
+async fn unknown_routes_and_methods_answer_in_the_envelope(db: TestDb) {
+    let app = TestApp::spawn(&db.db).await;
+    let (status, body) = read(app.client.get(app.url("/no/such/route")).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"], "RESOURCE_NOT_FOUND");
+    assert_eq!(body["details"], serde_json::json!({ "resource_type": "route", "resource_id": "/no/such/route" }));
+    let (status, body) = read(app.client.delete(app.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (405, Some("METHOD_NOT_ALLOWED")));
+}
+
+#[test]
+fn postgres_urls_get_their_database_replaced() {
+    assert_eq!(common::with_database("postgres://u@h:5/postgres", "x"), "postgres://u@h:5/x");
+    assert_eq!(common::with_database("postgres://u@h:5/postgres?sslmode=disable", "x"), "postgres://u@h:5/x?sslmode=disable");
+    assert_eq!(common::with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
+}
