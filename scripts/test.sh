@@ -48,4 +48,10 @@ fi
 
 # Every PostgreSQL test must really run: a missing server is a failure, not a skip.
 export REQUIRE_POSTGRES=1
-cargo test --workspace "$@"
+log="$(mktemp)"
+status=0
+cargo test --workspace "$@" 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run (cargo's last line is the doc-test binary).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
