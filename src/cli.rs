@@ -51,6 +51,8 @@ async fn run_seed(conn: &DatabaseConnection, options: &seed::SeedOptions) -> any
     let started = Instant::now();
     let report = seed::seed(conn, options, |n| bar.set_position(n)).await?;
     bar.finish_and_clear();
+    // Summaries are exact either way; folding now makes them fast from the start.
+    crate::service::rollups::refresh(conn).await.map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
     tracing::info!(events = report.events, elapsed_ms = started.elapsed().as_millis() as u64, "seeded the demo data set");
     Ok(report)
 }
@@ -100,6 +102,7 @@ fn describe(e: &crate::error::AppError) -> String {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let conn = open(&args.database.database_url).await?;
     let state = AppState::new(conn.clone(), args.http.clone());
+    crate::service::rollups::spawn_background_refresh(conn.clone(), args.http.rollup_interval());
     let application = Application::build(state, args.bind).await?;
     let addr = application.local_addr();
     if args.demo {

@@ -65,17 +65,24 @@ pub struct HttpArgs {
     /// Longest a request may take, in seconds.
     #[arg(long, env = "ACTIVITY_GATEWAY_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// How often the hourly rollups fold in new events, in seconds.
+    #[arg(long, env = "ACTIVITY_GATEWAY_ROLLUP_INTERVAL_SECS", default_value_t = 30)]
+    pub rollup_interval_secs: u64,
 }
 
 impl Default for HttpArgs {
     fn default() -> Self {
-        Self { jwt_secret: None, export_dir: PathBuf::from("exports"), max_body_bytes: 32 * 1024 * 1024, request_timeout_secs: 30 }
+        Self { jwt_secret: None, export_dir: PathBuf::from("exports"), max_body_bytes: 32 * 1024 * 1024, request_timeout_secs: 30, rollup_interval_secs: 30 }
     }
 }
 
 impl HttpArgs {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+
+    pub fn rollup_interval(&self) -> Duration {
+        Duration::from_secs(self.rollup_interval_secs.max(1))
     }
 }
 

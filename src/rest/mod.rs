@@ -1,5 +1,7 @@
 //! The REST compatibility shim: thin handlers over the service layer, one module
 //! per reference document.
 
+pub mod activity;
 pub mod extract;
 pub mod orgs;
+pub mod params;

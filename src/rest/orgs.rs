@@ -12,7 +12,7 @@ use crate::auth::Principal;
 use crate::error::AppError;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
+    super::activity::router()
         .fallback(|OriginalUri(uri): OriginalUri| async move { AppError::not_found("route", uri.path()) })
         .layer(middleware::from_fn(own_org_only))
 }

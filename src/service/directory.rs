@@ -50,3 +50,29 @@ pub async fn principal_for_jwt(db: &DatabaseConnection, claims: Claims) -> AppRe
         mcp_client: None,
     })
 }
+
+/// Looks an entity up by id inside one org (and optionally inside a parent);
+/// anything else is the 404 of an unknown id.
+macro_rules! owned_lookup {
+    ($fn:ident, $module:ident, $resource:literal $(, $parent_col:ident)?) => {
+        #[tracing::instrument(skip(db))]
+        pub async fn $fn(
+            db: &DatabaseConnection,
+            org_id: &str,
+            id: &str,
+            $(#[allow(non_snake_case)] $parent_col: Option<&str>,)?
+        ) -> AppResult<entity::$module::Model> {
+            #[allow(unused_mut)]
+            let mut query = entity::$module::Entity::find_by_id(id.to_owned()).filter(entity::$module::Column::OrgId.eq(org_id));
+            $(if let Some(parent) = $parent_col {
+                query = query.filter(entity::$module::Column::$parent_col.eq(parent));
+            })?
+            query.one(db).await?.ok_or_else(|| AppError::not_found($resource, id))
+        }
+    };
+}
+
+owned_lookup!(workspace_in_org, workspace, "workspace");
+owned_lookup!(app_in_org, app, "app", WorkspaceId);
+owned_lookup!(endpoint_in_org, endpoint, "endpoint", AppId);
+owned_lookup!(augmentation_in_org, augmentation, "augmentation", WorkspaceId);

@@ -1,10 +1,14 @@
 //! The only code that queries the database. GraphQL resolvers and REST handlers
 //! both call these functions, so the two transports can never disagree.
 
+pub mod activity;
 pub mod directory;
 pub mod events;
 pub mod keys;
+pub mod rollups;
+pub mod scope;
 pub mod seed;
+pub mod summary;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 

@@ -1,0 +1,101 @@
+//! Query parameters, validated the way FastAPI reports them: every failing
+//! parameter is listed, each at `["query", name]`, with the input as given.
+
+use serde_json::json;
+
+use crate::domain::time::parse_timestamp;
+use crate::error::{AppError, AppResult, InvalidInput};
+
+pub struct Params {
+    pairs: Vec<(String, String)>,
+    problems: Vec<InvalidInput>,
+}
+
+impl Params {
+    pub fn parse(raw: Option<&str>) -> Params {
+        match serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or_default()) {
+            Ok(pairs) => Params { pairs, problems: Vec::new() },
+            Err(_) => Params {
+                pairs: Vec::new(),
+                problems: vec![InvalidInput::new(&["query"], "query_invalid", "The query string is malformed", raw.unwrap_or_default())],
+            },
+        }
+    }
+
+    /// The last value given for `name`; an empty value counts as absent.
+    pub fn string(&self, name: &str) -> Option<String> {
+        self.pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty())
+    }
+
+    pub fn report(&mut self, problem: InvalidInput) {
+        self.problems.push(problem);
+    }
+
+    pub fn int(&mut self, name: &str, min: Option<i64>) -> Option<i64> {
+        let text = self.string(name)?;
+        let Ok(value) = text.trim().parse::<i64>() else {
+            self.report(InvalidInput::new(&["query", name], "int_parsing", "Input should be a valid integer, unable to parse string as an integer", text));
+            return None;
+        };
+        if let Some(min) = min.filter(|m| value < *m) {
+            self.report(
+                InvalidInput::new(&["query", name], "greater_than_equal", format!("Input should be greater than or equal to {min}"), text)
+                    .with_ctx(json!({ "ge": min })),
+            );
+            return None;
+        }
+        Some(value)
+    }
+
+    /// An integer in `min..=max`, `default` when absent.
+    pub fn int_in(&mut self, name: &str, default: i64, min: i64, max: i64) -> i64 {
+        let Some(value) = self.int(name, Some(min)) else { return default };
+        if value > max {
+            let text = self.string(name).unwrap_or_default();
+            self.report(
+                InvalidInput::new(&["query", name], "less_than_equal", format!("Input should be less than or equal to {max}"), text)
+                    .with_ctx(json!({ "le": max })),
+            );
+            return default;
+        }
+        value
+    }
+
+    pub fn time(&mut self, name: &str) -> Option<i64> {
+        let text = self.string(name)?;
+        match parse_timestamp(&text) {
+            Some(t) => Some(t),
+            None => {
+                self.report(InvalidInput::new(&["query", name], "datetime_parsing", "Input should be a valid ISO 8601 datetime", text));
+                None
+            }
+        }
+    }
+
+    /// One of `choices`, as given.
+    pub fn choice(&mut self, name: &str, choices: &[&str]) -> Option<String> {
+        let text = self.string(name)?;
+        if choices.contains(&text.as_str()) {
+            return Some(text);
+        }
+        let expected = choices.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(" or ");
+        self.report(
+            InvalidInput::new(&["query", name], "literal_error", format!("Input should be {expected}"), text)
+                .with_ctx(json!({ "expected": expected })),
+        );
+        None
+    }
+
+    pub fn extend(&mut self, problems: Vec<InvalidInput>) {
+        self.problems.extend(problems);
+    }
+
+    /// 422 listing every problem found so far, if any.
+    pub fn check(&mut self) -> AppResult<()> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Invalid(std::mem::take(&mut self.problems)))
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Exact summaries. Whole hours come from the rollups, as far as the watermark
+//! reaches; the partial hours at both ends of the window and every event newer
+//! than the watermark come from the raw events. Both reads share one snapshot.
+
+use std::collections::BTreeMap;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, IsolationLevel,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+
+use entity::activity_event::{self, Column};
+use entity::activity_rollup;
+
+use super::activity::{filter_condition, scope_condition};
+use super::rollups;
+use crate::domain::feed::{ActivityFilter, Scope};
+use crate::domain::time::{MICROS_PER_DAY, MICROS_PER_HOUR};
+use crate::error::AppResult;
+
+/// Sums kept as sums: averages and rates are derived, never stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub requests: i64,
+    pub successes: i64,
+    pub duration_sum_ms: i64,
+    pub tokens: i64,
+}
+
+impl Totals {
+    fn add(&mut self, other: Totals) {
+        self.requests += other.requests;
+        self.successes += other.successes;
+        self.duration_sum_ms += other.duration_sum_ms;
+        self.tokens += other.tokens;
+    }
+
+    pub fn failures(&self) -> i64 {
+        self.requests - self.successes
+    }
+
+    pub fn avg_duration_ms(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.duration_sum_ms as f64 / self.requests as f64
+        }
+    }
+
+    pub fn error_rate(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.failures() as f64 / self.requests as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// The window, `[start, end)`, in microseconds.
+    pub start: i64,
+    pub end: i64,
+    pub totals: Totals,
+    pub by_action: BTreeMap<String, i64>,
+    /// Events without a resource type count under `unknown`.
+    pub by_resource: BTreeMap<String, i64>,
+    /// Per hour (keyed by the hour's start).
+    pub hourly: BTreeMap<i64, Totals>,
+}
+
+pub const UNKNOWN_RESOURCE: &str = "unknown";
+
+impl Summary {
+    fn add(&mut self, hour: i64, action: String, resource_type: String, t: Totals) {
+        self.totals.add(t);
+        *self.by_action.entry(action).or_default() += t.requests;
+        let resource = if resource_type.is_empty() { UNKNOWN_RESOURCE.to_owned() } else { resource_type };
+        *self.by_resource.entry(resource).or_default() += t.requests;
+        self.hourly.entry(hour).or_default().add(t);
+    }
+
+    /// Chart buckets covering the whole window, empty ones included.
+    pub fn buckets(&self, width: i64) -> Vec<(i64, Totals)> {
+        let first = self.start.div_euclid(width) * width;
+        let mut out: BTreeMap<i64, Totals> = (0..)
+            .map(|i| first + i * width)
+            .take_while(|b| *b < self.end)
+            .map(|b| (b, Totals::default()))
+            .collect();
+        for (hour, t) in &self.hourly {
+            out.entry(hour.div_euclid(width) * width).or_default().add(*t);
+        }
+        out.into_iter().collect()
+    }
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Cell {
+    hour: i64,
+    action: String,
+    resource_type: String,
+    n: i64,
+    ok: i64,
+    dur: i64,
+    tok: i64,
+}
+
+fn hour_expr() -> String {
+    format!("(ts / {MICROS_PER_HOUR}) * {MICROS_PER_HOUR}")
+}
+
+async fn raw_cells(db: &impl ConnectionTrait, condition: Condition) -> AppResult<Vec<Cell>> {
+    Ok(activity_event::Entity::find()
+        .select_only()
+        .column_as(Expr::cust(hour_expr()), "hour")
+        .column_as(Column::Action, "action")
+        .column_as(Expr::cust("COALESCE(resource_type, '')"), "resource_type")
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .column_as(Expr::cust("CAST(SUM(CASE WHEN success THEN 1 ELSE 0 END) AS BIGINT)"), "ok")
+        .column_as(Expr::cust("CAST(SUM(duration_ms) AS BIGINT)"), "dur")
+        .column_as(Expr::cust("CAST(SUM(tokens_total) AS BIGINT)"), "tok")
+        .filter(condition)
+        .group_by(Expr::cust(hour_expr()))
+        .group_by(Column::Action)
+        .group_by(Expr::cust("COALESCE(resource_type, '')"))
+        .into_model::<Cell>()
+        .all(db)
+        .await?)
+}
+
+/// The window a summary covers: `[start, end)` narrowed by the filter's own times.
+pub fn window(filter: &ActivityFilter, start: i64, end: i64) -> ActivityFilter {
+    let mut f = filter.clone();
+    f.start_time = Some(filter.start_time.map_or(start, |s| s.max(start)));
+    f.end_time = Some(filter.end_time.map_or(end, |e| e.min(end)));
+    f
+}
+
+/// Aggregates `scope` over `[start, end)` (narrowed by the filter). Exact:
+/// equal to aggregating the raw events.
+#[tracing::instrument(skip(db))]
+pub async fn summarize(
+    db: &DatabaseConnection,
+    org_id: &str,
+    scope: &Scope,
+    filter: &ActivityFilter,
+    start: i64,
+    end: i64,
+) -> AppResult<Summary> {
+    let filter = window(filter, start, end);
+    let (start, end) = (filter.start_time.unwrap_or(start), filter.end_time.unwrap_or(end));
+    let mut summary = Summary { start, end, ..Default::default() };
+    if end <= start {
+        return Ok(summary);
+    }
+    // Whole hours inside the window.
+    let first_hour = start.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR + if start % MICROS_PER_HOUR == 0 { 0 } else { MICROS_PER_HOUR };
+    let last_hour = end.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR;
+    let rollup = scope.rollup_key(org_id).filter(|_| !filter.narrows_beyond_time() && last_hour > first_hour);
+
+    // One snapshot for the watermark, the rollups and the raw remainder: a
+    // refresh committing in between can neither double-count nor drop events.
+    let txn = if db.get_database_backend() == DbBackend::Postgres {
+        db.begin_with_config(Some(IsolationLevel::RepeatableRead), None).await?
+    } else {
+        db.begin().await?
+    };
+    let base = scope_condition(org_id, scope).add(filter_condition(&filter));
+    let raw = match rollup {
+        None => raw_cells(&txn, base).await?,
+        Some((kind, scope_id)) => {
+            let watermark = rollups::watermark(&txn).await?;
+            let rows = activity_rollup::Entity::find()
+                .filter(activity_rollup::Column::OrgId.eq(org_id))
+                .filter(activity_rollup::Column::ScopeKind.eq(kind))
+                .filter(activity_rollup::Column::ScopeId.eq(scope_id))
+                .filter(activity_rollup::Column::HourStart.gte(first_hour))
+                .filter(activity_rollup::Column::HourStart.lt(last_hour))
+                .order_by_asc(activity_rollup::Column::HourStart)
+                .all(&txn)
+                .await?;
+            for r in rows {
+                let t = Totals { requests: r.request_count, successes: r.success_count, duration_sum_ms: r.duration_sum_ms, tokens: r.tokens_sum };
+                summary.add(r.hour_start, r.action, r.resource_type, t);
+            }
+            let outside_rollups = Condition::any()
+                .add(Column::Ts.lt(first_hour))
+                .add(Column::Ts.gte(last_hour))
+                .add(Column::Seq.gt(watermark));
+            raw_cells(&txn, base.add(outside_rollups)).await?
+        }
+    };
+    txn.commit().await?;
+    for c in raw {
+        summary.add(c.hour, c.action, c.resource_type, Totals { requests: c.n, successes: c.ok, duration_sum_ms: c.dur, tokens: c.tok });
+    }
+    Ok(summary)
+}
+
+/// Exact duration percentiles (nearest rank) over the window, one indexed
+/// probe per percentile. `count` is the number of matching events.
+#[tracing::instrument(skip(db))]
+pub async fn duration_percentiles(
+    db: &DatabaseConnection,
+    org_id: &str,
+    scope: &Scope,
+    filter: &ActivityFilter,
+    count: i64,
+    percentiles: &[f64],
+) -> AppResult<Vec<Option<i64>>> {
+    let mut out = Vec::with_capacity(percentiles.len());
+    for p in percentiles {
+        if count == 0 {
+            out.push(None);
+            continue;
+        }
+        let rank = ((p * count as f64).ceil() as i64).clamp(1, count);
+        let value: Option<i64> = activity_event::Entity::find()
+            .select_only()
+            .column(Column::DurationMs)
+            .filter(scope_condition(org_id, scope).add(filter_condition(filter)))
+            .order_by_asc(Column::DurationMs)
+            .offset((rank - 1) as u64)
+            .limit(1)
+            .into_tuple()
+            .one(db)
+            .await?;
+        out.push(value);
+    }
+    Ok(out)
+}
+
+pub const BUCKET_HOUR: i64 = MICROS_PER_HOUR;
+pub const BUCKET_DAY: i64 = MICROS_PER_DAY;
