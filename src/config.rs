@@ -24,6 +24,8 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Write the deterministic demo data set (replacing the demo orgs).
     Seed(SeedArgs),
+    /// Print the GraphQL SDL (the same as schema.graphql).
+    Schema,
     /// Create or revoke API keys.
     Keys {
         #[command(subcommand)]

@@ -16,6 +16,10 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => cli::serve(args).await,
         Command::Migrate(args) => cli::migrate(&args.database_url).await,
         Command::Seed(args) => cli::seed(&args).await,
+        Command::Schema => {
+            print!("{}", activity_gateway::graphql::sdl());
+            Ok(())
+        }
         Command::Keys { command: KeysCommand::Create(args) } => cli::create_key(&args).await,
         Command::Keys { command: KeysCommand::Revoke { database, key_id } } => {
             cli::revoke_key(&database.database_url, &key_id).await

@@ -58,7 +58,8 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
         Ok(p) => p,
         Err(e) => return graphql_error_response(e),
     };
-    let mut response = state.schema.execute_batch(batch.data(principal)).await;
+    let loaders = std::sync::Arc::new(super::loaders::Loaders::new(&state.db, &principal.org_id));
+    let mut response = state.schema.execute_batch(batch.data(principal).data(loaders)).await;
     match &mut response {
         BatchResponse::Single(r) => with_codes(&mut r.errors),
         BatchResponse::Batch(rs) => rs.iter_mut().for_each(|r| with_codes(&mut r.errors)),

@@ -1,6 +1,8 @@
 //! The GraphQL schema. It knows nothing of the web framework: `http.rs` adapts it.
 
+mod activity;
 pub mod http;
+pub mod loaders;
 mod query;
 mod types;
 

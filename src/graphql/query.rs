@@ -1,7 +1,7 @@
 use async_graphql::{Context, Object, ID};
 use sea_orm::DatabaseConnection;
 
-use super::types::{Org, Viewer};
+use super::types::{Node, Org, Viewer};
 use crate::auth::Principal;
 use crate::error::{GqlResult, IntoGql};
 use crate::service::directory;
@@ -20,5 +20,12 @@ impl QueryRoot {
         let principal = ctx.data::<Principal>()?;
         let db = ctx.data::<DatabaseConnection>()?;
         directory::org_of(db, &principal.org_id, &id).await.map(Org).gql()
+    }
+
+    /// Any node of the caller's org by id; another org's ids answer RESOURCE_NOT_FOUND.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Node>> {
+        let principal = ctx.data::<Principal>()?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        directory::node(db, &principal.org_id, &id).await.map(|n| Some(Node::from(n))).gql()
     }
 }

@@ -1,12 +1,72 @@
-//! GraphQL object types. They wrap service results; entities never derive
-//! GraphQL traits, so the API does not change when a table does.
+//! GraphQL node types. They wrap service results; entities never derive
+//! GraphQL traits, so the API does not change when a table does. Every level
+//! of the hierarchy has the same `activity` and `activitySummary` fields.
 
-use async_graphql::{Context, Object, ID};
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{Context, Interface, Object, ID};
 use sea_orm::DatabaseConnection;
 
+use super::activity::{activity_connection, activity_summary, Activity, ActivityConnection, ActivityFilterInput, ActivitySummary};
 use crate::auth::Principal;
-use crate::error::{GqlResult, IntoGql};
+use crate::domain::feed::{Scope, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::error::{AppError, AppResult, GqlResult, IntoGql, InvalidInput};
 use crate::service::directory;
+
+/// Anything with a global id; `node(id:)` resolves every one.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID"))]
+pub enum Node {
+    Org(Org),
+    Workspace(Workspace),
+    App(App),
+    Endpoint(Endpoint),
+    Augmentation(Augmentation),
+    User(User),
+    Activity(Activity),
+}
+
+impl From<directory::Node> for Node {
+    fn from(n: directory::Node) -> Self {
+        match n {
+            directory::Node::Org(m) => Node::Org(Org(m)),
+            directory::Node::Workspace(m) => Node::Workspace(Workspace(m)),
+            directory::Node::App(m) => Node::App(App(m)),
+            directory::Node::Endpoint(m) => Node::Endpoint(Endpoint(m)),
+            directory::Node::Augmentation(m) => Node::Augmentation(Augmentation(m)),
+            directory::Node::User(m) => Node::User(User(m)),
+            directory::Node::Activity(m) => Node::Activity(Activity(m)),
+        }
+    }
+}
+
+type Children<T> = Connection<String, T, EmptyFields, EmptyFields>;
+
+/// A page of children in id order; the cursor is the last id seen.
+async fn children<M, T>(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+    fetch: impl AsyncFnOnce(&DatabaseConnection, &str, Option<&str>, u64) -> AppResult<(Vec<M>, bool)>,
+    id_of: impl Fn(&M) -> String,
+    wrap: impl Fn(M) -> T,
+) -> GqlResult<Children<T>>
+where
+    T: async_graphql::OutputType,
+{
+    let limit = match first {
+        None => DEFAULT_PAGE_SIZE,
+        Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
+        Some(n) => {
+            return Err(AppError::invalid(InvalidInput::new(&["first"], "value_error", format!("first should be between 1 and {MAX_PAGE_SIZE}"), n)).to_graphql())
+        }
+    };
+    let db = ctx.data::<DatabaseConnection>()?;
+    let org = &ctx.data::<Principal>()?.org_id;
+    let (rows, has_more) = fetch(db, org, after.as_deref(), limit).await.gql()?;
+    let mut connection = Connection::new(after.is_some(), has_more);
+    connection.edges.extend(rows.into_iter().map(|m| Edge::new(id_of(&m), wrap(m))));
+    Ok(connection)
+}
 
 pub struct Org(pub entity::org::Model);
 
@@ -17,6 +77,119 @@ impl Org {
     }
     async fn name(&self) -> &str {
         &self.0.name
+    }
+    async fn workspaces(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> GqlResult<Children<Workspace>> {
+        let id = self.0.id.clone();
+        children(ctx, first, after, async |db, org, after, n| directory::workspaces_of_org(db, org, &id, after, n).await, |m| m.id.clone(), Workspace).await
+    }
+    async fn users(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> GqlResult<Children<User>> {
+        let id = self.0.id.clone();
+        children(ctx, first, after, async |db, org, after, n| directory::users_of_org(db, org, &id, after, n).await, |m| m.id.clone(), User).await
+    }
+    async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
+        activity_connection(ctx, Scope::Org, first, after, filter).await
+    }
+    async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
+        activity_summary(ctx, Scope::Org, hours, filter).await
+    }
+}
+
+pub struct Workspace(pub entity::workspace::Model);
+
+#[Object]
+impl Workspace {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn apps(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> GqlResult<Children<App>> {
+        let id = self.0.id.clone();
+        children(ctx, first, after, async |db, org, after, n| directory::apps_of_workspace(db, org, &id, after, n).await, |m| m.id.clone(), App).await
+    }
+    async fn augmentations(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> GqlResult<Children<Augmentation>> {
+        let id = self.0.id.clone();
+        children(ctx, first, after, async |db, org, after, n| directory::augmentations_of_workspace(db, org, &id, after, n).await, |m| m.id.clone(), Augmentation).await
+    }
+    async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
+        activity_connection(ctx, Scope::Workspace(self.0.id.clone()), first, after, filter).await
+    }
+    async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
+        activity_summary(ctx, Scope::Workspace(self.0.id.clone()), hours, filter).await
+    }
+}
+
+pub struct App(pub entity::app::Model);
+
+#[Object]
+impl App {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn workspace_id(&self) -> ID {
+        ID(self.0.workspace_id.clone())
+    }
+    async fn endpoints(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> GqlResult<Children<Endpoint>> {
+        let id = self.0.id.clone();
+        children(ctx, first, after, async |db, org, after, n| directory::endpoints_of_app(db, org, &id, after, n).await, |m| m.id.clone(), Endpoint).await
+    }
+    async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
+        activity_connection(ctx, Scope::App(self.0.id.clone()), first, after, filter).await
+    }
+    async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
+        activity_summary(ctx, Scope::App(self.0.id.clone()), hours, filter).await
+    }
+}
+
+pub struct Endpoint(pub entity::endpoint::Model);
+
+#[Object]
+impl Endpoint {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn method(&self) -> &str {
+        &self.0.method
+    }
+    async fn path(&self) -> &str {
+        &self.0.path
+    }
+    async fn app_id(&self) -> ID {
+        ID(self.0.app_id.clone())
+    }
+    async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
+        activity_connection(ctx, Scope::Endpoint(self.0.id.clone()), first, after, filter).await
+    }
+    async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
+        activity_summary(ctx, Scope::Endpoint(self.0.id.clone()), hours, filter).await
+    }
+}
+
+pub struct Augmentation(pub entity::augmentation::Model);
+
+#[Object]
+impl Augmentation {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn total_stages(&self) -> i32 {
+        self.0.total_stages
+    }
+    async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
+        activity_connection(ctx, Scope::Augmentation(self.0.id.clone()), first, after, filter).await
+    }
+    async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
+        activity_summary(ctx, Scope::Augmentation(self.0.id.clone()), hours, filter).await
     }
 }
 
@@ -36,6 +209,12 @@ impl User {
     /// `admin`, `member` or `viewer`.
     async fn role(&self) -> &str {
         &self.0.role
+    }
+    async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
+        activity_connection(ctx, Scope::User(self.0.id.clone()), first, after, filter).await
+    }
+    async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
+        activity_summary(ctx, Scope::User(self.0.id.clone()), hours, filter).await
     }
 }
 

@@ -76,3 +76,68 @@ owned_lookup!(workspace_in_org, workspace, "workspace");
 owned_lookup!(app_in_org, app, "app", WorkspaceId);
 owned_lookup!(endpoint_in_org, endpoint, "endpoint", AppId);
 owned_lookup!(augmentation_in_org, augmentation, "augmentation", WorkspaceId);
+
+/// Children of a parent, in id order, keyset-paginated: `(rows, has_more)`.
+macro_rules! children_page {
+    ($fn:ident, $module:ident, $parent_col:ident) => {
+        #[tracing::instrument(skip(db))]
+        pub async fn $fn(
+            db: &DatabaseConnection,
+            org_id: &str,
+            parent_id: &str,
+            after: Option<&str>,
+            limit: u64,
+        ) -> AppResult<(Vec<entity::$module::Model>, bool)> {
+            use sea_orm::{QueryOrder as _, QuerySelect as _};
+            let mut query = entity::$module::Entity::find()
+                .filter(entity::$module::Column::OrgId.eq(org_id))
+                .filter(entity::$module::Column::$parent_col.eq(parent_id));
+            if let Some(after) = after {
+                query = query.filter(entity::$module::Column::Id.gt(after));
+            }
+            let mut rows = query.order_by_asc(entity::$module::Column::Id).limit(limit + 1).all(db).await?;
+            let has_more = rows.len() as u64 > limit;
+            rows.truncate(limit as usize);
+            Ok((rows, has_more))
+        }
+    };
+}
+
+children_page!(workspaces_of_org, workspace, OrgId);
+children_page!(users_of_org, user, OrgId);
+children_page!(apps_of_workspace, app, WorkspaceId);
+children_page!(augmentations_of_workspace, augmentation, WorkspaceId);
+children_page!(endpoints_of_app, endpoint, AppId);
+
+/// Any node of the caller's org by its prefixed id; 404 for anything else.
+pub async fn node(db: &DatabaseConnection, org_id: &str, id: &str) -> AppResult<Node> {
+    use crate::domain::ids::IdKind;
+    let not_found = || AppError::not_found("node", id);
+    Ok(match IdKind::of(id).ok_or_else(not_found)? {
+        IdKind::Org => Node::Org(org_of(db, org_id, id).await?),
+        IdKind::Workspace => Node::Workspace(workspace_in_org(db, org_id, id).await?),
+        IdKind::App => Node::App(app_in_org(db, org_id, id, None).await?),
+        IdKind::Endpoint => Node::Endpoint(endpoint_in_org(db, org_id, id, None).await?),
+        IdKind::Augmentation => Node::Augmentation(augmentation_in_org(db, org_id, id, None).await?),
+        IdKind::User => Node::User(user_in_org(db, org_id, id).await?),
+        IdKind::Activity => Node::Activity(
+            entity::activity_event::Entity::find()
+                .filter(entity::activity_event::Column::Id.eq(id))
+                .filter(entity::activity_event::Column::OrgId.eq(org_id))
+                .one(db)
+                .await?
+                .ok_or_else(not_found)?,
+        ),
+        _ => return Err(not_found()),
+    })
+}
+
+pub enum Node {
+    Org(org::Model),
+    Workspace(entity::workspace::Model),
+    App(entity::app::Model),
+    Endpoint(entity::endpoint::Model),
+    Augmentation(entity::augmentation::Model),
+    User(user::Model),
+    Activity(entity::activity_event::Model),
+}

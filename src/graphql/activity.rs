@@ -1,0 +1,387 @@
+//! Activity in GraphQL: the event type, its connection, the summary, and the
+//! two resolvers every node's `activity` and `activitySummary` fields share.
+
+use async_graphql::connection::PageInfo;
+use async_graphql::{ComplexObject, Context, Enum, InputObject, Json, Object, SimpleObject, ID};
+use sea_orm::DatabaseConnection;
+
+use super::loaders::Loaders;
+use super::types::{App, Augmentation, Endpoint, User, Workspace};
+use crate::auth::Principal;
+use crate::domain::feed::{ActivityFilter, Cursor, Scope, Status, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::domain::permission::Permission;
+use crate::domain::time::{format_micros, now_micros, parse_timestamp, MICROS_PER_HOUR};
+use crate::error::{AppError, GqlResult, IntoGql, InvalidInput};
+use crate::rest::activity::{json_object, DEFAULT_HOURS, MAX_HOURS};
+use crate::service::{activity, summary};
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityStatus {
+    Success,
+    Error,
+}
+
+/// Narrows a feed or a summary. Times are ISO 8601; a naive time is UTC.
+#[derive(InputObject, Default, Clone)]
+pub struct ActivityFilterInput {
+    /// Inclusive.
+    pub start_time: Option<String>,
+    /// Exclusive.
+    pub end_time: Option<String>,
+    pub actions: Option<Vec<String>>,
+    pub resource_types: Option<Vec<String>>,
+    pub resource_id: Option<String>,
+    pub user_ids: Option<Vec<String>>,
+    pub workspace_id: Option<String>,
+    pub status: Option<ActivityStatus>,
+    pub min_duration_ms: Option<i64>,
+    pub max_duration_ms: Option<i64>,
+}
+
+impl ActivityFilterInput {
+    fn parse(self) -> Result<ActivityFilter, Vec<InvalidInput>> {
+        let mut problems = Vec::new();
+        let mut time = |name: &str, value: Option<String>| {
+            value.and_then(|text| {
+                let parsed = parse_timestamp(&text);
+                if parsed.is_none() {
+                    problems.push(InvalidInput::new(&["filter", name], "datetime_parsing", format!("{name} should be a valid ISO 8601 datetime"), text));
+                }
+                parsed
+            })
+        };
+        let filter = ActivityFilter {
+            start_time: time("startTime", self.start_time),
+            end_time: time("endTime", self.end_time),
+            actions: self.actions.unwrap_or_default(),
+            resource_types: self.resource_types.unwrap_or_default(),
+            resource_id: self.resource_id,
+            user_ids: self.user_ids.unwrap_or_default(),
+            workspace_id: self.workspace_id,
+            status: self.status.map(|s| if s == ActivityStatus::Success { Status::Success } else { Status::Error }),
+            min_duration_ms: self.min_duration_ms,
+            max_duration_ms: self.max_duration_ms,
+        };
+        problems.extend(filter.validate(&["filter"]));
+        if problems.is_empty() {
+            Ok(filter)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// One recorded API call.
+pub struct Activity(pub entity::activity_event::Model);
+
+#[Object]
+impl Activity {
+    pub async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// RFC 3339, UTC, microseconds.
+    async fn timestamp(&self) -> String {
+        format_micros(self.0.ts)
+    }
+    async fn trace_id(&self) -> Option<&str> {
+        self.0.trace_id.as_deref()
+    }
+    async fn user_id(&self) -> Option<&str> {
+        self.0.user_id.as_deref()
+    }
+    async fn workspace_id(&self) -> Option<&str> {
+        self.0.workspace_id.as_deref()
+    }
+    async fn app_id(&self) -> Option<&str> {
+        self.0.app_id.as_deref()
+    }
+    async fn endpoint_id(&self) -> Option<&str> {
+        self.0.endpoint_id.as_deref()
+    }
+    async fn augmentation_id(&self) -> Option<&str> {
+        self.0.augmentation_id.as_deref()
+    }
+    async fn principal_type(&self) -> Option<&str> {
+        self.0.principal_type.as_deref()
+    }
+    async fn principal_id(&self) -> Option<&str> {
+        self.0.principal_id.as_deref()
+    }
+    async fn token_id(&self) -> Option<&str> {
+        self.0.token_id.as_deref()
+    }
+    async fn token_type(&self) -> Option<&str> {
+        self.0.token_type.as_deref()
+    }
+    async fn method(&self) -> Option<&str> {
+        self.0.method.as_deref()
+    }
+    async fn path(&self) -> Option<&str> {
+        self.0.path.as_deref()
+    }
+    async fn resource_type(&self) -> Option<&str> {
+        self.0.resource_type.as_deref()
+    }
+    async fn resource_id(&self) -> Option<&str> {
+        self.0.resource_id.as_deref()
+    }
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    async fn status_code(&self) -> i32 {
+        self.0.status_code
+    }
+    async fn success(&self) -> bool {
+        self.0.success
+    }
+    async fn error_code(&self) -> Option<&str> {
+        self.0.error_code.as_deref()
+    }
+    async fn duration_ms(&self) -> i64 {
+        self.0.duration_ms
+    }
+    async fn execution_id(&self) -> Option<&str> {
+        self.0.execution_id.as_deref()
+    }
+    async fn stages_completed(&self) -> Option<i32> {
+        self.0.stages_completed
+    }
+    async fn total_stages(&self) -> Option<i32> {
+        self.0.total_stages
+    }
+    /// Token counts by kind, e.g. `{"prompt_tokens": 120, "completion_tokens": 40}`.
+    async fn token_usage(&self) -> Json<serde_json::Value> {
+        Json(json_object(&self.0.token_usage))
+    }
+    /// The sum of `tokenUsage`.
+    async fn tokens_total(&self) -> i64 {
+        self.0.tokens_total
+    }
+    async fn metadata(&self) -> Json<serde_json::Value> {
+        Json(json_object(&self.0.metadata))
+    }
+    async fn user(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        let Some(id) = &self.0.user_id else { return Ok(None) };
+        Ok(ctx.data::<std::sync::Arc<Loaders>>()?.users.load_one(id.clone()).await?.map(User))
+    }
+    async fn workspace(&self, ctx: &Context<'_>) -> GqlResult<Option<Workspace>> {
+        let Some(id) = &self.0.workspace_id else { return Ok(None) };
+        Ok(ctx.data::<std::sync::Arc<Loaders>>()?.workspaces.load_one(id.clone()).await?.map(Workspace))
+    }
+    async fn app(&self, ctx: &Context<'_>) -> GqlResult<Option<App>> {
+        let Some(id) = &self.0.app_id else { return Ok(None) };
+        Ok(ctx.data::<std::sync::Arc<Loaders>>()?.apps.load_one(id.clone()).await?.map(App))
+    }
+    async fn endpoint(&self, ctx: &Context<'_>) -> GqlResult<Option<Endpoint>> {
+        let Some(id) = &self.0.endpoint_id else { return Ok(None) };
+        Ok(ctx.data::<std::sync::Arc<Loaders>>()?.endpoints.load_one(id.clone()).await?.map(Endpoint))
+    }
+    async fn augmentation(&self, ctx: &Context<'_>) -> GqlResult<Option<Augmentation>> {
+        let Some(id) = &self.0.augmentation_id else { return Ok(None) };
+        Ok(ctx.data::<std::sync::Arc<Loaders>>()?.augmentations.load_one(id.clone()).await?.map(Augmentation))
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ActivityEdge {
+    pub cursor: String,
+    pub node: Activity,
+}
+
+/// A page of a feed. `totalCount` is exact and only computed when asked for.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct ActivityConnection {
+    pub edges: Vec<ActivityEdge>,
+    pub page_info: PageInfo,
+    #[graphql(skip)]
+    feed: (String, Scope, ActivityFilter),
+}
+
+#[ComplexObject]
+impl ActivityConnection {
+    async fn nodes(&self) -> Vec<Activity> {
+        self.edges.iter().map(|e| Activity(e.node.0.clone())).collect()
+    }
+    /// Every matching event, all pages together.
+    async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
+        let (org, scope, filter) = &self.feed;
+        activity::count(ctx.data::<DatabaseConnection>()?, org, scope, filter).await.gql()
+    }
+}
+
+fn require_read<'a>(ctx: &'a Context<'a>) -> GqlResult<&'a Principal> {
+    let principal = ctx.data::<Principal>()?;
+    principal.require(Permission::ActivityRead).gql()?;
+    Ok(principal)
+}
+
+/// The `activity` field of every node.
+pub async fn activity_connection(
+    ctx: &Context<'_>,
+    scope: Scope,
+    first: Option<i32>,
+    after: Option<String>,
+    filter: Option<ActivityFilterInput>,
+) -> GqlResult<ActivityConnection> {
+    let principal = require_read(ctx)?;
+    let org = principal.org_id.clone();
+    let mut problems = Vec::new();
+    let limit = match first {
+        None => DEFAULT_PAGE_SIZE,
+        Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
+        Some(n) => {
+            let (kind, msg, ctx_value) = if n < 1 {
+                ("greater_than_equal", "first should be greater than or equal to 1".to_owned(), serde_json::json!({ "ge": 1 }))
+            } else {
+                ("less_than_equal", format!("first should be less than or equal to {MAX_PAGE_SIZE}"), serde_json::json!({ "le": MAX_PAGE_SIZE }))
+            };
+            problems.push(InvalidInput::new(&["first"], kind, msg, n).with_ctx(ctx_value));
+            DEFAULT_PAGE_SIZE
+        }
+    };
+    let filter = match filter.unwrap_or_default().parse() {
+        Ok(f) => f,
+        Err(mut p) => {
+            problems.append(&mut p);
+            ActivityFilter::default()
+        }
+    };
+    let cursor = match after {
+        None => None,
+        Some(text) => Cursor::decode(&text, &org, &scope, &filter).map_err(|e| problems.push(e.to_input(&["after"], &text))).ok(),
+    };
+    if !problems.is_empty() {
+        return Err(AppError::Invalid(problems).to_graphql());
+    }
+    let db = ctx.data::<DatabaseConnection>()?;
+    let page = activity::page(db, &org, &scope, &filter, limit, cursor.as_ref()).await.gql()?;
+    let edges: Vec<ActivityEdge> = page
+        .events
+        .into_iter()
+        .map(|e| ActivityEdge { cursor: Cursor { ts: e.ts, id: e.id.clone() }.encode(&org, &scope, &filter), node: Activity(e) })
+        .collect();
+    let page_info = PageInfo {
+        has_previous_page: cursor.is_some(),
+        has_next_page: page.has_more,
+        start_cursor: edges.first().map(|e| e.cursor.clone()),
+        end_cursor: edges.last().map(|e| e.cursor.clone()),
+    };
+    Ok(ActivityConnection { edges, page_info, feed: (org, scope, filter) })
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum BucketInterval {
+    Hour,
+    Day,
+}
+
+#[derive(SimpleObject)]
+pub struct CountByKey {
+    pub key: String,
+    pub count: i64,
+}
+
+#[derive(SimpleObject)]
+pub struct SummaryBucket {
+    /// The bucket's start (RFC 3339, UTC).
+    pub start: String,
+    pub total_requests: i64,
+    pub successful_requests: i64,
+    pub failed_requests: i64,
+    pub avg_duration_ms: f64,
+    pub total_tokens_used: i64,
+}
+
+/// Exact duration percentiles (nearest rank), in milliseconds.
+#[derive(SimpleObject)]
+pub struct DurationPercentiles {
+    pub p50: Option<i64>,
+    pub p95: Option<i64>,
+    pub p99: Option<i64>,
+}
+
+pub struct ActivitySummary {
+    summary: summary::Summary,
+    feed: (String, Scope, ActivityFilter),
+}
+
+#[Object]
+impl ActivitySummary {
+    async fn total_requests(&self) -> i64 {
+        self.summary.totals.requests
+    }
+    async fn successful_requests(&self) -> i64 {
+        self.summary.totals.successes
+    }
+    async fn failed_requests(&self) -> i64 {
+        self.summary.totals.failures()
+    }
+    async fn avg_duration_ms(&self) -> f64 {
+        self.summary.totals.avg_duration_ms()
+    }
+    async fn total_tokens_used(&self) -> i64 {
+        self.summary.totals.tokens
+    }
+    /// Failed over total requests, 0 when there were none.
+    async fn error_rate(&self) -> f64 {
+        self.summary.totals.error_rate()
+    }
+    async fn by_action(&self) -> Vec<CountByKey> {
+        self.summary.by_action.iter().map(|(k, v)| CountByKey { key: k.clone(), count: *v }).collect()
+    }
+    async fn by_resource(&self) -> Vec<CountByKey> {
+        self.summary.by_resource.iter().map(|(k, v)| CountByKey { key: k.clone(), count: *v }).collect()
+    }
+    async fn start_time(&self) -> String {
+        format_micros(self.summary.start)
+    }
+    async fn end_time(&self) -> String {
+        format_micros(self.summary.end)
+    }
+    /// Exact, computed only when asked for.
+    async fn duration_percentiles(&self, ctx: &Context<'_>) -> GqlResult<DurationPercentiles> {
+        let (org, scope, filter) = &self.feed;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let v = summary::duration_percentiles(db, org, scope, filter, self.summary.totals.requests, &[0.5, 0.95, 0.99]).await.gql()?;
+        Ok(DurationPercentiles { p50: v[0], p95: v[1], p99: v[2] })
+    }
+    /// The window in buckets for charts, empty buckets included.
+    async fn buckets(&self, #[graphql(default_with = "BucketInterval::Hour")] interval: BucketInterval) -> Vec<SummaryBucket> {
+        let width = if interval == BucketInterval::Hour { summary::BUCKET_HOUR } else { summary::BUCKET_DAY };
+        self.summary
+            .buckets(width)
+            .into_iter()
+            .map(|(start, t)| SummaryBucket {
+                start: format_micros(start),
+                total_requests: t.requests,
+                successful_requests: t.successes,
+                failed_requests: t.failures(),
+                avg_duration_ms: t.avg_duration_ms(),
+                total_tokens_used: t.tokens,
+            })
+            .collect()
+    }
+}
+
+/// The `activitySummary` field of every node: the last `hours` hours, narrowed by the filter.
+pub async fn activity_summary(ctx: &Context<'_>, scope: Scope, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
+    let principal = require_read(ctx)?;
+    let mut problems = Vec::new();
+    let hours = i64::from(hours.unwrap_or(DEFAULT_HOURS as i32));
+    if !(1..=MAX_HOURS).contains(&hours) {
+        problems.push(InvalidInput::new(&["hours"], "value_error", format!("hours should be between 1 and {MAX_HOURS}"), hours));
+    }
+    let filter = filter.unwrap_or_default().parse().unwrap_or_else(|mut p| {
+        problems.append(&mut p);
+        ActivityFilter::default()
+    });
+    if !problems.is_empty() {
+        return Err(AppError::Invalid(problems).to_graphql());
+    }
+    let db = ctx.data::<DatabaseConnection>()?;
+    let end = now_micros();
+    let s = summary::summarize(db, &principal.org_id, &scope, &filter, end - hours * MICROS_PER_HOUR, end).await.gql()?;
+    let window = summary::window(&filter, s.start, s.end);
+    Ok(ActivitySummary { summary: s, feed: (principal.org_id.clone(), scope, window) })
+}
