@@ -1,0 +1,379 @@
+//! Feeds at every level (CONTRACT §5, §7): REST and GraphQL agree, cursors walk
+//! every event exactly once, every limit holds at and past its edge.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use activity_gateway::domain::permission::{Permission, Role};
+use activity_gateway::service::events::{insert_batch, EventRow};
+use activity_gateway::service::keys::NewKey;
+use common::{TestApp, TestDb};
+use serde_json::{json, Value};
+
+on_both_backends!(
+    every_rest_route_and_its_graphql_twin_give_the_same_events_in_the_same_order,
+    a_cursor_walk_yields_every_event_once_newest_first_while_events_arrive,
+    limits_hold_at_and_past_their_edges_and_every_422_names_its_location,
+    cursors_replayed_on_another_feed_or_tampered_answer_422,
+    a_missing_permission_answers_403_naming_it,
+    two_hundred_activities_with_every_relation_cost_at_most_six_statements,
+);
+
+const WS: &str = "ws_acme_production";
+const APP: &str = "app_acme_production_search";
+const EP: &str = "ep_acme_production_search_get";
+const AUG: &str = "aug_acme_production_enrich";
+const USER: &str = "usr_acme_05";
+
+fn ids(list: &Value) -> Vec<String> {
+    list.as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// GraphQL's `activity` connection under `path` (e.g. `["org"]`).
+fn gql_ids(body: &Value, path: &[&str]) -> (Vec<String>, u64) {
+    let mut v = &body["data"];
+    for p in path {
+        v = &v[*p];
+    }
+    let conn = &v["activity"];
+    assert!(conn.is_object(), "no connection at {path:?}: {body}");
+    (ids(&conn["nodes"]), conn["totalCount"].as_u64().unwrap())
+}
+
+async fn every_rest_route_and_its_graphql_twin_give_the_same_events_in_the_same_order(db: TestDb) {
+    db.seed(6_000).await;
+    let user_key = db
+        .key_with(NewKey { org_id: "org_acme".into(), role: Some(Role::Viewer), permissions: Default::default(), user_id: Some(USER.into()), name: None })
+        .await;
+    let app = TestApp::spawn(&db.db).await;
+    let conn = "(first: 40, filter: FILTER) { totalCount nodes { id } }";
+    let feed = |selection: &str, filter: &str| selection.replace("CONN", &conn.replace("FILTER", filter));
+    let o = "/v1/orgs/org_acme";
+    // (REST path and query, GraphQL query, where the connection is in the answer)
+    let cases: Vec<(String, String, Vec<&str>)> = vec![
+        (format!("{o}/activity?limit=40"), feed("{ org(id: \"org_acme\") { activity CONN } }", "{}"), vec!["org"]),
+        (format!("{o}/workspaces/{WS}/activity?limit=40"), feed(&format!("{{ node(id: \"{WS}\") {{ ... on Workspace {{ activity CONN }} }} }}"), "{}"), vec!["node"]),
+        (
+            format!("{o}/users/{USER}/activity?limit=40&workspace_id={WS}"),
+            feed(&format!("{{ node(id: \"{USER}\") {{ ... on User {{ activity CONN }} }} }}"), &format!("{{ workspaceId: \"{WS}\" }}")),
+            vec!["node"],
+        ),
+        (format!("{o}/workspaces/{WS}/apps/{APP}/activity?limit=40"), feed(&format!("{{ node(id: \"{APP}\") {{ ... on App {{ activity CONN }} }} }}"), "{}"), vec!["node"]),
+        (
+            format!("{o}/workspaces/{WS}/apps/{APP}/endpoints/{EP}/activity?limit=40"),
+            feed(&format!("{{ node(id: \"{EP}\") {{ ... on Endpoint {{ activity CONN }} }} }}"), "{}"),
+            vec!["node"],
+        ),
+        (
+            format!("{o}/workspaces/{WS}/augmentations/{AUG}/activity?limit=40"),
+            feed(&format!("{{ node(id: \"{AUG}\") {{ ... on Augmentation {{ activity CONN }} }} }}"), "{}"),
+            vec!["node"],
+        ),
+        (
+            format!("{o}/workspaces/{WS}/activity/actions/update?limit=40"),
+            feed(&format!("{{ node(id: \"{WS}\") {{ ... on Workspace {{ activity CONN }} }} }}"), "{ actions: [\"update\"] }"),
+            vec!["node"],
+        ),
+        (
+            format!("{o}/workspaces/{WS}/resources/{EP}/activity?limit=40"),
+            feed(&format!("{{ node(id: \"{WS}\") {{ ... on Workspace {{ activity CONN }} }} }}"), &format!("{{ resourceId: \"{EP}\" }}")),
+            vec!["node"],
+        ),
+        (
+            format!("{o}/workspaces/{WS}/activity/search?limit=40&action=read&resource_type=endpoint&status=success&min_duration_ms=20&max_duration_ms=400"),
+            feed(
+                &format!("{{ node(id: \"{WS}\") {{ ... on Workspace {{ activity CONN }} }} }}"),
+                "{ actions: [\"read\"], resourceTypes: [\"endpoint\"], status: SUCCESS, minDurationMs: 20, maxDurationMs: 400 }",
+            ),
+            vec!["node"],
+        ),
+        (
+            format!("{o}/workspaces/{WS}/activity/search?limit=40&user_id={USER}&status=error"),
+            feed(&format!("{{ node(id: \"{WS}\") {{ ... on Workspace {{ activity CONN }} }} }}"), &format!("{{ userIds: [\"{USER}\"], status: ERROR }}")),
+            vec!["node"],
+        ),
+        (format!("{o}/me/activity?limit=40"), feed("{ viewer { user { activity CONN } } }", "{}"), vec!["viewer", "user"]),
+        (
+            format!("{o}/me/activity?limit=40&workspace_id={WS}&start_time=2000-01-01T00:00:00"),
+            feed("{ viewer { user { activity CONN } } }", &format!("{{ workspaceId: \"{WS}\", startTime: \"2000-01-01T00:00:00Z\" }}")),
+            vec!["viewer", "user"],
+        ),
+    ];
+    for (rest, gql, path) in &cases {
+        let (status, body) = app.get(rest, &user_key).await;
+        assert_eq!(status, 200, "{rest}: {body}");
+        let rest_ids = ids(&body["activities"]);
+        assert!(!rest_ids.is_empty(), "{rest} found nothing: the comparison would prove nothing");
+        let (gstatus, gbody) = app.graphql(&user_key, gql).await;
+        assert_eq!(gstatus, 200);
+        assert!(gbody["errors"].is_null(), "{gql}: {gbody}");
+        let (gql_ids, gql_total) = gql_ids(&gbody, path);
+        assert_eq!(rest_ids, gql_ids, "{rest} vs its GraphQL twin");
+        assert_eq!(body["total"].as_u64().unwrap(), gql_total, "{rest} total");
+        assert_eq!(body["has_more"].as_bool().unwrap(), gql_total > 40);
+    }
+    // The five summary routes and their twins.
+    let summaries = [
+        (format!("{o}/activity/summary?hours=168"), "{ org(id: \"org_acme\") { activitySummary(hours: 168) { FIELDS } } }".to_owned(), vec!["org"]),
+        (format!("{o}/workspaces/{WS}/activity/summary?hours=168"), format!("{{ node(id: \"{WS}\") {{ ... on Workspace {{ activitySummary(hours: 168) {{ FIELDS }} }} }} }}"), vec!["node"]),
+        (format!("{o}/users/{USER}/activity/summary?hours=168"), format!("{{ node(id: \"{USER}\") {{ ... on User {{ activitySummary(hours: 168) {{ FIELDS }} }} }} }}"), vec!["node"]),
+        (
+            format!("{o}/workspaces/{WS}/apps/{APP}/endpoints/{EP}/activity/summary?hours=168"),
+            format!("{{ node(id: \"{EP}\") {{ ... on Endpoint {{ activitySummary(hours: 168) {{ FIELDS }} }} }} }}"),
+            vec!["node"],
+        ),
+        (format!("{o}/me/activity/summary?hours=168"), "{ viewer { user { activitySummary(hours: 168) { FIELDS } } } }".to_owned(), vec!["viewer", "user"]),
+    ];
+    for (rest, gql, path) in summaries {
+        let (status, r) = app.get(&rest, &user_key).await;
+        assert_eq!(status, 200, "{rest}: {r}");
+        assert!(r["total_requests"].as_i64().unwrap() > 0, "{rest} is empty");
+        let (_, g) = app.graphql(&user_key, &gql.replace("FIELDS", "totalRequests successfulRequests failedRequests totalTokensUsed byAction { key count }")).await;
+        let mut s = &g["data"];
+        for p in &path {
+            s = &s[*p];
+        }
+        let s = &s["activitySummary"];
+        assert_eq!(r["total_requests"], s["totalRequests"], "{rest}: {g}");
+        assert_eq!(r["successful_requests"], s["successfulRequests"]);
+        assert_eq!(r["failed_requests"], s["failedRequests"]);
+        assert_eq!(r["total_tokens_used"], s["totalTokensUsed"]);
+        let by_action: serde_json::Map<String, Value> =
+            s["byAction"].as_array().unwrap().iter().map(|c| (c["key"].as_str().unwrap().to_owned(), c["count"].clone())).collect();
+        assert_eq!(r["by_action"], Value::Object(by_action));
+    }
+}
+
+fn event(org: &str, ts: i64, n: usize) -> EventRow {
+    EventRow {
+        id: format!("act_test{:012}{n:08}", ts.rem_euclid(1_000_000_000_000)),
+        org_id: org.into(),
+        ts,
+        workspace_id: Some(WS.into()),
+        action: "read".into(),
+        resource_type: Some("workspace".into()),
+        status_code: 200,
+        success: true,
+        duration_ms: 5,
+        token_usage: "{}".into(),
+        metadata: "{}".into(),
+        ..Default::default()
+    }
+}
+
+async fn a_cursor_walk_yields_every_event_once_newest_first_while_events_arrive(db: TestDb) {
+    db.seed(15_500).await;
+    let key = db.key("org_acme", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let path = "/v1/orgs/org_acme/activity".to_owned();
+    let first_total = {
+        let (_, body) = app.get(&format!("{path}?limit=1"), &key).await;
+        body["total"].as_u64().unwrap()
+    };
+    // A quiet walk: total equals what was walked.
+    let walk = |with_inserts: bool| {
+        let app = &app;
+        let key = key.clone();
+        let path = path.clone();
+        let db = &db;
+        async move {
+            let mut seen: Vec<(String, String)> = Vec::new();
+            let mut cursor: Option<String> = None;
+            let mut page = 0;
+            loop {
+                let url = match &cursor {
+                    Some(c) => format!("{path}?limit=200&cursor={c}"),
+                    None => format!("{path}?limit=200"),
+                };
+                let (status, body) = app.get(&url, &key).await;
+                assert_eq!(status, 200, "{body}");
+                for a in body["activities"].as_array().unwrap() {
+                    seen.push((a["timestamp"].as_str().unwrap().to_owned(), a["id"].as_str().unwrap().to_owned()));
+                }
+                if with_inserts {
+                    // Newer and older events arrive between pages.
+                    let now = activity_gateway::domain::time::now_micros();
+                    let oldest = seen.last().map(|_| now - 10 * 86_400_000_000).unwrap();
+                    insert_batch(&db.db, vec![event("org_acme", now + page, page as usize), event("org_acme", oldest - page, page as usize + 500_000)], false)
+                        .await
+                        .unwrap();
+                }
+                page += 1;
+                match body["next_cursor"].as_str() {
+                    Some(c) => {
+                        assert!(body["has_more"].as_bool().unwrap());
+                        cursor = Some(c.to_owned());
+                    }
+                    None => break,
+                }
+            }
+            seen
+        }
+    };
+    let quiet = walk(false).await;
+    assert!(quiet.len() >= 10_000, "the walk covers at least 10,000 events: {}", quiet.len());
+    assert_eq!(quiet.len() as u64, first_total);
+    let unique: HashSet<&String> = quiet.iter().map(|(_, id)| id).collect();
+    assert_eq!(unique.len(), quiet.len(), "no event twice");
+    let mut sorted = quiet.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(sorted, quiet, "newest first, by timestamp then id");
+
+    let busy = walk(true).await;
+    let busy_ids: HashSet<&String> = busy.iter().map(|(_, id)| id).collect();
+    assert_eq!(busy_ids.len(), busy.len(), "no event twice while events arrive");
+    for (_, id) in &quiet {
+        assert!(busy_ids.contains(id), "{id} existed when the walk began and was missed");
+    }
+    let mut sorted = busy.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(sorted, busy, "still newest first");
+}
+
+async fn error_at(app: &TestApp, key: &str, path: &str) -> Vec<(Value, String)> {
+    let (status, body) = app.get(path, key).await;
+    assert_eq!(status, 422, "{path}: {body}");
+    body["detail"].as_array().unwrap().iter().map(|d| (d["loc"].clone(), d["type"].as_str().unwrap().to_owned())).collect()
+}
+
+async fn limits_hold_at_and_past_their_edges_and_every_422_names_its_location(db: TestDb) {
+    db.seed(600).await;
+    let key = db.key("org_acme", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let o = "/v1/orgs/org_acme";
+    for (limit, expected) in [(1, 1), (200, 200)] {
+        let (status, body) = app.get(&format!("{o}/activity?limit={limit}"), &key).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["activities"].as_array().unwrap().len(), expected);
+    }
+    let (_, body) = app.get(&format!("{o}/activity"), &key).await;
+    assert_eq!(body["activities"].as_array().unwrap().len(), 50, "default limit");
+    assert_eq!(error_at(&app, &key, &format!("{o}/activity?limit=0")).await, [(json!(["query", "limit"]), "greater_than_equal".to_owned())]);
+    assert_eq!(error_at(&app, &key, &format!("{o}/activity?limit=201")).await, [(json!(["query", "limit"]), "less_than_equal".to_owned())]);
+    assert_eq!(error_at(&app, &key, &format!("{o}/activity?limit=ten")).await, [(json!(["query", "limit"]), "int_parsing".to_owned())]);
+    let (_, body) = app.get(&format!("{o}/activity?limit=500"), &key).await;
+    assert_eq!(body["detail"][0], json!({ "loc": ["query", "limit"], "msg": "Input should be less than or equal to 200", "type": "less_than_equal", "input": "500", "ctx": { "le": 200 } }));
+
+    for hours in [1, 168] {
+        let (status, body) = app.get(&format!("{o}/activity/summary?hours={hours}"), &key).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(error_at(&app, &key, &format!("{o}/activity/summary?hours=0")).await, [(json!(["query", "hours"]), "greater_than_equal".to_owned())]);
+    assert_eq!(error_at(&app, &key, &format!("{o}/activity/summary?hours=169")).await, [(json!(["query", "hours"]), "less_than_equal".to_owned())]);
+    assert_eq!(
+        error_at(&app, &key, &format!("{o}/workspaces/{WS}/activity/search?start_time=soon&end_time=2026-01-01&status=maybe&min_duration_ms=-1&max_duration_ms=x&cursor=zz"))
+            .await,
+        [
+            (json!(["query", "start_time"]), "datetime_parsing".to_owned()),
+            (json!(["query", "status"]), "literal_error".to_owned()),
+            (json!(["query", "min_duration_ms"]), "greater_than_equal".to_owned()),
+            (json!(["query", "max_duration_ms"]), "int_parsing".to_owned()),
+            (json!(["query", "cursor"]), "value_error".to_owned()),
+        ]
+    );
+    assert_eq!(
+        error_at(&app, &key, &format!("{o}/activity?start_time=2026-01-02&end_time=2026-01-01")).await,
+        [(json!(["query", "end_time"]), "value_error".to_owned())]
+    );
+    // GraphQL: the same limits, as BAD_USER_INPUT.
+    for (first, ok) in [(1, true), (200, true), (0, false), (201, false)] {
+        let (_, body) = app.graphql(&key, &format!("{{ org(id: \"org_acme\") {{ activity(first: {first}) {{ nodes {{ id }} }} }} }}")).await;
+        if ok {
+            assert_eq!(body["data"]["org"]["activity"]["nodes"].as_array().unwrap().len(), first as usize);
+        } else {
+            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "first: {first}");
+            assert_eq!(body["errors"][0]["extensions"]["details"]["detail"][0]["loc"], json!(["first"]));
+        }
+    }
+    for (hours, ok) in [(1, true), (168, true), (0, false), (169, false)] {
+        let (_, body) = app.graphql(&key, &format!("{{ org(id: \"org_acme\") {{ activitySummary(hours: {hours}) {{ totalRequests }} }} }}")).await;
+        assert_eq!(body["errors"].is_null(), ok, "hours {hours}: {body}");
+    }
+    // Depth and complexity: an abusive query fails with BAD_USER_INPUT, the README's pass.
+    let deep = format!("{{ viewer {{ org {{ {} }} }} }}", "workspaces { nodes { apps { nodes { endpoints { nodes { activity { nodes { app { endpoints { nodes { activity { nodes { id } } } } } } } } } } } } }");
+    let (_, body) = app.graphql(&key, &deep).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+}
+
+async fn cursors_replayed_on_another_feed_or_tampered_answer_422(db: TestDb) {
+    db.seed(600).await;
+    let key = db.key("org_acme", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let o = "/v1/orgs/org_acme";
+    let (_, body) = app.get(&format!("{o}/workspaces/{WS}/activity?limit=5"), &key).await;
+    let cursor = body["next_cursor"].as_str().unwrap().to_owned();
+    let (status, _) = app.get(&format!("{o}/workspaces/{WS}/activity?limit=5&cursor={cursor}"), &key).await;
+    assert_eq!(status, 200);
+    for other in [
+        format!("{o}/activity?cursor={cursor}"),
+        format!("{o}/workspaces/ws_acme_staging/activity?cursor={cursor}"),
+        format!("{o}/workspaces/{WS}/activity?cursor={cursor}&start_time=2020-01-01"),
+        format!("{o}/workspaces/{WS}/activity/search?cursor={cursor}&action=read"),
+    ] {
+        assert_eq!(error_at(&app, &key, &other).await, [(json!(["query", "cursor"]), "value_error".to_owned())], "{other}");
+    }
+    let mut tampered = cursor.clone().into_bytes();
+    let i = tampered.len() / 2;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    assert_eq!(error_at(&app, &key, &format!("{o}/workspaces/{WS}/activity?cursor={tampered}")).await, [(json!(["query", "cursor"]), "value_error".to_owned())]);
+    // Another org's cursor: refused like any cursor of another feed.
+    let globex = db.key("org_globex", Role::Viewer).await;
+    let (status, _) = app.get(&format!("/v1/orgs/org_globex/activity?cursor={cursor}"), &globex).await;
+    assert_eq!(status, 422);
+    // GraphQL `after` is bound the same way.
+    let (_, body) = app.graphql(&key, &format!("{{ org(id: \"org_acme\") {{ activity(after: \"{cursor}\") {{ nodes {{ id }} }} }} }}")).await;
+    assert_eq!(body["errors"][0]["extensions"]["details"]["detail"][0]["loc"], json!(["after"]));
+}
+
+async fn a_missing_permission_answers_403_naming_it(db: TestDb) {
+    db.seed(10).await;
+    let app = TestApp::spawn(&db.db).await;
+    let docs_only = db
+        .key_with(NewKey { org_id: "org_acme".into(), role: None, permissions: [Permission::DocsRead].into(), user_id: None, name: None })
+        .await;
+    for path in ["/v1/orgs/org_acme/activity", "/v1/orgs/org_acme/activity/summary", "/v1/orgs/org_acme/me/activity"] {
+        let (status, body) = app.get(path, &docs_only).await;
+        assert_eq!(status, 403, "{path}");
+        assert_eq!(body["error"], "FORBIDDEN");
+        assert_eq!(body["message"], "You don't have permission to perform this action");
+        assert_eq!(body["details"], json!({ "required_permission": "activity:read" }));
+    }
+    let (_, body) = app.graphql(&docs_only, "{ org(id: \"org_acme\") { activity { nodes { id } } } }").await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    assert_eq!(body["errors"][0]["extensions"]["details"]["required_permission"], "activity:read");
+}
+
+async fn two_hundred_activities_with_every_relation_cost_at_most_six_statements(db: TestDb) {
+    db.seed(3_000).await;
+    let secret = db.key("org_acme", Role::Viewer).await;
+    let principal = activity_gateway::service::keys::authenticate(&db.db, &secret).await.unwrap();
+    let mut counted = activity_gateway::db::connect(&db.url).await.unwrap();
+    let statements = Arc::new(AtomicUsize::new(0));
+    let log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (counter, sql_log) = (statements.clone(), log.clone());
+    counted.set_metric_callback(move |info| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        sql_log.lock().unwrap().push(info.statement.sql.chars().take(90).collect());
+    });
+    let schema = activity_gateway::graphql::build_schema(counted.clone());
+    let query = "{ org(id: \"org_acme\") { activity(first: 200) { nodes { id user { email } workspace { name } app { name } endpoint { name } augmentation { name } } } } }";
+    let loaders = Arc::new(activity_gateway::graphql::loaders::Loaders::new(&counted, "org_acme"));
+    statements.store(0, Ordering::SeqCst);
+    let response = schema.execute(async_graphql::Request::new(query).data(principal).data(loaders)).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let data = response.data.into_json().unwrap();
+    let nodes = data["org"]["activity"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 200);
+    for relation in ["user", "workspace", "app", "endpoint", "augmentation"] {
+        assert!(nodes.iter().any(|n| n[relation].is_object()), "{relation} never loaded: the count would prove nothing");
+    }
+    // The org lookup, then the page and one query per relation type: six for
+    // the 200 activities and their relations.
+    let log = log.lock().unwrap();
+    assert_eq!(statements.load(Ordering::SeqCst), 7, "{log:#?}");
+    assert!(log[0].contains("\"orgs\""), "{log:#?}");
+}
