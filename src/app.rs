@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/openapi.json", get(|| async { ([(axum::http::header::CONTENT_TYPE, "application/json")], rest::openapi::json()) }))
         .route("/graphql", get(graphql::http::get_handler).post(graphql::http::post_handler))
         .merge(protected)
         .fallback(unknown_route)

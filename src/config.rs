@@ -26,6 +26,8 @@ pub enum Command {
     Seed(SeedArgs),
     /// Print the GraphQL SDL (the same as schema.graphql).
     Schema,
+    /// Print the OpenAPI 3.1 document of the REST routes (the same as /openapi.json).
+    Openapi,
     /// Create or revoke API keys.
     Keys {
         #[command(subcommand)]

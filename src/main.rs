@@ -16,6 +16,10 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => cli::serve(args).await,
         Command::Migrate(args) => cli::migrate(&args.database_url).await,
         Command::Seed(args) => cli::seed(&args).await,
+        Command::Openapi => {
+            println!("{}", activity_gateway::rest::openapi::json());
+            Ok(())
+        }
         Command::Schema => {
             print!("{}", activity_gateway::graphql::sdl());
             Ok(())

@@ -20,7 +20,8 @@ use crate::service::scope::{check_exists, scope_of, Target};
 use crate::service::{activity, summary};
 
 /// One event, field for field as the reference documents it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Activity)]
 pub struct ActivityOut {
     pub id: String,
     pub timestamp: String,
@@ -45,7 +46,9 @@ pub struct ActivityOut {
     pub augmentation_id: Option<String>,
     pub stages_completed: Option<i32>,
     pub total_stages: Option<i32>,
+    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
     pub token_usage: Value,
+    #[schema(value_type = Object)]
     pub metadata: Value,
 }
 
@@ -87,7 +90,7 @@ impl From<entity::activity_event::Model> for ActivityOut {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ActivityList {
     pub total: u64,
     pub has_more: bool,
@@ -95,7 +98,8 @@ pub struct ActivityList {
     pub activities: Vec<ActivityOut>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ActivitySummary)]
 pub struct SummaryOut {
     pub total_requests: i64,
     pub successful_requests: i64,

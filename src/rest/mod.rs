@@ -3,5 +3,7 @@
 
 pub mod activity;
 pub mod extract;
+pub mod openapi;
+pub mod operations;
 pub mod orgs;
 pub mod params;

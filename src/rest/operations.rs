@@ -1,0 +1,165 @@
+//! The registry of REST operations: one list that the OpenAPI document (and the
+//! activity docs) are composed from, never a second hand-written list. A test
+//! calls every operation through the real router, so the two cannot drift.
+
+use crate::domain::permission::Permission;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamIn {
+    Path,
+    Query,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParamKind {
+    Text,
+    DateTime,
+    Int { min: i64, max: Option<i64>, default: Option<i64> },
+    Choice(&'static [&'static str]),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    pub location: ParamIn,
+    pub required: bool,
+    pub description: &'static str,
+    pub kind: ParamKind,
+}
+
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub method: Method,
+    pub path: &'static str,
+    pub operation_id: &'static str,
+    pub summary: &'static str,
+    pub permission: Permission,
+    pub params: Vec<Param>,
+    /// The component schema of the 200 answer.
+    pub response: &'static str,
+    pub tag: &'static str,
+}
+
+const fn path(name: &'static str, description: &'static str) -> Param {
+    Param { name, location: ParamIn::Path, required: true, description, kind: ParamKind::Text }
+}
+
+const fn query(name: &'static str, description: &'static str, kind: ParamKind) -> Param {
+    Param { name, location: ParamIn::Query, required: false, description, kind }
+}
+
+const ORG: Param = path("org_id", "The org (must be the credential's own)");
+const WS: Param = path("workspace_id", "A workspace of the org");
+const START: Param = query("start_time", "ISO timestamp (inclusive; naive means UTC)", ParamKind::DateTime);
+const END: Param = query("end_time", "ISO timestamp (exclusive; naive means UTC)", ParamKind::DateTime);
+const LIMIT: Param = query("limit", "Maximum number of items to return (1-200)", ParamKind::Int { min: 1, max: Some(200), default: Some(50) });
+const CURSOR: Param = query("cursor", "Cursor for pagination (from previous response's next_cursor)", ParamKind::Text);
+const HOURS: Param = query("hours", "Hours to look back", ParamKind::Int { min: 1, max: Some(168), default: Some(24) });
+const WORKSPACE_FILTER: Param = query("workspace_id", "Filter by workspace", ParamKind::Text);
+
+fn list(path: &'static str, operation_id: &'static str, summary: &'static str, mut params: Vec<Param>) -> Operation {
+    params.extend([START, END, LIMIT, CURSOR]);
+    Operation {
+        method: Method::Get,
+        path,
+        operation_id,
+        summary,
+        permission: Permission::ActivityRead,
+        params,
+        response: "ActivityList",
+        tag: "activity",
+    }
+}
+
+fn summary(path: &'static str, operation_id: &'static str, summary: &'static str, mut params: Vec<Param>) -> Operation {
+    params.push(HOURS);
+    Operation {
+        method: Method::Get,
+        path,
+        operation_id,
+        summary,
+        permission: Permission::ActivityRead,
+        params,
+        response: "ActivitySummary",
+        tag: "activity",
+    }
+}
+
+/// Every REST operation of `000_0fcf25ac362c8c00.txt`, in the reference's order.
+pub fn activity_operations() -> Vec<Operation> {
+    let app = path("app_id", "An app of the workspace");
+    let endpoint = path("endpoint_id", "An endpoint of the app");
+    let user = path("user_id", "A user of the org");
+    vec![
+        list("/v1/orgs/{org_id}/activity", "get_org_activity", "Get Org Activity", vec![ORG]),
+        summary("/v1/orgs/{org_id}/activity/summary", "get_org_activity_summary", "Get Org Activity Summary", vec![ORG]),
+        list("/v1/orgs/{org_id}/workspaces/{workspace_id}/activity", "get_workspace_activity", "Get Workspace Activity", vec![ORG, WS]),
+        summary(
+            "/v1/orgs/{org_id}/workspaces/{workspace_id}/activity/summary",
+            "get_workspace_activity_summary",
+            "Get Workspace Activity Summary",
+            vec![ORG, WS],
+        ),
+        list("/v1/orgs/{org_id}/users/{user_id}/activity", "get_user_activity", "Get User Activity", vec![ORG, user, WORKSPACE_FILTER]),
+        summary("/v1/orgs/{org_id}/users/{user_id}/activity/summary", "get_user_activity_summary", "Get User Activity Summary", vec![ORG, user]),
+        list("/v1/orgs/{org_id}/workspaces/{workspace_id}/apps/{app_id}/activity", "get_app_activity", "Get App Activity", vec![ORG, WS, app]),
+        list(
+            "/v1/orgs/{org_id}/workspaces/{workspace_id}/apps/{app_id}/endpoints/{endpoint_id}/activity",
+            "get_endpoint_activity",
+            "Get Endpoint Activity",
+            vec![ORG, WS, app, endpoint],
+        ),
+        summary(
+            "/v1/orgs/{org_id}/workspaces/{workspace_id}/apps/{app_id}/endpoints/{endpoint_id}/activity/summary",
+            "get_endpoint_activity_summary",
+            "Get Endpoint Activity Summary",
+            vec![ORG, WS, app, endpoint],
+        ),
+        list(
+            "/v1/orgs/{org_id}/workspaces/{workspace_id}/augmentations/{augmentation_id}/activity",
+            "get_augmentation_activity",
+            "Get Augmentation Activity",
+            vec![ORG, WS, path("augmentation_id", "An augmentation of the workspace")],
+        ),
+        list(
+            "/v1/orgs/{org_id}/workspaces/{workspace_id}/activity/actions/{action}",
+            "get_activity_by_action",
+            "Get Activity By Action",
+            vec![ORG, WS, path("action", "create, read, update, delete, execute, trigger, ...")],
+        ),
+        list(
+            "/v1/orgs/{org_id}/workspaces/{workspace_id}/resources/{resource_id}/activity",
+            "get_resource_activity",
+            "Get Resource Activity",
+            vec![ORG, WS, path("resource_id", "The `resource_id` of the events")],
+        ),
+        list(
+            "/v1/orgs/{org_id}/workspaces/{workspace_id}/activity/search",
+            "search_workspace_activity",
+            "Search Workspace Activity",
+            vec![
+                ORG,
+                WS,
+                query("action", "Filter by action: create, read, update, delete, execute, trigger", ParamKind::Text),
+                query("resource_type", "Filter by resource: workspace, app, endpoint, augmentation, etc.", ParamKind::Text),
+                query("user_id", "Filter by user ID", ParamKind::Text),
+                query("status", "Filter by status: success, error", ParamKind::Choice(&["success", "error"])),
+                query("min_duration_ms", "Filter by minimum duration", ParamKind::Int { min: 0, max: None, default: None }),
+                query("max_duration_ms", "Filter by maximum duration", ParamKind::Int { min: 0, max: None, default: None }),
+            ],
+        ),
+        list("/v1/orgs/{org_id}/me/activity", "get_my_activity", "Get My Activity", vec![ORG, WORKSPACE_FILTER]),
+        summary("/v1/orgs/{org_id}/me/activity/summary", "get_my_activity_summary", "Get My Activity Summary", vec![ORG]),
+    ]
+}
+
+/// Every REST operation the gateway serves.
+pub fn operations() -> Vec<Operation> {
+    activity_operations()
+}
