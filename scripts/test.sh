@@ -1,57 +1,15 @@
 #!/usr/bin/env bash
-# The test command: runs every test on SQLite and on PostgreSQL.
-#
-# With TEST_DATABASE_URL set, that server is used (each test creates its own
-# database there). Without it, this script starts a throwaway PostgreSQL 15
-# cluster on a free local port (installing Debian's postgresql package first
-# when it is missing), and stops and deletes it on exit.
+# The test command: every test on SQLite and on PostgreSQL (see with-postgres.sh
+# for where the PostgreSQL server comes from). Extra arguments go to cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-started_dir=""
-cleanup() {
-  if [ -n "$started_dir" ]; then
-    as_postgres "$PG_BIN/pg_ctl" -D "$started_dir/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$started_dir"
-  fi
-}
-trap cleanup EXIT
-
-as_postgres() {
-  # initdb and postgres refuse to run as root: use the postgres account then.
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-find_pg_bin() {
-  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
-}
-
-if [ -z "${TEST_DATABASE_URL:-}" ]; then
-  PG_BIN="$(find_pg_bin)"
-  if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
-    echo "PostgreSQL not found: installing Debian's postgresql package" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq postgresql >/dev/null
-    PG_BIN="$(find_pg_bin)"
-  fi
-  started_dir="$(mktemp -d /tmp/ag-pg.XXXXXX)"
-  chmod 755 "$started_dir"
-  [ "$(id -u)" = 0 ] && chown postgres "$started_dir"
-  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-  as_postgres "$PG_BIN/initdb" -D "$started_dir/data" -U postgres -A trust -E UTF8 >/dev/null
-  as_postgres "$PG_BIN/pg_ctl" -D "$started_dir/data" -l "$started_dir/server.log" -w \
-    -o "-p $port -k $started_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
-  export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
-  echo "started PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') for the tests on port $port"
-fi
 
 # Every PostgreSQL test must really run: a missing server is a failure, not a skip.
 export REQUIRE_POSTGRES=1
 log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace "$@" 2>&1 | tee "$log" || status=$?
+scripts/with-postgres.sh cargo test --workspace "$@" 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run (cargo's last line is the doc-test binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
-rm -f "$log"
 exit "$status"

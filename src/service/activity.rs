@@ -76,10 +76,13 @@ pub fn filter_condition(filter: &ActivityFilter) -> Condition {
     c
 }
 
+/// Strictly after the cursor in feed order, as a row-value comparison: both
+/// backends turn `(ts, id) < (?, ?)` into an index range, so a deep page seeks
+/// straight to its place (the equivalent OR form makes them scan from the top).
 fn after(cursor: &Cursor) -> Condition {
-    Condition::any()
-        .add(Column::Ts.lt(cursor.ts))
-        .add(Condition::all().add(Column::Ts.eq(cursor.ts)).add(Column::Id.lt(cursor.id.as_str())))
+    let key = Expr::tuple([Expr::col(Column::Ts).into(), Expr::col(Column::Id).into()]);
+    let at = Expr::tuple([Expr::val(cursor.ts).into(), Expr::val(cursor.id.as_str()).into()]);
+    Condition::all().add(sea_orm::sea_query::ExprTrait::lt(key, at))
 }
 
 /// One page, newest first, starting after `cursor`.

@@ -141,13 +141,24 @@ pub fn window(filter: &ActivityFilter, start: i64, end: i64) -> ActivityFilter {
 /// Aggregates `scope` over `[start, end)` (narrowed by the filter). Exact:
 /// equal to aggregating the raw events.
 #[tracing::instrument(skip(db))]
-pub async fn summarize(
+pub async fn summarize(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter: &ActivityFilter, start: i64, end: i64) -> AppResult<Summary> {
+    aggregate(db, org_id, scope, filter, start, end, true).await
+}
+
+/// The same summary from the raw events alone: the baseline the rollups are
+/// measured against, and what a filter narrower than time falls back to.
+pub async fn summarize_raw(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter: &ActivityFilter, start: i64, end: i64) -> AppResult<Summary> {
+    aggregate(db, org_id, scope, filter, start, end, false).await
+}
+
+async fn aggregate(
     db: &DatabaseConnection,
     org_id: &str,
     scope: &Scope,
     filter: &ActivityFilter,
     start: i64,
     end: i64,
+    use_rollups: bool,
 ) -> AppResult<Summary> {
     let filter = window(filter, start, end);
     let (start, end) = (filter.start_time.unwrap_or(start), filter.end_time.unwrap_or(end));
@@ -158,7 +169,7 @@ pub async fn summarize(
     // Whole hours inside the window.
     let first_hour = start.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR + if start % MICROS_PER_HOUR == 0 { 0 } else { MICROS_PER_HOUR };
     let last_hour = end.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR;
-    let rollup = scope.rollup_key(org_id).filter(|_| !filter.narrows_beyond_time() && last_hour > first_hour);
+    let rollup = scope.rollup_key(org_id).filter(|_| use_rollups && !filter.narrows_beyond_time() && last_hour > first_hour);
 
     // One snapshot for the watermark, the rollups and the raw remainder: a
     // refresh committing in between can neither double-count nor drop events.
@@ -185,11 +196,14 @@ pub async fn summarize(
                 let t = Totals { requests: r.request_count, successes: r.success_count, duration_sum_ms: r.duration_sum_ms, tokens: r.tokens_sum };
                 summary.add(r.hour_start, r.action, r.resource_type, t);
             }
-            let outside_rollups = Condition::any()
-                .add(Column::Ts.lt(first_hour))
-                .add(Column::Ts.gte(last_hour))
-                .add(Column::Seq.gt(watermark));
-            raw_cells(&txn, base.add(outside_rollups)).await?
+            // The raw remainder as three range scans (an OR of them would scan
+            // the whole window): the partial hours at both ends, and the whole
+            // hours' events the rollups have not folded yet.
+            let mut cells = raw_cells(&txn, base.clone().add(Column::Ts.lt(first_hour))).await?;
+            cells.extend(raw_cells(&txn, base.clone().add(Column::Ts.gte(last_hour))).await?);
+            let unfolded = Condition::all().add(Column::Seq.gt(watermark)).add(Column::Ts.gte(first_hour)).add(Column::Ts.lt(last_hour));
+            cells.extend(raw_cells(&txn, base.add(unfolded)).await?);
+            cells
         }
     };
     txn.commit().await?;
