@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use activity_gateway::domain::feed::{ActivityFilter, Scope};
 use activity_gateway::domain::time::{now_micros, MICROS_PER_HOUR};
 use activity_gateway::service::events::{insert_batch, EventRow};
-use activity_gateway::service::{rollups, summary};
+use activity_gateway::service::{activity, rollups, summary};
 use common::TestDb;
 use rand::{Rng, SeedableRng};
 use sea_orm::{ConnectionTrait, Statement, Value};
@@ -64,6 +64,9 @@ async fn check_random_windows(db: &TestDb, rng: &mut rand_chacha::ChaCha8Rng, ca
         let r = raw(db, column, id, start, end).await;
         let got = (s.totals.requests, s.totals.successes, s.totals.duration_sum_ms, s.totals.tokens, s.by_action.clone(), s.by_resource.clone());
         assert_eq!(got, r, "{scope:?} over [{start}, {end})");
+        // The feed's exact total reads the same rollups.
+        let window = ActivityFilter { start_time: Some(start), end_time: Some(end), ..Default::default() };
+        assert_eq!(activity::count(&db.db, "org_acme", scope, &window).await.unwrap() as i64, r.0, "count of {scope:?} over [{start}, {end})");
         non_empty += usize::from(r.0 > 0);
     }
     non_empty
@@ -108,6 +111,11 @@ async fn summaries_equal_the_raw_aggregation_for_random_scopes_and_windows(db: T
     assert_eq!(again.folded_events, 300);
     assert!(check_random_windows(&db, &mut rng, 30).await > 15, "after the refresh");
     assert_eq!(rollups::refresh(&db.db).await.unwrap().folded_events, 0, "a refresh with nothing new folds nothing");
+    // Unbounded totals too (every event of the scope, whatever its time).
+    for (scope, column, id) in scopes() {
+        let all = raw(&db, column, id, i64::MIN / 2, i64::MAX / 2).await.0;
+        assert_eq!(activity::count(&db.db, "org_acme", &scope, &ActivityFilter::default()).await.unwrap() as i64, all, "{scope:?}");
+    }
 
     // Whole-hour windows read the rollups for all of their hours.
     let hour = now.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR;

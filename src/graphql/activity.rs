@@ -71,113 +71,103 @@ impl ActivityFilterInput {
     }
 }
 
-/// One recorded API call.
-pub struct Activity(pub entity::activity_event::Model);
+/// One recorded API call: the reference's fields in camelCase, and its
+/// relations as objects (batched through DataLoaders, never one query per row).
+/// Plain fields are computed once from the row; only relations resolve.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Activity {
+    /// Resolved in the complex part, where the `Node` interface can call it.
+    #[graphql(skip)]
+    pub key: String,
+    /// RFC 3339, UTC, microseconds.
+    pub timestamp: String,
+    pub trace_id: Option<String>,
+    pub user_id: Option<String>,
+    pub workspace_id: Option<String>,
+    pub app_id: Option<String>,
+    pub endpoint_id: Option<String>,
+    pub augmentation_id: Option<String>,
+    pub principal_type: Option<String>,
+    pub principal_id: Option<String>,
+    pub token_id: Option<String>,
+    pub token_type: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub action: String,
+    pub status_code: i32,
+    pub success: bool,
+    pub error_code: Option<String>,
+    pub duration_ms: i64,
+    pub execution_id: Option<String>,
+    pub stages_completed: Option<i32>,
+    pub total_stages: Option<i32>,
+    /// Token counts by kind, e.g. `{"prompt_tokens": 120, "completion_tokens": 40}`.
+    pub token_usage: Json<serde_json::Value>,
+    /// The sum of `tokenUsage`.
+    pub tokens_total: i64,
+    pub metadata: Json<serde_json::Value>,
+}
 
-#[Object]
+impl From<entity::activity_event::Model> for Activity {
+    fn from(e: entity::activity_event::Model) -> Self {
+        Self {
+            key: e.id,
+            timestamp: format_micros(e.ts),
+            trace_id: e.trace_id,
+            user_id: e.user_id,
+            workspace_id: e.workspace_id,
+            app_id: e.app_id,
+            endpoint_id: e.endpoint_id,
+            augmentation_id: e.augmentation_id,
+            principal_type: e.principal_type,
+            principal_id: e.principal_id,
+            token_id: e.token_id,
+            token_type: e.token_type,
+            method: e.method,
+            path: e.path,
+            resource_type: e.resource_type,
+            resource_id: e.resource_id,
+            action: e.action,
+            status_code: e.status_code,
+            success: e.success,
+            error_code: e.error_code,
+            duration_ms: e.duration_ms,
+            execution_id: e.execution_id,
+            stages_completed: e.stages_completed,
+            total_stages: e.total_stages,
+            token_usage: Json(json_object(&e.token_usage)),
+            tokens_total: e.tokens_total,
+            metadata: Json(json_object(&e.metadata)),
+        }
+    }
+}
+
+#[ComplexObject]
 impl Activity {
     pub async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
-    /// RFC 3339, UTC, microseconds.
-    async fn timestamp(&self) -> String {
-        format_micros(self.0.ts)
-    }
-    async fn trace_id(&self) -> Option<&str> {
-        self.0.trace_id.as_deref()
-    }
-    async fn user_id(&self) -> Option<&str> {
-        self.0.user_id.as_deref()
-    }
-    async fn workspace_id(&self) -> Option<&str> {
-        self.0.workspace_id.as_deref()
-    }
-    async fn app_id(&self) -> Option<&str> {
-        self.0.app_id.as_deref()
-    }
-    async fn endpoint_id(&self) -> Option<&str> {
-        self.0.endpoint_id.as_deref()
-    }
-    async fn augmentation_id(&self) -> Option<&str> {
-        self.0.augmentation_id.as_deref()
-    }
-    async fn principal_type(&self) -> Option<&str> {
-        self.0.principal_type.as_deref()
-    }
-    async fn principal_id(&self) -> Option<&str> {
-        self.0.principal_id.as_deref()
-    }
-    async fn token_id(&self) -> Option<&str> {
-        self.0.token_id.as_deref()
-    }
-    async fn token_type(&self) -> Option<&str> {
-        self.0.token_type.as_deref()
-    }
-    async fn method(&self) -> Option<&str> {
-        self.0.method.as_deref()
-    }
-    async fn path(&self) -> Option<&str> {
-        self.0.path.as_deref()
-    }
-    async fn resource_type(&self) -> Option<&str> {
-        self.0.resource_type.as_deref()
-    }
-    async fn resource_id(&self) -> Option<&str> {
-        self.0.resource_id.as_deref()
-    }
-    async fn action(&self) -> &str {
-        &self.0.action
-    }
-    async fn status_code(&self) -> i32 {
-        self.0.status_code
-    }
-    async fn success(&self) -> bool {
-        self.0.success
-    }
-    async fn error_code(&self) -> Option<&str> {
-        self.0.error_code.as_deref()
-    }
-    async fn duration_ms(&self) -> i64 {
-        self.0.duration_ms
-    }
-    async fn execution_id(&self) -> Option<&str> {
-        self.0.execution_id.as_deref()
-    }
-    async fn stages_completed(&self) -> Option<i32> {
-        self.0.stages_completed
-    }
-    async fn total_stages(&self) -> Option<i32> {
-        self.0.total_stages
-    }
-    /// Token counts by kind, e.g. `{"prompt_tokens": 120, "completion_tokens": 40}`.
-    async fn token_usage(&self) -> Json<serde_json::Value> {
-        Json(json_object(&self.0.token_usage))
-    }
-    /// The sum of `tokenUsage`.
-    async fn tokens_total(&self) -> i64 {
-        self.0.tokens_total
-    }
-    async fn metadata(&self) -> Json<serde_json::Value> {
-        Json(json_object(&self.0.metadata))
+        ID(self.key.clone())
     }
     async fn user(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        let Some(id) = &self.0.user_id else { return Ok(None) };
+        let Some(id) = &self.user_id else { return Ok(None) };
         Ok(ctx.data::<std::sync::Arc<Loaders>>()?.users.load_one(id.clone()).await?.map(User))
     }
     async fn workspace(&self, ctx: &Context<'_>) -> GqlResult<Option<Workspace>> {
-        let Some(id) = &self.0.workspace_id else { return Ok(None) };
+        let Some(id) = &self.workspace_id else { return Ok(None) };
         Ok(ctx.data::<std::sync::Arc<Loaders>>()?.workspaces.load_one(id.clone()).await?.map(Workspace))
     }
     async fn app(&self, ctx: &Context<'_>) -> GqlResult<Option<App>> {
-        let Some(id) = &self.0.app_id else { return Ok(None) };
+        let Some(id) = &self.app_id else { return Ok(None) };
         Ok(ctx.data::<std::sync::Arc<Loaders>>()?.apps.load_one(id.clone()).await?.map(App))
     }
     async fn endpoint(&self, ctx: &Context<'_>) -> GqlResult<Option<Endpoint>> {
-        let Some(id) = &self.0.endpoint_id else { return Ok(None) };
+        let Some(id) = &self.endpoint_id else { return Ok(None) };
         Ok(ctx.data::<std::sync::Arc<Loaders>>()?.endpoints.load_one(id.clone()).await?.map(Endpoint))
     }
     async fn augmentation(&self, ctx: &Context<'_>) -> GqlResult<Option<Augmentation>> {
-        let Some(id) = &self.0.augmentation_id else { return Ok(None) };
+        let Some(id) = &self.augmentation_id else { return Ok(None) };
         Ok(ctx.data::<std::sync::Arc<Loaders>>()?.augmentations.load_one(id.clone()).await?.map(Augmentation))
     }
 }
@@ -201,7 +191,7 @@ pub struct ActivityConnection {
 #[ComplexObject]
 impl ActivityConnection {
     async fn nodes(&self) -> Vec<Activity> {
-        self.edges.iter().map(|e| Activity(e.node.0.clone())).collect()
+        self.edges.iter().map(|e| e.node.clone()).collect()
     }
     /// Every matching event, all pages together.
     async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
@@ -259,7 +249,7 @@ pub async fn activity_connection(
     let edges: Vec<ActivityEdge> = page
         .events
         .into_iter()
-        .map(|e| ActivityEdge { cursor: Cursor { ts: e.ts, id: e.id.clone() }.encode(&org, &scope, &filter), node: Activity(e) })
+        .map(|e| ActivityEdge { cursor: Cursor { ts: e.ts, id: e.id.clone() }.encode(&org, &scope, &filter), node: Activity::from(e) })
         .collect();
     let page_info = PageInfo {
         has_previous_page: cursor.is_some(),

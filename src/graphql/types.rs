@@ -34,7 +34,7 @@ impl From<directory::Node> for Node {
             directory::Node::Endpoint(m) => Node::Endpoint(Endpoint(m)),
             directory::Node::Augmentation(m) => Node::Augmentation(Augmentation(m)),
             directory::Node::User(m) => Node::User(User(m)),
-            directory::Node::Activity(m) => Node::Activity(Activity(m)),
+            directory::Node::Activity(m) => Node::Activity(Activity::from(m)),
         }
     }
 }

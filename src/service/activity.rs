@@ -113,15 +113,5 @@ pub async fn page(
     Ok(FeedPage { events, has_more, next })
 }
 
-/// How many events match, all pages together.
-#[tracing::instrument(skip(db))]
-pub async fn count(db: &impl ConnectionTrait, org_id: &str, scope: &Scope, filter: &ActivityFilter) -> AppResult<u64> {
-    let n: Option<i64> = activity_event::Entity::find()
-        .select_only()
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(scope_condition(org_id, scope).add(filter_condition(filter)))
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(n.unwrap_or(0).max(0) as u64)
-}
+/// How many events match, all pages together (see [`super::summary::count`]).
+pub use super::summary::count;

@@ -130,6 +130,91 @@ async fn raw_cells(db: &impl ConnectionTrait, condition: Condition) -> AppResult
         .await?)
 }
 
+/// The rollup cells of whole hours `[first_hour, last_hour)`, only the columns a summary needs.
+async fn rollup_cells(db: &impl ConnectionTrait, org_id: &str, kind: &str, scope_id: &str, first_hour: i64, last_hour: i64) -> AppResult<Vec<Cell>> {
+    use activity_rollup::Column as R;
+    Ok(activity_rollup::Entity::find()
+        .select_only()
+        .column_as(R::HourStart, "hour")
+        .column_as(R::Action, "action")
+        .column_as(R::ResourceType, "resource_type")
+        .column_as(R::RequestCount, "n")
+        .column_as(R::SuccessCount, "ok")
+        .column_as(R::DurationSumMs, "dur")
+        .column_as(R::TokensSum, "tok")
+        .filter(R::OrgId.eq(org_id))
+        .filter(R::ScopeKind.eq(kind))
+        .filter(R::ScopeId.eq(scope_id))
+        .filter(R::HourStart.gte(first_hour))
+        .filter(R::HourStart.lt(last_hour))
+        .into_model::<Cell>()
+        .all(db)
+        .await?)
+}
+
+/// Whole hours of a window: `[first_hour, last_hour)`, empty when the window holds none.
+fn whole_hours(start: i64, end: i64) -> (i64, i64) {
+    let first = start.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR + if start.rem_euclid(MICROS_PER_HOUR) == 0 { 0 } else { MICROS_PER_HOUR };
+    (first, end.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR)
+}
+
+/// Opens the snapshot a rollup read needs: the watermark, the rollups and the
+/// raw remainder must be read as of one moment, or a refresh committing in
+/// between could count events twice or not at all.
+async fn snapshot(db: &DatabaseConnection) -> AppResult<sea_orm::DatabaseTransaction> {
+    Ok(if db.get_database_backend() == DbBackend::Postgres {
+        db.begin_with_config(Some(IsolationLevel::RepeatableRead), None).await?
+    } else {
+        db.begin().await?
+    })
+}
+
+/// How many events match: exact, and for rollup scopes filtered by time only
+/// as cheap as a summary (rollup sums plus range counts of the remainder).
+#[tracing::instrument(skip(db))]
+pub async fn count(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter: &ActivityFilter) -> AppResult<u64> {
+    let base = scope_condition(org_id, scope).add(filter_condition(filter));
+    let raw_count = async |db: &sea_orm::DatabaseTransaction, condition: Condition| -> AppResult<i64> {
+        let n: Option<i64> = activity_event::Entity::find()
+            .select_only()
+            .column_as(Expr::cust("COUNT(*)"), "n")
+            .filter(condition)
+            .into_tuple()
+            .one(db)
+            .await?;
+        Ok(n.unwrap_or(0))
+    };
+    let txn = snapshot(db).await?;
+    let start = filter.start_time.unwrap_or(0);
+    let end = filter.end_time.unwrap_or(i64::MAX / 2);
+    let (first_hour, last_hour) = whole_hours(start, end);
+    let total = match scope.rollup_key(org_id).filter(|_| !filter.narrows_beyond_time() && last_hour > first_hour) {
+        None => raw_count(&txn, base).await?,
+        Some((kind, scope_id)) => {
+            use activity_rollup::Column as R;
+            let watermark = rollups::watermark(&txn).await?;
+            let folded: Option<i64> = activity_rollup::Entity::find()
+                .select_only()
+                .column_as(Expr::cust("CAST(COALESCE(SUM(request_count), 0) AS BIGINT)"), "n")
+                .filter(R::OrgId.eq(org_id))
+                .filter(R::ScopeKind.eq(kind))
+                .filter(R::ScopeId.eq(scope_id))
+                .filter(R::HourStart.gte(first_hour))
+                .filter(R::HourStart.lt(last_hour))
+                .into_tuple()
+                .one(&txn)
+                .await?;
+            let unfolded = Condition::all().add(Column::Seq.gt(watermark)).add(Column::Ts.gte(first_hour)).add(Column::Ts.lt(last_hour));
+            folded.unwrap_or(0)
+                + raw_count(&txn, base.clone().add(Column::Ts.lt(first_hour))).await?
+                + raw_count(&txn, base.clone().add(Column::Ts.gte(last_hour))).await?
+                + raw_count(&txn, base.add(unfolded)).await?
+        }
+    };
+    txn.commit().await?;
+    Ok(total.max(0) as u64)
+}
+
 /// The window a summary covers: `[start, end)` narrowed by the filter's own times.
 pub fn window(filter: &ActivityFilter, start: i64, end: i64) -> ActivityFilter {
     let mut f = filter.clone();
@@ -166,35 +251,17 @@ async fn aggregate(
     if end <= start {
         return Ok(summary);
     }
-    // Whole hours inside the window.
-    let first_hour = start.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR + if start % MICROS_PER_HOUR == 0 { 0 } else { MICROS_PER_HOUR };
-    let last_hour = end.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR;
+    let (first_hour, last_hour) = whole_hours(start, end);
     let rollup = scope.rollup_key(org_id).filter(|_| use_rollups && !filter.narrows_beyond_time() && last_hour > first_hour);
 
-    // One snapshot for the watermark, the rollups and the raw remainder: a
-    // refresh committing in between can neither double-count nor drop events.
-    let txn = if db.get_database_backend() == DbBackend::Postgres {
-        db.begin_with_config(Some(IsolationLevel::RepeatableRead), None).await?
-    } else {
-        db.begin().await?
-    };
+    let txn = snapshot(db).await?;
     let base = scope_condition(org_id, scope).add(filter_condition(&filter));
     let raw = match rollup {
         None => raw_cells(&txn, base).await?,
         Some((kind, scope_id)) => {
             let watermark = rollups::watermark(&txn).await?;
-            let rows = activity_rollup::Entity::find()
-                .filter(activity_rollup::Column::OrgId.eq(org_id))
-                .filter(activity_rollup::Column::ScopeKind.eq(kind))
-                .filter(activity_rollup::Column::ScopeId.eq(scope_id))
-                .filter(activity_rollup::Column::HourStart.gte(first_hour))
-                .filter(activity_rollup::Column::HourStart.lt(last_hour))
-                .order_by_asc(activity_rollup::Column::HourStart)
-                .all(&txn)
-                .await?;
-            for r in rows {
-                let t = Totals { requests: r.request_count, successes: r.success_count, duration_sum_ms: r.duration_sum_ms, tokens: r.tokens_sum };
-                summary.add(r.hour_start, r.action, r.resource_type, t);
+            for c in rollup_cells(&txn, org_id, kind, scope_id, first_hour, last_hour).await? {
+                summary.add(c.hour, c.action, c.resource_type, Totals { requests: c.n, successes: c.ok, duration_sum_ms: c.dur, tokens: c.tok });
             }
             // The raw remainder as three range scans (an OR of them would scan
             // the whole window): the partial hours at both ends, and the whole
