@@ -9,7 +9,7 @@ export REQUIRE_POSTGRES=1
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
-scripts/with-postgres.sh cargo test --workspace "$@" 2>&1 | tee "$log" || status=$?
+scripts/with-postgres.sh cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run (cargo's last line is the doc-test binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

@@ -336,11 +336,14 @@ impl ActivitySummary {
         let v = summary::duration_percentiles(db, org, scope, filter, self.summary.totals.requests, &[0.5, 0.95, 0.99]).await.gql()?;
         Ok(DurationPercentiles { p50: v[0], p95: v[1], p99: v[2] })
     }
-    /// The window in buckets for charts, empty buckets included.
-    async fn buckets(&self, #[graphql(default_with = "BucketInterval::Hour")] interval: BucketInterval) -> Vec<SummaryBucket> {
+    /// The window in buckets for charts, empty buckets included; computed only when asked for.
+    async fn buckets(&self, ctx: &Context<'_>, #[graphql(default_with = "BucketInterval::Hour")] interval: BucketInterval) -> GqlResult<Vec<SummaryBucket>> {
         let width = if interval == BucketInterval::Hour { summary::BUCKET_HOUR } else { summary::BUCKET_DAY };
-        self.summary
-            .buckets(width)
+        let (org, scope, filter) = &self.feed;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let (start, end) = (self.summary.start, self.summary.end);
+        let hourly = summary::hourly(db, org, scope, filter, start, end).await.gql()?;
+        Ok(summary::buckets(start, end, width, &hourly)
             .into_iter()
             .map(|(start, t)| SummaryBucket {
                 start: format_micros(start),
@@ -350,7 +353,7 @@ impl ActivitySummary {
                 avg_duration_ms: t.avg_duration_ms(),
                 total_tokens_used: t.tokens,
             })
-            .collect()
+            .collect())
     }
 }
 

@@ -66,36 +66,33 @@ pub struct Summary {
     pub by_action: BTreeMap<String, i64>,
     /// Events without a resource type count under `unknown`.
     pub by_resource: BTreeMap<String, i64>,
-    /// Per hour (keyed by the hour's start).
-    pub hourly: BTreeMap<i64, Totals>,
 }
 
 pub const UNKNOWN_RESOURCE: &str = "unknown";
 
 impl Summary {
-    fn add(&mut self, hour: i64, action: String, resource_type: String, t: Totals) {
+    fn add(&mut self, cell: Cell) {
+        let t = cell.totals();
         self.totals.add(t);
-        *self.by_action.entry(action).or_default() += t.requests;
-        let resource = if resource_type.is_empty() { UNKNOWN_RESOURCE.to_owned() } else { resource_type };
+        *self.by_action.entry(cell.action).or_default() += t.requests;
+        let resource = if cell.resource_type.is_empty() { UNKNOWN_RESOURCE.to_owned() } else { cell.resource_type };
         *self.by_resource.entry(resource).or_default() += t.requests;
-        self.hourly.entry(hour).or_default().add(t);
-    }
-
-    /// Chart buckets covering the whole window, empty ones included.
-    pub fn buckets(&self, width: i64) -> Vec<(i64, Totals)> {
-        let first = self.start.div_euclid(width) * width;
-        let mut out: BTreeMap<i64, Totals> = (0..)
-            .map(|i| first + i * width)
-            .take_while(|b| *b < self.end)
-            .map(|b| (b, Totals::default()))
-            .collect();
-        for (hour, t) in &self.hourly {
-            out.entry(hour.div_euclid(width) * width).or_default().add(*t);
-        }
-        out.into_iter().collect()
     }
 }
 
+/// Chart buckets of `width` covering `[start, end)`, empty ones included,
+/// from per-hour totals.
+pub fn buckets(start: i64, end: i64, width: i64, hourly: &BTreeMap<i64, Totals>) -> Vec<(i64, Totals)> {
+    let first = start.div_euclid(width) * width;
+    let mut out: BTreeMap<i64, Totals> =
+        (0..).map(|i| first + i * width).take_while(|b| *b < end).map(|b| (b, Totals::default())).collect();
+    for (hour, t) in hourly {
+        out.entry(hour.div_euclid(width) * width).or_default().add(*t);
+    }
+    out.into_iter().collect()
+}
+
+/// One aggregated group; the keys not grouped by are constants.
 #[derive(Debug, FromQueryResult)]
 struct Cell {
     hour: i64,
@@ -107,41 +104,67 @@ struct Cell {
     tok: i64,
 }
 
-fn hour_expr() -> String {
-    format!("(ts / {MICROS_PER_HOUR}) * {MICROS_PER_HOUR}")
+impl Cell {
+    fn totals(&self) -> Totals {
+        Totals { requests: self.n, successes: self.ok, duration_sum_ms: self.dur, tokens: self.tok }
+    }
 }
 
-async fn raw_cells(db: &impl ConnectionTrait, condition: Condition) -> AppResult<Vec<Cell>> {
-    Ok(activity_event::Entity::find()
+/// What the aggregation groups by: the breakdowns, or the hours for charts.
+/// Either way the database does the grouping, so a week of rollups costs a
+/// few dozen rows on the wire, not thousands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grouping {
+    ActionAndResource,
+    Hour,
+}
+
+impl Grouping {
+    /// (hour, action, resource type) expressions for raw events and for rollup rows.
+    fn keys(self, rollup: bool) -> [String; 3] {
+        match (self, rollup) {
+            (Grouping::ActionAndResource, false) => ["0".into(), "action".into(), "COALESCE(resource_type, '')".into()],
+            (Grouping::ActionAndResource, true) => ["0".into(), "action".into(), "resource_type".into()],
+            (Grouping::Hour, false) => [format!("(ts / {MICROS_PER_HOUR}) * {MICROS_PER_HOUR}"), "''".into(), "''".into()],
+            (Grouping::Hour, true) => ["hour_start".into(), "''".into(), "''".into()],
+        }
+    }
+}
+
+fn grouped<E: EntityTrait>(grouping: Grouping, rollup: bool, sums: [&str; 4]) -> sea_orm::Select<E> {
+    let [hour, action, resource] = grouping.keys(rollup);
+    let mut select = E::find()
         .select_only()
-        .column_as(Expr::cust(hour_expr()), "hour")
-        .column_as(Column::Action, "action")
-        .column_as(Expr::cust("COALESCE(resource_type, '')"), "resource_type")
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .column_as(Expr::cust("CAST(SUM(CASE WHEN success THEN 1 ELSE 0 END) AS BIGINT)"), "ok")
-        .column_as(Expr::cust("CAST(SUM(duration_ms) AS BIGINT)"), "dur")
-        .column_as(Expr::cust("CAST(SUM(tokens_total) AS BIGINT)"), "tok")
+        .column_as(Expr::cust(format!("CAST({hour} AS BIGINT)")), "hour")
+        .column_as(Expr::cust(action.clone()), "action")
+        .column_as(Expr::cust(resource.clone()), "resource_type");
+    for (alias, sum) in ["n", "ok", "dur", "tok"].into_iter().zip(sums) {
+        select = select.column_as(Expr::cust(format!("CAST(SUM({sum}) AS BIGINT)")), alias);
+    }
+    for key in [hour, action, resource].into_iter().filter(|k| k != "0" && k != "''") {
+        select = select.group_by(Expr::cust(key));
+    }
+    select
+}
+
+async fn raw_cells(db: &impl ConnectionTrait, condition: Condition, grouping: Grouping) -> AppResult<Vec<Cell>> {
+    Ok(grouped::<activity_event::Entity>(grouping, false, ["1", "CASE WHEN success THEN 1 ELSE 0 END", "duration_ms", "tokens_total"])
         .filter(condition)
-        .group_by(Expr::cust(hour_expr()))
-        .group_by(Column::Action)
-        .group_by(Expr::cust("COALESCE(resource_type, '')"))
         .into_model::<Cell>()
         .all(db)
         .await?)
 }
 
 /// The rollup cells of whole hours `[first_hour, last_hour)`, only the columns a summary needs.
-async fn rollup_cells(db: &impl ConnectionTrait, org_id: &str, kind: &str, scope_id: &str, first_hour: i64, last_hour: i64) -> AppResult<Vec<Cell>> {
+async fn rollup_cells(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    (kind, scope_id): (&str, &str),
+    (first_hour, last_hour): (i64, i64),
+    grouping: Grouping,
+) -> AppResult<Vec<Cell>> {
     use activity_rollup::Column as R;
-    Ok(activity_rollup::Entity::find()
-        .select_only()
-        .column_as(R::HourStart, "hour")
-        .column_as(R::Action, "action")
-        .column_as(R::ResourceType, "resource_type")
-        .column_as(R::RequestCount, "n")
-        .column_as(R::SuccessCount, "ok")
-        .column_as(R::DurationSumMs, "dur")
-        .column_as(R::TokensSum, "tok")
+    Ok(grouped::<activity_rollup::Entity>(grouping, true, ["request_count", "success_count", "duration_sum_ms", "tokens_sum"])
         .filter(R::OrgId.eq(org_id))
         .filter(R::ScopeKind.eq(kind))
         .filter(R::ScopeId.eq(scope_id))
@@ -227,16 +250,16 @@ pub fn window(filter: &ActivityFilter, start: i64, end: i64) -> ActivityFilter {
 /// equal to aggregating the raw events.
 #[tracing::instrument(skip(db))]
 pub async fn summarize(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter: &ActivityFilter, start: i64, end: i64) -> AppResult<Summary> {
-    aggregate(db, org_id, scope, filter, start, end, true).await
+    summary_from(db, org_id, scope, filter, start, end, true).await
 }
 
 /// The same summary from the raw events alone: the baseline the rollups are
-/// measured against, and what a filter narrower than time falls back to.
+/// measured against.
 pub async fn summarize_raw(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter: &ActivityFilter, start: i64, end: i64) -> AppResult<Summary> {
-    aggregate(db, org_id, scope, filter, start, end, false).await
+    summary_from(db, org_id, scope, filter, start, end, false).await
 }
 
-async fn aggregate(
+async fn summary_from(
     db: &DatabaseConnection,
     org_id: &str,
     scope: &Scope,
@@ -248,36 +271,51 @@ async fn aggregate(
     let filter = window(filter, start, end);
     let (start, end) = (filter.start_time.unwrap_or(start), filter.end_time.unwrap_or(end));
     let mut summary = Summary { start, end, ..Default::default() };
+    for cell in aggregate(db, org_id, scope, &filter, Grouping::ActionAndResource, use_rollups).await? {
+        summary.add(cell);
+    }
+    Ok(summary)
+}
+
+/// Totals per hour (keyed by the hour's start) over `[start, end)`, for charts.
+#[tracing::instrument(skip(db))]
+pub async fn hourly(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter: &ActivityFilter, start: i64, end: i64) -> AppResult<BTreeMap<i64, Totals>> {
+    let filter = window(filter, start, end);
+    let mut out: BTreeMap<i64, Totals> = BTreeMap::new();
+    for cell in aggregate(db, org_id, scope, &filter, Grouping::Hour, true).await? {
+        out.entry(cell.hour).or_default().add(cell.totals());
+    }
+    Ok(out)
+}
+
+/// The cells of a window (the filter carries it): whole hours from the
+/// rollups as far as the watermark reaches, the rest raw, in one snapshot.
+async fn aggregate(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter: &ActivityFilter, grouping: Grouping, use_rollups: bool) -> AppResult<Vec<Cell>> {
+    let (Some(start), Some(end)) = (filter.start_time, filter.end_time) else { return Ok(Vec::new()) };
     if end <= start {
-        return Ok(summary);
+        return Ok(Vec::new());
     }
     let (first_hour, last_hour) = whole_hours(start, end);
     let rollup = scope.rollup_key(org_id).filter(|_| use_rollups && !filter.narrows_beyond_time() && last_hour > first_hour);
-
     let txn = snapshot(db).await?;
-    let base = scope_condition(org_id, scope).add(filter_condition(&filter));
-    let raw = match rollup {
-        None => raw_cells(&txn, base).await?,
-        Some((kind, scope_id)) => {
+    let base = scope_condition(org_id, scope).add(filter_condition(filter));
+    let cells = match rollup {
+        None => raw_cells(&txn, base, grouping).await?,
+        Some(key) => {
             let watermark = rollups::watermark(&txn).await?;
-            for c in rollup_cells(&txn, org_id, kind, scope_id, first_hour, last_hour).await? {
-                summary.add(c.hour, c.action, c.resource_type, Totals { requests: c.n, successes: c.ok, duration_sum_ms: c.dur, tokens: c.tok });
-            }
+            let mut cells = rollup_cells(&txn, org_id, key, (first_hour, last_hour), grouping).await?;
             // The raw remainder as three range scans (an OR of them would scan
             // the whole window): the partial hours at both ends, and the whole
             // hours' events the rollups have not folded yet.
-            let mut cells = raw_cells(&txn, base.clone().add(Column::Ts.lt(first_hour))).await?;
-            cells.extend(raw_cells(&txn, base.clone().add(Column::Ts.gte(last_hour))).await?);
+            cells.extend(raw_cells(&txn, base.clone().add(Column::Ts.lt(first_hour)), grouping).await?);
+            cells.extend(raw_cells(&txn, base.clone().add(Column::Ts.gte(last_hour)), grouping).await?);
             let unfolded = Condition::all().add(Column::Seq.gt(watermark)).add(Column::Ts.gte(first_hour)).add(Column::Ts.lt(last_hour));
-            cells.extend(raw_cells(&txn, base.add(unfolded)).await?);
+            cells.extend(raw_cells(&txn, base.add(unfolded), grouping).await?);
             cells
         }
     };
     txn.commit().await?;
-    for c in raw {
-        summary.add(c.hour, c.action, c.resource_type, Totals { requests: c.n, successes: c.ok, duration_sum_ms: c.dur, tokens: c.tok });
-    }
-    Ok(summary)
+    Ok(cells)
 }
 
 /// Exact duration percentiles (nearest rank) over the window, one indexed
