@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, SelectStatement, UnionType};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, IsolationLevel,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait,
 };
 
 use entity::activity_event::{self, Column};
@@ -117,6 +117,8 @@ impl Cell {
 enum Grouping {
     ActionAndResource,
     Hour,
+    /// One row: the totals.
+    Total,
 }
 
 impl Grouping {
@@ -127,6 +129,7 @@ impl Grouping {
             (Grouping::ActionAndResource, true) => ["0".into(), "action".into(), "resource_type".into()],
             (Grouping::Hour, false) => [format!("(ts / {MICROS_PER_HOUR}) * {MICROS_PER_HOUR}"), "''".into(), "''".into()],
             (Grouping::Hour, true) => ["hour_start".into(), "''".into(), "''".into()],
+            (Grouping::Total, _) => ["0".into(), "''".into(), "''".into()],
         }
     }
 }
@@ -139,7 +142,7 @@ fn grouped<E: EntityTrait>(grouping: Grouping, rollup: bool, sums: [&str; 4]) ->
         .column_as(Expr::cust(action.clone()), "action")
         .column_as(Expr::cust(resource.clone()), "resource_type");
     for (alias, sum) in ["n", "ok", "dur", "tok"].into_iter().zip(sums) {
-        select = select.column_as(Expr::cust(format!("CAST(SUM({sum}) AS BIGINT)")), alias);
+        select = select.column_as(Expr::cust(format!("CAST(COALESCE(SUM({sum}), 0) AS BIGINT)")), alias);
     }
     for key in [hour, action, resource].into_iter().filter(|k| k != "0" && k != "''") {
         select = select.group_by(Expr::cust(key));
@@ -147,32 +150,22 @@ fn grouped<E: EntityTrait>(grouping: Grouping, rollup: bool, sums: [&str; 4]) ->
     select
 }
 
-async fn raw_cells(db: &impl ConnectionTrait, condition: Condition, grouping: Grouping) -> AppResult<Vec<Cell>> {
-    Ok(grouped::<activity_event::Entity>(grouping, false, ["1", "CASE WHEN success THEN 1 ELSE 0 END", "duration_ms", "tokens_total"])
+fn raw_cells(condition: Condition, grouping: Grouping) -> SelectStatement {
+    grouped::<activity_event::Entity>(grouping, false, ["1", "CASE WHEN success THEN 1 ELSE 0 END", "duration_ms", "tokens_total"])
         .filter(condition)
-        .into_model::<Cell>()
-        .all(db)
-        .await?)
+        .into_query()
 }
 
 /// The rollup cells of whole hours `[first_hour, last_hour)`, only the columns a summary needs.
-async fn rollup_cells(
-    db: &impl ConnectionTrait,
-    org_id: &str,
-    (kind, scope_id): (&str, &str),
-    (first_hour, last_hour): (i64, i64),
-    grouping: Grouping,
-) -> AppResult<Vec<Cell>> {
+fn rollup_cells(org_id: &str, (kind, scope_id): (&str, &str), (first_hour, last_hour): (i64, i64), grouping: Grouping) -> SelectStatement {
     use activity_rollup::Column as R;
-    Ok(grouped::<activity_rollup::Entity>(grouping, true, ["request_count", "success_count", "duration_sum_ms", "tokens_sum"])
+    grouped::<activity_rollup::Entity>(grouping, true, ["request_count", "success_count", "duration_sum_ms", "tokens_sum"])
         .filter(R::OrgId.eq(org_id))
         .filter(R::ScopeKind.eq(kind))
         .filter(R::ScopeId.eq(scope_id))
         .filter(R::HourStart.gte(first_hour))
         .filter(R::HourStart.lt(last_hour))
-        .into_model::<Cell>()
-        .all(db)
-        .await?)
+        .into_query()
 }
 
 /// Whole hours of a window: `[first_hour, last_hour)`, empty when the window holds none.
@@ -181,61 +174,13 @@ fn whole_hours(start: i64, end: i64) -> (i64, i64) {
     (first, end.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR)
 }
 
-/// Opens the snapshot a rollup read needs: the watermark, the rollups and the
-/// raw remainder must be read as of one moment, or a refresh committing in
-/// between could count events twice or not at all.
-async fn snapshot(db: &DatabaseConnection) -> AppResult<sea_orm::DatabaseTransaction> {
-    Ok(if db.get_database_backend() == DbBackend::Postgres {
-        db.begin_with_config(Some(IsolationLevel::RepeatableRead), None).await?
-    } else {
-        db.begin().await?
-    })
-}
-
 /// How many events match: exact, and for rollup scopes filtered by time only
-/// as cheap as a summary (rollup sums plus range counts of the remainder).
+/// as cheap as a summary.
 #[tracing::instrument(skip(db))]
 pub async fn count(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter: &ActivityFilter) -> AppResult<u64> {
-    let base = scope_condition(org_id, scope).add(filter_condition(filter));
-    let raw_count = async |db: &sea_orm::DatabaseTransaction, condition: Condition| -> AppResult<i64> {
-        let n: Option<i64> = activity_event::Entity::find()
-            .select_only()
-            .column_as(Expr::cust("COUNT(*)"), "n")
-            .filter(condition)
-            .into_tuple()
-            .one(db)
-            .await?;
-        Ok(n.unwrap_or(0))
-    };
-    let txn = snapshot(db).await?;
-    let start = filter.start_time.unwrap_or(0);
-    let end = filter.end_time.unwrap_or(i64::MAX / 2);
-    let (first_hour, last_hour) = whole_hours(start, end);
-    let total = match scope.rollup_key(org_id).filter(|_| !filter.narrows_beyond_time() && last_hour > first_hour) {
-        None => raw_count(&txn, base).await?,
-        Some((kind, scope_id)) => {
-            use activity_rollup::Column as R;
-            let watermark = rollups::watermark(&txn).await?;
-            let folded: Option<i64> = activity_rollup::Entity::find()
-                .select_only()
-                .column_as(Expr::cust("CAST(COALESCE(SUM(request_count), 0) AS BIGINT)"), "n")
-                .filter(R::OrgId.eq(org_id))
-                .filter(R::ScopeKind.eq(kind))
-                .filter(R::ScopeId.eq(scope_id))
-                .filter(R::HourStart.gte(first_hour))
-                .filter(R::HourStart.lt(last_hour))
-                .into_tuple()
-                .one(&txn)
-                .await?;
-            let unfolded = Condition::all().add(Column::Seq.gt(watermark)).add(Column::Ts.gte(first_hour)).add(Column::Ts.lt(last_hour));
-            folded.unwrap_or(0)
-                + raw_count(&txn, base.clone().add(Column::Ts.lt(first_hour))).await?
-                + raw_count(&txn, base.clone().add(Column::Ts.gte(last_hour))).await?
-                + raw_count(&txn, base.add(unfolded)).await?
-        }
-    };
-    txn.commit().await?;
-    Ok(total.max(0) as u64)
+    let window = window(filter, filter.start_time.unwrap_or(0), filter.end_time.unwrap_or(i64::MAX / 2));
+    let cells = aggregate(db, org_id, scope, &window, Grouping::Total, true).await?;
+    Ok(cells.iter().map(|c| c.n).sum::<i64>().max(0) as u64)
 }
 
 /// The window a summary covers: `[start, end)` narrowed by the filter's own times.
@@ -289,7 +234,12 @@ pub async fn hourly(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter
 }
 
 /// The cells of a window (the filter carries it): whole hours from the
-/// rollups as far as the watermark reaches, the rest raw, in one snapshot.
+/// rollups as far as the watermark reaches, the rest from the raw events.
+///
+/// It is one statement, so it reads one snapshot on both backends: a refresh
+/// committing meanwhile can neither count an event twice nor drop one. The raw
+/// remainder is three range scans (an OR of them would scan the whole window):
+/// the partial hours at both ends, and whole hours' events not folded yet.
 async fn aggregate(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter: &ActivityFilter, grouping: Grouping, use_rollups: bool) -> AppResult<Vec<Cell>> {
     let (Some(start), Some(end)) = (filter.start_time, filter.end_time) else { return Ok(Vec::new()) };
     if end <= start {
@@ -297,25 +247,22 @@ async fn aggregate(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter:
     }
     let (first_hour, last_hour) = whole_hours(start, end);
     let rollup = scope.rollup_key(org_id).filter(|_| use_rollups && !filter.narrows_beyond_time() && last_hour > first_hour);
-    let txn = snapshot(db).await?;
     let base = scope_condition(org_id, scope).add(filter_condition(filter));
-    let cells = match rollup {
-        None => raw_cells(&txn, base, grouping).await?,
+    let statement = match rollup {
+        None => raw_cells(base, grouping),
         Some(key) => {
-            let watermark = rollups::watermark(&txn).await?;
-            let mut cells = rollup_cells(&txn, org_id, key, (first_hour, last_hour), grouping).await?;
-            // The raw remainder as three range scans (an OR of them would scan
-            // the whole window): the partial hours at both ends, and the whole
-            // hours' events the rollups have not folded yet.
-            cells.extend(raw_cells(&txn, base.clone().add(Column::Ts.lt(first_hour)), grouping).await?);
-            cells.extend(raw_cells(&txn, base.clone().add(Column::Ts.gte(last_hour)), grouping).await?);
-            let unfolded = Condition::all().add(Column::Seq.gt(watermark)).add(Column::Ts.gte(first_hour)).add(Column::Ts.lt(last_hour));
-            cells.extend(raw_cells(&txn, base.add(unfolded), grouping).await?);
-            cells
+            let unfolded = Condition::all()
+                .add(Expr::cust(format!("seq > (SELECT COALESCE(MAX(last_seq), 0) FROM rollup_watermarks WHERE name = '{}')", rollups::ROLLUP_VIEW)))
+                .add(Column::Ts.gte(first_hour))
+                .add(Column::Ts.lt(last_hour));
+            let mut union = rollup_cells(org_id, key, (first_hour, last_hour), grouping);
+            for part in [Condition::all().add(Column::Ts.lt(first_hour)), Condition::all().add(Column::Ts.gte(last_hour)), unfolded] {
+                union.union(UnionType::All, raw_cells(base.clone().add(part), grouping));
+            }
+            union
         }
     };
-    txn.commit().await?;
-    Ok(cells)
+    Ok(Cell::find_by_statement(db.get_database_backend().build(&statement)).all(db).await?)
 }
 
 /// Exact duration percentiles (nearest rank) over the window, one indexed
