@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use sea_orm::sea_query::{Expr, SelectStatement, UnionType};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    AccessMode, ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, IsolationLevel, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
 };
 
 use entity::activity_event::{self, Column};
@@ -236,10 +236,13 @@ pub async fn hourly(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter
 /// The cells of a window (the filter carries it): whole hours from the
 /// rollups as far as the watermark reaches, the rest from the raw events.
 ///
-/// It is one statement, so it reads one snapshot on both backends: a refresh
-/// committing meanwhile can neither count an event twice nor drop one. The raw
-/// remainder is three range scans (an OR of them would scan the whole window):
-/// the partial hours at both ends, and whole hours' events not folded yet.
+/// The watermark and the cells are read in one snapshot (REPEATABLE READ on
+/// PostgreSQL, one read transaction on SQLite), so a refresh committing
+/// meanwhile can neither count an event twice nor drop one. The watermark is
+/// then bound as a value, not a subquery, so the planner sees how few rows
+/// `seq > watermark` leaves. The raw remainder is three range scans (an OR of
+/// them would scan the whole window): the partial hours at both ends, and the
+/// whole hours' events not folded yet; all parts travel in one UNION ALL.
 async fn aggregate(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter: &ActivityFilter, grouping: Grouping, use_rollups: bool) -> AppResult<Vec<Cell>> {
     let (Some(start), Some(end)) = (filter.start_time, filter.end_time) else { return Ok(Vec::new()) };
     if end <= start {
@@ -248,21 +251,24 @@ async fn aggregate(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter:
     let (first_hour, last_hour) = whole_hours(start, end);
     let rollup = scope.rollup_key(org_id).filter(|_| use_rollups && !filter.narrows_beyond_time() && last_hour > first_hour);
     let base = scope_condition(org_id, scope).add(filter_condition(filter));
-    let statement = match rollup {
-        None => raw_cells(base, grouping),
-        Some(key) => {
-            let unfolded = Condition::all()
-                .add(Expr::cust(format!("seq > (SELECT COALESCE(MAX(last_seq), 0) FROM rollup_watermarks WHERE name = '{}')", rollups::ROLLUP_VIEW)))
-                .add(Column::Ts.gte(first_hour))
-                .add(Column::Ts.lt(last_hour));
-            let mut union = rollup_cells(org_id, key, (first_hour, last_hour), grouping);
-            for part in [Condition::all().add(Column::Ts.lt(first_hour)), Condition::all().add(Column::Ts.gte(last_hour)), unfolded] {
-                union.union(UnionType::All, raw_cells(base.clone().add(part), grouping));
-            }
-            union
-        }
+    let backend = db.get_database_backend();
+    let Some(key) = rollup else {
+        return Ok(Cell::find_by_statement(backend.build(&raw_cells(base, grouping))).all(db).await?);
     };
-    Ok(Cell::find_by_statement(db.get_database_backend().build(&statement)).all(db).await?)
+    let txn = if backend == DbBackend::Postgres {
+        db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
+    } else {
+        db.begin().await?
+    };
+    let watermark = rollups::watermark(&txn).await?;
+    let unfolded = Condition::all().add(Column::Seq.gt(watermark)).add(Column::Ts.gte(first_hour)).add(Column::Ts.lt(last_hour));
+    let mut union = rollup_cells(org_id, key, (first_hour, last_hour), grouping);
+    for part in [Condition::all().add(Column::Ts.lt(first_hour)), Condition::all().add(Column::Ts.gte(last_hour)), unfolded] {
+        union.union(UnionType::All, raw_cells(base.clone().add(part), grouping));
+    }
+    let cells = Cell::find_by_statement(backend.build(&union)).all(&txn).await?;
+    txn.commit().await?;
+    Ok(cells)
 }
 
 /// Exact duration percentiles (nearest rank) over the window, one indexed
