@@ -81,6 +81,16 @@ impl AppError {
         Self::Internal(e.into())
     }
 
+    /// Puts every invalid input under `prefix` (e.g. `["body"]`); other errors pass through.
+    pub fn located(self, prefix: &[&str]) -> Self {
+        match self {
+            Self::Invalid(items) => {
+                Self::Invalid(items.into_iter().map(|i| i.under(prefix.iter().map(|p| Value::from(*p)).collect())).collect())
+            }
+            other => other,
+        }
+    }
+
     pub fn internal_msg(message: impl std::fmt::Display) -> Self {
         Self::Internal(anyhow::anyhow!("{message}"))
     }

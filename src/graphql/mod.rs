@@ -2,16 +2,18 @@
 
 mod activity;
 pub mod http;
+mod mutation;
 pub mod loaders;
 mod query;
 mod types;
 
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, Schema};
 use sea_orm::DatabaseConnection;
 
+pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
-pub type GatewaySchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type GatewaySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Depth and complexity limits: generous for every query in the README, fatal
 /// for abusive nesting.
@@ -20,7 +22,7 @@ pub const MAX_COMPLEXITY: usize = 5_000;
 pub const MAX_DIRECTIVES: usize = 8;
 
 pub fn build_schema(db: DatabaseConnection) -> GatewaySchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .data(db)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -30,5 +32,5 @@ pub fn build_schema(db: DatabaseConnection) -> GatewaySchema {
 
 /// The SDL, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
 }

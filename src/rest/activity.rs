@@ -15,9 +15,9 @@ use crate::auth::Principal;
 use crate::domain::feed::{ActivityFilter, Cursor, Status, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::domain::permission::Permission;
 use crate::domain::time::{format_micros, now_micros, MICROS_PER_HOUR};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::service::scope::{check_exists, scope_of, Target};
-use crate::service::{activity, summary};
+use crate::service::{activity, ingest, summary};
 
 /// One event, field for field as the reference documents it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -196,7 +196,10 @@ type Ctx = (State<AppState>, Extension<Principal>, RawQuery);
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/activity", get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move { list(&s, &p, Target::Org, q, Extra::None).await }))
+        .route(
+            "/activity",
+            get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move { list(&s, &p, Target::Org, q, Extra::None).await }).post(ingest_activity),
+        )
         .route("/activity/summary", get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move { summarize(&s, &p, Target::Org, q).await }))
         .route("/workspaces/{workspace_id}/activity", get(workspace_activity))
         .route("/workspaces/{workspace_id}/activity/summary", get(workspace_summary))
@@ -211,6 +214,30 @@ pub fn router() -> Router<AppState> {
         .route("/workspaces/{workspace_id}/activity/search", get(search_activity))
         .route("/me/activity", get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move { list(&s, &p, Target::Me, q, Extra::WorkspaceId).await }))
         .route("/me/activity/summary", get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move { summarize(&s, &p, Target::Me, q).await }))
+}
+
+/// The answer to an ingest: how many events were received, stored, and
+/// skipped as already stored, and every id of the batch in order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = IngestResult)]
+pub struct IngestOut {
+    pub received: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub ids: Vec<String>,
+}
+
+impl From<ingest::IngestReport> for IngestOut {
+    fn from(r: ingest::IngestReport) -> Self {
+        Self { received: r.received, stored: r.stored, duplicates: r.duplicates, ids: r.ids }
+    }
+}
+
+async fn ingest_activity(State(s): State<AppState>, Extension(p): Extension<Principal>, body: super::extract::Json<Vec<Value>>) -> AppResult<Json<IngestOut>> {
+    p.require(Permission::ActivityWrite)?;
+    let events = ingest::parse_items(body.0).map_err(|problems| AppError::Invalid(problems).located(&["body"]))?;
+    let report = ingest::ingest(&s.db, &p, events).await.map_err(|e| e.located(&["body"]))?;
+    Ok(Json(report.into()))
 }
 
 async fn workspace_activity(State(s): State<AppState>, Extension(p): Extension<Principal>, Path((_, workspace)): Path<(String, String)>, RawQuery(q): RawQuery) -> AppResult<Json<ActivityList>> {

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, Required, ResponseBuilder};
 use utoipa::ToSchema;
 
-use super::activity::{ActivityList, ActivityOut, SummaryOut};
+use super::activity::{ActivityList, ActivityOut, IngestOut, SummaryOut};
 use super::operations::{operations, Method, ParamIn, ParamKind};
 
 /// The error envelope every non-422 error answers with.
@@ -82,6 +82,15 @@ pub fn document() -> OpenApi {
             .response("404", json_response("Unknown id, or an id of another org", "ErrorEnvelope"))
             .response("422", json_response("Validation Error", "ValidationError"))
             .response("500", json_response("Internal error", "ErrorEnvelope"));
+        if let Some(items) = op.body_items {
+            let array = utoipa::openapi::schema::ArrayBuilder::new().items(Ref::from_schema_name(items)).max_items(Some(crate::service::ingest::MAX_BATCH));
+            operation = operation.request_body(Some(
+                utoipa::openapi::request_body::RequestBodyBuilder::new()
+                    .required(Some(Required::True))
+                    .content("application/json", ContentBuilder::new().schema(Some(array)).build())
+                    .build(),
+            ));
+        }
         for p in &op.params {
             operation = operation.parameter(
                 ParameterBuilder::new()
@@ -99,6 +108,8 @@ pub fn document() -> OpenApi {
         .schema_from::<ActivityOut>()
         .schema_from::<ActivityList>()
         .schema_from::<SummaryOut>()
+        .schema_from::<IngestOut>()
+        .schema_from::<crate::service::ingest::IngestEvent>()
         .schema_from::<ErrorEnvelope>()
         .schema_from::<ValidationIssue>()
         .schema_from::<ValidationError>()

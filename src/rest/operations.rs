@@ -43,6 +43,8 @@ pub struct Operation {
     pub params: Vec<Param>,
     /// The component schema of the 200 answer.
     pub response: &'static str,
+    /// The component schema of a JSON array body, if the operation takes one.
+    pub body_items: Option<&'static str>,
     pub tag: &'static str,
 }
 
@@ -73,6 +75,7 @@ fn list(path: &'static str, operation_id: &'static str, summary: &'static str, m
         permission: Permission::ActivityRead,
         params,
         response: "ActivityList",
+        body_items: None,
         tag: "activity",
     }
 }
@@ -87,6 +90,7 @@ fn summary(path: &'static str, operation_id: &'static str, summary: &'static str
         permission: Permission::ActivityRead,
         params,
         response: "ActivitySummary",
+        body_items: None,
         tag: "activity",
     }
 }
@@ -159,7 +163,24 @@ pub fn activity_operations() -> Vec<Operation> {
     ]
 }
 
+/// Batch ingest (beyond the reference, CONTRACT §5).
+pub fn ingest_operation() -> Operation {
+    Operation {
+        method: Method::Post,
+        path: "/v1/orgs/{org_id}/activity",
+        operation_id: "ingest_org_activity",
+        summary: "Ingest Activity (at most 10,000 events; the batch is stored whole or not at all)",
+        permission: Permission::ActivityWrite,
+        params: vec![ORG],
+        response: "IngestResult",
+        body_items: Some("IngestEvent"),
+        tag: "activity",
+    }
+}
+
 /// Every REST operation the gateway serves.
 pub fn operations() -> Vec<Operation> {
-    activity_operations()
+    let mut all = activity_operations();
+    all.push(ingest_operation());
+    all
 }

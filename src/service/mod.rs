@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod directory;
 pub mod events;
+pub mod ingest;
 pub mod keys;
 pub mod rollups;
 pub mod scope;
