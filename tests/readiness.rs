@@ -87,3 +87,32 @@ async fn readyz_fails_while_postgres_is_unreachable_and_recovers_without_a_resta
     }
     restored.cut();
 }
+
+/// The request timeout answers 408 in the envelope. The slowness is real: the
+/// test holds a lock on `api_keys`, so authentication waits past the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_the_timeout_answers_408_in_the_envelope() {
+    use activity_gateway::domain::permission::Role;
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    db.seed(10).await;
+    let key = db.key("org_acme", Role::Viewer).await;
+    let settings = activity_gateway::config::HttpArgs { request_timeout_secs: 1, ..common::test_settings() };
+    let app = TestApp::spawn_with(&db.db, settings).await;
+    let (status, _) = app.get("/v1/orgs/org_acme/activity?limit=1", &key).await;
+    assert_eq!(status, 200, "within the timeout");
+
+    let holder = activity_gateway::db::connect(&db.url).await.unwrap();
+    let txn = holder.begin().await.unwrap();
+    txn.execute_unprepared("LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let started = Instant::now();
+    let (status, body) = app.get("/v1/orgs/org_acme/activity?limit=1", &key).await;
+    let waited = started.elapsed();
+    txn.rollback().await.unwrap();
+    assert_eq!(status, 408, "{body}");
+    assert_eq!(body["error"], "REQUEST_TIMEOUT");
+    assert_eq!(body["status_code"], 408);
+    assert!(waited >= Duration::from_millis(950) && waited < Duration::from_secs(5), "{waited:?}");
+    let (status, _) = app.get("/v1/orgs/org_acme/activity?limit=1", &key).await;
+    assert_eq!(status, 200, "and the next request is served");
+}

@@ -18,7 +18,7 @@ pub type GatewaySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 /// Depth and complexity limits: generous for every query in the README, fatal
 /// for abusive nesting.
 pub const MAX_DEPTH: usize = 12;
-pub const MAX_COMPLEXITY: usize = 5_000;
+pub const MAX_COMPLEXITY: usize = 10_000;
 pub const MAX_DIRECTIVES: usize = 8;
 
 pub fn build_schema(db: DatabaseConnection) -> GatewaySchema {

@@ -41,6 +41,15 @@ impl From<directory::Node> for Node {
 
 type Children<T> = Connection<String, T, EmptyFields, EmptyFields>;
 
+/// A feed page costs its rows times what each row selects, so the complexity
+/// limit sees 60 aliased pages of 200 for what they are.
+fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    first.unwrap_or(DEFAULT_PAGE_SIZE as i32).clamp(1, MAX_PAGE_SIZE as i32) as usize * child_complexity
+}
+
+/// A summary is a few aggregate queries whatever it selects.
+const SUMMARY_COST: usize = 10;
+
 /// A page of children in id order; the cursor is the last id seen.
 async fn children<M, T>(
     ctx: &Context<'_>,
@@ -86,9 +95,11 @@ impl Org {
         let id = self.0.id.clone();
         children(ctx, first, after, async |db, org, after, n| directory::users_of_org(db, org, &id, after, n).await, |m| m.id.clone(), User).await
     }
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
         activity_connection(ctx, Scope::Org, first, after, filter).await
     }
+    #[graphql(complexity = "SUMMARY_COST + child_complexity")]
     async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
         activity_summary(ctx, Scope::Org, hours, filter).await
     }
@@ -112,9 +123,11 @@ impl Workspace {
         let id = self.0.id.clone();
         children(ctx, first, after, async |db, org, after, n| directory::augmentations_of_workspace(db, org, &id, after, n).await, |m| m.id.clone(), Augmentation).await
     }
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
         activity_connection(ctx, Scope::Workspace(self.0.id.clone()), first, after, filter).await
     }
+    #[graphql(complexity = "SUMMARY_COST + child_complexity")]
     async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
         activity_summary(ctx, Scope::Workspace(self.0.id.clone()), hours, filter).await
     }
@@ -137,9 +150,11 @@ impl App {
         let id = self.0.id.clone();
         children(ctx, first, after, async |db, org, after, n| directory::endpoints_of_app(db, org, &id, after, n).await, |m| m.id.clone(), Endpoint).await
     }
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
         activity_connection(ctx, Scope::App(self.0.id.clone()), first, after, filter).await
     }
+    #[graphql(complexity = "SUMMARY_COST + child_complexity")]
     async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
         activity_summary(ctx, Scope::App(self.0.id.clone()), hours, filter).await
     }
@@ -164,9 +179,11 @@ impl Endpoint {
     async fn app_id(&self) -> ID {
         ID(self.0.app_id.clone())
     }
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
         activity_connection(ctx, Scope::Endpoint(self.0.id.clone()), first, after, filter).await
     }
+    #[graphql(complexity = "SUMMARY_COST + child_complexity")]
     async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
         activity_summary(ctx, Scope::Endpoint(self.0.id.clone()), hours, filter).await
     }
@@ -185,9 +202,11 @@ impl Augmentation {
     async fn total_stages(&self) -> i32 {
         self.0.total_stages
     }
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
         activity_connection(ctx, Scope::Augmentation(self.0.id.clone()), first, after, filter).await
     }
+    #[graphql(complexity = "SUMMARY_COST + child_complexity")]
     async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
         activity_summary(ctx, Scope::Augmentation(self.0.id.clone()), hours, filter).await
     }
@@ -210,9 +229,11 @@ impl User {
     async fn role(&self) -> &str {
         &self.0.role
     }
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
         activity_connection(ctx, Scope::User(self.0.id.clone()), first, after, filter).await
     }
+    #[graphql(complexity = "SUMMARY_COST + child_complexity")]
     async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
         activity_summary(ctx, Scope::User(self.0.id.clone()), hours, filter).await
     }
