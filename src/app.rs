@@ -21,7 +21,8 @@ use crate::auth::{self, Principal};
 use crate::config::HttpArgs;
 use crate::error::AppError;
 use crate::graphql::{self, GatewaySchema};
-use crate::{rest, service};
+use crate::service::recorder::Recorder;
+use crate::{recording, rest, service};
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -29,12 +30,15 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub settings: Arc<HttpArgs>,
     pub schema: GatewaySchema,
+    pub recorder: Recorder,
 }
 
 impl AppState {
+    /// Needs a Tokio runtime: the request recorder's writer starts here.
     pub fn new(db: DatabaseConnection, settings: HttpArgs) -> Self {
         let schema = graphql::build_schema(db.clone());
-        Self { db, settings: Arc::new(settings), schema }
+        let recorder = if settings.record_requests { Recorder::start(db.clone(), settings.recorder_capacity) } else { Recorder::disabled() };
+        Self { db, settings: Arc::new(settings), schema, recorder }
     }
 
     pub fn jwt_secret(&self) -> Option<&[u8]> {
@@ -57,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
         // Outside the limit and timeout layers, so their bare answers get the envelope too.
         .layer(middleware::from_fn(envelope_errors))
+        // Outside everything that can answer, so every authenticated answer is recorded.
+        .layer(middleware::from_fn_with_state(state.clone(), recording::record_requests))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 // The matched route, never the raw path: ids and query strings stay out of span names.
@@ -70,8 +76,11 @@ pub fn router(state: AppState) -> Router {
 /// Resolves the credential once and hands the principal to the handlers.
 async fn require_principal(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, AppError> {
     let principal: Principal = auth::resolve(&state.db, state.jwt_secret(), req.headers()).await?;
-    req.extensions_mut().insert(principal);
-    Ok(next.run(req).await)
+    req.extensions_mut().insert(principal.clone());
+    let mut response = next.run(req).await;
+    // For the recorder, which runs outside and sees only the response.
+    response.extensions_mut().insert(principal);
+    Ok(response)
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -127,21 +136,26 @@ async fn envelope_errors(req: Request, next: Next) -> Response {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    recorder: Recorder,
 }
 
 impl Application {
     pub async fn build(state: AppState, bind: SocketAddr) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(bind).await.map_err(|e| anyhow::anyhow!("cannot bind {bind}: {e}"))?;
-        Ok(Self { listener, router: router(state) })
+        let recorder = state.recorder.clone();
+        Ok(Self { listener, router: router(state), recorder })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves until `shutdown` completes, finishes the requests in flight,
+    /// then writes every recorded request still buffered.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await?;
+        let served = axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await;
+        self.recorder.close().await;
+        served?;
         Ok(())
     }
 }

@@ -69,6 +69,12 @@ pub struct HttpArgs {
     /// Longest a request may take, in seconds.
     #[arg(long, env = "ACTIVITY_GATEWAY_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// Record every authenticated request as an activity event.
+    #[arg(long, env = "ACTIVITY_GATEWAY_RECORD_REQUESTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub record_requests: bool,
+    /// How many recorded requests may wait for the writer; more are dropped and counted.
+    #[arg(long, env = "ACTIVITY_GATEWAY_RECORDER_CAPACITY", default_value_t = 65_536)]
+    pub recorder_capacity: usize,
     /// How often the hourly rollups fold in new events, in seconds.
     #[arg(long, env = "ACTIVITY_GATEWAY_ROLLUP_INTERVAL_SECS", default_value_t = 30)]
     pub rollup_interval_secs: u64,
@@ -76,7 +82,7 @@ pub struct HttpArgs {
 
 impl Default for HttpArgs {
     fn default() -> Self {
-        Self { jwt_secret: None, export_dir: PathBuf::from("exports"), max_body_bytes: 32 * 1024 * 1024, request_timeout_secs: 30, rollup_interval_secs: 30 }
+        Self { jwt_secret: None, export_dir: PathBuf::from("exports"), max_body_bytes: 32 * 1024 * 1024, request_timeout_secs: 30, record_requests: true, recorder_capacity: 65_536, rollup_interval_secs: 30 }
     }
 }
 

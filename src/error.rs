@@ -68,6 +68,22 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// The `error` code a response status stands for (recorded on failed calls).
+pub fn code_for_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "AUTHENTICATION_FAILED",
+        403 => "FORBIDDEN",
+        404 => "RESOURCE_NOT_FOUND",
+        405 => "METHOD_NOT_ALLOWED",
+        408 => "REQUEST_TIMEOUT",
+        413 => "PAYLOAD_TOO_LARGE",
+        400 | 415 | 422 => "BAD_USER_INPUT",
+        503 => "SERVICE_UNAVAILABLE",
+        s if s >= 500 => "INTERNAL_SERVER_ERROR",
+        _ => "BAD_REQUEST",
+    }
+}
+
 impl AppError {
     pub fn not_found(resource_type: &'static str, resource_id: impl Into<String>) -> Self {
         Self::NotFound { resource_type, resource_id: resource_id.into() }

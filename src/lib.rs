@@ -9,5 +9,6 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod graphql;
+pub mod recording;
 pub mod rest;
 pub mod service;

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 use crate::auth;
 use crate::error::{AppError, InvalidInput};
+use crate::recording::OperationAction;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
@@ -58,14 +59,46 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
         Ok(p) => p,
         Err(e) => return graphql_error_response(e),
     };
+    let action = operation_action(&batch);
     let loaders = std::sync::Arc::new(super::loaders::Loaders::new(&state.db, &principal.org_id));
-    let mut response = state.schema.execute_batch(batch.data(principal).data(loaders)).await;
+    let mut response = state.schema.execute_batch(batch.data(principal.clone()).data(loaders)).await;
     match &mut response {
         BatchResponse::Single(r) => with_codes(&mut r.errors),
         BatchResponse::Batch(rs) => rs.iter_mut().for_each(|r| with_codes(&mut r.errors)),
     }
     let body = serde_json::to_vec(&response).unwrap_or_default();
-    (StatusCode::OK, [(header::CONTENT_TYPE, content_type(headers))], body).into_response()
+    let mut answer = (StatusCode::OK, [(header::CONTENT_TYPE, content_type(headers))], body).into_response();
+    answer.extensions_mut().insert(principal);
+    answer.extensions_mut().insert(OperationAction(action));
+    answer
+}
+
+/// The action a GraphQL request is recorded with: `read` for queries, and for
+/// a mutation what its first root field does.
+fn operation_action(batch: &BatchRequest) -> &'static str {
+    let first = match batch {
+        BatchRequest::Single(r) => Some(r),
+        BatchRequest::Batch(rs) => rs.first(),
+    };
+    let Some(request) = first else { return "read" };
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else { return "read" };
+    let mutation = doc.operations.iter().find(|(name, op)| {
+        op.node.ty == OperationType::Mutation
+            && match (&request.operation_name, name) {
+                (Some(wanted), Some(name)) => wanted == name.as_str(),
+                _ => true,
+            }
+    });
+    let Some((_, op)) = mutation else { return "read" };
+    let field = op.node.selection_set.node.items.iter().find_map(|s| match &s.node {
+        async_graphql::parser::types::Selection::Field(f) => Some(f.node.name.node.to_string()),
+        _ => None,
+    });
+    match field.as_deref() {
+        Some("ingestActivity" | "createProblem") => "create",
+        Some("resolveProblem") => "update",
+        _ => "execute",
+    }
 }
 
 /// Parse, validation and limit errors come from async-graphql without our

@@ -15,6 +15,7 @@ pub fn router() -> Router<AppState> {
     super::activity::router()
         .fallback(|OriginalUri(uri): OriginalUri| async move { AppError::not_found("route", uri.path()) })
         .layer(middleware::from_fn(own_org_only))
+        .layer(middleware::from_fn(crate::recording::publish_route))
 }
 
 async fn own_org_only(

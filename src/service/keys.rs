@@ -107,11 +107,24 @@ pub async fn authenticate(db: &DatabaseConnection, secret_text: &str) -> AppResu
     })
 }
 
+/// When this process last tried to record a key's use. Kept in memory, not
+/// read back from the row: while writes are slow the stored value lags, and
+/// every request would otherwise start another blocked update.
+static LAST_TOUCH: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, i64>>> =
+    std::sync::LazyLock::new(Default::default);
+
 /// Records `last_used_at` at most once a minute per key, off the request's path.
 fn touch(db: &DatabaseConnection, key: &api_key::Model) {
     let now = now_micros();
     if key.last_used_at.is_some_and(|t| now - t < MICROS_PER_MINUTE) {
         return;
+    }
+    {
+        let Ok(mut touched) = LAST_TOUCH.lock() else { return };
+        if touched.get(&key.id).is_some_and(|t| now - t < MICROS_PER_MINUTE) {
+            return;
+        }
+        touched.insert(key.id.clone(), now);
     }
     let db = db.clone();
     let id = key.id.clone();

@@ -102,11 +102,15 @@ pub fn with_database(url: &str, name: &str) -> String {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
+    pub recorder: activity_gateway::service::recorder::Recorder,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+/// Recording is off by default in tests, so that tests counting events see
+/// only their own; the recording tests switch it on.
 pub fn test_settings() -> HttpArgs {
-    HttpArgs { jwt_secret: Some(JWT_SECRET.to_owned()), ..HttpArgs::default() }
+    HttpArgs { jwt_secret: Some(JWT_SECRET.to_owned()), record_requests: false, ..HttpArgs::default() }
 }
 
 impl TestApp {
@@ -116,13 +120,24 @@ impl TestApp {
 
     pub async fn spawn_with(db: &DatabaseConnection, settings: HttpArgs) -> TestApp {
         let state = AppState::new(db.clone(), settings);
+        let recorder = state.recorder.clone();
         let app = Application::build(state, "127.0.0.1:0".parse().unwrap()).await.expect("binds");
         let addr = app.local_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async move {
+        let server = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
-        TestApp { addr, client: reqwest::Client::new(), shutdown: Some(tx) }
+        TestApp { addr, client: reqwest::Client::new(), shutdown: Some(tx), server: Some(server), recorder }
+    }
+
+    /// Shuts down gracefully and waits until the server (and its recorder) finished.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,150 @@
+//! Turns each served request into an activity event of the caller's org
+//! (CONTRACT §3). Only authenticated requests are recorded: handlers put the
+//! principal into the response's extensions, and this layer reads it there.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, RawPathParams, Request, State};
+use axum::RequestExt as _;
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::domain::ids::{new_id, IdKind};
+use crate::domain::time::now_micros;
+use crate::error::code_for_status;
+use crate::service::events::EventRow;
+
+/// The response header that carries the request's trace id.
+pub const TRACE_HEADER: &str = "x-trace-id";
+
+/// The matched route and its path parameters. Published by a layer inside the
+/// router that matched (a nested router's parameters are not visible outside).
+#[derive(Debug, Clone, Default)]
+pub struct RouteInfo {
+    pub route: Option<String>,
+    pub params: Vec<(String, String)>,
+}
+
+/// Puts the matched route and its parameters into the response for [`record_requests`].
+pub async fn publish_route(mut req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let params = match req.extract_parts::<RawPathParams>().await {
+        Ok(p) => p.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        Err(_) => Vec::new(),
+    };
+    let mut response = next.run(req).await;
+    response.extensions_mut().insert(RouteInfo { route, params });
+    response
+}
+
+/// What a GraphQL request did, for the action of its event.
+#[derive(Debug, Clone, Copy)]
+pub struct OperationAction(pub &'static str);
+
+/// The trace id of a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if valid.
+pub fn trace_id_of(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get("traceparent")?.to_str().ok()?;
+    let parts: Vec<&str> = value.trim().split('-').collect();
+    let [version, trace, span, flags] = parts[..] else { return None };
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    let valid = hex(version, 2) && version != "ff" && hex(trace, 32) && hex(span, 16) && hex(flags, 2);
+    (valid && trace.bytes().any(|b| b != b'0') && span.bytes().any(|b| b != b'0')).then(|| trace.to_owned())
+}
+
+fn action_of(method: &Method) -> &'static str {
+    match *method {
+        Method::GET | Method::HEAD => "read",
+        Method::PUT | Method::PATCH => "update",
+        Method::DELETE => "delete",
+        _ => "create",
+    }
+}
+
+pub async fn record_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let trace_id = trace_id_of(req.headers()).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let outer_route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let user_agent = req.headers().get("user-agent").and_then(|v| v.to_str().ok()).map(|s| s.chars().take(200).collect::<String>());
+
+    let mut response = next.run(req).await;
+    if let Ok(value) = HeaderValue::from_str(&trace_id) {
+        response.headers_mut().insert(TRACE_HEADER, value);
+    }
+    let Some(principal) = response.extensions().get::<Principal>().cloned() else { return response };
+    if !state.recorder.is_enabled() {
+        return response;
+    }
+    let status = response.status();
+    let ok = status.as_u16() < 400;
+    let RouteInfo { route, params } = response.extensions().get::<RouteInfo>().cloned().unwrap_or(RouteInfo { route: outer_route, params: Vec::new() });
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    // Path ids were checked to be the org's own only when the request succeeded;
+    // a failed request may name another org's workspace, whose feed must not show it.
+    let owned = |name: &str| if ok { param(name) } else { None };
+    let (resource_type, resource_id) = match params.iter().rev().find(|(k, _)| k.ends_with("_id")) {
+        Some((k, v)) => (k.trim_end_matches("_id").to_owned(), Some(v.clone())),
+        None if path == "/graphql" => ("graphql".to_owned(), None),
+        None => ("route".to_owned(), None),
+    };
+    let action = response.extensions().get::<OperationAction>().map(|a| a.0).unwrap_or_else(|| action_of(&method));
+    let mut metadata = json!({ "route": route });
+    if let Some(client) = &principal.mcp_client {
+        metadata["mcp_client"] = json!(client);
+    }
+    if let Some(agent) = user_agent {
+        metadata["user_agent"] = json!(agent);
+    }
+    state.recorder.record(EventRow {
+        id: new_id(IdKind::Activity),
+        org_id: principal.org_id.clone(),
+        ts: now_micros(),
+        trace_id: Some(trace_id),
+        user_id: principal.user_id.clone(),
+        workspace_id: owned("workspace_id"),
+        app_id: owned("app_id"),
+        endpoint_id: owned("endpoint_id"),
+        augmentation_id: owned("augmentation_id"),
+        principal_type: Some(principal.principal_type.to_owned()),
+        principal_id: Some(principal.principal_id.clone()),
+        token_id: principal.token_id.clone(),
+        token_type: Some(principal.token_type.to_owned()),
+        method: Some(method.to_string()),
+        path: Some(path),
+        resource_type: Some(resource_type),
+        resource_id,
+        action: action.to_owned(),
+        status_code: i32::from(status.as_u16()),
+        success: ok,
+        error_code: (!ok).then(|| code_for_status(status).to_owned()),
+        duration_ms: started.elapsed().as_millis() as i64,
+        execution_id: None,
+        stages_completed: None,
+        total_stages: None,
+        token_usage: "{}".to_owned(),
+        tokens_total: 0,
+        metadata: metadata.to_string(),
+    });
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_headers_are_read_only_when_valid() {
+        let mut h = HeaderMap::new();
+        h.insert("traceparent", HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        assert_eq!(trace_id_of(&h).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        for bad in ["00-00000000000000000000000000000000-00f067aa0ba902b7-01", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "nonsense"] {
+            h.insert("traceparent", HeaderValue::from_static(bad));
+            assert_eq!(trace_id_of(&h), None, "{bad}");
+        }
+    }
+}

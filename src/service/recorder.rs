@@ -1,0 +1,127 @@
+//! Records every authenticated request as an activity event of the caller's
+//! org, off the request's path: requests hand events to a bounded buffer and a
+//! background writer stores them in batches. A full buffer drops (and counts)
+//! events rather than ever slowing a request down.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::events::{insert_batch, EventRow};
+
+/// How long an event may wait in the buffer before it is written.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+const MAX_BATCH: usize = 1_000;
+
+#[derive(Clone)]
+pub struct Recorder {
+    sender: Option<mpsc::Sender<EventRow>>,
+    dropped: Arc<AtomicU64>,
+    writer: Arc<tokio::sync::Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>>,
+}
+
+impl Recorder {
+    /// A recorder with room for `capacity` events in flight.
+    pub fn start(db: DatabaseConnection, capacity: usize) -> Self {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let (stop, stopped) = oneshot::channel();
+        let writer = tokio::spawn(write_batches(db, receiver, stopped));
+        Self { sender: Some(sender), dropped: Arc::default(), writer: Arc::new(tokio::sync::Mutex::new(Some((stop, writer)))) }
+    }
+
+    /// A recorder that records nothing (recording switched off).
+    pub fn disabled() -> Self {
+        Self { sender: None, dropped: Arc::default(), writer: Arc::default() }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.sender.is_some()
+    }
+
+    /// Hands an event to the writer without waiting; when the buffer is full
+    /// the event is dropped and counted.
+    pub fn record(&self, event: EventRow) {
+        let Some(sender) = &self.sender else { return };
+        if sender.try_send(event).is_err() {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(dropped, "activity recorder buffer full: events dropped");
+            }
+        }
+    }
+
+    /// Events dropped because the buffer was full, since start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Writes everything buffered so far and stops the writer; events recorded
+    /// afterwards (by clones still alive) are counted as dropped.
+    pub async fn close(self) {
+        if let Some((stop, writer)) = self.writer.lock().await.take() {
+            let _ = stop.send(());
+            let _ = writer.await;
+        }
+    }
+}
+
+async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<EventRow>, mut stop: oneshot::Receiver<()>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        // Wait for the first event (or the stop), then gather what arrives within FLUSH_EVERY.
+        tokio::select! {
+            event = receiver.recv() => match event {
+                Some(event) => batch.push(event),
+                None => break,
+            },
+            _ = &mut stop => {
+                receiver.close();
+                while let Some(event) = receiver.recv().await {
+                    batch.push(event);
+                    if batch.len() >= MAX_BATCH {
+                        flush(&db, &mut batch).await;
+                    }
+                }
+                break;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
+        while batch.len() < MAX_BATCH {
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(event)) => batch.push(event),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        flush(&db, &mut batch).await;
+    }
+    flush(&db, &mut batch).await;
+}
+
+async fn flush(db: &DatabaseConnection, batch: &mut Vec<EventRow>) {
+    if batch.is_empty() {
+        return;
+    }
+    let rows = std::mem::take(batch);
+    let count = rows.len();
+    // Retried a few times: a database restart should not lose recorded calls.
+    for attempt in 0..3 {
+        let result = async {
+            let txn = db.begin().await?;
+            insert_batch(&txn, rows.clone(), true).await?;
+            txn.commit().await
+        }
+        .await;
+        match result {
+            Ok(()) => return,
+            Err(e) if attempt < 2 => {
+                tracing::warn!(error = %e, count, "recording activity failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+            }
+            Err(e) => tracing::error!(error = %e, count, "recorded activity lost"),
+        }
+    }
+}
