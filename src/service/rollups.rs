@@ -80,6 +80,12 @@ pub async fn refresh(db: &DatabaseConnection) -> AppResult<RefreshReport> {
         .await?;
     }
     txn.commit().await?;
+    if folded > 0 && db.get_database_backend() == DbBackend::Sqlite {
+        // Keeps SQLite's planner statistics current (PostgreSQL's autovacuum
+        // does this itself): without them it may read the unfolded tail of a
+        // summary through the org index instead of the `seq` range.
+        db.execute_unprepared("PRAGMA optimize").await?;
+    }
     Ok(RefreshReport { views: vec![ROLLUP_VIEW], folded_events: folded, watermark: to.max(from) })
 }
 

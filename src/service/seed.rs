@@ -181,6 +181,8 @@ pub async fn seed(db: &DatabaseConnection, options: &SeedOptions, mut progress: 
             progress(written);
         }
     }
+    // Fresh planner statistics for the new volume.
+    db.execute_unprepared("ANALYZE").await?;
     Ok(SeedReport {
         orgs: DEMO_ORGS.iter().map(|o| o.0.to_owned()).collect(),
         events: written,
