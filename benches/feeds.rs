@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use activity_gateway::domain::feed::{ActivityFilter, Scope};
 use activity_gateway::domain::time::{now_micros, MICROS_PER_HOUR};
-use activity_gateway::service::{activity, directory, rollups, seed, summary};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use activity_gateway::service::{activity, directory, rollups, summary};
+
+mod support;
 
 /// The median of `runs` timings of `f`, after two warm-up runs.
 async fn median<F, Fut, T>(runs: usize, mut f: F) -> Duration
@@ -39,43 +40,14 @@ fn us(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
-async fn open(backend: &str, events: u64) -> Option<(DatabaseConnection, Option<tempfile::TempDir>)> {
-    let (url, dir) = match backend {
-        "sqlite" => {
-            let dir = tempfile::tempdir().unwrap();
-            (format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()), Some(dir))
-        }
-        _ => {
-            let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
-            let name = format!("ag_bench_{}", std::process::id());
-            let admin = Database::connect(admin_url.as_str()).await.unwrap();
-            admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
-            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-            let base = admin_url.rsplit_once('/').unwrap().0.to_owned();
-            (format!("{base}/{name}"), None)
-        }
-    };
-    let db = activity_gateway::db::connect(&url).await.unwrap();
-    activity_gateway::db::migrate(&db).await.unwrap();
-    let started = Instant::now();
-    seed::seed(&db, &seed::SeedOptions { events, days: 14, seed: 42 }, |_| {}).await.unwrap();
-    let seeded = started.elapsed();
-    let started = Instant::now();
-    rollups::refresh(&db).await.unwrap();
-    if backend == "postgres" {
-        db.execute_unprepared("ANALYZE").await.unwrap();
-    } else {
-        db.execute_unprepared("ANALYZE").await.unwrap();
-    }
-    println!("[{backend}] seeded {events} events in {:.1} s, rollups folded in {:.1} s", seeded.as_secs_f64(), started.elapsed().as_secs_f64());
-    Some((db, dir))
-}
-
 async fn bench(backend: &str, events: u64) {
-    let Some((db, _dir)) = open(backend, events).await else {
+    let Some((db, _dir)) = support::open(backend, "bench", events).await else {
         println!("[{backend}] skipped: set TEST_DATABASE_URL (scripts/bench.sh does)");
         return;
     };
+    let started = Instant::now();
+    rollups::refresh(&db).await.unwrap();
+    println!("[{backend}] rollups folded in {:.1} s", started.elapsed().as_secs_f64());
     let org = "org_acme";
     let filter = ActivityFilter::default();
     let scope = Scope::Org;

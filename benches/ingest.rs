@@ -15,9 +15,10 @@ use activity_gateway::app::{AppState, Application};
 use activity_gateway::config::HttpArgs;
 use activity_gateway::domain::permission::Role;
 use activity_gateway::service::events::{insert_batch, EventRow};
-use activity_gateway::service::{keys, seed};
+use activity_gateway::service::keys;
 
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
+mod support;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 
 fn event(n: usize, prefix: &str) -> serde_json::Value {
     serde_json::json!({
@@ -67,27 +68,6 @@ async fn serve(db: &DatabaseConnection, record: bool) -> (String, tokio::sync::o
     (base, tx)
 }
 
-async fn open(backend: &str) -> Option<(DatabaseConnection, Option<tempfile::TempDir>)> {
-    let (url, dir) = match backend {
-        "sqlite" => {
-            let dir = tempfile::tempdir().unwrap();
-            (format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()), Some(dir))
-        }
-        _ => {
-            let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
-            let name = format!("ag_ingest_{}", std::process::id());
-            let admin = Database::connect(admin_url.as_str()).await.unwrap();
-            admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
-            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-            (format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0), None)
-        }
-    };
-    let db = activity_gateway::db::connect(&url).await.unwrap();
-    activity_gateway::db::migrate(&db).await.unwrap();
-    seed::seed(&db, &seed::SeedOptions { events: 20_000, days: 14, seed: 1 }, |_| {}).await.unwrap();
-    Some((db, dir))
-}
-
 async fn median(runs: usize, mut f: impl AsyncFnMut() -> ()) -> Duration {
     for _ in 0..5 {
         f().await;
@@ -103,7 +83,7 @@ async fn median(runs: usize, mut f: impl AsyncFnMut() -> ()) -> Duration {
 }
 
 async fn bench(backend: &str, batches: usize) {
-    let Some((db, _dir)) = open(backend).await else {
+    let Some((db, _dir)) = support::open(backend, "ingest", 20_000).await else {
         println!("[{backend}] skipped: set TEST_DATABASE_URL (scripts/bench.sh does)");
         return;
     };
