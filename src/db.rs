@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 /// Opens a pool. SQLite runs in WAL mode (readers never wait for the writer) with
 /// `synchronous=FULL`, so a committed batch survives a crash of the machine, not
@@ -39,8 +39,4 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 /// How many migrations are not applied yet.
 pub async fn pending_migrations(db: &DatabaseConnection) -> anyhow::Result<usize> {
     Ok(Migrator::get_pending_migrations(db).await?.len())
-}
-
-pub fn is_postgres(db: &DatabaseConnection) -> bool {
-    db.get_database_backend() == DbBackend::Postgres
 }
