@@ -5,27 +5,18 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use activity_gateway::config::HttpArgs;
 use activity_gateway::domain::permission::Role;
 use common::{read, Backend, TestApp, TestDb};
-use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, TransactionTrait};
 
 on_both_backends!(a_full_buffer_never_stalls_a_request);
 
-fn recording(capacity: usize) -> HttpArgs {
-    HttpArgs { record_requests: true, recorder_capacity: capacity, ..common::test_settings() }
-}
 
-async fn count_where(db: &TestDb, condition: &str) -> i64 {
-    let sql = format!("SELECT COUNT(*) AS n FROM activity_events WHERE {condition}");
-    let row = db.db.query_one_raw(Statement::from_string(db.db.get_database_backend(), sql)).await.unwrap().unwrap();
-    row.try_get::<i64>("", "n").unwrap()
-}
 
 async fn a_full_buffer_never_stalls_a_request(db: TestDb) {
     db.seed(10).await;
     let key = db.key("org_acme", Role::Viewer).await;
-    let app = TestApp::spawn_with(&db.db, recording(5)).await;
+    let app = TestApp::spawn_with(&db.db, common::recording(5)).await;
     // Hold writes to activity_events so the writer blocks and the buffer fills.
     let holder = activity_gateway::db::connect(&db.url).await.unwrap();
     let txn = holder.begin().await.unwrap();
@@ -54,6 +45,6 @@ async fn a_full_buffer_never_stalls_a_request(db: TestDb) {
     assert!(slowest < Duration::from_millis(500), "a request waited {slowest:?}");
     txn.rollback().await.unwrap();
     app.stop().await;
-    assert_eq!(count_where(&db, "resource_type = 'graphql'").await, sent - dropped as i64, "everything not dropped is stored");
+    assert_eq!(db.count_events("resource_type = 'graphql'").await, sent - dropped as i64, "everything not dropped is stored");
 }
 

@@ -8,7 +8,6 @@ use activity_gateway::domain::permission::Role;
 use activity_gateway::domain::time::{format_micros, now_micros, MICROS_PER_HOUR};
 use activity_gateway::service::{rollups, summary};
 use common::{read, TestApp, TestDb};
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 
 on_both_backends!(
@@ -20,11 +19,6 @@ on_both_backends!(
     the_mutation_ingests_like_the_route_and_both_need_activity_write,
 );
 
-async fn events_in(db: &TestDb, org: &str) -> i64 {
-    let sql = format!("SELECT COUNT(*) AS n FROM activity_events WHERE org_id = '{org}'");
-    let row = db.db.query_one_raw(Statement::from_string(db.db.get_database_backend(), sql)).await.unwrap().unwrap();
-    row.try_get::<i64>("", "n").unwrap()
-}
 
 async fn post(app: &TestApp, key: &str, org: &str, body: &Value) -> (u16, Value) {
     read(app.client.post(app.url(&format!("/v1/orgs/{org}/activity"))).header("X-Api-Key", key).json(body).send().await.unwrap()).await
@@ -49,7 +43,7 @@ async fn a_resent_batch_stores_nothing_twice(db: TestDb) {
     db.seed(100).await;
     let key = db.key("org_acme", Role::Admin).await;
     let app = TestApp::spawn(&db.db).await;
-    let before = events_in(&db, "org_acme").await;
+    let before = db.count_events("org_id = 'org_acme'").await;
     let batch = Value::Array((0..50).map(event).collect());
     let (status, first) = post(&app, &key, "org_acme", &batch).await;
     assert_eq!(status, 200, "{first}");
@@ -57,7 +51,7 @@ async fn a_resent_batch_stores_nothing_twice(db: TestDb) {
     let (_, again) = post(&app, &key, "org_acme", &batch).await;
     assert_eq!((again["stored"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(50)));
     assert_eq!(again["ids"], first["ids"]);
-    assert_eq!(events_in(&db, "org_acme").await, before + 50);
+    assert_eq!(db.count_events("org_id = 'org_acme'").await, before + 50);
     // Events without ids get new ones, each stored once.
     let anonymous = json!([{ "action": "read" }, { "action": "read" }]);
     let (_, body) = post(&app, &key, "org_acme", &anonymous).await;
@@ -76,7 +70,7 @@ async fn a_batch_with_bad_items_stores_nothing_and_reports_every_one(db: TestDb)
     db.seed(100).await;
     let key = db.key("org_acme", Role::Admin).await;
     let app = TestApp::spawn(&db.db).await;
-    let before = events_in(&db, "org_acme").await;
+    let before = db.count_events("org_id = 'org_acme'").await;
     let mut items: Vec<Value> = (0..10).map(event).collect();
     items[2]["status_code"] = json!(700);
     items[4].as_object_mut().unwrap().remove("action");
@@ -103,7 +97,7 @@ async fn a_batch_with_bad_items_stores_nothing_and_reports_every_one(db: TestDb)
             json!(["body", 9, "token_usage", "prompt_tokens"]),
         ]
     );
-    assert_eq!(events_in(&db, "org_acme").await, before, "nothing of a bad batch is stored");
+    assert_eq!(db.count_events("org_id = 'org_acme'").await, before, "nothing of a bad batch is stored");
     // Not an array, not JSON, unknown fields.
     for (body, loc) in [(json!({ "action": "read" }), json!(["body"])), (json!([{ "action": "read", "colour": "red" }]), json!(["body", 0, "colour"]))] {
         let (status, answer) = post(&app, &key, "org_acme", &body).await;
@@ -116,7 +110,7 @@ async fn ids_of_another_org_are_refused_like_unknown_ids(db: TestDb) {
     db.seed(100).await;
     let key = db.key("org_acme", Role::Admin).await;
     let app = TestApp::spawn(&db.db).await;
-    let before = events_in(&db, "org_globex").await;
+    let before = db.count_events("org_id = 'org_globex'").await;
     let cases = [
         ("workspace_id", "ws_globex_production", "ws_nope"),
         ("app_id", "app_globex_production_billing", "app_nope"),
@@ -138,18 +132,18 @@ async fn ids_of_another_org_are_refused_like_unknown_ids(db: TestDb) {
     // The org is always the credential's: posting to another org's path is a 404.
     let (status, body) = post(&app, &key, "org_globex", &json!([{ "action": "read" }])).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("RESOURCE_NOT_FOUND")));
-    assert_eq!(events_in(&db, "org_globex").await, before);
+    assert_eq!(db.count_events("org_id = 'org_globex'").await, before);
 }
 
 async fn the_batch_limit_holds_at_and_past_its_edge(db: TestDb) {
     db.seed(10).await;
     let key = db.key("org_acme", Role::Admin).await;
     let app = TestApp::spawn(&db.db).await;
-    let before = events_in(&db, "org_acme").await;
+    let before = db.count_events("org_id = 'org_acme'").await;
     let at_limit = Value::Array((0..10_000).map(|n| json!({ "action": "read", "id": format!("act_limit{n:023}") })).collect());
     let (status, body) = post(&app, &key, "org_acme", &at_limit).await;
     assert_eq!((status, body["stored"].as_u64()), (200, Some(10_000)));
-    assert_eq!(events_in(&db, "org_acme").await, before + 10_000);
+    assert_eq!(db.count_events("org_id = 'org_acme'").await, before + 10_000);
     let past = Value::Array((0..10_001).map(|_| json!({ "action": "read" })).collect());
     let (status, body) = post(&app, &key, "org_acme", &past).await;
     assert_eq!(status, 422);

@@ -6,7 +6,6 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use activity_gateway::config::HttpArgs;
 use activity_gateway::domain::feed::{ActivityFilter, Scope};
 use activity_gateway::domain::permission::Role;
 use activity_gateway::service::activity;
@@ -20,20 +19,12 @@ on_both_backends!(
     recording_switched_off_records_nothing,
 );
 
-fn recording(capacity: usize) -> HttpArgs {
-    HttpArgs { record_requests: true, recorder_capacity: capacity, ..common::test_settings() }
-}
 
-async fn count_where(db: &TestDb, condition: &str) -> i64 {
-    let sql = format!("SELECT COUNT(*) AS n FROM activity_events WHERE {condition}");
-    let row = db.db.query_one_raw(Statement::from_string(db.db.get_database_backend(), sql)).await.unwrap().unwrap();
-    row.try_get::<i64>("", "n").unwrap()
-}
 
 async fn a_call_with_x_mcp_appears_in_me_activity_within_a_second(db: TestDb) {
     db.seed(50).await;
     let key = db.key_with(NewKey { org_id: "org_acme".into(), role: Some(Role::Viewer), permissions: Default::default(), user_id: Some("usr_acme_04".into()), name: None }).await;
-    let app = TestApp::spawn_with(&db.db, recording(1_000)).await;
+    let app = TestApp::spawn_with(&db.db, common::recording(1_000)).await;
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let res = app
         .client
@@ -82,13 +73,13 @@ async fn a_call_with_x_mcp_appears_in_me_activity_within_a_second(db: TestDb) {
     let admin = db.key("org_acme", Role::Admin).await;
     app.graphql(&admin, "mutation { ingestActivity(events: [{ action: \"read\" }]) { stored } }").await;
     app.stop().await;
-    assert_eq!(count_where(&db, "resource_type = 'graphql' AND action = 'create' AND status_code = 200").await, 1);
+    assert_eq!(db.count_events("resource_type = 'graphql' AND action = 'create' AND status_code = 200").await, 1);
 }
 
 async fn ten_thousand_concurrent_requests_record_ten_thousand_events(db: TestDb) {
     db.seed(10).await;
     let key = db.key("org_acme", Role::Viewer).await;
-    let app = Arc::new(TestApp::spawn_with(&db.db, recording(65_536)).await);
+    let app = Arc::new(TestApp::spawn_with(&db.db, common::recording(65_536)).await);
     let limit = Arc::new(tokio::sync::Semaphore::new(64));
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..10_000u32 {
@@ -113,7 +104,7 @@ async fn ten_thousand_concurrent_requests_record_ten_thousand_events(db: TestDb)
     assert_eq!(app.recorder.dropped(), 0, "the buffer had room");
     Arc::into_inner(app).unwrap().stop().await;
     let token = "token_type = 'api_key' AND resource_type = 'graphql'";
-    assert_eq!(count_where(&db, token).await, 10_000, "none lost");
+    assert_eq!(db.count_events(token).await, 10_000, "none lost");
     let distinct = db
         .db
         .query_one_raw(Statement::from_string(db.db.get_database_backend(), format!("SELECT COUNT(DISTINCT trace_id) AS n FROM activity_events WHERE {token}")))
@@ -128,11 +119,11 @@ async fn ten_thousand_concurrent_requests_record_ten_thousand_events(db: TestDb)
 async fn recording_switched_off_records_nothing(db: TestDb) {
     db.seed(10).await;
     let key = db.key("org_acme", Role::Viewer).await;
-    let before = count_where(&db, "org_id = 'org_acme'").await;
+    let before = db.count_events("org_id = 'org_acme'").await;
     let app = TestApp::spawn(&db.db).await;
     for _ in 0..20 {
         assert_eq!(app.get("/v1/orgs/org_acme/activity?limit=1", &key).await.0, 200);
     }
     app.stop().await;
-    assert_eq!(count_where(&db, "org_id = 'org_acme'").await, before);
+    assert_eq!(db.count_events("org_id = 'org_acme'").await, before);
 }

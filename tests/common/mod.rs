@@ -74,6 +74,13 @@ impl TestDb {
         seed::seed(&self.db, &SeedOptions { events, days: 14, seed: 7 }, |_| {}).await.expect("seed")
     }
 
+    /// How many activity events match a SQL condition.
+    pub async fn count_events(&self, condition: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) AS n FROM activity_events WHERE {condition}");
+        let row = self.db.query_one_raw(sea_orm::Statement::from_string(self.db.get_database_backend(), sql)).await.unwrap().unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+
     pub async fn key(&self, org: &str, role: Role) -> String {
         self.key_with(NewKey { org_id: org.into(), role: Some(role), permissions: Default::default(), user_id: None, name: None })
             .await
@@ -105,6 +112,11 @@ pub struct TestApp {
     pub recorder: activity_gateway::service::recorder::Recorder,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Settings with request recording on and room for `capacity` events.
+pub fn recording(capacity: usize) -> HttpArgs {
+    HttpArgs { record_requests: true, recorder_capacity: capacity, ..test_settings() }
 }
 
 /// Recording is off by default in tests, so that tests counting events see
