@@ -65,34 +65,23 @@ const CURSOR: Param = query("cursor", "Cursor for pagination (from previous resp
 const HOURS: Param = query("hours", "Hours to look back", ParamKind::Int { min: 1, max: Some(168), default: Some(24) });
 const WORKSPACE_FILTER: Param = query("workspace_id", "Filter by workspace", ParamKind::Text);
 
-fn list(path: &'static str, operation_id: &'static str, summary: &'static str, mut params: Vec<Param>) -> Operation {
-    params.extend([START, END, LIMIT, CURSOR]);
-    Operation {
-        method: Method::Get,
-        path,
-        operation_id,
-        summary,
-        permission: Permission::ActivityRead,
-        params,
-        response: "ActivityList",
-        body_items: None,
-        tag: "activity",
+/// A GET operation of the reference that needs `activity:read`. Feeds take
+/// the list parameters after their own, summaries take `hours`.
+fn read_activity(path: &'static str, operation_id: &'static str, summary: &'static str, mut params: Vec<Param>, response: &'static str) -> Operation {
+    if response == "ActivityList" {
+        params.extend([START, END, LIMIT, CURSOR]);
+    } else {
+        params.push(HOURS);
     }
+    Operation { method: Method::Get, path, operation_id, summary, permission: Permission::ActivityRead, params, response, body_items: None, tag: "activity" }
 }
 
-fn summary(path: &'static str, operation_id: &'static str, summary: &'static str, mut params: Vec<Param>) -> Operation {
-    params.push(HOURS);
-    Operation {
-        method: Method::Get,
-        path,
-        operation_id,
-        summary,
-        permission: Permission::ActivityRead,
-        params,
-        response: "ActivitySummary",
-        body_items: None,
-        tag: "activity",
-    }
+fn list(path: &'static str, operation_id: &'static str, summary: &'static str, params: Vec<Param>) -> Operation {
+    read_activity(path, operation_id, summary, params, "ActivityList")
+}
+
+fn summary(path: &'static str, operation_id: &'static str, summary: &'static str, params: Vec<Param>) -> Operation {
+    read_activity(path, operation_id, summary, params, "ActivitySummary")
 }
 
 /// Every REST operation of `000_0fcf25ac362c8c00.txt`, in the reference's order.
