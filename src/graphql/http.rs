@@ -23,7 +23,9 @@ pub async fn post_handler(State(state): State<AppState>, headers: HeaderMap, bod
             return AppError::invalid(input).into_response();
         }
     };
-    execute(&state, &headers, batch).await
+    // Parsed here only for the recorded action; nothing else needs it.
+    let action = if state.recorder.is_enabled() { batch_action(&batch) } else { "read" };
+    execute(&state, &headers, batch, action).await
 }
 
 pub async fn get_handler(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
@@ -34,32 +36,20 @@ pub async fn get_handler(State(state): State<AppState>, headers: HeaderMap, RawQ
             return AppError::invalid(input).into_response();
         }
     };
-    if is_mutation(&request) {
+    // GET must never change state.
+    if mutation_action(&request).is_some() {
         let mut response = AppError::MethodNotAllowed.into_response();
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, &headers, BatchRequest::Single(request)).await
+    execute(&state, &headers, BatchRequest::Single(request), "read").await
 }
 
-/// Whether the operation GET would run is a mutation (GET must never change state).
-fn is_mutation(request: &Request) -> bool {
-    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else { return false };
-    doc.operations.iter().any(|(name, op)| {
-        let selected = match (&request.operation_name, name) {
-            (Some(wanted), Some(name)) => wanted == name.as_str(),
-            _ => true,
-        };
-        selected && op.node.ty == OperationType::Mutation
-    })
-}
-
-async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> Response {
+async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest, action: &'static str) -> Response {
     let principal = match auth::resolve(&state.db, state.jwt_secret(), headers).await {
         Ok(p) => p,
         Err(e) => return graphql_error_response(e),
     };
-    let action = operation_action(&batch);
     let loaders = std::sync::Arc::new(super::loaders::Loaders::new(&state.db, &principal.org_id));
     let mut response = state.schema.execute_batch(batch.data(principal.clone()).data(loaders)).await;
     match &mut response {
@@ -74,31 +64,35 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
 }
 
 /// The action a GraphQL request is recorded with: `read` for queries, and for
-/// a mutation what its first root field does.
-fn operation_action(batch: &BatchRequest) -> &'static str {
+/// a mutation what its first root field does (a batch: its first request).
+fn batch_action(batch: &BatchRequest) -> &'static str {
     let first = match batch {
         BatchRequest::Single(r) => Some(r),
         BatchRequest::Batch(rs) => rs.first(),
     };
-    let Some(request) = first else { return "read" };
-    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else { return "read" };
-    let mutation = doc.operations.iter().find(|(name, op)| {
+    first.and_then(mutation_action).unwrap_or("read")
+}
+
+/// `Some(action)` when the operation the request selects is a mutation.
+/// Unparseable queries are left for the executor to refuse.
+fn mutation_action(request: &Request) -> Option<&'static str> {
+    let doc = async_graphql::parser::parse_query(&request.query).ok()?;
+    let (_, op) = doc.operations.iter().find(|(name, op)| {
         op.node.ty == OperationType::Mutation
             && match (&request.operation_name, name) {
                 (Some(wanted), Some(name)) => wanted == name.as_str(),
                 _ => true,
             }
-    });
-    let Some((_, op)) = mutation else { return "read" };
+    })?;
     let field = op.node.selection_set.node.items.iter().find_map(|s| match &s.node {
         async_graphql::parser::types::Selection::Field(f) => Some(f.node.name.node.to_string()),
         _ => None,
     });
-    match field.as_deref() {
+    Some(match field.as_deref() {
         Some("ingestActivity" | "createProblem") => "create",
         Some("resolveProblem") => "update",
         _ => "execute",
-    }
+    })
 }
 
 /// Parse, validation and limit errors come from async-graphql without our
