@@ -17,6 +17,7 @@ on_both_backends!(
     the_batch_limit_holds_at_and_past_its_edge,
     ingested_events_complete_their_hierarchy_and_keep_summaries_exact,
     the_mutation_ingests_like_the_route_and_both_need_activity_write,
+    every_field_bound_holds_at_and_past_its_edge,
 );
 
 
@@ -203,4 +204,40 @@ async fn the_mutation_ingests_like_the_route_and_both_need_activity_write(db: Te
     // Mutations are refused over GET.
     let res = app.client.get(app.url("/graphql")).query(&[("query", "mutation { ingestActivity(events: []) { stored } }")]).header("X-Api-Key", &admin).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 405);
+}
+
+async fn every_field_bound_holds_at_and_past_its_edge(db: TestDb) {
+    db.seed(10).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    let day = 86_400_000_000;
+    // (field, a value at the edge, a value just past it)
+    let cases: Vec<(&str, Value, Value)> = vec![
+        ("id", json!(format!("act_{}", "a".repeat(60))), json!(format!("act_{}", "a".repeat(61)))),
+        ("path", json!("/".repeat(2_048)), json!("/".repeat(2_049))),
+        ("action", json!("x".repeat(64)), json!("x".repeat(65))),
+        ("status_code", json!(100), json!(99)),
+        ("status_code", json!(599), json!(600)),
+        ("duration_ms", json!(0), json!(-1)),
+        ("total_stages", json!(1_000), json!(1_001)),
+        ("timestamp", json!("1970-01-01T00:00:00Z"), json!("1969-12-31T23:59:59Z")),
+        ("timestamp", json!(format_micros(now_micros() + 360 * day)), json!(format_micros(now_micros() + 370 * day))),
+    ];
+    for (field, at_edge, past) in cases {
+        let item = |value: &Value| {
+            let mut e = json!({ "action": "read" });
+            e[field] = value.clone();
+            json!([e])
+        };
+        let (status, body) = post(&app, &key, "org_acme", &item(&at_edge)).await;
+        assert_eq!(status, 200, "{field} at its edge: {body}");
+        let (status, body) = post(&app, &key, "org_acme", &item(&past)).await;
+        assert_eq!(status, 422, "{field} past its edge");
+        assert_eq!(body["detail"][0]["loc"], json!(["body", 0, field]), "{body}");
+    }
+    // Stages completed may equal the total, not exceed it.
+    let (status, _) = post(&app, &key, "org_acme", &json!([{ "action": "execute", "stages_completed": 3, "total_stages": 3 }])).await;
+    assert_eq!(status, 200);
+    let (status, body) = post(&app, &key, "org_acme", &json!([{ "action": "execute", "stages_completed": 4, "total_stages": 3 }])).await;
+    assert_eq!((status, body["detail"][0]["loc"].clone()), (422, json!(["body", 0, "stages_completed"])));
 }

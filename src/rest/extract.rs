@@ -30,9 +30,9 @@ fn json_body_error(rejection: &JsonRejection) -> InvalidInput {
             Value::Null,
         ),
         JsonRejection::JsonSyntaxError(e) => InvalidInput::new(&["body"], "json_invalid", "JSON decode error", json!({}))
-            .with_ctx(json!({ "error": crate::rest::extract::first_line(&e.body_text()) })),
+            .with_ctx(json!({ "error": first_line(&e.body_text()) })),
         JsonRejection::JsonDataError(e) => {
-            InvalidInput::new(&["body"], "model_attributes_type", crate::rest::extract::first_line(&e.body_text()), json!({}))
+            InvalidInput::new(&["body"], "model_attributes_type", first_line(&e.body_text()), json!({}))
         }
         other => InvalidInput::new(&["body"], "json_invalid", first_line(&other.body_text()), json!({})),
     }
