@@ -47,7 +47,10 @@ async fn bench(backend: &str, events: u64) {
     };
     let started = Instant::now();
     rollups::refresh(&db).await.unwrap();
-    println!("[{backend}] rollups folded in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "[{backend}] rollups folded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let org = "org_acme";
     let filter = ActivityFilter::default();
     let scope = Scope::Org;
@@ -57,12 +60,17 @@ async fn bench(backend: &str, events: u64) {
     let mut cursor = None;
     let mut walked = 0;
     while walked < depth {
-        let page = activity::page(&db, org, &scope, &filter, 200, cursor.as_ref()).await.unwrap();
+        let page = activity::page(&db, org, &scope, &filter, 200, cursor.as_ref())
+            .await
+            .unwrap();
         walked += page.events.len();
         cursor = page.next;
     }
     let first = median(200, || activity::page(&db, org, &scope, &filter, 50, None)).await;
-    let deep = median(200, || activity::page(&db, org, &scope, &filter, 50, cursor.as_ref())).await;
+    let deep = median(200, || {
+        activity::page(&db, org, &scope, &filter, 50, cursor.as_ref())
+    })
+    .await;
     println!(
         "[{backend}] page of 50: page 1 {}, {walked} events deep {} -> ratio {:.2}x (goal <= 1.2x)",
         us(first),
@@ -75,11 +83,21 @@ async fn bench(backend: &str, events: u64) {
     // 2. The 168-hour summary through the rollups against the raw GROUP BY.
     let end = now_micros();
     let start = end - 168 * MICROS_PER_HOUR;
-    let fast = summary::summarize(&db, org, &scope, &filter, start, end).await.unwrap();
-    let slow = summary::summarize_raw(&db, org, &scope, &filter, start, end).await.unwrap();
+    let fast = summary::summarize(&db, org, &scope, &filter, start, end)
+        .await
+        .unwrap();
+    let slow = summary::summarize_raw(&db, org, &scope, &filter, start, end)
+        .await
+        .unwrap();
     assert_eq!(fast, slow, "rollups and raw aggregation disagree");
-    let with_rollups = median(30, || summary::summarize(&db, org, &scope, &filter, start, end)).await;
-    let raw = median(5, || summary::summarize_raw(&db, org, &scope, &filter, start, end)).await;
+    let with_rollups = median(30, || {
+        summary::summarize(&db, org, &scope, &filter, start, end)
+    })
+    .await;
+    let raw = median(5, || {
+        summary::summarize_raw(&db, org, &scope, &filter, start, end)
+    })
+    .await;
     println!(
         "[{backend}] 168-hour summary of {} events: rollups {}, raw GROUP BY {} -> ratio 1/{:.0} (goal <= 1/50), results equal",
         fast.totals.requests,
@@ -104,7 +122,9 @@ async fn bench(backend: &str, events: u64) {
     let graphql = median(200, || {
         let request = async_graphql::Request::new(query)
             .data(principal.clone())
-            .data(Arc::new(activity_gateway::graphql::loaders::Loaders::new(&db, org)));
+            .data(Arc::new(activity_gateway::graphql::loaders::Loaders::new(
+                &db, org,
+            )));
         let schema = &schema;
         async move {
             let response = schema.execute(request).await;
@@ -115,7 +135,9 @@ async fn bench(backend: &str, events: u64) {
     .await;
     let direct = median(200, || async {
         directory::org_of(&db, org, org).await.unwrap();
-        activity::page(&db, org, &scope, &filter, 50, None).await.unwrap()
+        activity::page(&db, org, &scope, &filter, 50, None)
+            .await
+            .unwrap()
     })
     .await;
     println!(
@@ -128,8 +150,16 @@ async fn bench(backend: &str, events: u64) {
 
 #[tokio::main]
 async fn main() {
-    let events = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    println!("activity-gateway feed benchmark: {events} events, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let events = std::env::var("BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    println!(
+        "activity-gateway feed benchmark: {events} events, {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     bench("sqlite", events).await;
     bench("postgres", events).await;
 }

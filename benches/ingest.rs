@@ -57,9 +57,20 @@ fn row(n: usize, prefix: &str) -> EventRow {
     }
 }
 
-async fn serve(db: &DatabaseConnection, record: bool) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let settings = HttpArgs { record_requests: record, ..HttpArgs::default() };
-    let app = Application::build(AppState::new(db.clone(), settings), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+async fn serve(
+    db: &DatabaseConnection,
+    record: bool,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let settings = HttpArgs {
+        record_requests: record,
+        ..HttpArgs::default()
+    };
+    let app = Application::build(
+        AppState::new(db.clone(), settings),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
     let base = format!("http://{}", app.local_addr());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
@@ -87,24 +98,46 @@ async fn bench(backend: &str, batches: usize) {
         println!("[{backend}] skipped: set TEST_DATABASE_URL (scripts/bench.sh does)");
         return;
     };
-    let key = keys::create(&db, keys::NewKey { org_id: "org_acme".into(), role: Some(Role::Admin), permissions: Default::default(), user_id: None, name: None })
-        .await
-        .unwrap()
-        .secret;
+    let key = keys::create(
+        &db,
+        keys::NewKey {
+            org_id: "org_acme".into(),
+            role: Some(Role::Admin),
+            permissions: Default::default(),
+            user_id: None,
+            name: None,
+        },
+    )
+    .await
+    .unwrap()
+    .secret;
     let events = batches * 1_000;
 
     // The baseline: the same rows, multi-row inserts, one transaction per 1,000.
     let started = Instant::now();
     for b in 0..batches {
         let txn = db.begin().await.unwrap();
-        insert_batch(&txn, (b * 1_000..(b + 1) * 1_000).map(|n| row(n, "raw")), true).await.unwrap();
+        insert_batch(
+            &txn,
+            (b * 1_000..(b + 1) * 1_000).map(|n| row(n, "raw")),
+            true,
+        )
+        .await
+        .unwrap();
         txn.commit().await.unwrap();
     }
     let raw = events as f64 / started.elapsed().as_secs_f64();
 
     // Through the REST route over real HTTP, bodies prepared beforehand.
     let bodies: Vec<Vec<u8>> = (0..batches)
-        .map(|b| serde_json::to_vec(&(b * 1_000..(b + 1) * 1_000).map(|n| event(n, "api")).collect::<Vec<_>>()).unwrap())
+        .map(|b| {
+            serde_json::to_vec(
+                &(b * 1_000..(b + 1) * 1_000)
+                    .map(|n| event(n, "api"))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap()
+        })
         .collect();
     let (base, stop) = serve(&db, false).await;
     let client = reqwest::Client::new();
@@ -129,13 +162,20 @@ async fn bench(backend: &str, batches: usize) {
 
     // Recording's cost on a page of 50, with the new events folded as the
     // background refresh of a running server would have done.
-    activity_gateway::service::rollups::refresh(&db).await.unwrap();
+    activity_gateway::service::rollups::refresh(&db)
+        .await
+        .unwrap();
     let (quiet, stop_quiet) = serve(&db, false).await;
     let (recorded, stop_recorded) = serve(&db, true).await;
     let page = |base: String| {
         let (client, key) = (client.clone(), key.clone());
         async move || {
-            let res = client.get(format!("{base}/v1/orgs/org_acme/activity?limit=50")).header("X-Api-Key", &key).send().await.unwrap();
+            let res = client
+                .get(format!("{base}/v1/orgs/org_acme/activity?limit=50"))
+                .header("X-Api-Key", &key)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(res.status(), 200);
             res.bytes().await.unwrap();
         }
@@ -160,8 +200,16 @@ async fn bench(backend: &str, batches: usize) {
 
 #[tokio::main]
 async fn main() {
-    let batches = std::env::var("BENCH_INGEST_BATCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    println!("activity-gateway ingest benchmark, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let batches = std::env::var("BENCH_INGEST_BATCHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    println!(
+        "activity-gateway ingest benchmark, {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     bench("sqlite", batches).await;
     bench("postgres", batches).await;
 }

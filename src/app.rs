@@ -37,44 +37,83 @@ impl AppState {
     /// Needs a Tokio runtime: the request recorder's writer starts here.
     pub fn new(db: DatabaseConnection, settings: HttpArgs) -> Self {
         let schema = graphql::build_schema(db.clone());
-        let recorder = if settings.record_requests { Recorder::start(db.clone(), settings.recorder_capacity) } else { Recorder::disabled() };
-        Self { db, settings: Arc::new(settings), schema, recorder }
+        let recorder = if settings.record_requests {
+            Recorder::start(db.clone(), settings.recorder_capacity)
+        } else {
+            Recorder::disabled()
+        };
+        Self {
+            db,
+            settings: Arc::new(settings),
+            schema,
+            recorder,
+        }
     }
 
     pub fn jwt_secret(&self) -> Option<&[u8]> {
-        self.settings.jwt_secret.as_deref().map(str::as_bytes).filter(|s| !s.is_empty())
+        self.settings
+            .jwt_secret
+            .as_deref()
+            .map(str::as_bytes)
+            .filter(|s| !s.is_empty())
     }
 }
 
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .nest("/v1/orgs/{org_id}", rest::orgs::router())
-        .layer(middleware::from_fn_with_state(state.clone(), require_principal));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_principal,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/openapi.json", get(|| async { ([(axum::http::header::CONTENT_TYPE, "application/json")], rest::openapi::json()) }))
-        .route("/graphql", get(graphql::http::get_handler).post(graphql::http::post_handler))
+        .route(
+            "/openapi.json",
+            get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    rest::openapi::json(),
+                )
+            }),
+        )
+        .route(
+            "/graphql",
+            get(graphql::http::get_handler).post(graphql::http::post_handler),
+        )
         .merge(protected)
         .fallback(unknown_route)
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.request_timeout()))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.settings.request_timeout(),
+        ))
         .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
         // Outside the limit and timeout layers, so their bare answers get the envelope too.
         .layer(middleware::from_fn(envelope_errors))
         // Outside everything that can answer, so every authenticated answer is recorded.
-        .layer(middleware::from_fn_with_state(state.clone(), recording::record_requests))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                // The matched route, never the raw path: ids and query strings stay out of span names.
-                let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
-                tracing::info_span!("request", method = %req.method(), route)
-            }),
-        )
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            recording::record_requests,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            // The matched route, never the raw path: ids and query strings stay out of span names.
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), route)
+        }))
         .with_state(state)
 }
 
 /// Resolves the credential once and hands the principal to the handlers.
-async fn require_principal(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, AppError> {
+async fn require_principal(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, AppError> {
     let principal: Principal = auth::resolve(&state.db, state.jwt_secret(), req.headers()).await?;
     req.extensions_mut().insert(principal.clone());
     let mut response = next.run(req).await;
@@ -89,7 +128,9 @@ async fn healthz() -> Json<serde_json::Value> {
 
 async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
     if service::ping(&state.db).await {
-        Ok(Json(serde_json::json!({ "status": "ok", "database": "ok" })))
+        Ok(Json(
+            serde_json::json!({ "status": "ok", "database": "ok" }),
+        ))
     } else {
         Err(AppError::Unavailable)
     }
@@ -121,7 +162,12 @@ async fn envelope_errors(req: Request, next: Next) -> Response {
         StatusCode::REQUEST_TIMEOUT => AppError::Timeout,
         StatusCode::SERVICE_UNAVAILABLE => AppError::Unavailable,
         s if s.is_server_error() => AppError::internal_msg(format!("unenveloped {s} response")),
-        _ => AppError::invalid(crate::error::InvalidInput::new(&["request"], "invalid_request", "The request is invalid", serde_json::Value::Null)),
+        _ => AppError::invalid(crate::error::InvalidInput::new(
+            &["request"],
+            "invalid_request",
+            "The request is invalid",
+            serde_json::Value::Null,
+        )),
     };
     let mut enveloped = error.into_response();
     if status == StatusCode::METHOD_NOT_ALLOWED {
@@ -141,25 +187,38 @@ pub struct Application {
 
 impl Application {
     pub async fn build(state: AppState, bind: SocketAddr) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(bind).await.map_err(|e| anyhow::anyhow!("cannot bind {bind}: {e}"))?;
+        let listener = TcpListener::bind(bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot bind {bind}: {e}"))?;
         let recorder = state.recorder.clone();
-        Ok(Self { listener, router: router(state), recorder })
+        Ok(Self {
+            listener,
+            router: router(state),
+            recorder,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` completes, finishes the requests in flight,
     /// then writes every recorded request still buffered.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         use axum::serve::ListenerExt as _;
         // Small responses go out at once instead of waiting on the peer's
         // delayed ACK (measured: 25 ms per page of 50 without this).
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let served = axum::serve(listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(listener, self.router.into_make_service())
+            .with_graceful_shutdown(shutdown)
+            .await;
         self.recorder.close().await;
         served?;
         Ok(())
@@ -185,4 +244,3 @@ pub async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
     tracing::info!("shutting down");
 }
-

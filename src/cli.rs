@@ -8,9 +8,9 @@ use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 
 use crate::app::{self, AppState, Application};
 use crate::config::{KeyCreateArgs, SeedArgs, ServeArgs};
+use crate::db;
 use crate::domain::permission::{Permission, Role};
 use crate::service::{keys, seed};
-use crate::db;
 
 pub async fn open(url: &str) -> anyhow::Result<DatabaseConnection> {
     let conn = db::connect(url).await?;
@@ -28,7 +28,11 @@ pub async fn migrate(url: &str) -> anyhow::Result<()> {
 
 pub async fn seed(args: &SeedArgs) -> anyhow::Result<()> {
     let conn = open(&args.database.database_url).await?;
-    let options = seed::SeedOptions { events: args.events, days: args.days, seed: args.seed };
+    let options = seed::SeedOptions {
+        events: args.events,
+        days: args.days,
+        seed: args.seed,
+    };
     let report = run_seed(&conn, &options).await?;
     println!(
         "seeded {} events, {} sessions and {} users in {}",
@@ -41,19 +45,30 @@ pub async fn seed(args: &SeedArgs) -> anyhow::Result<()> {
 }
 
 /// Seeds with a progress bar (drawn only on a terminal).
-async fn run_seed(conn: &DatabaseConnection, options: &seed::SeedOptions) -> anyhow::Result<seed::SeedReport> {
+async fn run_seed(
+    conn: &DatabaseConnection,
+    options: &seed::SeedOptions,
+) -> anyhow::Result<seed::SeedReport> {
     let bar = ProgressBar::new(options.events);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} seeding [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} seeding [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     let started = Instant::now();
     let report = seed::seed(conn, options, |n| bar.set_position(n)).await?;
     bar.finish_and_clear();
     // Summaries are exact either way; folding now makes them fast from the start.
-    crate::service::rollups::refresh(conn).await.map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
-    tracing::info!(events = report.events, elapsed_ms = started.elapsed().as_millis() as u64, "seeded the demo data set");
+    crate::service::rollups::refresh(conn)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    tracing::info!(
+        events = report.events,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "seeded the demo data set"
+    );
     Ok(report)
 }
 
@@ -77,7 +92,10 @@ pub async fn create_key(args: &KeyCreateArgs) -> anyhow::Result<()> {
     )
     .await
     .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
-    println!("created key {} ({}…) for {}", created.id, created.prefix, args.org);
+    println!(
+        "created key {} ({}…) for {}",
+        created.id, created.prefix, args.org
+    );
     println!("the secret below is shown once; store it now");
     println!("{}", created.secret);
     Ok(())
@@ -85,7 +103,9 @@ pub async fn create_key(args: &KeyCreateArgs) -> anyhow::Result<()> {
 
 pub async fn revoke_key(url: &str, key_id: &str) -> anyhow::Result<()> {
     let conn = open(url).await?;
-    keys::revoke(&conn, key_id).await.map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    keys::revoke(&conn, key_id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
     println!("revoked {key_id}");
     Ok(())
 }
@@ -93,8 +113,15 @@ pub async fn revoke_key(url: &str, key_id: &str) -> anyhow::Result<()> {
 /// A service error as one line for the terminal, naming what was not found.
 fn describe(e: &crate::error::AppError) -> String {
     match e {
-        crate::error::AppError::NotFound { resource_type, resource_id } => format!("no {resource_type} {resource_id}"),
-        crate::error::AppError::Invalid(items) => items.iter().map(|i| i.msg.clone()).collect::<Vec<_>>().join("; "),
+        crate::error::AppError::NotFound {
+            resource_type,
+            resource_id,
+        } => format!("no {resource_type} {resource_id}"),
+        crate::error::AppError::Invalid(items) => items
+            .iter()
+            .map(|i| i.msg.clone())
+            .collect::<Vec<_>>()
+            .join("; "),
         other => other.to_string(),
     }
 }
@@ -121,7 +148,11 @@ async fn prepare_demo(conn: &DatabaseConnection, addr: &str) -> anyhow::Result<(
         run_seed(conn, &seed::SeedOptions::default()).await?;
     }
     for (org_id, _, name, _) in seed::DEMO_ORGS {
-        if entity::org::Entity::find_by_id(org_id).one(conn).await?.is_none() {
+        if entity::org::Entity::find_by_id(org_id)
+            .one(conn)
+            .await?
+            .is_none()
+        {
             continue;
         }
         let key = keys::create(
@@ -139,7 +170,10 @@ async fn prepare_demo(conn: &DatabaseConnection, addr: &str) -> anyhow::Result<(
         println!();
         println!("{name} ({org_id}): admin API key");
         println!("  {}", key.secret);
-        println!("  GraphQL: http://{addr}/graphql   (header X-Api-Key: {})", key.secret);
+        println!(
+            "  GraphQL: http://{addr}/graphql   (header X-Api-Key: {})",
+            key.secret
+        );
         println!("  try: curl -s -H 'X-Api-Key: {}' http://{addr}/graphql -H 'content-type: application/json' -d '{{\"query\":\"{{ viewer {{ principalId permissions org {{ id name }} }} }}\"}}'", key.secret);
     }
     println!();

@@ -10,7 +10,11 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://activity-gateway.db?mode=rwc";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
 #[derive(Debug, Parser)]
-#[command(name = "activity-gateway", version, about = "GraphQL API and REST compatibility shim over an org's activity data")]
+#[command(
+    name = "activity-gateway",
+    version,
+    about = "GraphQL API and REST compatibility shim over an org's activity data"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -67,22 +71,42 @@ pub struct HttpArgs {
     #[arg(long, env = "ACTIVITY_GATEWAY_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Longest a request may take, in seconds.
-    #[arg(long, env = "ACTIVITY_GATEWAY_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
     pub request_timeout_secs: u64,
     /// Record every authenticated request as an activity event.
     #[arg(long, env = "ACTIVITY_GATEWAY_RECORD_REQUESTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub record_requests: bool,
     /// How many recorded requests may wait for the writer; more are dropped and counted.
-    #[arg(long, env = "ACTIVITY_GATEWAY_RECORDER_CAPACITY", default_value_t = 65_536)]
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_RECORDER_CAPACITY",
+        default_value_t = 65_536
+    )]
     pub recorder_capacity: usize,
     /// How often the hourly rollups fold in new events, in seconds.
-    #[arg(long, env = "ACTIVITY_GATEWAY_ROLLUP_INTERVAL_SECS", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_ROLLUP_INTERVAL_SECS",
+        default_value_t = 30
+    )]
     pub rollup_interval_secs: u64,
 }
 
 impl Default for HttpArgs {
     fn default() -> Self {
-        Self { jwt_secret: None, export_dir: PathBuf::from("exports"), max_body_bytes: 32 * 1024 * 1024, request_timeout_secs: 30, record_requests: true, recorder_capacity: 65_536, rollup_interval_secs: 30 }
+        Self {
+            jwt_secret: None,
+            export_dir: PathBuf::from("exports"),
+            max_body_bytes: 32 * 1024 * 1024,
+            request_timeout_secs: 30,
+            record_requests: true,
+            recorder_capacity: 65_536,
+            rollup_interval_secs: 30,
+        }
     }
 }
 

@@ -29,11 +29,15 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     } else {
         options.max_connections(16).min_connections(1);
     }
-    Database::connect(options).await.map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))
+    Database::connect(options)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await.map_err(|e| anyhow::anyhow!("migration failed: {e}"))
+    Migrator::up(db, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))
 }
 
 /// How many migrations are not applied yet.

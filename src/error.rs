@@ -51,7 +51,10 @@ pub enum AppError {
     #[error("You don't have permission to perform this action")]
     Forbidden { required_permission: &'static str },
     #[error("The requested resource was not found")]
-    NotFound { resource_type: &'static str, resource_id: String },
+    NotFound {
+        resource_type: &'static str,
+        resource_id: String,
+    },
     #[error("Invalid input")]
     Invalid(Vec<InvalidInput>),
     #[error("The request body is too large")]
@@ -86,7 +89,10 @@ pub fn code_for_status(status: StatusCode) -> &'static str {
 
 impl AppError {
     pub fn not_found(resource_type: &'static str, resource_id: impl Into<String>) -> Self {
-        Self::NotFound { resource_type, resource_id: resource_id.into() }
+        Self::NotFound {
+            resource_type,
+            resource_id: resource_id.into(),
+        }
     }
 
     pub fn invalid(input: InvalidInput) -> Self {
@@ -100,9 +106,12 @@ impl AppError {
     /// Puts every invalid input under `prefix` (e.g. `["body"]`); other errors pass through.
     pub fn located(self, prefix: &[&str]) -> Self {
         match self {
-            Self::Invalid(items) => {
-                Self::Invalid(items.into_iter().map(|i| i.under(prefix.iter().map(|p| Value::from(*p)).collect())).collect())
-            }
+            Self::Invalid(items) => Self::Invalid(
+                items
+                    .into_iter()
+                    .map(|i| i.under(prefix.iter().map(|p| Value::from(*p)).collect()))
+                    .collect(),
+            ),
             other => other,
         }
     }
@@ -142,8 +151,13 @@ impl AppError {
 
     pub fn details(&self) -> Value {
         match self {
-            Self::Forbidden { required_permission } => json!({ "required_permission": required_permission }),
-            Self::NotFound { resource_type, resource_id } => {
+            Self::Forbidden {
+                required_permission,
+            } => json!({ "required_permission": required_permission }),
+            Self::NotFound {
+                resource_type,
+                resource_id,
+            } => {
                 json!({ "resource_type": resource_type, "resource_id": resource_id })
             }
             Self::Invalid(items) => json!({ "detail": items }),
@@ -178,7 +192,11 @@ impl AppError {
     pub fn to_graphql(&self) -> async_graphql::Error {
         self.log();
         let message = match self {
-            Self::Invalid(items) => items.iter().map(|i| i.msg.as_str()).collect::<Vec<_>>().join("; "),
+            Self::Invalid(items) => items
+                .iter()
+                .map(|i| i.msg.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
             other => other.to_string(),
         };
         let code = self.code();

@@ -24,10 +24,12 @@ async fn main() -> std::process::ExitCode {
             print!("{}", activity_gateway::graphql::sdl());
             Ok(())
         }
-        Command::Keys { command: KeysCommand::Create(args) } => cli::create_key(&args).await,
-        Command::Keys { command: KeysCommand::Revoke { database, key_id } } => {
-            cli::revoke_key(&database.database_url, &key_id).await
-        }
+        Command::Keys {
+            command: KeysCommand::Create(args),
+        } => cli::create_key(&args).await,
+        Command::Keys {
+            command: KeysCommand::Revoke { database, key_id },
+        } => cli::revoke_key(&database.database_url, &key_id).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -5,10 +5,10 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, RawPathParams, Request, State};
-use axum::RequestExt as _;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
+use axum::RequestExt as _;
 use serde_json::json;
 
 use crate::app::AppState;
@@ -31,13 +31,21 @@ pub struct RouteInfo {
 
 /// Puts the matched route and its parameters into the response for [`record_requests`].
 pub async fn publish_route(mut req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
     let params = match req.extract_parts::<RawPathParams>().await {
-        Ok(p) => p.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        Ok(p) => p
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
         Err(_) => Vec::new(),
     };
     let mut response = next.run(req).await;
-    response.extensions_mut().insert(RouteInfo { route, params });
+    response
+        .extensions_mut()
+        .insert(RouteInfo { route, params });
     response
 }
 
@@ -49,10 +57,18 @@ pub struct OperationAction(pub &'static str);
 pub fn trace_id_of(headers: &HeaderMap) -> Option<String> {
     let value = headers.get("traceparent")?.to_str().ok()?;
     let parts: Vec<&str> = value.trim().split('-').collect();
-    let [version, trace, span, flags] = parts[..] else { return None };
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-    let valid = hex(version, 2) && version != "ff" && hex(trace, 32) && hex(span, 16) && hex(flags, 2);
-    (valid && trace.bytes().any(|b| b != b'0') && span.bytes().any(|b| b != b'0')).then(|| trace.to_owned())
+    let [version, trace, span, flags] = parts[..] else {
+        return None;
+    };
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    };
+    let valid =
+        hex(version, 2) && version != "ff" && hex(trace, 32) && hex(span, 16) && hex(flags, 2);
+    (valid && trace.bytes().any(|b| b != b'0') && span.bytes().any(|b| b != b'0'))
+        .then(|| trace.to_owned())
 }
 
 fn action_of(method: &Method) -> &'static str {
@@ -66,24 +82,47 @@ fn action_of(method: &Method) -> &'static str {
 
 pub async fn record_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let trace_id = trace_id_of(req.headers()).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let trace_id =
+        trace_id_of(req.headers()).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let outer_route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
-    let user_agent = req.headers().get("user-agent").and_then(|v| v.to_str().ok()).map(|s| s.chars().take(200).collect::<String>());
+    let outer_route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let user_agent = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(200).collect::<String>());
 
     let mut response = next.run(req).await;
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert(TRACE_HEADER, value);
     }
-    let Some(principal) = response.extensions().get::<Principal>().cloned() else { return response };
+    let Some(principal) = response.extensions().get::<Principal>().cloned() else {
+        return response;
+    };
     if !state.recorder.is_enabled() {
         return response;
     }
     let status = response.status();
     let ok = status.as_u16() < 400;
-    let RouteInfo { route, params } = response.extensions().get::<RouteInfo>().cloned().unwrap_or(RouteInfo { route: outer_route, params: Vec::new() });
-    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let RouteInfo { route, params } =
+        response
+            .extensions()
+            .get::<RouteInfo>()
+            .cloned()
+            .unwrap_or(RouteInfo {
+                route: outer_route,
+                params: Vec::new(),
+            });
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
     // Path ids were checked to be the org's own only when the request succeeded;
     // a failed request may name another org's workspace, whose feed must not show it.
     let owned = |name: &str| if ok { param(name) } else { None };
@@ -92,7 +131,11 @@ pub async fn record_requests(State(state): State<AppState>, req: Request, next: 
         None if path == "/graphql" => ("graphql".to_owned(), None),
         None => ("route".to_owned(), None),
     };
-    let action = response.extensions().get::<OperationAction>().map(|a| a.0).unwrap_or_else(|| action_of(&method));
+    let action = response
+        .extensions()
+        .get::<OperationAction>()
+        .map(|a| a.0)
+        .unwrap_or_else(|| action_of(&method));
     let mut metadata = json!({ "route": route });
     if let Some(client) = &principal.mcp_client {
         metadata["mcp_client"] = json!(client);
@@ -140,9 +183,20 @@ mod tests {
     #[test]
     fn traceparent_headers_are_read_only_when_valid() {
         let mut h = HeaderMap::new();
-        h.insert("traceparent", HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
-        assert_eq!(trace_id_of(&h).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
-        for bad in ["00-00000000000000000000000000000000-00f067aa0ba902b7-01", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "nonsense"] {
+        h.insert(
+            "traceparent",
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        assert_eq!(
+            trace_id_of(&h).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        for bad in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "nonsense",
+        ] {
             h.insert("traceparent", HeaderValue::from_static(bad));
             assert_eq!(trace_id_of(&h), None, "{bad}");
         }

@@ -20,7 +20,14 @@ on_both_backends!(
 );
 
 const VIEWER: [&str; 3] = ["activity:read", "session:read", "docs:read"];
-const MEMBER: [&str; 6] = ["activity:read", "activity:export", "session:read", "problem:create", "problem:resolve", "docs:read"];
+const MEMBER: [&str; 6] = [
+    "activity:read",
+    "activity:export",
+    "session:read",
+    "problem:create",
+    "problem:resolve",
+    "docs:read",
+];
 const ADMIN: [&str; 8] = [
     "activity:read",
     "activity:write",
@@ -34,20 +41,29 @@ const ADMIN: [&str; 8] = [
 
 const VIEWER_QUERY: &str = "{ viewer { principalId principalType tokenType permissions org { id name } user { id email } } }";
 
-fn jwt(sub: &str, org: &str, exp_in_secs: i64, role: Option<&str>, permissions: Option<Vec<&str>>) -> String {
+fn jwt(
+    sub: &str,
+    org: &str,
+    exp_in_secs: i64,
+    role: Option<&str>,
+    permissions: Option<Vec<&str>>,
+) -> String {
     let claims = Claims {
         sub: sub.into(),
         org: org.into(),
         exp: chrono::Utc::now().timestamp() + exp_in_secs,
         role: role.map(Into::into),
-        permissions: permissions.map(|p| PermissionClaim::List(p.into_iter().map(Into::into).collect())),
+        permissions: permissions
+            .map(|p| PermissionClaim::List(p.into_iter().map(Into::into).collect())),
         jti: None,
     };
     sign(&claims, JWT_SECRET.as_bytes())
 }
 
 async fn permissions_of(app: &TestApp, header: (&str, String)) -> Vec<String> {
-    let (status, body) = app.graphql_with(VIEWER_QUERY, json!({}), |r| r.header(header.0, header.1)).await;
+    let (status, body) = app
+        .graphql_with(VIEWER_QUERY, json!({}), |r| r.header(header.0, header.1))
+        .await;
     assert_eq!(status, 200, "{body}");
     serde_json::from_value(body["data"]["viewer"]["permissions"].clone()).unwrap()
 }
@@ -55,15 +71,41 @@ async fn permissions_of(app: &TestApp, header: (&str, String)) -> Vec<String> {
 async fn keys_create_prints_the_secret_once_and_stores_only_its_hash(db: TestDb) {
     db.seed(10).await;
     let out = Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
-        .args(["keys", "create", "--org", "org_acme", "--role", "member", "--name", "ci", "--database-url", &db.url])
+        .args([
+            "keys",
+            "create",
+            "--org",
+            "org_acme",
+            "--role",
+            "member",
+            "--name",
+            "ci",
+            "--database-url",
+            &db.url,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let secret = stdout.lines().last().unwrap().to_owned();
-    assert!(secret.starts_with("agk_") && secret.len() >= 40, "last line is the secret alone: {secret:?}");
-    assert_eq!(stdout.matches(&secret).count(), 1, "the secret is printed once");
-    let key_id = stdout.split_whitespace().find(|w| w.starts_with("key_")).unwrap().to_owned();
+    assert!(
+        secret.starts_with("agk_") && secret.len() >= 40,
+        "last line is the secret alone: {secret:?}"
+    );
+    assert_eq!(
+        stdout.matches(&secret).count(),
+        1,
+        "the secret is printed once"
+    );
+    let key_id = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("key_"))
+        .unwrap()
+        .to_owned();
 
     // Nothing stored holds the secret in clear; the hash is its SHA-256.
     let rows = db
@@ -76,14 +118,27 @@ async fn keys_create_prints_the_secret_once_and_stores_only_its_hash(db: TestDb)
         .unwrap();
     let dump: String = rows
         .iter()
-        .flat_map(|r| ["id", "org_id", "name", "prefix", "secret_hash", "permissions"].map(|c| r.try_get::<String>("", c).unwrap()))
+        .flat_map(|r| {
+            [
+                "id",
+                "org_id",
+                "name",
+                "prefix",
+                "secret_hash",
+                "permissions",
+            ]
+            .map(|c| r.try_get::<String>("", c).unwrap())
+        })
         .collect::<Vec<_>>()
         .join(" ");
     assert!(!dump.contains(&secret));
     assert!(dump.contains(&activity_gateway::auth::api_key::hash_secret(&secret)));
 
     let app = TestApp::spawn(&db.db).await;
-    assert_eq!(permissions_of(&app, ("X-Api-Key", secret.clone())).await, MEMBER);
+    assert_eq!(
+        permissions_of(&app, ("X-Api-Key", secret.clone())).await,
+        MEMBER
+    );
 
     let revoke = Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
         .args(["keys", "revoke", &key_id, "--database-url", &db.url])
@@ -92,11 +147,21 @@ async fn keys_create_prints_the_secret_once_and_stores_only_its_hash(db: TestDb)
     assert!(revoke.status.success());
     let (status, body) = app.graphql(&secret, VIEWER_QUERY).await;
     assert_eq!(status, 401);
-    assert_eq!(body["errors"][0]["extensions"]["code"], "AUTHENTICATION_FAILED");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "AUTHENTICATION_FAILED"
+    );
 
     // Unknown org or user: a clear error, no key.
     let bad = Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
-        .args(["keys", "create", "--org", "org_nope", "--database-url", &db.url])
+        .args([
+            "keys",
+            "create",
+            "--org",
+            "org_nope",
+            "--database-url",
+            &db.url,
+        ])
         .output()
         .unwrap();
     assert!(!bad.status.success());
@@ -112,34 +177,97 @@ async fn every_bad_credential_answers_401_in_the_envelope(db: TestDb) {
         let hash = activity_gateway::auth::api_key::hash_secret(&revoked);
         let row = db
             .db
-            .query_one_raw(Statement::from_string(db.db.get_database_backend(), format!("SELECT id FROM api_keys WHERE secret_hash = '{hash}'")))
+            .query_one_raw(Statement::from_string(
+                db.db.get_database_backend(),
+                format!("SELECT id FROM api_keys WHERE secret_hash = '{hash}'"),
+            ))
             .await
             .unwrap()
             .unwrap();
         row.try_get::<String>("", "id").unwrap()
     };
-    activity_gateway::service::keys::revoke(&db.db, &revoked_id).await.unwrap();
+    activity_gateway::service::keys::revoke(&db.db, &revoked_id)
+        .await
+        .unwrap();
 
     let cases: Vec<(&str, Vec<(&str, String)>)> = vec![
         ("no credential", vec![]),
-        ("unknown key", vec![("X-Api-Key", "agk_not_a_real_key_at_all_000000000000000000".into())]),
+        (
+            "unknown key",
+            vec![(
+                "X-Api-Key",
+                "agk_not_a_real_key_at_all_000000000000000000".into(),
+            )],
+        ),
         ("revoked key", vec![("X-Api-Key", revoked.clone())]),
-        ("expired JWT", vec![("Authorization", format!("Bearer {}", jwt("usr_acme_01", "org_acme", -5, Some("admin"), None)))]),
+        (
+            "expired JWT",
+            vec![(
+                "Authorization",
+                format!(
+                    "Bearer {}",
+                    jwt("usr_acme_01", "org_acme", -5, Some("admin"), None)
+                ),
+            )],
+        ),
         (
             "JWT with a wrong signature",
-            vec![("Authorization", format!("Bearer {}", {
-                let claims = Claims { sub: "usr_acme_01".into(), org: "org_acme".into(), exp: chrono::Utc::now().timestamp() + 60, role: Some("admin".into()), permissions: None, jti: None };
-                sign(&claims, b"another secret")
-            }))],
+            vec![(
+                "Authorization",
+                format!("Bearer {}", {
+                    let claims = Claims {
+                        sub: "usr_acme_01".into(),
+                        org: "org_acme".into(),
+                        exp: chrono::Utc::now().timestamp() + 60,
+                        role: Some("admin".into()),
+                        permissions: None,
+                        jti: None,
+                    };
+                    sign(&claims, b"another secret")
+                }),
+            )],
         ),
-        ("JWT of an unknown user", vec![("Authorization", format!("Bearer {}", jwt("usr_nobody", "org_acme", 60, Some("admin"), None)))]),
-        ("JWT whose user is of another org", vec![("Authorization", format!("Bearer {}", jwt("usr_globex_01", "org_acme", 60, Some("admin"), None)))]),
-        ("two credentials that disagree", vec![("X-Api-Key", good.clone()), ("Authorization", format!("Bearer {}", db.key("org_acme", Role::Admin).await))]),
-        ("a non-bearer scheme", vec![("Authorization", format!("Basic {good}"))]),
+        (
+            "JWT of an unknown user",
+            vec![(
+                "Authorization",
+                format!(
+                    "Bearer {}",
+                    jwt("usr_nobody", "org_acme", 60, Some("admin"), None)
+                ),
+            )],
+        ),
+        (
+            "JWT whose user is of another org",
+            vec![(
+                "Authorization",
+                format!(
+                    "Bearer {}",
+                    jwt("usr_globex_01", "org_acme", 60, Some("admin"), None)
+                ),
+            )],
+        ),
+        (
+            "two credentials that disagree",
+            vec![
+                ("X-Api-Key", good.clone()),
+                (
+                    "Authorization",
+                    format!("Bearer {}", db.key("org_acme", Role::Admin).await),
+                ),
+            ],
+        ),
+        (
+            "a non-bearer scheme",
+            vec![("Authorization", format!("Basic {good}"))],
+        ),
     ];
     for (what, headers) in cases {
         let mut rest = app.client.get(app.url("/v1/orgs/org_acme/activity"));
-        let mut gql = app.client.post(app.url("/graphql")).json(&json!({ "query": VIEWER_QUERY }));
+        let mut gql = app
+            .client
+            .post(app.url("/graphql"))
+            .json(&json!({ "query": VIEWER_QUERY }));
         for (name, value) in &headers {
             rest = rest.header(*name, value);
             gql = gql.header(*name, value);
@@ -152,7 +280,10 @@ async fn every_bad_credential_answers_401_in_the_envelope(db: TestDb) {
         assert_eq!(body["details"], json!({}));
         let (status, body) = read(gql.send().await.unwrap()).await;
         assert_eq!(status, 401, "{what} over GraphQL: {body}");
-        assert_eq!(body["errors"][0]["extensions"]["code"], "AUTHENTICATION_FAILED");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"],
+            "AUTHENTICATION_FAILED"
+        );
         assert_eq!(body["errors"][0]["extensions"]["status_code"], 401);
     }
     // The same key in both headers is one credential, not two.
@@ -173,12 +304,28 @@ async fn every_bad_credential_answers_401_in_the_envelope(db: TestDb) {
 async fn roles_and_tokens_grant_exactly_the_contracts_permissions(db: TestDb) {
     db.seed(10).await;
     let app = TestApp::spawn(&db.db).await;
-    for (role, expected) in [(Role::Viewer, &VIEWER[..]), (Role::Member, &MEMBER[..]), (Role::Admin, &ADMIN[..])] {
+    for (role, expected) in [
+        (Role::Viewer, &VIEWER[..]),
+        (Role::Member, &MEMBER[..]),
+        (Role::Admin, &ADMIN[..]),
+    ] {
         let key = db.key("org_acme", role).await;
-        assert_eq!(permissions_of(&app, ("X-Api-Key", key.clone())).await, expected, "{role:?} key");
-        assert_eq!(permissions_of(&app, ("Authorization", format!("Bearer {key}"))).await, expected, "{role:?} key as bearer");
+        assert_eq!(
+            permissions_of(&app, ("X-Api-Key", key.clone())).await,
+            expected,
+            "{role:?} key"
+        );
+        assert_eq!(
+            permissions_of(&app, ("Authorization", format!("Bearer {key}"))).await,
+            expected,
+            "{role:?} key as bearer"
+        );
         let token = jwt("usr_acme_05", "org_acme", 60, Some(role.as_str()), None);
-        assert_eq!(permissions_of(&app, ("Authorization", format!("Bearer {token}"))).await, expected, "{role:?} JWT");
+        assert_eq!(
+            permissions_of(&app, ("Authorization", format!("Bearer {token}"))).await,
+            expected,
+            "{role:?} JWT"
+        );
     }
     // Explicit permissions replace the role's, for keys and tokens alike.
     let key = db
@@ -194,12 +341,29 @@ async fn roles_and_tokens_grant_exactly_the_contracts_permissions(db: TestDb) {
     assert_eq!(body["data"]["viewer"]["permissions"], json!(["docs:read"]));
     assert_eq!(body["data"]["viewer"]["principalId"], "usr_acme_02");
     assert_eq!(body["data"]["viewer"]["principalType"], "user");
-    assert_eq!(body["data"]["viewer"]["user"]["email"], "grace@acme.example");
-    let token = jwt("usr_acme_03", "org_acme", 60, None, Some(vec!["session:read", "activity:read"]));
-    let (_, body) = app.graphql_with(VIEWER_QUERY, json!({}), |r| r.bearer_auth(token)).await;
-    assert_eq!(body["data"]["viewer"]["permissions"], json!(["activity:read", "session:read"]));
+    assert_eq!(
+        body["data"]["viewer"]["user"]["email"],
+        "grace@acme.example"
+    );
+    let token = jwt(
+        "usr_acme_03",
+        "org_acme",
+        60,
+        None,
+        Some(vec!["session:read", "activity:read"]),
+    );
+    let (_, body) = app
+        .graphql_with(VIEWER_QUERY, json!({}), |r| r.bearer_auth(token))
+        .await;
+    assert_eq!(
+        body["data"]["viewer"]["permissions"],
+        json!(["activity:read", "session:read"])
+    );
     assert_eq!(body["data"]["viewer"]["tokenType"], "jwt");
-    assert_eq!(body["data"]["viewer"]["org"], json!({ "id": "org_acme", "name": "Acme Corporation" }));
+    assert_eq!(
+        body["data"]["viewer"]["org"],
+        json!({ "id": "org_acme", "name": "Acme Corporation" })
+    );
 }
 
 /// Drops what legitimately differs between two 404s: the time and the id asked for.
@@ -219,20 +383,43 @@ async fn another_orgs_ids_answer_exactly_like_unknown_ids(db: TestDb) {
     let (s1, theirs) = app.graphql(&globex, &q("org_acme")).await;
     let (s2, unknown) = app.graphql(&globex, &q("org_nope")).await;
     assert_eq!((s1, s2), (200, 200));
-    assert_eq!(theirs["errors"][0]["extensions"]["code"], "RESOURCE_NOT_FOUND");
-    assert_eq!(theirs["errors"][0]["extensions"]["details"], json!({ "resource_type": "org", "resource_id": "org_acme" }));
+    assert_eq!(
+        theirs["errors"][0]["extensions"]["code"],
+        "RESOURCE_NOT_FOUND"
+    );
+    assert_eq!(
+        theirs["errors"][0]["extensions"]["details"],
+        json!({ "resource_type": "org", "resource_id": "org_acme" })
+    );
     assert_eq!(theirs["data"], Value::Null);
-    assert_eq!(comparable(theirs, "org_acme"), comparable(unknown, "org_nope"));
+    assert_eq!(
+        comparable(theirs, "org_acme"),
+        comparable(unknown, "org_nope")
+    );
     let (_, own) = app.graphql(&globex, &q("org_globex")).await;
     assert_eq!(own["data"]["org"]["name"], "Globex Corporation");
 
-    for path in ["/activity", "/activity/summary", "/workspaces/ws_acme_production/activity", "/users/usr_acme_01/activity", "/anything/else"] {
+    for path in [
+        "/activity",
+        "/activity/summary",
+        "/workspaces/ws_acme_production/activity",
+        "/users/usr_acme_01/activity",
+        "/anything/else",
+    ] {
         let (s1, theirs) = app.get(&format!("/v1/orgs/org_acme{path}"), &globex).await;
         let (s2, unknown) = app.get(&format!("/v1/orgs/org_nope{path}"), &globex).await;
         assert_eq!((s1, s2), (404, 404), "{path}");
         assert_eq!(theirs["error"], "RESOURCE_NOT_FOUND");
-        assert_eq!(theirs["details"], json!({ "resource_type": "org", "resource_id": "org_acme" }), "{path}");
-        assert_eq!(comparable(theirs, "org_acme"), comparable(unknown, "org_nope"), "{path}");
+        assert_eq!(
+            theirs["details"],
+            json!({ "resource_type": "org", "resource_id": "org_acme" }),
+            "{path}"
+        );
+        assert_eq!(
+            comparable(theirs, "org_acme"),
+            comparable(unknown, "org_nope"),
+            "{path}"
+        );
     }
 }
 
@@ -240,7 +427,12 @@ async fn an_mcp_header_makes_the_principal_an_mcp_agent(db: TestDb) {
     db.seed(10).await;
     let app = TestApp::spawn(&db.db).await;
     let key = db.key("org_acme", Role::Viewer).await;
-    let (_, body) = app.graphql_with(VIEWER_QUERY, json!({}), |r| r.header("X-Api-Key", &key).header("X-MCP", "claude-desktop")).await;
+    let (_, body) = app
+        .graphql_with(VIEWER_QUERY, json!({}), |r| {
+            r.header("X-Api-Key", &key)
+                .header("X-MCP", "claude-desktop")
+        })
+        .await;
     assert_eq!(body["data"]["viewer"]["principalType"], "mcp_agent");
     let (_, body) = app.graphql(&key, VIEWER_QUERY).await;
     assert_eq!(body["data"]["viewer"]["principalType"], "api_key");

@@ -11,8 +11,6 @@ use sea_orm::{ConnectionTrait, TransactionTrait};
 
 on_both_backends!(a_full_buffer_never_stalls_a_request);
 
-
-
 async fn a_full_buffer_never_stalls_a_request(db: TestDb) {
     db.seed(10).await;
     let key = db.key("org_acme", Role::Viewer).await;
@@ -21,8 +19,14 @@ async fn a_full_buffer_never_stalls_a_request(db: TestDb) {
     let holder = activity_gateway::db::connect(&db.url).await.unwrap();
     let txn = holder.begin().await.unwrap();
     match db.backend {
-        Backend::Postgres => txn.execute_unprepared("LOCK TABLE activity_events IN EXCLUSIVE MODE").await.unwrap(),
-        Backend::Sqlite => txn.execute_unprepared("UPDATE rollup_watermarks SET last_seq = last_seq").await.unwrap(),
+        Backend::Postgres => txn
+            .execute_unprepared("LOCK TABLE activity_events IN EXCLUSIVE MODE")
+            .await
+            .unwrap(),
+        Backend::Sqlite => txn
+            .execute_unprepared("UPDATE rollup_watermarks SET last_seq = last_seq")
+            .await
+            .unwrap(),
     };
     let query = serde_json::json!({ "query": "{ viewer { principalId } }" });
     let mut slowest = Duration::ZERO;
@@ -30,7 +34,16 @@ async fn a_full_buffer_never_stalls_a_request(db: TestDb) {
     for round in 0..2 {
         for _ in 0..100 {
             let started = Instant::now();
-            let (status, _) = read(app.client.post(app.url("/graphql")).header("X-Api-Key", &key).json(&query).send().await.unwrap()).await;
+            let (status, _) = read(
+                app.client
+                    .post(app.url("/graphql"))
+                    .header("X-Api-Key", &key)
+                    .json(&query)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
             assert_eq!(status, 200);
             slowest = slowest.max(started.elapsed());
             sent += 1;
@@ -42,9 +55,15 @@ async fn a_full_buffer_never_stalls_a_request(db: TestDb) {
     }
     let dropped = app.recorder.dropped();
     assert!(dropped > 0, "the buffer filled");
-    assert!(slowest < Duration::from_millis(500), "a request waited {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(500),
+        "a request waited {slowest:?}"
+    );
     txn.rollback().await.unwrap();
     app.stop().await;
-    assert_eq!(db.count_events("resource_type = 'graphql'").await, sent - dropped as i64, "everything not dropped is stored");
+    assert_eq!(
+        db.count_events("resource_type = 'graphql'").await,
+        sent - dropped as i64,
+        "everything not dropped is stored"
+    );
 }
-

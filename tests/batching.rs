@@ -15,26 +15,42 @@ on_both_backends!(two_hundred_activities_with_every_relation_cost_at_most_six_st
 async fn two_hundred_activities_with_every_relation_cost_at_most_six_statements(db: TestDb) {
     db.seed(3_000).await;
     let secret = db.key("org_acme", Role::Viewer).await;
-    let principal = activity_gateway::service::keys::authenticate(&db.db, &secret).await.unwrap();
+    let principal = activity_gateway::service::keys::authenticate(&db.db, &secret)
+        .await
+        .unwrap();
     let mut counted = activity_gateway::db::connect(&db.url).await.unwrap();
     let statements = Arc::new(AtomicUsize::new(0));
     let log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let (counter, sql_log) = (statements.clone(), log.clone());
     counted.set_metric_callback(move |info| {
         counter.fetch_add(1, Ordering::SeqCst);
-        sql_log.lock().unwrap().push(info.statement.sql.chars().take(90).collect());
+        sql_log
+            .lock()
+            .unwrap()
+            .push(info.statement.sql.chars().take(90).collect());
     });
     let schema = activity_gateway::graphql::build_schema(counted.clone());
     let query = "{ org(id: \"org_acme\") { activity(first: 200) { nodes { id user { email } workspace { name } app { name } endpoint { name } augmentation { name } } } } }";
-    let loaders = Arc::new(activity_gateway::graphql::loaders::Loaders::new(&counted, "org_acme"));
+    let loaders = Arc::new(activity_gateway::graphql::loaders::Loaders::new(
+        &counted, "org_acme",
+    ));
     statements.store(0, Ordering::SeqCst);
-    let response = schema.execute(async_graphql::Request::new(query).data(principal).data(loaders)).await;
+    let response = schema
+        .execute(
+            async_graphql::Request::new(query)
+                .data(principal)
+                .data(loaders),
+        )
+        .await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
     let data = response.data.into_json().unwrap();
     let nodes = data["org"]["activity"]["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 200);
     for relation in ["user", "workspace", "app", "endpoint", "augmentation"] {
-        assert!(nodes.iter().any(|n| n[relation].is_object()), "{relation} never loaded: the count would prove nothing");
+        assert!(
+            nodes.iter().any(|n| n[relation].is_object()),
+            "{relation} never loaded: the count would prove nothing"
+        );
     }
     // The org lookup, then the page and one query per relation type: six for
     // the 200 activities and their relations.

@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_demo_seeds_an_empty_database_and_prints_working_admin_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
         .args(["serve", "--demo", "--bind", &format!("127.0.0.1:{port}")])
         .current_dir(dir.path())
@@ -27,13 +31,27 @@ async fn serve_demo_seeds_an_empty_database_and_prints_working_admin_keys() {
     let mut lines = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while !lines.iter().any(|l: &String| l.contains("listening on")) {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("serve --demo printed its banner");
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("serve --demo printed its banner");
         lines.push(line);
     }
-    let keys: Vec<String> = lines.iter().map(|l| l.trim()).filter(|l| l.starts_with("agk_")).map(str::to_owned).collect();
-    assert!(lines.iter().any(|l| l.contains("org_acme")) && lines.iter().any(|l| l.contains("org_globex")), "{lines:?}");
+    let keys: Vec<String> = lines
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| l.starts_with("agk_"))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.contains("org_acme"))
+            && lines.iter().any(|l| l.contains("org_globex")),
+        "{lines:?}"
+    );
     assert_eq!(keys.len(), 2, "one admin key per demo org: {lines:?}");
-    assert!(dir.path().join("activity-gateway.db").exists(), "the default database is a file in the working directory");
+    assert!(
+        dir.path().join("activity-gateway.db").exists(),
+        "the default database is a file in the working directory"
+    );
 
     let client = reqwest::Client::new();
     for (key, org) in keys.iter().zip(["org_acme", "org_globex"]) {
@@ -48,7 +66,14 @@ async fn serve_demo_seeds_an_empty_database_and_prints_working_admin_keys() {
             .await
             .unwrap();
         assert_eq!(body["data"]["viewer"]["org"]["id"], org);
-        assert_eq!(body["data"]["viewer"]["permissions"].as_array().unwrap().len(), 8, "admin");
+        assert_eq!(
+            body["data"]["viewer"]["permissions"]
+                .as_array()
+                .unwrap()
+                .len(),
+            8,
+            "admin"
+        );
     }
     // SIGTERM stops it gracefully.
     let pid = child.id().to_string();

@@ -15,31 +15,60 @@ on_both_backends!(kill_9_right_after_a_200_loses_nothing);
 async fn kill_9_right_after_a_200_loses_nothing(db: TestDb) {
     db.seed(10).await;
     let key = db.key("org_acme", Role::Admin).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--database-url", &db.url])
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            &db.url,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.is_err() {
+    while client
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "the server did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let batch: Vec<serde_json::Value> = (0..2_000).map(|n| serde_json::json!({ "id": format!("act_durable{n:021}"), "action": "create" })).collect();
-    let res = client.post(format!("http://127.0.0.1:{port}/v1/orgs/org_acme/activity")).header("X-Api-Key", &key).json(&batch).send().await.unwrap();
+    let batch: Vec<serde_json::Value> = (0..2_000)
+        .map(|n| serde_json::json!({ "id": format!("act_durable{n:021}"), "action": "create" }))
+        .collect();
+    let res = client
+        .post(format!("http://127.0.0.1:{port}/v1/orgs/org_acme/activity"))
+        .header("X-Api-Key", &key)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     // No graceful anything: SIGKILL the moment the answer arrived.
-    Command::new("kill").args(["-9", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .unwrap();
     child.wait().unwrap();
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["stored"], 2_000);
 
     let reopened = activity_gateway::db::connect(&db.url).await.unwrap();
     let row = reopened
-        .query_one_raw(Statement::from_string(reopened.get_database_backend(), "SELECT COUNT(*) AS n FROM activity_events WHERE id LIKE 'act_durable%'"))
+        .query_one_raw(Statement::from_string(
+            reopened.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM activity_events WHERE id LIKE 'act_durable%'",
+        ))
         .await
         .unwrap()
         .unwrap();

@@ -26,7 +26,11 @@ const AUG: &str = "aug_acme_production_enrich";
 const USER: &str = "usr_acme_05";
 
 fn ids(list: &Value) -> Vec<String> {
-    list.as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_owned()).collect()
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// GraphQL's `activity` connection under `path` (e.g. `["org"]`).
@@ -43,11 +47,18 @@ fn gql_ids(body: &Value, path: &[&str]) -> (Vec<String>, u64) {
 async fn every_rest_route_and_its_graphql_twin_give_the_same_events_in_the_same_order(db: TestDb) {
     db.seed(6_000).await;
     let user_key = db
-        .key_with(NewKey { org_id: "org_acme".into(), role: Some(Role::Viewer), permissions: Default::default(), user_id: Some(USER.into()), name: None })
+        .key_with(NewKey {
+            org_id: "org_acme".into(),
+            role: Some(Role::Viewer),
+            permissions: Default::default(),
+            user_id: Some(USER.into()),
+            name: None,
+        })
         .await;
     let app = TestApp::spawn(&db.db).await;
     let conn = "(first: 40, filter: FILTER) { totalCount nodes { id } }";
-    let feed = |selection: &str, filter: &str| selection.replace("CONN", &conn.replace("FILTER", filter));
+    let feed =
+        |selection: &str, filter: &str| selection.replace("CONN", &conn.replace("FILTER", filter));
     let o = "/v1/orgs/org_acme";
     // (REST path and query, GraphQL query, where the connection is in the answer)
     let cases: Vec<(String, String, Vec<&str>)> = vec![
@@ -103,7 +114,10 @@ async fn every_rest_route_and_its_graphql_twin_give_the_same_events_in_the_same_
         let (status, body) = app.get(rest, &user_key).await;
         assert_eq!(status, 200, "{rest}: {body}");
         let rest_ids = ids(&body["activities"]);
-        assert!(!rest_ids.is_empty(), "{rest} found nothing: the comparison would prove nothing");
+        assert!(
+            !rest_ids.is_empty(),
+            "{rest} found nothing: the comparison would prove nothing"
+        );
         let (gstatus, gbody) = app.graphql(&user_key, gql).await;
         assert_eq!(gstatus, 200);
         assert!(gbody["errors"].is_null(), "{gql}: {gbody}");
@@ -138,8 +152,12 @@ async fn every_rest_route_and_its_graphql_twin_give_the_same_events_in_the_same_
         assert_eq!(r["successful_requests"], s["successfulRequests"]);
         assert_eq!(r["failed_requests"], s["failedRequests"]);
         assert_eq!(r["total_tokens_used"], s["totalTokensUsed"]);
-        let by_action: serde_json::Map<String, Value> =
-            s["byAction"].as_array().unwrap().iter().map(|c| (c["key"].as_str().unwrap().to_owned(), c["count"].clone())).collect();
+        let by_action: serde_json::Map<String, Value> = s["byAction"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["key"].as_str().unwrap().to_owned(), c["count"].clone()))
+            .collect();
         assert_eq!(r["by_action"], Value::Object(by_action));
     }
 }
@@ -188,15 +206,25 @@ async fn a_cursor_walk_yields_every_event_once_newest_first_while_events_arrive(
                 let (status, body) = app.get(&url, &key).await;
                 assert_eq!(status, 200, "{body}");
                 for a in body["activities"].as_array().unwrap() {
-                    seen.push((a["timestamp"].as_str().unwrap().to_owned(), a["id"].as_str().unwrap().to_owned()));
+                    seen.push((
+                        a["timestamp"].as_str().unwrap().to_owned(),
+                        a["id"].as_str().unwrap().to_owned(),
+                    ));
                 }
                 if with_inserts {
                     // Newer and older events arrive between pages.
                     let now = activity_gateway::domain::time::now_micros();
                     let oldest = seen.last().map(|_| now - 10 * 86_400_000_000).unwrap();
-                    insert_batch(&db.db, vec![event("org_acme", now + page, page as usize), event("org_acme", oldest - page, page as usize + 500_000)], false)
-                        .await
-                        .unwrap();
+                    insert_batch(
+                        &db.db,
+                        vec![
+                            event("org_acme", now + page, page as usize),
+                            event("org_acme", oldest - page, page as usize + 500_000),
+                        ],
+                        false,
+                    )
+                    .await
+                    .unwrap();
                 }
                 page += 1;
                 match body["next_cursor"].as_str() {
@@ -211,7 +239,11 @@ async fn a_cursor_walk_yields_every_event_once_newest_first_while_events_arrive(
         }
     };
     let quiet = walk(false).await;
-    assert!(quiet.len() >= 10_000, "the walk covers at least 10,000 events: {}", quiet.len());
+    assert!(
+        quiet.len() >= 10_000,
+        "the walk covers at least 10,000 events: {}",
+        quiet.len()
+    );
     assert_eq!(quiet.len() as u64, first_total);
     let unique: HashSet<&String> = quiet.iter().map(|(_, id)| id).collect();
     assert_eq!(unique.len(), quiet.len(), "no event twice");
@@ -221,9 +253,16 @@ async fn a_cursor_walk_yields_every_event_once_newest_first_while_events_arrive(
 
     let busy = walk(true).await;
     let busy_ids: HashSet<&String> = busy.iter().map(|(_, id)| id).collect();
-    assert_eq!(busy_ids.len(), busy.len(), "no event twice while events arrive");
+    assert_eq!(
+        busy_ids.len(),
+        busy.len(),
+        "no event twice while events arrive"
+    );
     for (_, id) in &quiet {
-        assert!(busy_ids.contains(id), "{id} existed when the walk began and was missed");
+        assert!(
+            busy_ids.contains(id),
+            "{id} existed when the walk began and was missed"
+        );
     }
     let mut sorted = busy.clone();
     sorted.sort_by(|a, b| b.cmp(a));
@@ -233,7 +272,12 @@ async fn a_cursor_walk_yields_every_event_once_newest_first_while_events_arrive(
 async fn error_at(app: &TestApp, key: &str, path: &str) -> Vec<(Value, String)> {
     let (status, body) = app.get(path, key).await;
     assert_eq!(status, 422, "{path}: {body}");
-    body["detail"].as_array().unwrap().iter().map(|d| (d["loc"].clone(), d["type"].as_str().unwrap().to_owned())).collect()
+    body["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["loc"].clone(), d["type"].as_str().unwrap().to_owned()))
+        .collect()
 }
 
 async fn limits_hold_at_and_past_their_edges_and_every_422_names_its_location(db: TestDb) {
@@ -247,19 +291,43 @@ async fn limits_hold_at_and_past_their_edges_and_every_422_names_its_location(db
         assert_eq!(body["activities"].as_array().unwrap().len(), expected);
     }
     let (_, body) = app.get(&format!("{o}/activity"), &key).await;
-    assert_eq!(body["activities"].as_array().unwrap().len(), 50, "default limit");
-    assert_eq!(error_at(&app, &key, &format!("{o}/activity?limit=0")).await, [(json!(["query", "limit"]), "greater_than_equal".to_owned())]);
-    assert_eq!(error_at(&app, &key, &format!("{o}/activity?limit=201")).await, [(json!(["query", "limit"]), "less_than_equal".to_owned())]);
-    assert_eq!(error_at(&app, &key, &format!("{o}/activity?limit=ten")).await, [(json!(["query", "limit"]), "int_parsing".to_owned())]);
+    assert_eq!(
+        body["activities"].as_array().unwrap().len(),
+        50,
+        "default limit"
+    );
+    assert_eq!(
+        error_at(&app, &key, &format!("{o}/activity?limit=0")).await,
+        [(json!(["query", "limit"]), "greater_than_equal".to_owned())]
+    );
+    assert_eq!(
+        error_at(&app, &key, &format!("{o}/activity?limit=201")).await,
+        [(json!(["query", "limit"]), "less_than_equal".to_owned())]
+    );
+    assert_eq!(
+        error_at(&app, &key, &format!("{o}/activity?limit=ten")).await,
+        [(json!(["query", "limit"]), "int_parsing".to_owned())]
+    );
     let (_, body) = app.get(&format!("{o}/activity?limit=500"), &key).await;
-    assert_eq!(body["detail"][0], json!({ "loc": ["query", "limit"], "msg": "Input should be less than or equal to 200", "type": "less_than_equal", "input": "500", "ctx": { "le": 200 } }));
+    assert_eq!(
+        body["detail"][0],
+        json!({ "loc": ["query", "limit"], "msg": "Input should be less than or equal to 200", "type": "less_than_equal", "input": "500", "ctx": { "le": 200 } })
+    );
 
     for hours in [1, 168] {
-        let (status, body) = app.get(&format!("{o}/activity/summary?hours={hours}"), &key).await;
+        let (status, body) = app
+            .get(&format!("{o}/activity/summary?hours={hours}"), &key)
+            .await;
         assert_eq!(status, 200, "{body}");
     }
-    assert_eq!(error_at(&app, &key, &format!("{o}/activity/summary?hours=0")).await, [(json!(["query", "hours"]), "greater_than_equal".to_owned())]);
-    assert_eq!(error_at(&app, &key, &format!("{o}/activity/summary?hours=169")).await, [(json!(["query", "hours"]), "less_than_equal".to_owned())]);
+    assert_eq!(
+        error_at(&app, &key, &format!("{o}/activity/summary?hours=0")).await,
+        [(json!(["query", "hours"]), "greater_than_equal".to_owned())]
+    );
+    assert_eq!(
+        error_at(&app, &key, &format!("{o}/activity/summary?hours=169")).await,
+        [(json!(["query", "hours"]), "less_than_equal".to_owned())]
+    );
     assert_eq!(
         error_at(&app, &key, &format!("{o}/workspaces/{WS}/activity/search?start_time=soon&end_time=2026-01-01&status=maybe&min_duration_ms=-1&max_duration_ms=x&cursor=zz"))
             .await,
@@ -272,17 +340,34 @@ async fn limits_hold_at_and_past_their_edges_and_every_422_names_its_location(db
         ]
     );
     assert_eq!(
-        error_at(&app, &key, &format!("{o}/activity?start_time=2026-01-02&end_time=2026-01-01")).await,
+        error_at(
+            &app,
+            &key,
+            &format!("{o}/activity?start_time=2026-01-02&end_time=2026-01-01")
+        )
+        .await,
         [(json!(["query", "end_time"]), "value_error".to_owned())]
     );
     // GraphQL: the same limits, as BAD_USER_INPUT.
     for (first, ok) in [(1, true), (200, true), (0, false), (201, false)] {
         let (_, body) = app.graphql(&key, &format!("{{ org(id: \"org_acme\") {{ activity(first: {first}) {{ nodes {{ id }} }} }} }}")).await;
         if ok {
-            assert_eq!(body["data"]["org"]["activity"]["nodes"].as_array().unwrap().len(), first as usize);
+            assert_eq!(
+                body["data"]["org"]["activity"]["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                first as usize
+            );
         } else {
-            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "first: {first}");
-            assert_eq!(body["errors"][0]["extensions"]["details"]["detail"][0]["loc"], json!(["first"]));
+            assert_eq!(
+                body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+                "first: {first}"
+            );
+            assert_eq!(
+                body["errors"][0]["extensions"]["details"]["detail"][0]["loc"],
+                json!(["first"])
+            );
         }
     }
     for (hours, ok) in [(1, true), (168, true), (0, false), (169, false)] {
@@ -292,7 +377,10 @@ async fn limits_hold_at_and_past_their_edges_and_every_422_names_its_location(db
     // Depth and complexity: an abusive query fails with BAD_USER_INPUT, the README's pass.
     let deep = format!("{{ viewer {{ org {{ {} }} }} }}", "workspaces { nodes { apps { nodes { endpoints { nodes { activity { nodes { app { endpoints { nodes { activity { nodes { id } } } } } } } } } } } } }");
     let (_, body) = app.graphql(&key, &deep).await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
 }
 
 async fn cursors_replayed_on_another_feed_or_tampered_answer_422(db: TestDb) {
@@ -300,9 +388,16 @@ async fn cursors_replayed_on_another_feed_or_tampered_answer_422(db: TestDb) {
     let key = db.key("org_acme", Role::Viewer).await;
     let app = TestApp::spawn(&db.db).await;
     let o = "/v1/orgs/org_acme";
-    let (_, body) = app.get(&format!("{o}/workspaces/{WS}/activity?limit=5"), &key).await;
+    let (_, body) = app
+        .get(&format!("{o}/workspaces/{WS}/activity?limit=5"), &key)
+        .await;
     let cursor = body["next_cursor"].as_str().unwrap().to_owned();
-    let (status, _) = app.get(&format!("{o}/workspaces/{WS}/activity?limit=5&cursor={cursor}"), &key).await;
+    let (status, _) = app
+        .get(
+            &format!("{o}/workspaces/{WS}/activity?limit=5&cursor={cursor}"),
+            &key,
+        )
+        .await;
     assert_eq!(status, 200);
     for other in [
         format!("{o}/activity?cursor={cursor}"),
@@ -310,37 +405,80 @@ async fn cursors_replayed_on_another_feed_or_tampered_answer_422(db: TestDb) {
         format!("{o}/workspaces/{WS}/activity?cursor={cursor}&start_time=2020-01-01"),
         format!("{o}/workspaces/{WS}/activity/search?cursor={cursor}&action=read"),
     ] {
-        assert_eq!(error_at(&app, &key, &other).await, [(json!(["query", "cursor"]), "value_error".to_owned())], "{other}");
+        assert_eq!(
+            error_at(&app, &key, &other).await,
+            [(json!(["query", "cursor"]), "value_error".to_owned())],
+            "{other}"
+        );
     }
     let mut tampered = cursor.clone().into_bytes();
     let i = tampered.len() / 2;
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    assert_eq!(error_at(&app, &key, &format!("{o}/workspaces/{WS}/activity?cursor={tampered}")).await, [(json!(["query", "cursor"]), "value_error".to_owned())]);
+    assert_eq!(
+        error_at(
+            &app,
+            &key,
+            &format!("{o}/workspaces/{WS}/activity?cursor={tampered}")
+        )
+        .await,
+        [(json!(["query", "cursor"]), "value_error".to_owned())]
+    );
     // Another org's cursor: refused like any cursor of another feed.
     let globex = db.key("org_globex", Role::Viewer).await;
-    let (status, _) = app.get(&format!("/v1/orgs/org_globex/activity?cursor={cursor}"), &globex).await;
+    let (status, _) = app
+        .get(
+            &format!("/v1/orgs/org_globex/activity?cursor={cursor}"),
+            &globex,
+        )
+        .await;
     assert_eq!(status, 422);
     // GraphQL `after` is bound the same way.
     let (_, body) = app.graphql(&key, &format!("{{ org(id: \"org_acme\") {{ activity(after: \"{cursor}\") {{ nodes {{ id }} }} }} }}")).await;
-    assert_eq!(body["errors"][0]["extensions"]["details"]["detail"][0]["loc"], json!(["after"]));
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"]["detail"][0]["loc"],
+        json!(["after"])
+    );
 }
 
 async fn a_missing_permission_answers_403_naming_it(db: TestDb) {
     db.seed(10).await;
     let app = TestApp::spawn(&db.db).await;
     let docs_only = db
-        .key_with(NewKey { org_id: "org_acme".into(), role: None, permissions: [Permission::DocsRead].into(), user_id: None, name: None })
+        .key_with(NewKey {
+            org_id: "org_acme".into(),
+            role: None,
+            permissions: [Permission::DocsRead].into(),
+            user_id: None,
+            name: None,
+        })
         .await;
-    for path in ["/v1/orgs/org_acme/activity", "/v1/orgs/org_acme/activity/summary", "/v1/orgs/org_acme/me/activity"] {
+    for path in [
+        "/v1/orgs/org_acme/activity",
+        "/v1/orgs/org_acme/activity/summary",
+        "/v1/orgs/org_acme/me/activity",
+    ] {
         let (status, body) = app.get(path, &docs_only).await;
         assert_eq!(status, 403, "{path}");
         assert_eq!(body["error"], "FORBIDDEN");
-        assert_eq!(body["message"], "You don't have permission to perform this action");
-        assert_eq!(body["details"], json!({ "required_permission": "activity:read" }));
+        assert_eq!(
+            body["message"],
+            "You don't have permission to perform this action"
+        );
+        assert_eq!(
+            body["details"],
+            json!({ "required_permission": "activity:read" })
+        );
     }
-    let (_, body) = app.graphql(&docs_only, "{ org(id: \"org_acme\") { activity { nodes { id } } } }").await;
+    let (_, body) = app
+        .graphql(
+            &docs_only,
+            "{ org(id: \"org_acme\") { activity { nodes { id } } } }",
+        )
+        .await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
-    assert_eq!(body["errors"][0]["extensions"]["details"]["required_permission"], "activity:read");
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"]["required_permission"],
+        "activity:read"
+    );
 }
-

@@ -29,67 +29,161 @@ async fn table_names(db: &TestDb) -> Vec<String> {
             "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' UNION ALL SELECT indexname FROM pg_indexes WHERE schemaname = 'public' ORDER BY name"
         }
     };
-    let rows = db.db.query_all_raw(Statement::from_string(db.db.get_database_backend(), sql)).await.unwrap();
-    rows.iter().map(|r| r.try_get::<String>("", "name").unwrap()).collect()
+    let rows = db
+        .db
+        .query_all_raw(Statement::from_string(db.db.get_database_backend(), sql))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.try_get::<String>("", "name").unwrap())
+        .collect()
 }
 
 async fn migrations_apply_from_empty_and_a_second_run_changes_nothing(migrated: TestDb) {
     let db = TestDb::empty(migrated.backend).await.unwrap();
     assert_eq!(db::pending_migrations(&db.db).await.unwrap(), 1);
-    assert!(table_names(&db).await.iter().all(|t| !t.contains("activity")));
+    assert!(table_names(&db)
+        .await
+        .iter()
+        .all(|t| !t.contains("activity")));
 
-    let first = binary().args(["migrate", "--database-url", &db.url]).output().unwrap();
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-    assert_eq!(String::from_utf8_lossy(&first.stdout).trim(), "applied 1 migration(s); the schema is up to date");
+    let first = binary()
+        .args(["migrate", "--database-url", &db.url])
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout).trim(),
+        "applied 1 migration(s); the schema is up to date"
+    );
     let after_first = table_names(&db).await;
     assert!(after_first.contains(&"activity_events".to_owned()));
     assert!(after_first.contains(&"ix_activity_events_workspace_ts".to_owned()));
 
-    let second = binary().args(["migrate", "--database-url", &db.url]).output().unwrap();
+    let second = binary()
+        .args(["migrate", "--database-url", &db.url])
+        .output()
+        .unwrap();
     assert!(second.status.success());
-    assert_eq!(String::from_utf8_lossy(&second.stdout).trim(), "applied 0 migration(s); the schema is up to date");
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout).trim(),
+        "applied 0 migration(s); the schema is up to date"
+    );
     assert_eq!(table_names(&db).await, after_first);
     assert_eq!(db::pending_migrations(&db.db).await.unwrap(), 0);
 }
 
 async fn ids_of(db: &TestDb, table: &str) -> Vec<String> {
     let sql = format!("SELECT id FROM {table} ORDER BY id");
-    let rows = db.db.query_all_raw(Statement::from_string(db.db.get_database_backend(), sql)).await.unwrap();
-    rows.iter().map(|r| r.try_get::<String>("", "id").unwrap()).collect()
+    let rows = db
+        .db
+        .query_all_raw(Statement::from_string(db.db.get_database_backend(), sql))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.try_get::<String>("", "id").unwrap())
+        .collect()
 }
 
 async fn seeding_twice_with_the_same_seed_gives_the_same_ids_and_counts(first: TestDb) {
     let second = TestDb::new(first.backend).await.unwrap();
     for db in [&first, &second] {
-        let out = binary().args(["seed", "--events", "3000", "--days", "3", "--seed", "11", "--database-url", &db.url]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = binary()
+            .args([
+                "seed",
+                "--events",
+                "3000",
+                "--days",
+                "3",
+                "--seed",
+                "11",
+                "--database-url",
+                &db.url,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).starts_with("seeded 3000 events"));
     }
-    for table in ["activity_events", "sessions", "users", "workspaces", "endpoints", "problems", "departments"] {
+    for table in [
+        "activity_events",
+        "sessions",
+        "users",
+        "workspaces",
+        "endpoints",
+        "problems",
+        "departments",
+    ] {
         let a = ids_of(&first, table).await;
         assert!(!a.is_empty(), "{table} is seeded");
-        assert_eq!(a, ids_of(&second, table).await, "{table} ids differ between runs");
+        assert_eq!(
+            a,
+            ids_of(&second, table).await,
+            "{table} ids differ between runs"
+        );
     }
     // Seeding again into the same database replaces the demo orgs: same ids, same counts.
     let before = ids_of(&first, "activity_events").await;
-    let again = binary().args(["seed", "--events", "3000", "--days", "3", "--seed", "11", "--database-url", &first.url]).output().unwrap();
+    let again = binary()
+        .args([
+            "seed",
+            "--events",
+            "3000",
+            "--days",
+            "3",
+            "--seed",
+            "11",
+            "--database-url",
+            &first.url,
+        ])
+        .output()
+        .unwrap();
     assert!(again.status.success());
     assert_eq!(ids_of(&first, "activity_events").await, before);
     // Another seed gives other events.
     let other = TestDb::new(first.backend).await.unwrap();
-    binary().args(["seed", "--events", "3000", "--days", "3", "--seed", "12", "--database-url", &other.url]).output().unwrap();
+    binary()
+        .args([
+            "seed",
+            "--events",
+            "3000",
+            "--days",
+            "3",
+            "--seed",
+            "12",
+            "--database-url",
+            &other.url,
+        ])
+        .output()
+        .unwrap();
     assert_ne!(ids_of(&other, "activity_events").await, before);
 }
 
 async fn count(db: &TestDb, sql: &str) -> i64 {
-    let row = db.db.query_one_raw(Statement::from_string(db.db.get_database_backend(), sql)).await.unwrap().unwrap();
+    let row = db
+        .db
+        .query_one_raw(Statement::from_string(db.db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap();
     row.try_get_by_index::<i64>(0).unwrap()
 }
 
 async fn the_demo_set_has_every_kind_of_record(db: TestDb) {
     let report = db.seed(5_000).await;
     assert_eq!(report.events, 5_000);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM activity_events").await, 5_000);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM activity_events").await,
+        5_000
+    );
     for org in ["org_acme", "org_globex"] {
         for (what, sql) in [
             ("workspaces", "SELECT COUNT(*) FROM workspaces WHERE org_id = '{org}'"),
@@ -114,8 +208,19 @@ async fn the_demo_set_has_every_kind_of_record(db: TestDb) {
     }
     // Several actions and resource types, in realistic proportions: reads dominate.
     assert!(count(&db, "SELECT COUNT(DISTINCT action) FROM activity_events").await >= 6);
-    assert!(count(&db, "SELECT COUNT(DISTINCT resource_type) FROM activity_events").await >= 4);
-    let reads = count(&db, "SELECT COUNT(*) FROM activity_events WHERE action = 'read'").await;
+    assert!(
+        count(
+            &db,
+            "SELECT COUNT(DISTINCT resource_type) FROM activity_events"
+        )
+        .await
+            >= 4
+    );
+    let reads = count(
+        &db,
+        "SELECT COUNT(*) FROM activity_events WHERE action = 'read'",
+    )
+    .await;
     assert!(reads > 1_500 && reads < 3_500, "reads: {reads}");
 }
 
@@ -128,22 +233,51 @@ async fn healthz_and_readyz_answer_ok_with_a_database(db: TestDb) {
 }
 
 async fn a_body_over_the_limit_answers_413_in_the_envelope(db: TestDb) {
-    let settings = activity_gateway::config::HttpArgs { max_body_bytes: 1024, ..common::test_settings() };
+    let settings = activity_gateway::config::HttpArgs {
+        max_body_bytes: 1024,
+        ..common::test_settings()
+    };
     let app = TestApp::spawn_with(&db.db, settings).await;
-    let key = { db.seed(10).await; db.key("org_acme", activity_gateway::domain::permission::Role::Admin).await };
+    let key = {
+        db.seed(10).await;
+        db.key(
+            "org_acme",
+            activity_gateway::domain::permission::Role::Admin,
+        )
+        .await
+    };
     let body_of = |len: usize| {
         let frame = r#"{"query":"{ viewer { principalId } }","x":""}"#;
-        format!(r#"{{"query":"{{ viewer {{ principalId }} }}","x":"{}"}}"#, "a".repeat(len - frame.len()))
+        format!(
+            r#"{{"query":"{{ viewer {{ principalId }} }}","x":"{}"}}"#,
+            "a".repeat(len - frame.len())
+        )
     };
     let at_limit = body_of(1024);
     assert_eq!(at_limit.len(), 1024);
-    let res = app.client.post(app.url("/graphql")).header("X-Api-Key", &key).header("content-type", "application/json").body(at_limit).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .header("X-Api-Key", &key)
+        .header("content-type", "application/json")
+        .body(at_limit)
+        .send()
+        .await
+        .unwrap();
     let (status, body) = read(res).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["data"]["viewer"]["principalId"].is_string());
 
     let over = body_of(1025);
-    let res = app.client.post(app.url("/graphql")).header("X-Api-Key", &key).header("content-type", "application/json").body(over).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .header("X-Api-Key", &key)
+        .header("content-type", "application/json")
+        .body(over)
+        .send()
+        .await
+        .unwrap();
     let (status, body) = read(res).await;
     assert_eq!(status, 413);
     assert_eq!(body["error"], "PAYLOAD_TOO_LARGE");
@@ -153,9 +287,22 @@ async fn a_body_over_the_limit_answers_413_in_the_envelope(db: TestDb) {
 
 async fn malformed_json_answers_422_at_the_body(db: TestDb) {
     db.seed(10).await;
-    let key = db.key("org_acme", activity_gateway::domain::permission::Role::Viewer).await;
+    let key = db
+        .key(
+            "org_acme",
+            activity_gateway::domain::permission::Role::Viewer,
+        )
+        .await;
     let app = TestApp::spawn(&db.db).await;
-    let res = app.client.post(app.url("/graphql")).header("X-Api-Key", &key).header("content-type", "application/json").body("{\"query\": ").send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .header("X-Api-Key", &key)
+        .header("content-type", "application/json")
+        .body("{\"query\": ")
+        .send()
+        .await
+        .unwrap();
     let (status, body) = read(res).await;
     assert_eq!(status, 422);
     assert_eq!(body["detail"][0]["loc"], serde_json::json!(["body"]));
@@ -164,17 +311,39 @@ async fn malformed_json_answers_422_at_the_body(db: TestDb) {
 
 async fn unknown_routes_and_methods_answer_in_the_envelope(db: TestDb) {
     let app = TestApp::spawn(&db.db).await;
-    let (status, body) = read(app.client.get(app.url("/no/such/route")).send().await.unwrap()).await;
+    let (status, body) = read(
+        app.client
+            .get(app.url("/no/such/route"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 404);
     assert_eq!(body["error"], "RESOURCE_NOT_FOUND");
-    assert_eq!(body["details"], serde_json::json!({ "resource_type": "route", "resource_id": "/no/such/route" }));
+    assert_eq!(
+        body["details"],
+        serde_json::json!({ "resource_type": "route", "resource_id": "/no/such/route" })
+    );
     let (status, body) = read(app.client.delete(app.url("/healthz")).send().await.unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (405, Some("METHOD_NOT_ALLOWED")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (405, Some("METHOD_NOT_ALLOWED"))
+    );
 }
 
 #[test]
 fn postgres_urls_get_their_database_replaced() {
-    assert_eq!(common::with_database("postgres://u@h:5/postgres", "x"), "postgres://u@h:5/x");
-    assert_eq!(common::with_database("postgres://u@h:5/postgres?sslmode=disable", "x"), "postgres://u@h:5/x?sslmode=disable");
-    assert_eq!(common::with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
+    assert_eq!(
+        common::with_database("postgres://u@h:5/postgres", "x"),
+        "postgres://u@h:5/x"
+    );
+    assert_eq!(
+        common::with_database("postgres://u@h:5/postgres?sslmode=disable", "x"),
+        "postgres://u@h:5/x?sslmode=disable"
+    );
+    assert_eq!(
+        common::with_database("postgres://u@h:5", "x"),
+        "postgres://u@h:5/x"
+    );
 }

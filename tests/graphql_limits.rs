@@ -7,12 +7,20 @@ use activity_gateway::domain::permission::Role;
 use common::{TestApp, TestDb};
 use serde_json::json;
 
-on_both_backends!(every_readme_query_passes_and_abusive_ones_fail, node_answers_another_orgs_ids_like_unknown_ones);
+on_both_backends!(
+    every_readme_query_passes_and_abusive_ones_fail,
+    node_answers_another_orgs_ids_like_unknown_ones
+);
 
 /// The ```graphql blocks of the README.
 fn readme_queries() -> Vec<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    readme.split("```graphql").skip(1).map(|block| block.split("```").next().unwrap().to_owned()).collect()
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    readme
+        .split("```graphql")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap().to_owned())
+        .collect()
 }
 
 async fn every_readme_query_passes_and_abusive_ones_fail(db: TestDb) {
@@ -25,17 +33,50 @@ async fn every_readme_query_passes_and_abusive_ones_fail(db: TestDb) {
         let (status, body) = app.graphql(&key, q).await;
         assert_eq!(status, 200);
         assert!(body["errors"].is_null(), "README query fails: {body}");
-        assert!(body["data"]["org"]["workspaces"]["nodes"].as_array().unwrap().len() == 3);
-        assert!(body["data"]["org"]["activitySummary"]["totalRequests"].as_i64().unwrap() >= 0);
+        assert!(
+            body["data"]["org"]["workspaces"]["nodes"]
+                .as_array()
+                .unwrap()
+                .len()
+                == 3
+        );
+        assert!(
+            body["data"]["org"]["activitySummary"]["totalRequests"]
+                .as_i64()
+                .unwrap()
+                >= 0
+        );
     }
     // Directives: the limit refuses directive overloading (the same directive
     // repeated) before validation; 8 on a field reach validation, 9 do not.
-    let with = |n: usize| format!("{{ viewer {{ principalId {} }} }}", "@include(if: true) ".repeat(n));
-    let (_, two) = app.graphql(&key, "{ viewer { principalId @include(if: true) @skip(if: false) } }").await;
+    let with = |n: usize| {
+        format!(
+            "{{ viewer {{ principalId {} }} }}",
+            "@include(if: true) ".repeat(n)
+        )
+    };
+    let (_, two) = app
+        .graphql(
+            &key,
+            "{ viewer { principalId @include(if: true) @skip(if: false) } }",
+        )
+        .await;
     assert!(two["errors"].is_null(), "{two}");
     let (_, eight) = app.graphql(&key, &with(8)).await;
-    let messages = |v: &serde_json::Value| v["errors"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
-    assert!(messages(&eight).iter().all(|m| m.contains("Duplicate directive")), "{eight}");
+    let messages = |v: &serde_json::Value| {
+        v["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        messages(&eight)
+            .iter()
+            .all(|m| m.contains("Duplicate directive")),
+        "{eight}"
+    );
     let (_, nine) = app.graphql(&key, &with(9)).await;
     assert_eq!(nine["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     assert_eq!(messages(&nine).len(), 1);
@@ -60,16 +101,34 @@ async fn every_readme_query_passes_and_abusive_ones_fail(db: TestDb) {
     assert!(body["errors"].is_null(), "{body}");
     let deep = "{ viewer { org { workspaces { nodes { apps { nodes { endpoints { nodes { activity { nodes { workspace { apps { nodes { id } } } } } } } } } } } } } }";
     let (_, body) = app.graphql(&key, deep).await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
     // Complexity: a full page of 200 with every relation passes; many wide
     // pages at once do not.
     let full = "{ org(id: \"org_acme\") { activity(first: 200) { totalCount nodes { id timestamp traceId userId workspaceId appId endpointId augmentationId principalType principalId tokenId tokenType method path resourceType resourceId action statusCode success errorCode durationMs executionId stagesCompleted totalStages tokenUsage tokensTotal metadata user { email } workspace { name } app { name } endpoint { name } augmentation { name } } } } }";
     let (_, body) = app.graphql(&key, full).await;
     assert!(body["errors"].is_null(), "{}", body["errors"]);
-    let wide: String = (0..60).map(|i| format!("a{i}: activity(first: 200) {{ nodes {{ id action }} }} ")).collect();
-    let (_, body) = app.graphql(&key, &format!("{{ org(id: \"org_acme\") {{ {wide} }} }}")).await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{}", body["errors"]);
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("complex"), "{}", body["errors"]);
+    let wide: String = (0..60)
+        .map(|i| format!("a{i}: activity(first: 200) {{ nodes {{ id action }} }} "))
+        .collect();
+    let (_, body) = app
+        .graphql(&key, &format!("{{ org(id: \"org_acme\") {{ {wide} }} }}"))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{}",
+        body["errors"]
+    );
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("complex"),
+        "{}",
+        body["errors"]
+    );
 }
 
 async fn node_answers_another_orgs_ids_like_unknown_ones(db: TestDb) {
@@ -92,8 +151,12 @@ async fn node_answers_another_orgs_ids_like_unknown_ones(db: TestDb) {
         let (_, a) = app.graphql(&globex, &q(theirs)).await;
         let (_, b) = app.graphql(&globex, &q(unknown)).await;
         assert_eq!(a["data"]["node"], serde_json::Value::Null);
-        assert_eq!(a["errors"][0]["extensions"]["code"], "RESOURCE_NOT_FOUND", "{theirs}");
-        let strip = |v: &serde_json::Value, id: &str| v["errors"][0].to_string().replace(id, "<id>");
+        assert_eq!(
+            a["errors"][0]["extensions"]["code"], "RESOURCE_NOT_FOUND",
+            "{theirs}"
+        );
+        let strip =
+            |v: &serde_json::Value, id: &str| v["errors"][0].to_string().replace(id, "<id>");
         assert_eq!(strip(&a, theirs), strip(&b, unknown), "{theirs}");
         let (_, own) = app.graphql(&acme, &q(theirs)).await;
         assert_eq!(own["data"]["node"]["id"], json!(theirs));

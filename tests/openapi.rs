@@ -28,9 +28,19 @@ async fn every_documented_operation_is_served_and_the_document_is_served_as_prin
     let key = db.key("org_acme", Role::Admin).await;
     let app = TestApp::spawn(&db.db).await;
 
-    let (status, served) = read(app.client.get(app.url("/openapi.json")).send().await.unwrap()).await;
+    let (status, served) = read(
+        app.client
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200, "served without a credential");
-    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_activity-gateway")).arg("openapi").output().unwrap();
+    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
+        .arg("openapi")
+        .output()
+        .unwrap();
     let printed: Value = serde_json::from_slice(&printed.stdout).unwrap();
     assert_eq!(served, printed);
     assert_eq!(served["openapi"], "3.1.0");
@@ -40,14 +50,24 @@ async fn every_documented_operation_is_served_and_the_document_is_served_as_prin
     assert!(!all.is_empty());
     for r in all {
         let name = r.trim_start_matches("#/components/schemas/");
-        assert!(served["components"]["schemas"][name].is_object(), "{r} does not resolve");
+        assert!(
+            served["components"]["schemas"][name].is_object(),
+            "{r} does not resolve"
+        );
     }
 
     let ops = operations();
-    assert_eq!(ops.iter().filter(|o| o.method == Method::Get).count(), 15, "the 15 routes of the reference");
+    assert_eq!(
+        ops.iter().filter(|o| o.method == Method::Get).count(),
+        15,
+        "the 15 routes of the reference"
+    );
     let ingest = &served["paths"]["/v1/orgs/{org_id}/activity"]["post"];
     assert_eq!(ingest["operationId"], "ingest_org_activity");
-    assert_eq!(ingest["requestBody"]["content"]["application/json"]["schema"]["items"]["$ref"], "#/components/schemas/IngestEvent");
+    assert_eq!(
+        ingest["requestBody"]["content"]["application/json"]["schema"]["items"]["$ref"],
+        "#/components/schemas/IngestEvent"
+    );
     for op in ops.iter().filter(|o| o.method == Method::Get) {
         let documented = &served["paths"][op.path]["get"];
         assert_eq!(documented["operationId"], op.operation_id);
@@ -64,10 +84,23 @@ async fn every_documented_operation_is_served_and_the_document_is_served_as_prin
         assert!(!path.contains('{'), "{path}");
         let (status, body) = app.get(&path, &key).await;
         assert_eq!(status, 200, "{path}: {body}");
-        let expected_key = if op.response == "ActivityList" { "activities" } else { "by_action" };
-        assert!(body.get(expected_key).is_some(), "{path} answers a {}", op.response);
+        let expected_key = if op.response == "ActivityList" {
+            "activities"
+        } else {
+            "by_action"
+        };
+        assert!(
+            body.get(expected_key).is_some(),
+            "{path} answers a {}",
+            op.response
+        );
         // Every documented query parameter is accepted.
-        for p in documented["parameters"].as_array().unwrap().iter().filter(|p| p["in"] == "query") {
+        for p in documented["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "query")
+        {
             let name = p["name"].as_str().unwrap();
             let value = match name {
                 "start_time" => "2020-01-01T00:00:00Z",

@@ -35,7 +35,11 @@ impl Proxy {
             }
         });
         tasks.lock().unwrap().push(accept);
-        Proxy { addr, target, tasks }
+        Proxy {
+            addr,
+            target,
+            tasks,
+        }
     }
 
     /// Stops listening and drops every proxied connection.
@@ -52,11 +56,17 @@ async fn readyz(app: &TestApp) -> (u16, serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_fails_while_postgres_is_unreachable_and_recovers_without_a_restart() {
-    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
     let target: SocketAddr = {
         let after_at = db.url.split('@').nth(1).unwrap();
         let host_port = after_at.split('/').next().unwrap();
-        tokio::net::lookup_host(host_port).await.unwrap().next().unwrap()
+        tokio::net::lookup_host(host_port)
+            .await
+            .unwrap()
+            .next()
+            .unwrap()
     };
     let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), target).await;
     let via_proxy = db.url.replace(&target.to_string(), &proxy.addr.to_string());
@@ -71,9 +81,17 @@ async fn readyz_fails_while_postgres_is_unreachable_and_recovers_without_a_resta
     assert_eq!(body["error"], "SERVICE_UNAVAILABLE");
     assert_eq!(body["status_code"], 503);
     let text = body.to_string();
-    assert!(!text.contains("127.0.0.1") && !text.to_lowercase().contains("sqlx"), "no internals: {text}");
+    assert!(
+        !text.contains("127.0.0.1") && !text.to_lowercase().contains("sqlx"),
+        "no internals: {text}"
+    );
     // The process is still up.
-    assert_eq!(read(app.client.get(app.url("/healthz")).send().await.unwrap()).await.0, 200);
+    assert_eq!(
+        read(app.client.get(app.url("/healthz")).send().await.unwrap())
+            .await
+            .0,
+        200
+    );
 
     let restored = Proxy::start(proxy.addr, proxy.target).await;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -94,17 +112,24 @@ async fn readyz_fails_while_postgres_is_unreachable_and_recovers_without_a_resta
 async fn a_request_past_the_timeout_answers_408_in_the_envelope() {
     use activity_gateway::domain::permission::Role;
     use sea_orm::{ConnectionTrait, TransactionTrait};
-    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
     db.seed(10).await;
     let key = db.key("org_acme", Role::Viewer).await;
-    let settings = activity_gateway::config::HttpArgs { request_timeout_secs: 1, ..common::test_settings() };
+    let settings = activity_gateway::config::HttpArgs {
+        request_timeout_secs: 1,
+        ..common::test_settings()
+    };
     let app = TestApp::spawn_with(&db.db, settings).await;
     let (status, _) = app.get("/v1/orgs/org_acme/activity?limit=1", &key).await;
     assert_eq!(status, 200, "within the timeout");
 
     let holder = activity_gateway::db::connect(&db.url).await.unwrap();
     let txn = holder.begin().await.unwrap();
-    txn.execute_unprepared("LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    txn.execute_unprepared("LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
     let started = Instant::now();
     let (status, body) = app.get("/v1/orgs/org_acme/activity?limit=1", &key).await;
     let waited = started.elapsed();
@@ -112,7 +137,10 @@ async fn a_request_past_the_timeout_answers_408_in_the_envelope() {
     assert_eq!(status, 408, "{body}");
     assert_eq!(body["error"], "REQUEST_TIMEOUT");
     assert_eq!(body["status_code"], 408);
-    assert!(waited >= Duration::from_millis(950) && waited < Duration::from_secs(5), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(950) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
     let (status, _) = app.get("/v1/orgs/org_acme/activity?limit=1", &key).await;
     assert_eq!(status, 200, "and the next request is served");
 }

@@ -19,11 +19,17 @@ on_both_backends!(
     recording_switched_off_records_nothing,
 );
 
-
-
 async fn a_call_with_x_mcp_appears_in_me_activity_within_a_second(db: TestDb) {
     db.seed(50).await;
-    let key = db.key_with(NewKey { org_id: "org_acme".into(), role: Some(Role::Viewer), permissions: Default::default(), user_id: Some("usr_acme_04".into()), name: None }).await;
+    let key = db
+        .key_with(NewKey {
+            org_id: "org_acme".into(),
+            role: Some(Role::Viewer),
+            permissions: Default::default(),
+            user_id: Some("usr_acme_04".into()),
+            name: None,
+        })
+        .await;
     let app = TestApp::spawn_with(&db.db, common::recording(1_000)).await;
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let res = app
@@ -40,11 +46,27 @@ async fn a_call_with_x_mcp_appears_in_me_activity_within_a_second(db: TestDb) {
     assert_eq!(res.status(), 200);
     let mine = Scope::User("usr_acme_04".into());
     let event = loop {
-        let page = activity::page(&db.db, "org_acme", &mine, &ActivityFilter::default(), 10, None).await.unwrap();
-        if let Some(e) = page.events.into_iter().find(|e| e.trace_id.as_deref() == Some(trace)) {
+        let page = activity::page(
+            &db.db,
+            "org_acme",
+            &mine,
+            &ActivityFilter::default(),
+            10,
+            None,
+        )
+        .await
+        .unwrap();
+        if let Some(e) = page
+            .events
+            .into_iter()
+            .find(|e| e.trace_id.as_deref() == Some(trace))
+        {
             break e;
         }
-        assert!(answered.elapsed() < Duration::from_secs(1), "not recorded within 1 s");
+        assert!(
+            answered.elapsed() < Duration::from_secs(1),
+            "not recorded within 1 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(event.principal_type.as_deref(), Some("mcp_agent"));
@@ -52,28 +74,69 @@ async fn a_call_with_x_mcp_appears_in_me_activity_within_a_second(db: TestDb) {
     assert_eq!(event.token_type.as_deref(), Some("api_key"));
     assert!(event.token_id.as_deref().unwrap().starts_with("key_"));
     assert_eq!(event.method.as_deref(), Some("GET"));
-    assert_eq!(event.path.as_deref(), Some("/v1/orgs/org_acme/workspaces/ws_acme_staging/apps/app_acme_staging_search/activity"));
-    assert_eq!((event.resource_type.as_deref(), event.resource_id.as_deref()), (Some("app"), Some("app_acme_staging_search")));
-    assert_eq!((event.workspace_id.as_deref(), event.app_id.as_deref()), (Some("ws_acme_staging"), Some("app_acme_staging_search")));
-    assert_eq!((event.action.as_str(), event.status_code, event.success), ("read", 200, true));
+    assert_eq!(
+        event.path.as_deref(),
+        Some("/v1/orgs/org_acme/workspaces/ws_acme_staging/apps/app_acme_staging_search/activity")
+    );
+    assert_eq!(
+        (event.resource_type.as_deref(), event.resource_id.as_deref()),
+        (Some("app"), Some("app_acme_staging_search"))
+    );
+    assert_eq!(
+        (event.workspace_id.as_deref(), event.app_id.as_deref()),
+        (Some("ws_acme_staging"), Some("app_acme_staging_search"))
+    );
+    assert_eq!(
+        (event.action.as_str(), event.status_code, event.success),
+        ("read", 200, true)
+    );
     let metadata: serde_json::Value = serde_json::from_str(&event.metadata).unwrap();
     assert_eq!(metadata["mcp_client"], "claude-desktop");
-    assert_eq!(metadata["route"], "/v1/orgs/{org_id}/workspaces/{workspace_id}/apps/{app_id}/activity");
+    assert_eq!(
+        metadata["route"],
+        "/v1/orgs/{org_id}/workspaces/{workspace_id}/apps/{app_id}/activity"
+    );
     // It is what /me/activity shows, and a failure is recorded with its code,
     // without the unverified ids of another org.
-    let (status, _) = app.get("/v1/orgs/org_acme/workspaces/ws_globex_staging/activity", &key).await;
+    let (status, _) = app
+        .get(
+            "/v1/orgs/org_acme/workspaces/ws_globex_staging/activity",
+            &key,
+        )
+        .await;
     assert_eq!(status, 404);
     tokio::time::sleep(activity_gateway::service::recorder::FLUSH_EVERY * 3).await;
     let (_, me) = app.get("/v1/orgs/org_acme/me/activity?limit=5", &key).await;
-    let failed = me["activities"].as_array().unwrap().iter().find(|a| a["status_code"] == 404).expect("the 404 was recorded").clone();
-    assert_eq!((failed["error_code"].as_str(), failed["success"].as_bool()), (Some("RESOURCE_NOT_FOUND"), Some(false)));
+    let failed = me["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["status_code"] == 404)
+        .expect("the 404 was recorded")
+        .clone();
+    assert_eq!(
+        (failed["error_code"].as_str(), failed["success"].as_bool()),
+        (Some("RESOURCE_NOT_FOUND"), Some(false))
+    );
     assert_eq!(failed["workspace_id"], serde_json::Value::Null);
-    assert!(me["activities"].as_array().unwrap().iter().any(|a| a["trace_id"] == trace));
+    assert!(me["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["trace_id"] == trace));
     // GraphQL mutations are recorded with what they did.
     let admin = db.key("org_acme", Role::Admin).await;
-    app.graphql(&admin, "mutation { ingestActivity(events: [{ action: \"read\" }]) { stored } }").await;
+    app.graphql(
+        &admin,
+        "mutation { ingestActivity(events: [{ action: \"read\" }]) { stored } }",
+    )
+    .await;
     app.stop().await;
-    assert_eq!(db.count_events("resource_type = 'graphql' AND action = 'create' AND status_code = 200").await, 1);
+    assert_eq!(
+        db.count_events("resource_type = 'graphql' AND action = 'create' AND status_code = 200")
+            .await,
+        1
+    );
 }
 
 async fn ten_thousand_concurrent_requests_record_ten_thousand_events(db: TestDb) {
@@ -107,7 +170,10 @@ async fn ten_thousand_concurrent_requests_record_ten_thousand_events(db: TestDb)
     assert_eq!(db.count_events(token).await, 10_000, "none lost");
     let distinct = db
         .db
-        .query_one_raw(Statement::from_string(db.db.get_database_backend(), format!("SELECT COUNT(DISTINCT trace_id) AS n FROM activity_events WHERE {token}")))
+        .query_one_raw(Statement::from_string(
+            db.db.get_database_backend(),
+            format!("SELECT COUNT(DISTINCT trace_id) AS n FROM activity_events WHERE {token}"),
+        ))
         .await
         .unwrap()
         .unwrap()
@@ -122,7 +188,10 @@ async fn recording_switched_off_records_nothing(db: TestDb) {
     let before = db.count_events("org_id = 'org_acme'").await;
     let app = TestApp::spawn(&db.db).await;
     for _ in 0..20 {
-        assert_eq!(app.get("/v1/orgs/org_acme/activity?limit=1", &key).await.0, 200);
+        assert_eq!(
+            app.get("/v1/orgs/org_acme/activity?limit=1", &key).await.0,
+            200
+        );
     }
     app.stop().await;
     assert_eq!(db.count_events("org_id = 'org_acme'").await, before);

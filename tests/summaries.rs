@@ -13,10 +13,20 @@ use common::TestDb;
 use rand::{Rng, SeedableRng};
 use sea_orm::{ConnectionTrait, Statement, Value};
 
-on_both_backends!(summaries_equal_the_raw_aggregation_for_random_scopes_and_windows, percentiles_and_buckets_match_the_raw_events);
+on_both_backends!(
+    summaries_equal_the_raw_aggregation_for_random_scopes_and_windows,
+    percentiles_and_buckets_match_the_raw_events
+);
 
 /// (requests, successes, duration sum, tokens, by action, by resource): straight from the events.
-type Raw = (i64, i64, i64, i64, BTreeMap<String, i64>, BTreeMap<String, i64>);
+type Raw = (
+    i64,
+    i64,
+    i64,
+    i64,
+    BTreeMap<String, i64>,
+    BTreeMap<String, i64>,
+);
 
 async fn raw(db: &TestDb, column: &str, id: &str, start: i64, end: i64) -> Raw {
     let backend = db.db.get_database_backend();
@@ -26,15 +36,28 @@ async fn raw(db: &TestDb, column: &str, id: &str, start: i64, end: i64) -> Raw {
         start,
         end
     );
-    let rows = db.db.query_all_raw(Statement::from_sql_and_values(backend, sql, [Value::from(id)])).await.unwrap();
+    let rows = db
+        .db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [Value::from(id)],
+        ))
+        .await
+        .unwrap();
     let mut out: Raw = Default::default();
     for r in rows {
         out.0 += 1;
         out.1 += i64::from(r.try_get::<bool>("", "success").unwrap());
         out.2 += r.try_get::<i64>("", "duration_ms").unwrap();
         out.3 += r.try_get::<i64>("", "tokens_total").unwrap();
-        *out.4.entry(r.try_get::<String>("", "action").unwrap()).or_default() += 1;
-        let resource = r.try_get::<Option<String>>("", "resource_type").unwrap().unwrap_or_else(|| "unknown".into());
+        *out.4
+            .entry(r.try_get::<String>("", "action").unwrap())
+            .or_default() += 1;
+        let resource = r
+            .try_get::<Option<String>>("", "resource_type")
+            .unwrap()
+            .unwrap_or_else(|| "unknown".into());
         *out.5.entry(resource).or_default() += 1;
     }
     out
@@ -43,30 +66,81 @@ async fn raw(db: &TestDb, column: &str, id: &str, start: i64, end: i64) -> Raw {
 fn scopes() -> Vec<(Scope, &'static str, &'static str)> {
     vec![
         (Scope::Org, "org_id", "org_acme"),
-        (Scope::Workspace("ws_acme_staging".into()), "workspace_id", "ws_acme_staging"),
-        (Scope::App("app_acme_research_billing".into()), "app_id", "app_acme_research_billing"),
-        (Scope::Endpoint("ep_acme_production_search_create".into()), "endpoint_id", "ep_acme_production_search_create"),
-        (Scope::Augmentation("aug_acme_staging_triage".into()), "augmentation_id", "aug_acme_staging_triage"),
+        (
+            Scope::Workspace("ws_acme_staging".into()),
+            "workspace_id",
+            "ws_acme_staging",
+        ),
+        (
+            Scope::App("app_acme_research_billing".into()),
+            "app_id",
+            "app_acme_research_billing",
+        ),
+        (
+            Scope::Endpoint("ep_acme_production_search_create".into()),
+            "endpoint_id",
+            "ep_acme_production_search_create",
+        ),
+        (
+            Scope::Augmentation("aug_acme_staging_triage".into()),
+            "augmentation_id",
+            "aug_acme_staging_triage",
+        ),
         (Scope::User("usr_acme_09".into()), "user_id", "usr_acme_09"),
-        (Scope::Principal("key_acme_backend".into()), "principal_id", "key_acme_backend"),
+        (
+            Scope::Principal("key_acme_backend".into()),
+            "principal_id",
+            "key_acme_backend",
+        ),
     ]
 }
 
-async fn check_random_windows(db: &TestDb, rng: &mut rand_chacha::ChaCha8Rng, cases: usize) -> usize {
+async fn check_random_windows(
+    db: &TestDb,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    cases: usize,
+) -> usize {
     let now = now_micros();
     let all = scopes();
     let mut non_empty = 0;
     for _ in 0..cases {
         let (scope, column, id) = &all[rng.random_range(0..all.len())];
         let start = now - rng.random_range(0..15 * 24 * MICROS_PER_HOUR);
-        let end = (start + rng.random_range(1..8 * 24 * MICROS_PER_HOUR)).min(now + MICROS_PER_HOUR);
-        let s = summary::summarize(&db.db, "org_acme", scope, &ActivityFilter::default(), start, end).await.unwrap();
+        let end =
+            (start + rng.random_range(1..8 * 24 * MICROS_PER_HOUR)).min(now + MICROS_PER_HOUR);
+        let s = summary::summarize(
+            &db.db,
+            "org_acme",
+            scope,
+            &ActivityFilter::default(),
+            start,
+            end,
+        )
+        .await
+        .unwrap();
         let r = raw(db, column, id, start, end).await;
-        let got = (s.totals.requests, s.totals.successes, s.totals.duration_sum_ms, s.totals.tokens, s.by_action.clone(), s.by_resource.clone());
+        let got = (
+            s.totals.requests,
+            s.totals.successes,
+            s.totals.duration_sum_ms,
+            s.totals.tokens,
+            s.by_action.clone(),
+            s.by_resource.clone(),
+        );
         assert_eq!(got, r, "{scope:?} over [{start}, {end})");
         // The feed's exact total reads the same rollups.
-        let window = ActivityFilter { start_time: Some(start), end_time: Some(end), ..Default::default() };
-        assert_eq!(activity::count(&db.db, "org_acme", scope, &window).await.unwrap() as i64, r.0, "count of {scope:?} over [{start}, {end})");
+        let window = ActivityFilter {
+            start_time: Some(start),
+            end_time: Some(end),
+            ..Default::default()
+        };
+        assert_eq!(
+            activity::count(&db.db, "org_acme", scope, &window)
+                .await
+                .unwrap() as i64,
+            r.0,
+            "count of {scope:?} over [{start}, {end})"
+        );
         non_empty += usize::from(r.0 > 0);
     }
     non_empty
@@ -80,8 +154,16 @@ fn late_event(n: usize, ts: i64, user: &str) -> EventRow {
         user_id: Some(user.into()),
         workspace_id: Some("ws_acme_staging".into()),
         app_id: Some("app_acme_staging_billing".into()),
-        action: if n % 2 == 0 { "execute".into() } else { "export".into() },
-        resource_type: if n % 3 == 0 { None } else { Some("endpoint".into()) },
+        action: if n % 2 == 0 {
+            "execute".into()
+        } else {
+            "export".into()
+        },
+        resource_type: if n % 3 == 0 {
+            None
+        } else {
+            Some("endpoint".into())
+        },
         status_code: if n % 4 == 0 { 500 } else { 200 },
         success: n % 4 != 0,
         duration_ms: 10 + n as i64,
@@ -100,30 +182,89 @@ async fn summaries_equal_the_raw_aggregation_for_random_scopes_and_windows(db: T
     let report = rollups::refresh(&db.db).await.unwrap();
     assert_eq!(report.folded_events, 8_000);
     assert_eq!(report.views, ["activity_rollups_hourly"]);
-    assert!(check_random_windows(&db, &mut rng, 40).await > 20, "most windows have events");
+    assert!(
+        check_random_windows(&db, &mut rng, 40).await > 20,
+        "most windows have events"
+    );
 
     // Late events, old and new timestamps, some in hours the rollups already cover.
     let now = now_micros();
-    let late: Vec<EventRow> = (0..300).map(|n| late_event(n, now - (n as i64 % 200) * MICROS_PER_HOUR - 17, "usr_acme_09")).collect();
+    let late: Vec<EventRow> = (0..300)
+        .map(|n| {
+            late_event(
+                n,
+                now - (n as i64 % 200) * MICROS_PER_HOUR - 17,
+                "usr_acme_09",
+            )
+        })
+        .collect();
     insert_batch(&db.db, late, false).await.unwrap();
-    assert!(check_random_windows(&db, &mut rng, 30).await > 15, "after new events, before a refresh");
+    assert!(
+        check_random_windows(&db, &mut rng, 30).await > 15,
+        "after new events, before a refresh"
+    );
     let again = rollups::refresh(&db.db).await.unwrap();
     assert_eq!(again.folded_events, 300);
-    assert!(check_random_windows(&db, &mut rng, 30).await > 15, "after the refresh");
-    assert_eq!(rollups::refresh(&db.db).await.unwrap().folded_events, 0, "a refresh with nothing new folds nothing");
+    assert!(
+        check_random_windows(&db, &mut rng, 30).await > 15,
+        "after the refresh"
+    );
+    assert_eq!(
+        rollups::refresh(&db.db).await.unwrap().folded_events,
+        0,
+        "a refresh with nothing new folds nothing"
+    );
     // Unbounded totals too (every event of the scope, whatever its time).
     for (scope, column, id) in scopes() {
         let all = raw(&db, column, id, i64::MIN / 2, i64::MAX / 2).await.0;
-        assert_eq!(activity::count(&db.db, "org_acme", &scope, &ActivityFilter::default()).await.unwrap() as i64, all, "{scope:?}");
+        assert_eq!(
+            activity::count(&db.db, "org_acme", &scope, &ActivityFilter::default())
+                .await
+                .unwrap() as i64,
+            all,
+            "{scope:?}"
+        );
     }
 
     // Whole-hour windows read the rollups for all of their hours.
     let hour = now.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR;
-    let s = summary::summarize(&db.db, "org_acme", &Scope::Org, &ActivityFilter::default(), hour - 100 * MICROS_PER_HOUR, hour).await.unwrap();
-    assert_eq!(s.totals.requests, raw(&db, "org_id", "org_acme", hour - 100 * MICROS_PER_HOUR, hour).await.0);
-    let hourly = summary::hourly(&db.db, "org_acme", &Scope::Org, &ActivityFilter::default(), hour - 100 * MICROS_PER_HOUR, hour).await.unwrap();
+    let s = summary::summarize(
+        &db.db,
+        "org_acme",
+        &Scope::Org,
+        &ActivityFilter::default(),
+        hour - 100 * MICROS_PER_HOUR,
+        hour,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.totals.requests,
+        raw(
+            &db,
+            "org_id",
+            "org_acme",
+            hour - 100 * MICROS_PER_HOUR,
+            hour
+        )
+        .await
+        .0
+    );
+    let hourly = summary::hourly(
+        &db.db,
+        "org_acme",
+        &Scope::Org,
+        &ActivityFilter::default(),
+        hour - 100 * MICROS_PER_HOUR,
+        hour,
+    )
+    .await
+    .unwrap();
     assert_eq!(hourly.len(), 100, "every hour has events");
-    assert_eq!(hourly.values().map(|t| t.requests).sum::<i64>(), s.totals.requests);
+    assert_eq!(
+        hourly.values().map(|t| t.requests).sum::<i64>(),
+        s.totals.requests
+    );
 }
 
 async fn percentiles_and_buckets_match_the_raw_events(db: TestDb) {
@@ -133,7 +274,16 @@ async fn percentiles_and_buckets_match_the_raw_events(db: TestDb) {
     let (start, end) = (now - 72 * MICROS_PER_HOUR, now);
     let scope = Scope::Workspace("ws_acme_research".into());
     let filter = summary::window(&ActivityFilter::default(), start, end);
-    let s = summary::summarize(&db.db, "org_acme", &scope, &ActivityFilter::default(), start, end).await.unwrap();
+    let s = summary::summarize(
+        &db.db,
+        "org_acme",
+        &scope,
+        &ActivityFilter::default(),
+        start,
+        end,
+    )
+    .await
+    .unwrap();
     let backend = db.db.get_database_backend();
     let rows = db
         .db
@@ -143,24 +293,89 @@ async fn percentiles_and_buckets_match_the_raw_events(db: TestDb) {
         ))
         .await
         .unwrap();
-    let durations: Vec<i64> = rows.iter().map(|r| r.try_get::<i64>("", "duration_ms").unwrap()).collect();
+    let durations: Vec<i64> = rows
+        .iter()
+        .map(|r| r.try_get::<i64>("", "duration_ms").unwrap())
+        .collect();
     assert_eq!(durations.len() as i64, s.totals.requests);
-    let p = summary::duration_percentiles(&db.db, "org_acme", &scope, &filter, s.totals.requests, &[0.5, 0.95, 0.99, 1.0]).await.unwrap();
-    let rank = |q: f64| Some(durations[((q * durations.len() as f64).ceil() as usize).clamp(1, durations.len()) - 1]);
-    assert_eq!(p, vec![rank(0.5), rank(0.95), rank(0.99), durations.last().copied()]);
+    let p = summary::duration_percentiles(
+        &db.db,
+        "org_acme",
+        &scope,
+        &filter,
+        s.totals.requests,
+        &[0.5, 0.95, 0.99, 1.0],
+    )
+    .await
+    .unwrap();
+    let rank = |q: f64| {
+        Some(
+            durations[((q * durations.len() as f64).ceil() as usize).clamp(1, durations.len()) - 1],
+        )
+    };
+    assert_eq!(
+        p,
+        vec![rank(0.5), rank(0.95), rank(0.99), durations.last().copied()]
+    );
 
-    let per_hour = summary::hourly(&db.db, "org_acme", &scope, &ActivityFilter::default(), start, end).await.unwrap();
+    let per_hour = summary::hourly(
+        &db.db,
+        "org_acme",
+        &scope,
+        &ActivityFilter::default(),
+        start,
+        end,
+    )
+    .await
+    .unwrap();
     let hourly = summary::buckets(start, end, summary::BUCKET_HOUR, &per_hour);
-    assert_eq!(hourly.len(), 73, "every hour of the window, empty ones included");
-    assert_eq!(hourly.iter().map(|(_, t)| t.requests).sum::<i64>(), s.totals.requests);
+    assert_eq!(
+        hourly.len(),
+        73,
+        "every hour of the window, empty ones included"
+    );
+    assert_eq!(
+        hourly.iter().map(|(_, t)| t.requests).sum::<i64>(),
+        s.totals.requests
+    );
     let daily = summary::buckets(start, end, summary::BUCKET_DAY, &per_hour);
     assert!(daily.len() == 3 || daily.len() == 4);
     for (day, totals) in &daily {
-        let in_day = rows.iter().filter(|r| r.try_get::<i64>("", "ts").unwrap().div_euclid(summary::BUCKET_DAY) * summary::BUCKET_DAY == *day).count();
+        let in_day = rows
+            .iter()
+            .filter(|r| {
+                r.try_get::<i64>("", "ts")
+                    .unwrap()
+                    .div_euclid(summary::BUCKET_DAY)
+                    * summary::BUCKET_DAY
+                    == *day
+            })
+            .count();
         assert_eq!(totals.requests, in_day as i64);
     }
     // An empty window: zeros and no percentiles, never a division by zero.
-    let empty = summary::summarize(&db.db, "org_acme", &scope, &ActivityFilter::default(), start - 1_000, start - 1).await.unwrap();
-    assert_eq!((empty.totals.requests, empty.totals.avg_duration_ms(), empty.totals.error_rate()), (0, 0.0, 0.0));
-    assert_eq!(summary::duration_percentiles(&db.db, "org_acme", &scope, &filter, 0, &[0.5]).await.unwrap(), vec![None]);
+    let empty = summary::summarize(
+        &db.db,
+        "org_acme",
+        &scope,
+        &ActivityFilter::default(),
+        start - 1_000,
+        start - 1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            empty.totals.requests,
+            empty.totals.avg_duration_ms(),
+            empty.totals.error_rate()
+        ),
+        (0, 0.0, 0.0)
+    );
+    assert_eq!(
+        summary::duration_percentiles(&db.db, "org_acme", &scope, &filter, 0, &[0.5])
+            .await
+            .unwrap(),
+        vec![None]
+    );
 }

@@ -8,25 +8,57 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 /// A fresh database seeded with `events` demo events: a temporary SQLite file,
 /// or a new database on the server at TEST_DATABASE_URL (`None` without one).
 /// The temporary directory, if any, lives as long as the returned guard.
-pub async fn open(backend: &str, name: &str, events: u64) -> Option<(DatabaseConnection, Option<tempfile::TempDir>)> {
+pub async fn open(
+    backend: &str,
+    name: &str,
+    events: u64,
+) -> Option<(DatabaseConnection, Option<tempfile::TempDir>)> {
     let (url, dir) = match backend {
         "sqlite" => {
             let dir = tempfile::tempdir().unwrap();
-            (format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()), Some(dir))
+            (
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("bench.db").display()
+                ),
+                Some(dir),
+            )
         }
         _ => {
             let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
             let name = format!("ag_{name}_{}", std::process::id());
             let admin = Database::connect(admin_url.as_str()).await.unwrap();
-            admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
-            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-            (format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0), None)
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+                .await
+                .unwrap();
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            (
+                format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0),
+                None,
+            )
         }
     };
     let db = activity_gateway::db::connect(&url).await.unwrap();
     activity_gateway::db::migrate(&db).await.unwrap();
     let started = Instant::now();
-    seed::seed(&db, &seed::SeedOptions { events, days: 14, seed: 42 }, |_| {}).await.unwrap();
-    println!("[{backend}] seeded {events} events in {:.1} s", started.elapsed().as_secs_f64());
+    seed::seed(
+        &db,
+        &seed::SeedOptions {
+            events,
+            days: 14,
+            seed: 42,
+        },
+        |_| {},
+    )
+    .await
+    .unwrap();
+    println!(
+        "[{backend}] seeded {events} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Some((db, dir))
 }

@@ -5,17 +5,17 @@
 //! sort and compare identically on SQLite and PostgreSQL at exactly microsecond
 //! precision, which neither backend's text or timestamp types guarantee alike.
 
-pub mod org;
-pub mod department;
-pub mod workspace;
-pub mod app;
-pub mod endpoint;
-pub mod augmentation;
-pub mod user;
-pub mod api_key;
 pub mod activity_event;
-pub mod session;
-pub mod problem;
-pub mod export;
 pub mod activity_rollup;
+pub mod api_key;
+pub mod app;
+pub mod augmentation;
+pub mod department;
+pub mod endpoint;
+pub mod export;
+pub mod org;
+pub mod problem;
 pub mod rollup_watermark;
+pub mod session;
+pub mod user;
+pub mod workspace;

@@ -9,34 +9,59 @@ pub struct Migration;
 
 /// Column helpers: every table here is built from these few shapes.
 fn text(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).text().not_null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .text()
+        .not_null()
+        .to_owned()
 }
 fn text_null(name: &str) -> ColumnDef {
     ColumnDef::new(Alias::new(name)).text().null().to_owned()
 }
 fn big(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).big_integer().not_null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .big_integer()
+        .not_null()
+        .to_owned()
 }
 fn big_null(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).big_integer().null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .big_integer()
+        .null()
+        .to_owned()
 }
 fn int(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).integer().not_null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .integer()
+        .not_null()
+        .to_owned()
 }
 fn int_null(name: &str) -> ColumnDef {
     ColumnDef::new(Alias::new(name)).integer().null().to_owned()
 }
 fn boolean(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).boolean().not_null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .boolean()
+        .not_null()
+        .to_owned()
 }
 fn id_pk() -> ColumnDef {
-    ColumnDef::new(Alias::new("id")).string_len(64).not_null().primary_key().to_owned()
+    ColumnDef::new(Alias::new("id"))
+        .string_len(64)
+        .not_null()
+        .primary_key()
+        .to_owned()
 }
 fn id_ref(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).string_len(64).not_null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .string_len(64)
+        .not_null()
+        .to_owned()
 }
 fn id_ref_null(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).string_len(64).null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .string_len(64)
+        .null()
+        .to_owned()
 }
 
 fn table(name: &str, columns: Vec<ColumnDef>) -> TableCreateStatement {
@@ -66,7 +91,9 @@ fn with_fks(mut t: TableCreateStatement, from: &str, fks: &[(&str, &str)]) -> Ta
 
 fn index(table: &str, name: &str, columns: &[&str]) -> IndexCreateStatement {
     let mut i = Index::create();
-    i.name(format!("ix_{table}_{name}")).table(Alias::new(table)).if_not_exists();
+    i.name(format!("ix_{table}_{name}"))
+        .table(Alias::new(table))
+        .if_not_exists();
     for c in columns {
         i.col(Alias::new(*c));
     }
@@ -76,7 +103,11 @@ fn index(table: &str, name: &str, columns: &[&str]) -> IndexCreateStatement {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(table("orgs", vec![id_pk(), text("name"), big("created_at")])).await?;
+        m.create_table(table(
+            "orgs",
+            vec![id_pk(), text("name"), big("created_at")],
+        ))
+        .await?;
         m.create_table(with_fks(
             table("departments", vec![id_pk(), id_ref("org_id"), text("name")]),
             "departments",
@@ -84,7 +115,10 @@ impl MigrationTrait for Migration {
         ))
         .await?;
         m.create_table(with_fks(
-            table("workspaces", vec![id_pk(), id_ref("org_id"), text("name"), big("created_at")]),
+            table(
+                "workspaces",
+                vec![id_pk(), id_ref("org_id"), text("name"), big("created_at")],
+            ),
             "workspaces",
             &[("org_id", "orgs")],
         ))
@@ -92,7 +126,13 @@ impl MigrationTrait for Migration {
         m.create_table(with_fks(
             table(
                 "apps",
-                vec![id_pk(), id_ref("org_id"), id_ref("workspace_id"), text("name"), big("created_at")],
+                vec![
+                    id_pk(),
+                    id_ref("org_id"),
+                    id_ref("workspace_id"),
+                    text("name"),
+                    big("created_at"),
+                ],
             ),
             "apps",
             &[("org_id", "orgs"), ("workspace_id", "workspaces")],
@@ -113,7 +153,11 @@ impl MigrationTrait for Migration {
                 ],
             ),
             "endpoints",
-            &[("org_id", "orgs"), ("workspace_id", "workspaces"), ("app_id", "apps")],
+            &[
+                ("org_id", "orgs"),
+                ("workspace_id", "workspaces"),
+                ("app_id", "apps"),
+            ],
         ))
         .await?;
         m.create_table(with_fks(
@@ -158,7 +202,11 @@ impl MigrationTrait for Migration {
                     id_ref_null("user_id"),
                     text("name"),
                     text("prefix"),
-                    ColumnDef::new(Alias::new("secret_hash")).string_len(64).not_null().unique_key().to_owned(),
+                    ColumnDef::new(Alias::new("secret_hash"))
+                        .string_len(64)
+                        .not_null()
+                        .unique_key()
+                        .to_owned(),
                     text_null("role"),
                     text("permissions"),
                     big("created_at"),
@@ -177,8 +225,17 @@ impl MigrationTrait for Migration {
         m.create_table(table(
             "activity_events",
             vec![
-                ColumnDef::new(Alias::new("seq")).big_integer().not_null().auto_increment().primary_key().to_owned(),
-                ColumnDef::new(Alias::new("id")).string_len(64).not_null().unique_key().to_owned(),
+                ColumnDef::new(Alias::new("seq"))
+                    .big_integer()
+                    .not_null()
+                    .auto_increment()
+                    .primary_key()
+                    .to_owned(),
+                ColumnDef::new(Alias::new("id"))
+                    .string_len(64)
+                    .not_null()
+                    .unique_key()
+                    .to_owned(),
                 id_ref("org_id"),
                 big("ts"),
                 text_null("trace_id"),
@@ -220,8 +277,14 @@ impl MigrationTrait for Migration {
             ("augmentation_ts", &["augmentation_id", "ts", "id"]),
             ("user_ts", &["user_id", "ts", "id"]),
             ("principal_ts", &["principal_id", "ts", "id"]),
-            ("workspace_action_ts", &["workspace_id", "action", "ts", "id"]),
-            ("workspace_resource_ts", &["workspace_id", "resource_id", "ts", "id"]),
+            (
+                "workspace_action_ts",
+                &["workspace_id", "action", "ts", "id"],
+            ),
+            (
+                "workspace_resource_ts",
+                &["workspace_id", "resource_id", "ts", "id"],
+            ),
         ] {
             m.create_index(index(ev, name, cols)).await?;
         }
@@ -246,8 +309,18 @@ impl MigrationTrait for Migration {
             &[("org_id", "orgs"), ("user_id", "users")],
         ))
         .await?;
-        m.create_index(index("sessions", "org_started", &["org_id", "started_at", "id"])).await?;
-        m.create_index(index("sessions", "user_started", &["user_id", "started_at", "id"])).await?;
+        m.create_index(index(
+            "sessions",
+            "org_started",
+            &["org_id", "started_at", "id"],
+        ))
+        .await?;
+        m.create_index(index(
+            "sessions",
+            "user_started",
+            &["user_id", "started_at", "id"],
+        ))
+        .await?;
 
         m.create_table(with_fks(
             table(
@@ -271,7 +344,12 @@ impl MigrationTrait for Migration {
             &[("org_id", "orgs")],
         ))
         .await?;
-        m.create_index(index("problems", "org_created", &["org_id", "created_at", "id"])).await?;
+        m.create_index(index(
+            "problems",
+            "org_created",
+            &["org_id", "created_at", "id"],
+        ))
+        .await?;
 
         m.create_table(with_fks(
             table(
@@ -295,11 +373,20 @@ impl MigrationTrait for Migration {
             "activity_rollups_hourly",
             vec![
                 id_ref("org_id"),
-                ColumnDef::new(Alias::new("scope_kind")).string_len(16).not_null().to_owned(),
+                ColumnDef::new(Alias::new("scope_kind"))
+                    .string_len(16)
+                    .not_null()
+                    .to_owned(),
                 id_ref("scope_id"),
                 big("hour_start"),
-                ColumnDef::new(Alias::new("action")).string_len(64).not_null().to_owned(),
-                ColumnDef::new(Alias::new("resource_type")).string_len(64).not_null().to_owned(),
+                ColumnDef::new(Alias::new("action"))
+                    .string_len(64)
+                    .not_null()
+                    .to_owned(),
+                ColumnDef::new(Alias::new("resource_type"))
+                    .string_len(64)
+                    .not_null()
+                    .to_owned(),
                 big("request_count"),
                 big("success_count"),
                 big("duration_sum_ms"),
@@ -319,7 +406,11 @@ impl MigrationTrait for Migration {
         m.create_table(table(
             "rollup_watermarks",
             vec![
-                ColumnDef::new(Alias::new("name")).string_len(64).not_null().primary_key().to_owned(),
+                ColumnDef::new(Alias::new("name"))
+                    .string_len(64)
+                    .not_null()
+                    .primary_key()
+                    .to_owned(),
                 big("last_seq"),
                 big("refreshed_at"),
             ],
@@ -345,7 +436,8 @@ impl MigrationTrait for Migration {
             "departments",
             "orgs",
         ] {
-            m.drop_table(Table::drop().table(Alias::new(t)).if_exists().to_owned()).await?;
+            m.drop_table(Table::drop().table(Alias::new(t)).if_exists().to_owned())
+                .await?;
         }
         Ok(())
     }

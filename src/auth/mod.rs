@@ -37,7 +37,9 @@ impl Principal {
         if self.permissions.contains(&permission) {
             Ok(())
         } else {
-            Err(AppError::Forbidden { required_permission: permission.as_str() })
+            Err(AppError::Forbidden {
+                required_permission: permission.as_str(),
+            })
         }
     }
 
@@ -58,7 +60,10 @@ fn credential(headers: &HeaderMap) -> AppResult<Credential<'_>> {
     let header = |name: &str| -> AppResult<Option<&str>> {
         match headers.get(name) {
             None => Ok(None),
-            Some(v) => v.to_str().map(|s| Some(s.trim())).map_err(|_| AppError::Unauthenticated),
+            Some(v) => v
+                .to_str()
+                .map(|s| Some(s.trim()))
+                .map_err(|_| AppError::Unauthenticated),
         }
     };
     let api_key = header("x-api-key")?.filter(|s| !s.is_empty());
@@ -82,7 +87,11 @@ fn credential(headers: &HeaderMap) -> AppResult<Credential<'_>> {
 }
 
 /// Resolves the request's credential into a principal, or 401.
-pub async fn resolve(db: &DatabaseConnection, jwt_secret: Option<&[u8]>, headers: &HeaderMap) -> AppResult<Principal> {
+pub async fn resolve(
+    db: &DatabaseConnection,
+    jwt_secret: Option<&[u8]>,
+    headers: &HeaderMap,
+) -> AppResult<Principal> {
     let mcp_client = headers
         .get("x-mcp")
         .and_then(|v| v.to_str().ok())
@@ -108,5 +117,7 @@ pub fn grants(role: Option<&str>, permissions: &BTreeSet<Permission>) -> BTreeSe
     if !permissions.is_empty() {
         return permissions.clone();
     }
-    role.and_then(Role::parse).map(Role::permissions).unwrap_or_default()
+    role.and_then(Role::parse)
+        .map(Role::permissions)
+        .unwrap_or_default()
 }

@@ -17,9 +17,15 @@ pub enum Scope {
     Augmentation(String),
     User(String),
     /// One action inside a workspace.
-    WorkspaceAction { workspace_id: String, action: String },
+    WorkspaceAction {
+        workspace_id: String,
+        action: String,
+    },
     /// One resource (`resource_id` of the events) inside a workspace.
-    WorkspaceResource { workspace_id: String, resource_id: String },
+    WorkspaceResource {
+        workspace_id: String,
+        resource_id: String,
+    },
     /// Events made by an API key that belongs to no user.
     Principal(String),
 }
@@ -47,8 +53,14 @@ impl Scope {
             Scope::Endpoint(id) => format!("ep:{id}"),
             Scope::Augmentation(id) => format!("aug:{id}"),
             Scope::User(id) => format!("usr:{id}"),
-            Scope::WorkspaceAction { workspace_id, action } => format!("wsa:{workspace_id}:{action}"),
-            Scope::WorkspaceResource { workspace_id, resource_id } => format!("wsr:{workspace_id}:{resource_id}"),
+            Scope::WorkspaceAction {
+                workspace_id,
+                action,
+            } => format!("wsa:{workspace_id}:{action}"),
+            Scope::WorkspaceResource {
+                workspace_id,
+                resource_id,
+            } => format!("wsr:{workspace_id}:{resource_id}"),
             Scope::Principal(id) => format!("pr:{id}"),
         }
     }
@@ -122,20 +134,38 @@ impl ActivityFilter {
         }
         if let (Some(start), Some(end)) = (self.start_time, self.end_time) {
             if end <= start {
-                problems.push(InvalidInput::new(&at(path, "end_time"), "value_error", "end_time must be after start_time", crate::domain::time::format_micros(end)));
+                problems.push(InvalidInput::new(
+                    &at(path, "end_time"),
+                    "value_error",
+                    "end_time must be after start_time",
+                    crate::domain::time::format_micros(end),
+                ));
             }
         }
-        for (field, value) in [("min_duration_ms", self.min_duration_ms), ("max_duration_ms", self.max_duration_ms)] {
+        for (field, value) in [
+            ("min_duration_ms", self.min_duration_ms),
+            ("max_duration_ms", self.max_duration_ms),
+        ] {
             if let Some(v) = value.filter(|v| *v < 0) {
                 problems.push(
-                    InvalidInput::new(&at(path, field), "greater_than_equal", "Input should be greater than or equal to 0", v)
-                        .with_ctx(serde_json::json!({ "ge": 0 })),
+                    InvalidInput::new(
+                        &at(path, field),
+                        "greater_than_equal",
+                        "Input should be greater than or equal to 0",
+                        v,
+                    )
+                    .with_ctx(serde_json::json!({ "ge": 0 })),
                 );
             }
         }
         if let (Some(min), Some(max)) = (self.min_duration_ms, self.max_duration_ms) {
             if max < min {
-                problems.push(InvalidInput::new(&at(path, "max_duration_ms"), "value_error", "max_duration_ms must not be below min_duration_ms", max));
+                problems.push(InvalidInput::new(
+                    &at(path, "max_duration_ms"),
+                    "value_error",
+                    "max_duration_ms must not be below min_duration_ms",
+                    max,
+                ));
             }
         }
         problems
@@ -163,7 +193,9 @@ const CURSOR_VERSION: &str = "c1";
 
 /// The digest that ties a cursor to its org, scope and filter.
 fn binding(org_id: &str, scope: &Scope, filter: &ActivityFilter) -> String {
-    let digest = Sha256::digest(format!("{org_id}\n{}\n{}", scope.canonical(), filter.canonical()).as_bytes());
+    let digest = Sha256::digest(
+        format!("{org_id}\n{}\n{}", scope.canonical(), filter.canonical()).as_bytes(),
+    );
     hex::encode(&digest[..8])
 }
 
@@ -174,27 +206,44 @@ fn checksum(payload: &str) -> String {
 
 impl Cursor {
     pub fn encode(&self, org_id: &str, scope: &Scope, filter: &ActivityFilter) -> String {
-        let payload = format!("{CURSOR_VERSION}|{}|{}|{}", self.ts, self.id, binding(org_id, scope, filter));
+        let payload = format!(
+            "{CURSOR_VERSION}|{}|{}|{}",
+            self.ts,
+            self.id,
+            binding(org_id, scope, filter)
+        );
         let text = format!("{payload}|{}", checksum(&payload));
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
     }
 
-    pub fn decode(text: &str, org_id: &str, scope: &Scope, filter: &ActivityFilter) -> Result<Cursor, CursorError> {
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| CursorError::Malformed)?;
+    pub fn decode(
+        text: &str,
+        org_id: &str,
+        scope: &Scope,
+        filter: &ActivityFilter,
+    ) -> Result<Cursor, CursorError> {
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text.trim())
+            .map_err(|_| CursorError::Malformed)?;
         let raw = String::from_utf8(raw).map_err(|_| CursorError::Malformed)?;
         let (payload, sum) = raw.rsplit_once('|').ok_or(CursorError::Malformed)?;
         if checksum(payload) != sum {
             return Err(CursorError::Malformed);
         }
         let parts: Vec<&str> = payload.split('|').collect();
-        let [version, ts, id, bound] = parts[..] else { return Err(CursorError::Malformed) };
+        let [version, ts, id, bound] = parts[..] else {
+            return Err(CursorError::Malformed);
+        };
         if version != CURSOR_VERSION {
             return Err(CursorError::Malformed);
         }
         if bound != binding(org_id, scope, filter) {
             return Err(CursorError::OtherFeed);
         }
-        Ok(Cursor { ts: ts.parse().map_err(|_| CursorError::Malformed)?, id: id.to_owned() })
+        Ok(Cursor {
+            ts: ts.parse().map_err(|_| CursorError::Malformed)?,
+            id: id.to_owned(),
+        })
     }
 }
 
@@ -202,7 +251,9 @@ impl CursorError {
     pub fn to_input(self, loc: &[&str], input: &str) -> InvalidInput {
         let msg = match self {
             CursorError::Malformed => "Invalid cursor",
-            CursorError::OtherFeed => "The cursor belongs to another feed (scope or filter changed)",
+            CursorError::OtherFeed => {
+                "The cursor belongs to another feed (scope or filter changed)"
+            }
         };
         InvalidInput::new(loc, "value_error", msg, input)
     }
@@ -215,28 +266,68 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_refuse_other_feeds_and_tampering() {
         let scope = Scope::Workspace("ws_a".into());
-        let filter = ActivityFilter { actions: vec!["read".into()], ..Default::default() };
-        let cursor = Cursor { ts: 1_700_000_000_000_000, id: "act_x".into() };
+        let filter = ActivityFilter {
+            actions: vec!["read".into()],
+            ..Default::default()
+        };
+        let cursor = Cursor {
+            ts: 1_700_000_000_000_000,
+            id: "act_x".into(),
+        };
         let text = cursor.encode("org_a", &scope, &filter);
-        assert_eq!(Cursor::decode(&text, "org_a", &scope, &filter), Ok(cursor.clone()));
-        assert_eq!(Cursor::decode(&text, "org_b", &scope, &filter), Err(CursorError::OtherFeed));
-        assert_eq!(Cursor::decode(&text, "org_a", &Scope::Org, &filter), Err(CursorError::OtherFeed));
-        assert_eq!(Cursor::decode(&text, "org_a", &scope, &ActivityFilter::default()), Err(CursorError::OtherFeed));
-        let mut tampered = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&text).unwrap();
+        assert_eq!(
+            Cursor::decode(&text, "org_a", &scope, &filter),
+            Ok(cursor.clone())
+        );
+        assert_eq!(
+            Cursor::decode(&text, "org_b", &scope, &filter),
+            Err(CursorError::OtherFeed)
+        );
+        assert_eq!(
+            Cursor::decode(&text, "org_a", &Scope::Org, &filter),
+            Err(CursorError::OtherFeed)
+        );
+        assert_eq!(
+            Cursor::decode(&text, "org_a", &scope, &ActivityFilter::default()),
+            Err(CursorError::OtherFeed)
+        );
+        let mut tampered = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&text)
+            .unwrap();
         tampered[5] = if tampered[5] == b'1' { b'2' } else { b'1' };
         let tampered = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tampered);
-        assert_eq!(Cursor::decode(&tampered, "org_a", &scope, &filter), Err(CursorError::Malformed));
-        assert_eq!(Cursor::decode("not a cursor", "org_a", &scope, &filter), Err(CursorError::Malformed));
+        assert_eq!(
+            Cursor::decode(&tampered, "org_a", &scope, &filter),
+            Err(CursorError::Malformed)
+        );
+        assert_eq!(
+            Cursor::decode("not a cursor", "org_a", &scope, &filter),
+            Err(CursorError::Malformed)
+        );
         // The same filter with lists in another order is the same feed.
-        let reordered = ActivityFilter { actions: vec!["read".into()], ..Default::default() };
+        let reordered = ActivityFilter {
+            actions: vec!["read".into()],
+            ..Default::default()
+        };
         assert!(Cursor::decode(&text, "org_a", &scope, &reordered).is_ok());
     }
 
     #[test]
     fn filters_refuse_empty_ranges_and_negative_durations() {
-        let f = ActivityFilter { start_time: Some(10), end_time: Some(10), min_duration_ms: Some(-1), ..Default::default() };
+        let f = ActivityFilter {
+            start_time: Some(10),
+            end_time: Some(10),
+            min_duration_ms: Some(-1),
+            ..Default::default()
+        };
         let problems = f.validate(&["query"]);
-        let locs: Vec<String> = problems.iter().map(|p| serde_json::to_string(&p.loc).unwrap()).collect();
-        assert_eq!(locs, [r#"["query","end_time"]"#, r#"["query","min_duration_ms"]"#]);
+        let locs: Vec<String> = problems
+            .iter()
+            .map(|p| serde_json::to_string(&p.loc).unwrap())
+            .collect();
+        assert_eq!(
+            locs,
+            [r#"["query","end_time"]"#, r#"["query","min_duration_ms"]"#]
+        );
     }
 }

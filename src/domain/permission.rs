@@ -71,7 +71,10 @@ impl Role {
         let viewer = [ActivityRead, SessionRead, DocsRead];
         match self {
             Self::Viewer => viewer.into(),
-            Self::Member => viewer.into_iter().chain([ProblemCreate, ProblemResolve, ActivityExport]).collect(),
+            Self::Member => viewer
+                .into_iter()
+                .chain([ProblemCreate, ProblemResolve, ActivityExport])
+                .collect(),
             Self::Admin => Permission::ALL.into(),
         }
     }
@@ -94,15 +97,28 @@ mod tests {
     use super::*;
 
     fn names(role: Role) -> Vec<&'static str> {
-        role.permissions().into_iter().map(Permission::as_str).collect()
+        role.permissions()
+            .into_iter()
+            .map(Permission::as_str)
+            .collect()
     }
 
     #[test]
     fn roles_grant_exactly_the_contracts_permissions() {
-        assert_eq!(names(Role::Viewer), ["activity:read", "session:read", "docs:read"]);
+        assert_eq!(
+            names(Role::Viewer),
+            ["activity:read", "session:read", "docs:read"]
+        );
         assert_eq!(
             names(Role::Member),
-            ["activity:read", "activity:export", "session:read", "problem:create", "problem:resolve", "docs:read"]
+            [
+                "activity:read",
+                "activity:export",
+                "session:read",
+                "problem:create",
+                "problem:resolve",
+                "docs:read"
+            ]
         );
         assert_eq!(names(Role::Admin).len(), 8);
     }
@@ -111,6 +127,9 @@ mod tests {
     fn permission_lists_parse_and_reject_unknowns() {
         let set = parse_permissions("activity:read, docs:read").unwrap();
         assert_eq!(join_permissions(&set), "activity:read,docs:read");
-        assert_eq!(parse_permissions("activity:read,activity:fly"), Err("activity:fly".to_owned()));
+        assert_eq!(
+            parse_permissions("activity:read,activity:fly"),
+            Err("activity:fly".to_owned())
+        );
     }
 }

@@ -28,7 +28,11 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
         return Some(dt.timestamp_micros());
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
             return Some(naive.and_utc().timestamp_micros());
         }
@@ -45,7 +49,10 @@ mod tests {
 
     #[test]
     fn formats_with_microseconds_and_z() {
-        assert_eq!(format_micros(1_767_225_600_000_001), "2026-01-01T00:00:00.000001Z");
+        assert_eq!(
+            format_micros(1_767_225_600_000_001),
+            "2026-01-01T00:00:00.000001Z"
+        );
     }
 
     #[test]
@@ -54,7 +61,10 @@ mod tests {
         assert_eq!(parse_timestamp("2026-01-01T01:00:00+01:00"), Some(utc));
         assert_eq!(parse_timestamp("2026-01-01T00:00:00"), Some(utc));
         assert_eq!(parse_timestamp("2026-01-01"), Some(utc));
-        assert_eq!(parse_timestamp("2026-01-01T00:00:00.123456789Z"), Some(utc + 123_456));
+        assert_eq!(
+            parse_timestamp("2026-01-01T00:00:00.123456789Z"),
+            Some(utc + 123_456)
+        );
         assert_eq!(parse_timestamp("yesterday"), None);
         assert_eq!(parse_timestamp("2026-13-01"), None);
     }

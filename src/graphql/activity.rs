@@ -8,7 +8,9 @@ use sea_orm::DatabaseConnection;
 use super::loaders::Loaders;
 use super::types::{App, Augmentation, Endpoint, User, Workspace};
 use crate::auth::Principal;
-use crate::domain::feed::{ActivityFilter, Cursor, Scope, Status, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::domain::feed::{
+    ActivityFilter, Cursor, Scope, Status, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+};
 use crate::domain::permission::Permission;
 use crate::domain::time::{format_micros, now_micros, parse_timestamp, MICROS_PER_HOUR};
 use crate::error::{AppError, GqlResult, IntoGql, InvalidInput};
@@ -45,7 +47,12 @@ impl ActivityFilterInput {
             value.and_then(|text| {
                 let parsed = parse_timestamp(&text);
                 if parsed.is_none() {
-                    problems.push(InvalidInput::new(&["filter", name], "datetime_parsing", format!("{name} should be a valid ISO 8601 datetime"), text));
+                    problems.push(InvalidInput::new(
+                        &["filter", name],
+                        "datetime_parsing",
+                        format!("{name} should be a valid ISO 8601 datetime"),
+                        text,
+                    ));
                 }
                 parsed
             })
@@ -58,7 +65,13 @@ impl ActivityFilterInput {
             resource_id: self.resource_id,
             user_ids: self.user_ids.unwrap_or_default(),
             workspace_id: self.workspace_id,
-            status: self.status.map(|s| if s == ActivityStatus::Success { Status::Success } else { Status::Error }),
+            status: self.status.map(|s| {
+                if s == ActivityStatus::Success {
+                    Status::Success
+                } else {
+                    Status::Error
+                }
+            }),
             min_duration_ms: self.min_duration_ms,
             max_duration_ms: self.max_duration_ms,
         };
@@ -151,24 +164,59 @@ impl Activity {
         ID(self.key.clone())
     }
     async fn user(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        let Some(id) = &self.user_id else { return Ok(None) };
-        Ok(ctx.data::<std::sync::Arc<Loaders>>()?.users.load_one(id.clone()).await?.map(User))
+        let Some(id) = &self.user_id else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .data::<std::sync::Arc<Loaders>>()?
+            .users
+            .load_one(id.clone())
+            .await?
+            .map(User))
     }
     async fn workspace(&self, ctx: &Context<'_>) -> GqlResult<Option<Workspace>> {
-        let Some(id) = &self.workspace_id else { return Ok(None) };
-        Ok(ctx.data::<std::sync::Arc<Loaders>>()?.workspaces.load_one(id.clone()).await?.map(Workspace))
+        let Some(id) = &self.workspace_id else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .data::<std::sync::Arc<Loaders>>()?
+            .workspaces
+            .load_one(id.clone())
+            .await?
+            .map(Workspace))
     }
     async fn app(&self, ctx: &Context<'_>) -> GqlResult<Option<App>> {
-        let Some(id) = &self.app_id else { return Ok(None) };
-        Ok(ctx.data::<std::sync::Arc<Loaders>>()?.apps.load_one(id.clone()).await?.map(App))
+        let Some(id) = &self.app_id else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .data::<std::sync::Arc<Loaders>>()?
+            .apps
+            .load_one(id.clone())
+            .await?
+            .map(App))
     }
     async fn endpoint(&self, ctx: &Context<'_>) -> GqlResult<Option<Endpoint>> {
-        let Some(id) = &self.endpoint_id else { return Ok(None) };
-        Ok(ctx.data::<std::sync::Arc<Loaders>>()?.endpoints.load_one(id.clone()).await?.map(Endpoint))
+        let Some(id) = &self.endpoint_id else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .data::<std::sync::Arc<Loaders>>()?
+            .endpoints
+            .load_one(id.clone())
+            .await?
+            .map(Endpoint))
     }
     async fn augmentation(&self, ctx: &Context<'_>) -> GqlResult<Option<Augmentation>> {
-        let Some(id) = &self.augmentation_id else { return Ok(None) };
-        Ok(ctx.data::<std::sync::Arc<Loaders>>()?.augmentations.load_one(id.clone()).await?.map(Augmentation))
+        let Some(id) = &self.augmentation_id else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .data::<std::sync::Arc<Loaders>>()?
+            .augmentations
+            .load_one(id.clone())
+            .await?
+            .map(Augmentation))
     }
 }
 
@@ -196,7 +244,9 @@ impl ActivityConnection {
     /// Every matching event, all pages together.
     async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
         let (org, scope, filter) = &self.feed;
-        activity::count(ctx.data::<DatabaseConnection>()?, org, scope, filter).await.gql()
+        activity::count(ctx.data::<DatabaseConnection>()?, org, scope, filter)
+            .await
+            .gql()
     }
 }
 
@@ -222,9 +272,17 @@ pub async fn activity_connection(
         Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
         Some(n) => {
             let (kind, msg, ctx_value) = if n < 1 {
-                ("greater_than_equal", "first should be greater than or equal to 1".to_owned(), serde_json::json!({ "ge": 1 }))
+                (
+                    "greater_than_equal",
+                    "first should be greater than or equal to 1".to_owned(),
+                    serde_json::json!({ "ge": 1 }),
+                )
             } else {
-                ("less_than_equal", format!("first should be less than or equal to {MAX_PAGE_SIZE}"), serde_json::json!({ "le": MAX_PAGE_SIZE }))
+                (
+                    "less_than_equal",
+                    format!("first should be less than or equal to {MAX_PAGE_SIZE}"),
+                    serde_json::json!({ "le": MAX_PAGE_SIZE }),
+                )
             };
             problems.push(InvalidInput::new(&["first"], kind, msg, n).with_ctx(ctx_value));
             DEFAULT_PAGE_SIZE
@@ -239,17 +297,28 @@ pub async fn activity_connection(
     };
     let cursor = match after {
         None => None,
-        Some(text) => Cursor::decode(&text, &org, &scope, &filter).map_err(|e| problems.push(e.to_input(&["after"], &text))).ok(),
+        Some(text) => Cursor::decode(&text, &org, &scope, &filter)
+            .map_err(|e| problems.push(e.to_input(&["after"], &text)))
+            .ok(),
     };
     if !problems.is_empty() {
         return Err(AppError::Invalid(problems).to_graphql());
     }
     let db = ctx.data::<DatabaseConnection>()?;
-    let page = activity::page(db, &org, &scope, &filter, limit, cursor.as_ref()).await.gql()?;
+    let page = activity::page(db, &org, &scope, &filter, limit, cursor.as_ref())
+        .await
+        .gql()?;
     let edges: Vec<ActivityEdge> = page
         .events
         .into_iter()
-        .map(|e| ActivityEdge { cursor: Cursor { ts: e.ts, id: e.id.clone() }.encode(&org, &scope, &filter), node: Activity::from(e) })
+        .map(|e| ActivityEdge {
+            cursor: Cursor {
+                ts: e.ts,
+                id: e.id.clone(),
+            }
+            .encode(&org, &scope, &filter),
+            node: Activity::from(e),
+        })
         .collect();
     let page_info = PageInfo {
         has_previous_page: cursor.is_some(),
@@ -257,7 +326,11 @@ pub async fn activity_connection(
         start_cursor: edges.first().map(|e| e.cursor.clone()),
         end_cursor: edges.last().map(|e| e.cursor.clone()),
     };
-    Ok(ActivityConnection { edges, page_info, feed: (org, scope, filter) })
+    Ok(ActivityConnection {
+        edges,
+        page_info,
+        feed: (org, scope, filter),
+    })
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -318,10 +391,24 @@ impl ActivitySummary {
         self.summary.totals.error_rate()
     }
     async fn by_action(&self) -> Vec<CountByKey> {
-        self.summary.by_action.iter().map(|(k, v)| CountByKey { key: k.clone(), count: *v }).collect()
+        self.summary
+            .by_action
+            .iter()
+            .map(|(k, v)| CountByKey {
+                key: k.clone(),
+                count: *v,
+            })
+            .collect()
     }
     async fn by_resource(&self) -> Vec<CountByKey> {
-        self.summary.by_resource.iter().map(|(k, v)| CountByKey { key: k.clone(), count: *v }).collect()
+        self.summary
+            .by_resource
+            .iter()
+            .map(|(k, v)| CountByKey {
+                key: k.clone(),
+                count: *v,
+            })
+            .collect()
     }
     async fn start_time(&self) -> String {
         format_micros(self.summary.start)
@@ -333,16 +420,39 @@ impl ActivitySummary {
     async fn duration_percentiles(&self, ctx: &Context<'_>) -> GqlResult<DurationPercentiles> {
         let (org, scope, filter) = &self.feed;
         let db = ctx.data::<DatabaseConnection>()?;
-        let v = summary::duration_percentiles(db, org, scope, filter, self.summary.totals.requests, &[0.5, 0.95, 0.99]).await.gql()?;
-        Ok(DurationPercentiles { p50: v[0], p95: v[1], p99: v[2] })
+        let v = summary::duration_percentiles(
+            db,
+            org,
+            scope,
+            filter,
+            self.summary.totals.requests,
+            &[0.5, 0.95, 0.99],
+        )
+        .await
+        .gql()?;
+        Ok(DurationPercentiles {
+            p50: v[0],
+            p95: v[1],
+            p99: v[2],
+        })
     }
     /// The window in buckets for charts, empty buckets included; computed only when asked for.
-    async fn buckets(&self, ctx: &Context<'_>, #[graphql(default_with = "BucketInterval::Hour")] interval: BucketInterval) -> GqlResult<Vec<SummaryBucket>> {
-        let width = if interval == BucketInterval::Hour { summary::BUCKET_HOUR } else { summary::BUCKET_DAY };
+    async fn buckets(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "BucketInterval::Hour")] interval: BucketInterval,
+    ) -> GqlResult<Vec<SummaryBucket>> {
+        let width = if interval == BucketInterval::Hour {
+            summary::BUCKET_HOUR
+        } else {
+            summary::BUCKET_DAY
+        };
         let (org, scope, filter) = &self.feed;
         let db = ctx.data::<DatabaseConnection>()?;
         let (start, end) = (self.summary.start, self.summary.end);
-        let hourly = summary::hourly(db, org, scope, filter, start, end).await.gql()?;
+        let hourly = summary::hourly(db, org, scope, filter, start, end)
+            .await
+            .gql()?;
         Ok(summary::buckets(start, end, width, &hourly)
             .into_iter()
             .map(|(start, t)| SummaryBucket {
@@ -358,12 +468,22 @@ impl ActivitySummary {
 }
 
 /// The `activitySummary` field of every node: the last `hours` hours, narrowed by the filter.
-pub async fn activity_summary(ctx: &Context<'_>, scope: Scope, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
+pub async fn activity_summary(
+    ctx: &Context<'_>,
+    scope: Scope,
+    hours: Option<i32>,
+    filter: Option<ActivityFilterInput>,
+) -> GqlResult<ActivitySummary> {
     let principal = require_read(ctx)?;
     let mut problems = Vec::new();
     let hours = i64::from(hours.unwrap_or(DEFAULT_HOURS as i32));
     if !(1..=MAX_HOURS).contains(&hours) {
-        problems.push(InvalidInput::new(&["hours"], "value_error", format!("hours should be between 1 and {MAX_HOURS}"), hours));
+        problems.push(InvalidInput::new(
+            &["hours"],
+            "value_error",
+            format!("hours should be between 1 and {MAX_HOURS}"),
+            hours,
+        ));
     }
     let filter = filter.unwrap_or_default().parse().unwrap_or_else(|mut p| {
         problems.append(&mut p);
@@ -374,7 +494,19 @@ pub async fn activity_summary(ctx: &Context<'_>, scope: Scope, hours: Option<i32
     }
     let db = ctx.data::<DatabaseConnection>()?;
     let end = now_micros();
-    let s = summary::summarize(db, &principal.org_id, &scope, &filter, end - hours * MICROS_PER_HOUR, end).await.gql()?;
+    let s = summary::summarize(
+        db,
+        &principal.org_id,
+        &scope,
+        &filter,
+        end - hours * MICROS_PER_HOUR,
+        end,
+    )
+    .await
+    .gql()?;
     let window = summary::window(&filter, s.start, s.end);
-    Ok(ActivitySummary { summary: s, feed: (principal.org_id.clone(), scope, window) })
+    Ok(ActivitySummary {
+        summary: s,
+        feed: (principal.org_id.clone(), scope, window),
+    })
 }

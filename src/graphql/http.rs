@@ -14,50 +14,88 @@ use crate::recording::OperationAction;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
-pub async fn post_handler(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(e) => {
-            let input = InvalidInput::new(&["body"], "json_invalid", "JSON decode error", serde_json::json!({}))
-                .with_ctx(serde_json::json!({ "error": e.to_string() }));
+            let input = InvalidInput::new(
+                &["body"],
+                "json_invalid",
+                "JSON decode error",
+                serde_json::json!({}),
+            )
+            .with_ctx(serde_json::json!({ "error": e.to_string() }));
             return AppError::invalid(input).into_response();
         }
     };
     // Parsed here only for the recorded action; nothing else needs it.
-    let action = if state.recorder.is_enabled() { batch_action(&batch) } else { "read" };
+    let action = if state.recorder.is_enabled() {
+        batch_action(&batch)
+    } else {
+        "read"
+    };
     execute(&state, &headers, batch, action).await
 }
 
-pub async fn get_handler(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or_default()) {
-        Ok(request) => request,
-        Err(e) => {
-            let input = InvalidInput::new(&["query"], "query_invalid", e.to_string(), serde_json::Value::Null);
-            return AppError::invalid(input).into_response();
-        }
-    };
+pub async fn get_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let request =
+        match async_graphql::http::parse_query_string(query.as_deref().unwrap_or_default()) {
+            Ok(request) => request,
+            Err(e) => {
+                let input = InvalidInput::new(
+                    &["query"],
+                    "query_invalid",
+                    e.to_string(),
+                    serde_json::Value::Null,
+                );
+                return AppError::invalid(input).into_response();
+            }
+        };
     // GET must never change state.
     if mutation_action(&request).is_some() {
         let mut response = AppError::MethodNotAllowed.into_response();
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
     execute(&state, &headers, BatchRequest::Single(request), "read").await
 }
 
-async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest, action: &'static str) -> Response {
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    batch: BatchRequest,
+    action: &'static str,
+) -> Response {
     let principal = match auth::resolve(&state.db, state.jwt_secret(), headers).await {
         Ok(p) => p,
         Err(e) => return graphql_error_response(e),
     };
     let loaders = std::sync::Arc::new(super::loaders::Loaders::new(&state.db, &principal.org_id));
-    let mut response = state.schema.execute_batch(batch.data(principal.clone()).data(loaders)).await;
+    let mut response = state
+        .schema
+        .execute_batch(batch.data(principal.clone()).data(loaders))
+        .await;
     match &mut response {
         BatchResponse::Single(r) => with_codes(&mut r.errors),
         BatchResponse::Batch(rs) => rs.iter_mut().for_each(|r| with_codes(&mut r.errors)),
     }
     let body = serde_json::to_vec(&response).unwrap_or_default();
-    let mut answer = (StatusCode::OK, [(header::CONTENT_TYPE, content_type(headers))], body).into_response();
+    let mut answer = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, content_type(headers))],
+        body,
+    )
+        .into_response();
     answer.extensions_mut().insert(principal);
     answer.extensions_mut().insert(OperationAction(action));
     answer
@@ -84,10 +122,16 @@ fn mutation_action(request: &Request) -> Option<&'static str> {
                 _ => true,
             }
     })?;
-    let field = op.node.selection_set.node.items.iter().find_map(|s| match &s.node {
-        async_graphql::parser::types::Selection::Field(f) => Some(f.node.name.node.to_string()),
-        _ => None,
-    });
+    let field = op
+        .node
+        .selection_set
+        .node
+        .items
+        .iter()
+        .find_map(|s| match &s.node {
+            async_graphql::parser::types::Selection::Field(f) => Some(f.node.name.node.to_string()),
+            _ => None,
+        });
     Some(match field.as_deref() {
         Some("ingestActivity" | "createProblem") => "create",
         Some("resolveProblem") => "update",
@@ -99,7 +143,9 @@ fn mutation_action(request: &Request) -> Option<&'static str> {
 /// extensions: they are the client's input, so they get `BAD_USER_INPUT`.
 fn with_codes(errors: &mut [ServerError]) {
     for error in errors {
-        let ext = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
+        let ext = error
+            .extensions
+            .get_or_insert_with(ErrorExtensionValues::default);
         if ext.get("code").is_none() {
             ext.set("code", "BAD_USER_INPUT");
             ext.set("status_code", 400);
@@ -123,7 +169,10 @@ fn graphql_error_response(error: AppError) -> Response {
 }
 
 fn content_type(headers: &HeaderMap) -> &'static str {
-    let accepts = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let accepts = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if accepts.contains(GRAPHQL_RESPONSE) {
         GRAPHQL_RESPONSE
     } else {

@@ -20,7 +20,10 @@ macro_rules! loader {
             type Value = entity::$module::Model;
             type Error = Arc<sea_orm::DbErr>;
 
-            async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+            async fn load(
+                &self,
+                keys: &[String],
+            ) -> Result<HashMap<String, Self::Value>, Self::Error> {
                 let rows = entity::$module::Entity::find()
                     .filter(entity::$module::Column::OrgId.eq(self.org_id.as_str()))
                     .filter(entity::$module::Column::Id.is_in(keys.iter().cloned()))
@@ -56,18 +59,35 @@ pub struct Loaders {
 const BATCH_WINDOW: Duration = Duration::from_millis(10);
 
 fn loader<T: Loader<String>>(inner: T) -> DataLoader<T> {
-    DataLoader::new(inner, tokio::spawn).delay(BATCH_WINDOW).max_batch_size(1_000)
+    DataLoader::new(inner, tokio::spawn)
+        .delay(BATCH_WINDOW)
+        .max_batch_size(1_000)
 }
 
 impl Loaders {
     pub fn new(db: &DatabaseConnection, org_id: &str) -> Self {
         let org = org_id.to_owned();
         Self {
-            users: loader(UserLoader { db: db.clone(), org_id: org.clone() }),
-            workspaces: loader(WorkspaceLoader { db: db.clone(), org_id: org.clone() }),
-            apps: loader(AppLoader { db: db.clone(), org_id: org.clone() }),
-            endpoints: loader(EndpointLoader { db: db.clone(), org_id: org.clone() }),
-            augmentations: loader(AugmentationLoader { db: db.clone(), org_id: org }),
+            users: loader(UserLoader {
+                db: db.clone(),
+                org_id: org.clone(),
+            }),
+            workspaces: loader(WorkspaceLoader {
+                db: db.clone(),
+                org_id: org.clone(),
+            }),
+            apps: loader(AppLoader {
+                db: db.clone(),
+                org_id: org.clone(),
+            }),
+            endpoints: loader(EndpointLoader {
+                db: db.clone(),
+                org_id: org.clone(),
+            }),
+            augmentations: loader(AugmentationLoader {
+                db: db.clone(),
+                org_id: org,
+            }),
         }
     }
 }

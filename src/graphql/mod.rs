@@ -2,8 +2,8 @@
 
 mod activity;
 pub mod http;
-mod mutation;
 pub mod loaders;
+mod mutation;
 mod query;
 mod types;
 
@@ -32,5 +32,7 @@ pub fn build_schema(db: DatabaseConnection) -> GatewaySchema {
 
 /// The SDL, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .finish()
+        .sdl()
 }

@@ -80,14 +80,35 @@ pub struct MutationRoot;
 impl MutationRoot {
     /// Stores a batch of at most 10,000 events in the caller's org, whole or
     /// not at all; answers after the commit. Needs `activity:write`.
-    async fn ingest_activity(&self, ctx: &Context<'_>, events: Vec<ActivityInput>) -> GqlResult<IngestResult> {
+    async fn ingest_activity(
+        &self,
+        ctx: &Context<'_>,
+        events: Vec<ActivityInput>,
+    ) -> GqlResult<IngestResult> {
         let principal = ctx.data::<Principal>()?;
         let db = ctx.data::<DatabaseConnection>()?;
-        principal.require(crate::domain::permission::Permission::ActivityWrite).gql()?;
+        principal
+            .require(crate::domain::permission::Permission::ActivityWrite)
+            .gql()?;
         // Through the same JSON items as REST, so both validate alike.
-        let items = events.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>().map_err(AppError::internal).gql()?;
-        let parsed = ingest::parse_items(items).map_err(|p| AppError::Invalid(p).located(&["events"])).gql()?;
-        let report = ingest::ingest(db, principal, parsed).await.map_err(|e| e.located(&["events"])).gql()?;
-        Ok(IngestResult { received: report.received, stored: report.stored, duplicates: report.duplicates, ids: report.ids })
+        let items = events
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(AppError::internal)
+            .gql()?;
+        let parsed = ingest::parse_items(items)
+            .map_err(|p| AppError::Invalid(p).located(&["events"]))
+            .gql()?;
+        let report = ingest::ingest(db, principal, parsed)
+            .await
+            .map_err(|e| e.located(&["events"]))
+            .gql()?;
+        Ok(IngestResult {
+            received: report.received,
+            stored: report.stored,
+            duplicates: report.duplicates,
+            ids: report.ids,
+        })
     }
 }

@@ -19,13 +19,19 @@ impl QueryRoot {
     async fn org(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Org> {
         let principal = ctx.data::<Principal>()?;
         let db = ctx.data::<DatabaseConnection>()?;
-        directory::org_of(db, &principal.org_id, &id).await.map(Org).gql()
+        directory::org_of(db, &principal.org_id, &id)
+            .await
+            .map(Org)
+            .gql()
     }
 
     /// Any node of the caller's org by id; another org's ids answer RESOURCE_NOT_FOUND.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Node>> {
         let principal = ctx.data::<Principal>()?;
         let db = ctx.data::<DatabaseConnection>()?;
-        directory::node(db, &principal.org_id, &id).await.map(|n| Some(Node::from(n))).gql()
+        directory::node(db, &principal.org_id, &id)
+            .await
+            .map(|n| Some(Node::from(n)))
+            .gql()
     }
 }

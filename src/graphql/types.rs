@@ -6,7 +6,10 @@ use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Interface, Object, ID};
 use sea_orm::DatabaseConnection;
 
-use super::activity::{activity_connection, activity_summary, Activity, ActivityConnection, ActivityFilterInput, ActivitySummary};
+use super::activity::{
+    activity_connection, activity_summary, Activity, ActivityConnection, ActivityFilterInput,
+    ActivitySummary,
+};
 use crate::auth::Principal;
 use crate::domain::feed::{Scope, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::error::{AppError, AppResult, GqlResult, IntoGql, InvalidInput};
@@ -44,7 +47,10 @@ type Children<T> = Connection<String, T, EmptyFields, EmptyFields>;
 /// A feed page costs its rows times what each row selects, so the complexity
 /// limit sees 60 aliased pages of 200 for what they are.
 fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
-    first.unwrap_or(DEFAULT_PAGE_SIZE as i32).clamp(1, MAX_PAGE_SIZE as i32) as usize * child_complexity
+    first
+        .unwrap_or(DEFAULT_PAGE_SIZE as i32)
+        .clamp(1, MAX_PAGE_SIZE as i32) as usize
+        * child_complexity
 }
 
 /// A summary is a few aggregate queries whatever it selects.
@@ -66,14 +72,22 @@ where
         None => DEFAULT_PAGE_SIZE,
         Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
         Some(n) => {
-            return Err(AppError::invalid(InvalidInput::new(&["first"], "value_error", format!("first should be between 1 and {MAX_PAGE_SIZE}"), n)).to_graphql())
+            return Err(AppError::invalid(InvalidInput::new(
+                &["first"],
+                "value_error",
+                format!("first should be between 1 and {MAX_PAGE_SIZE}"),
+                n,
+            ))
+            .to_graphql())
         }
     };
     let db = ctx.data::<DatabaseConnection>()?;
     let org = &ctx.data::<Principal>()?.org_id;
     let (rows, has_more) = fetch(db, org, after.as_deref(), limit).await.gql()?;
     let mut connection = Connection::new(after.is_some(), has_more);
-    connection.edges.extend(rows.into_iter().map(|m| Edge::new(id_of(&m), wrap(m))));
+    connection
+        .edges
+        .extend(rows.into_iter().map(|m| Edge::new(id_of(&m), wrap(m))));
     Ok(connection)
 }
 
@@ -87,20 +101,57 @@ impl Org {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    async fn workspaces(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> GqlResult<Children<Workspace>> {
+    async fn workspaces(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Children<Workspace>> {
         let id = self.0.id.clone();
-        children(ctx, first, after, async |db, org, after, n| directory::workspaces_of_org(db, org, &id, after, n).await, |m| m.id.clone(), Workspace).await
+        children(
+            ctx,
+            first,
+            after,
+            async |db, org, after, n| directory::workspaces_of_org(db, org, &id, after, n).await,
+            |m| m.id.clone(),
+            Workspace,
+        )
+        .await
     }
-    async fn users(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> GqlResult<Children<User>> {
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Children<User>> {
         let id = self.0.id.clone();
-        children(ctx, first, after, async |db, org, after, n| directory::users_of_org(db, org, &id, after, n).await, |m| m.id.clone(), User).await
+        children(
+            ctx,
+            first,
+            after,
+            async |db, org, after, n| directory::users_of_org(db, org, &id, after, n).await,
+            |m| m.id.clone(),
+            User,
+        )
+        .await
     }
     #[graphql(complexity = "page_cost(first, child_complexity)")]
-    async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
+    async fn activity(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ActivityFilterInput>,
+    ) -> GqlResult<ActivityConnection> {
         activity_connection(ctx, Scope::Org, first, after, filter).await
     }
     #[graphql(complexity = "SUMMARY_COST + child_complexity")]
-    async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
+    async fn activity_summary(
+        &self,
+        ctx: &Context<'_>,
+        hours: Option<i32>,
+        filter: Option<ActivityFilterInput>,
+    ) -> GqlResult<ActivitySummary> {
         activity_summary(ctx, Scope::Org, hours, filter).await
     }
 }
@@ -115,20 +166,66 @@ impl Workspace {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    async fn apps(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> GqlResult<Children<App>> {
+    async fn apps(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Children<App>> {
         let id = self.0.id.clone();
-        children(ctx, first, after, async |db, org, after, n| directory::apps_of_workspace(db, org, &id, after, n).await, |m| m.id.clone(), App).await
+        children(
+            ctx,
+            first,
+            after,
+            async |db, org, after, n| directory::apps_of_workspace(db, org, &id, after, n).await,
+            |m| m.id.clone(),
+            App,
+        )
+        .await
     }
-    async fn augmentations(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> GqlResult<Children<Augmentation>> {
+    async fn augmentations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Children<Augmentation>> {
         let id = self.0.id.clone();
-        children(ctx, first, after, async |db, org, after, n| directory::augmentations_of_workspace(db, org, &id, after, n).await, |m| m.id.clone(), Augmentation).await
+        children(
+            ctx,
+            first,
+            after,
+            async |db, org, after, n| {
+                directory::augmentations_of_workspace(db, org, &id, after, n).await
+            },
+            |m| m.id.clone(),
+            Augmentation,
+        )
+        .await
     }
     #[graphql(complexity = "page_cost(first, child_complexity)")]
-    async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
-        activity_connection(ctx, Scope::Workspace(self.0.id.clone()), first, after, filter).await
+    async fn activity(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ActivityFilterInput>,
+    ) -> GqlResult<ActivityConnection> {
+        activity_connection(
+            ctx,
+            Scope::Workspace(self.0.id.clone()),
+            first,
+            after,
+            filter,
+        )
+        .await
     }
     #[graphql(complexity = "SUMMARY_COST + child_complexity")]
-    async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
+    async fn activity_summary(
+        &self,
+        ctx: &Context<'_>,
+        hours: Option<i32>,
+        filter: Option<ActivityFilterInput>,
+    ) -> GqlResult<ActivitySummary> {
         activity_summary(ctx, Scope::Workspace(self.0.id.clone()), hours, filter).await
     }
 }
@@ -146,16 +243,40 @@ impl App {
     async fn workspace_id(&self) -> ID {
         ID(self.0.workspace_id.clone())
     }
-    async fn endpoints(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> GqlResult<Children<Endpoint>> {
+    async fn endpoints(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Children<Endpoint>> {
         let id = self.0.id.clone();
-        children(ctx, first, after, async |db, org, after, n| directory::endpoints_of_app(db, org, &id, after, n).await, |m| m.id.clone(), Endpoint).await
+        children(
+            ctx,
+            first,
+            after,
+            async |db, org, after, n| directory::endpoints_of_app(db, org, &id, after, n).await,
+            |m| m.id.clone(),
+            Endpoint,
+        )
+        .await
     }
     #[graphql(complexity = "page_cost(first, child_complexity)")]
-    async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
+    async fn activity(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ActivityFilterInput>,
+    ) -> GqlResult<ActivityConnection> {
         activity_connection(ctx, Scope::App(self.0.id.clone()), first, after, filter).await
     }
     #[graphql(complexity = "SUMMARY_COST + child_complexity")]
-    async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
+    async fn activity_summary(
+        &self,
+        ctx: &Context<'_>,
+        hours: Option<i32>,
+        filter: Option<ActivityFilterInput>,
+    ) -> GqlResult<ActivitySummary> {
         activity_summary(ctx, Scope::App(self.0.id.clone()), hours, filter).await
     }
 }
@@ -180,11 +301,29 @@ impl Endpoint {
         ID(self.0.app_id.clone())
     }
     #[graphql(complexity = "page_cost(first, child_complexity)")]
-    async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
-        activity_connection(ctx, Scope::Endpoint(self.0.id.clone()), first, after, filter).await
+    async fn activity(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ActivityFilterInput>,
+    ) -> GqlResult<ActivityConnection> {
+        activity_connection(
+            ctx,
+            Scope::Endpoint(self.0.id.clone()),
+            first,
+            after,
+            filter,
+        )
+        .await
     }
     #[graphql(complexity = "SUMMARY_COST + child_complexity")]
-    async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
+    async fn activity_summary(
+        &self,
+        ctx: &Context<'_>,
+        hours: Option<i32>,
+        filter: Option<ActivityFilterInput>,
+    ) -> GqlResult<ActivitySummary> {
         activity_summary(ctx, Scope::Endpoint(self.0.id.clone()), hours, filter).await
     }
 }
@@ -203,11 +342,29 @@ impl Augmentation {
         self.0.total_stages
     }
     #[graphql(complexity = "page_cost(first, child_complexity)")]
-    async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
-        activity_connection(ctx, Scope::Augmentation(self.0.id.clone()), first, after, filter).await
+    async fn activity(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ActivityFilterInput>,
+    ) -> GqlResult<ActivityConnection> {
+        activity_connection(
+            ctx,
+            Scope::Augmentation(self.0.id.clone()),
+            first,
+            after,
+            filter,
+        )
+        .await
     }
     #[graphql(complexity = "SUMMARY_COST + child_complexity")]
-    async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
+    async fn activity_summary(
+        &self,
+        ctx: &Context<'_>,
+        hours: Option<i32>,
+        filter: Option<ActivityFilterInput>,
+    ) -> GqlResult<ActivitySummary> {
         activity_summary(ctx, Scope::Augmentation(self.0.id.clone()), hours, filter).await
     }
 }
@@ -230,11 +387,22 @@ impl User {
         &self.0.role
     }
     #[graphql(complexity = "page_cost(first, child_complexity)")]
-    async fn activity(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivityConnection> {
+    async fn activity(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ActivityFilterInput>,
+    ) -> GqlResult<ActivityConnection> {
         activity_connection(ctx, Scope::User(self.0.id.clone()), first, after, filter).await
     }
     #[graphql(complexity = "SUMMARY_COST + child_complexity")]
-    async fn activity_summary(&self, ctx: &Context<'_>, hours: Option<i32>, filter: Option<ActivityFilterInput>) -> GqlResult<ActivitySummary> {
+    async fn activity_summary(
+        &self,
+        ctx: &Context<'_>,
+        hours: Option<i32>,
+        filter: Option<ActivityFilterInput>,
+    ) -> GqlResult<ActivitySummary> {
         activity_summary(ctx, Scope::User(self.0.id.clone()), hours, filter).await
     }
 }
@@ -261,11 +429,19 @@ impl Viewer {
     }
     async fn org(&self, ctx: &Context<'_>) -> GqlResult<Org> {
         let db = ctx.data::<DatabaseConnection>()?;
-        directory::org_of(db, &self.0.org_id, &self.0.org_id).await.map(Org).gql()
+        directory::org_of(db, &self.0.org_id, &self.0.org_id)
+            .await
+            .map(Org)
+            .gql()
     }
     async fn user(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        let Some(user_id) = &self.0.user_id else { return Ok(None) };
+        let Some(user_id) = &self.0.user_id else {
+            return Ok(None);
+        };
         let db = ctx.data::<DatabaseConnection>()?;
-        directory::user_in_org(db, &self.0.org_id, user_id).await.map(|u| Some(User(u))).gql()
+        directory::user_in_org(db, &self.0.org_id, user_id)
+            .await
+            .map(|u| Some(User(u)))
+            .gql()
     }
 }

@@ -55,7 +55,10 @@ pub struct ActivityOut {
 /// Stored JSON back to a value; stored text is always an object, and a
 /// damaged row answers `{}` rather than failing the whole page.
 pub fn json_object(text: &str) -> Value {
-    serde_json::from_str::<Value>(text).ok().filter(Value::is_object).unwrap_or_else(|| Value::Object(Default::default()))
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| Value::Object(Default::default()))
 }
 
 impl From<entity::activity_event::Model> for ActivityOut {
@@ -139,10 +142,20 @@ enum Extra {
 pub const DEFAULT_HOURS: i64 = 24;
 pub const MAX_HOURS: i64 = 168;
 
-async fn list(state: &AppState, principal: &Principal, target: Target, query: Option<String>, extra: Extra) -> AppResult<Json<ActivityList>> {
+async fn list(
+    state: &AppState,
+    principal: &Principal,
+    target: Target,
+    query: Option<String>,
+    extra: Extra,
+) -> AppResult<Json<ActivityList>> {
     principal.require(Permission::ActivityRead)?;
     let mut params = Params::parse(query.as_deref());
-    let mut filter = ActivityFilter { start_time: params.time("start_time"), end_time: params.time("end_time"), ..Default::default() };
+    let mut filter = ActivityFilter {
+        start_time: params.time("start_time"),
+        end_time: params.time("end_time"),
+        ..Default::default()
+    };
     let limit = params.int_in("limit", DEFAULT_PAGE_SIZE as i64, 1, MAX_PAGE_SIZE as i64) as u64;
     if extra == Extra::WorkspaceId {
         filter.workspace_id = params.string("workspace_id");
@@ -151,7 +164,13 @@ async fn list(state: &AppState, principal: &Principal, target: Target, query: Op
         filter.actions = params.string("action").into_iter().collect();
         filter.resource_types = params.string("resource_type").into_iter().collect();
         filter.user_ids = params.string("user_id").into_iter().collect();
-        filter.status = params.choice("status", &["success", "error"]).map(|s| if s == "success" { Status::Success } else { Status::Error });
+        filter.status = params.choice("status", &["success", "error"]).map(|s| {
+            if s == "success" {
+                Status::Success
+            } else {
+                Status::Error
+            }
+        });
         filter.min_duration_ms = params.int("min_duration_ms", Some(0));
         filter.max_duration_ms = params.int("max_duration_ms", Some(0));
     }
@@ -180,7 +199,12 @@ async fn list(state: &AppState, principal: &Principal, target: Target, query: Op
     }))
 }
 
-async fn summarize(state: &AppState, principal: &Principal, target: Target, query: Option<String>) -> AppResult<Json<SummaryOut>> {
+async fn summarize(
+    state: &AppState,
+    principal: &Principal,
+    target: Target,
+    query: Option<String>,
+) -> AppResult<Json<SummaryOut>> {
     principal.require(Permission::ActivityRead)?;
     let mut params = Params::parse(query.as_deref());
     let hours = params.int_in("hours", DEFAULT_HOURS, 1, MAX_HOURS);
@@ -188,7 +212,15 @@ async fn summarize(state: &AppState, principal: &Principal, target: Target, quer
     check_exists(&state.db, principal, &target).await?;
     let end = now_micros();
     let scope = scope_of(principal, &target);
-    let s = summary::summarize(&state.db, &principal.org_id, &scope, &ActivityFilter::default(), end - hours * MICROS_PER_HOUR, end).await?;
+    let s = summary::summarize(
+        &state.db,
+        &principal.org_id,
+        &scope,
+        &ActivityFilter::default(),
+        end - hours * MICROS_PER_HOUR,
+        end,
+    )
+    .await?;
     Ok(Json(s.into()))
 }
 
@@ -198,22 +230,67 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/activity",
-            get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move { list(&s, &p, Target::Org, q, Extra::None).await }).post(ingest_activity),
+            get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move {
+                list(&s, &p, Target::Org, q, Extra::None).await
+            })
+            .post(ingest_activity),
         )
-        .route("/activity/summary", get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move { summarize(&s, &p, Target::Org, q).await }))
-        .route("/workspaces/{workspace_id}/activity", get(workspace_activity))
-        .route("/workspaces/{workspace_id}/activity/summary", get(workspace_summary))
+        .route(
+            "/activity/summary",
+            get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move {
+                summarize(&s, &p, Target::Org, q).await
+            }),
+        )
+        .route(
+            "/workspaces/{workspace_id}/activity",
+            get(workspace_activity),
+        )
+        .route(
+            "/workspaces/{workspace_id}/activity/summary",
+            get(workspace_summary),
+        )
         .route("/users/{user_id}/activity", get(user_activity))
         .route("/users/{user_id}/activity/summary", get(user_summary))
-        .route("/workspaces/{workspace_id}/apps/{app_id}/activity", get(app_activity))
-        .route("/workspaces/{workspace_id}/apps/{app_id}/endpoints/{endpoint_id}/activity", get(endpoint_activity))
-        .route("/workspaces/{workspace_id}/apps/{app_id}/endpoints/{endpoint_id}/activity/summary", get(endpoint_summary))
-        .route("/workspaces/{workspace_id}/augmentations/{augmentation_id}/activity", get(augmentation_activity))
-        .route("/workspaces/{workspace_id}/activity/actions/{action}", get(action_activity))
-        .route("/workspaces/{workspace_id}/resources/{resource_id}/activity", get(resource_activity))
-        .route("/workspaces/{workspace_id}/activity/search", get(search_activity))
-        .route("/me/activity", get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move { list(&s, &p, Target::Me, q, Extra::WorkspaceId).await }))
-        .route("/me/activity/summary", get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move { summarize(&s, &p, Target::Me, q).await }))
+        .route(
+            "/workspaces/{workspace_id}/apps/{app_id}/activity",
+            get(app_activity),
+        )
+        .route(
+            "/workspaces/{workspace_id}/apps/{app_id}/endpoints/{endpoint_id}/activity",
+            get(endpoint_activity),
+        )
+        .route(
+            "/workspaces/{workspace_id}/apps/{app_id}/endpoints/{endpoint_id}/activity/summary",
+            get(endpoint_summary),
+        )
+        .route(
+            "/workspaces/{workspace_id}/augmentations/{augmentation_id}/activity",
+            get(augmentation_activity),
+        )
+        .route(
+            "/workspaces/{workspace_id}/activity/actions/{action}",
+            get(action_activity),
+        )
+        .route(
+            "/workspaces/{workspace_id}/resources/{resource_id}/activity",
+            get(resource_activity),
+        )
+        .route(
+            "/workspaces/{workspace_id}/activity/search",
+            get(search_activity),
+        )
+        .route(
+            "/me/activity",
+            get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move {
+                list(&s, &p, Target::Me, q, Extra::WorkspaceId).await
+            }),
+        )
+        .route(
+            "/me/activity/summary",
+            get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move {
+                summarize(&s, &p, Target::Me, q).await
+            }),
+        )
 }
 
 /// The answer to an ingest: how many events were received, stored, and
@@ -229,57 +306,165 @@ pub struct IngestOut {
 
 impl From<ingest::IngestReport> for IngestOut {
     fn from(r: ingest::IngestReport) -> Self {
-        Self { received: r.received, stored: r.stored, duplicates: r.duplicates, ids: r.ids }
+        Self {
+            received: r.received,
+            stored: r.stored,
+            duplicates: r.duplicates,
+            ids: r.ids,
+        }
     }
 }
 
-async fn ingest_activity(State(s): State<AppState>, Extension(p): Extension<Principal>, body: super::extract::Json<Vec<Value>>) -> AppResult<Json<IngestOut>> {
+async fn ingest_activity(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    body: super::extract::Json<Vec<Value>>,
+) -> AppResult<Json<IngestOut>> {
     p.require(Permission::ActivityWrite)?;
-    let events = ingest::parse_items(body.0).map_err(|problems| AppError::Invalid(problems).located(&["body"]))?;
-    let report = ingest::ingest(&s.db, &p, events).await.map_err(|e| e.located(&["body"]))?;
+    let events = ingest::parse_items(body.0)
+        .map_err(|problems| AppError::Invalid(problems).located(&["body"]))?;
+    let report = ingest::ingest(&s.db, &p, events)
+        .await
+        .map_err(|e| e.located(&["body"]))?;
     Ok(Json(report.into()))
 }
 
-async fn workspace_activity(State(s): State<AppState>, Extension(p): Extension<Principal>, Path((_, workspace)): Path<(String, String)>, RawQuery(q): RawQuery) -> AppResult<Json<ActivityList>> {
+async fn workspace_activity(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((_, workspace)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> AppResult<Json<ActivityList>> {
     list(&s, &p, Target::Workspace { workspace }, q, Extra::None).await
 }
 
-async fn workspace_summary(State(s): State<AppState>, Extension(p): Extension<Principal>, Path((_, workspace)): Path<(String, String)>, RawQuery(q): RawQuery) -> AppResult<Json<SummaryOut>> {
+async fn workspace_summary(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((_, workspace)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> AppResult<Json<SummaryOut>> {
     summarize(&s, &p, Target::Workspace { workspace }, q).await
 }
 
-async fn user_activity(State(s): State<AppState>, Extension(p): Extension<Principal>, Path((_, user)): Path<(String, String)>, RawQuery(q): RawQuery) -> AppResult<Json<ActivityList>> {
+async fn user_activity(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((_, user)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> AppResult<Json<ActivityList>> {
     list(&s, &p, Target::User { user }, q, Extra::WorkspaceId).await
 }
 
-async fn user_summary(State(s): State<AppState>, Extension(p): Extension<Principal>, Path((_, user)): Path<(String, String)>, RawQuery(q): RawQuery) -> AppResult<Json<SummaryOut>> {
+async fn user_summary(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((_, user)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> AppResult<Json<SummaryOut>> {
     summarize(&s, &p, Target::User { user }, q).await
 }
 
-async fn app_activity(State(s): State<AppState>, Extension(p): Extension<Principal>, Path((_, workspace, app)): Path<(String, String, String)>, RawQuery(q): RawQuery) -> AppResult<Json<ActivityList>> {
+async fn app_activity(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((_, workspace, app)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> AppResult<Json<ActivityList>> {
     list(&s, &p, Target::App { workspace, app }, q, Extra::None).await
 }
 
-async fn endpoint_activity(State(s): State<AppState>, Extension(p): Extension<Principal>, Path((_, workspace, app, endpoint)): Path<(String, String, String, String)>, RawQuery(q): RawQuery) -> AppResult<Json<ActivityList>> {
-    list(&s, &p, Target::Endpoint { workspace, app, endpoint }, q, Extra::None).await
+async fn endpoint_activity(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((_, workspace, app, endpoint)): Path<(String, String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> AppResult<Json<ActivityList>> {
+    list(
+        &s,
+        &p,
+        Target::Endpoint {
+            workspace,
+            app,
+            endpoint,
+        },
+        q,
+        Extra::None,
+    )
+    .await
 }
 
-async fn endpoint_summary(State(s): State<AppState>, Extension(p): Extension<Principal>, Path((_, workspace, app, endpoint)): Path<(String, String, String, String)>, RawQuery(q): RawQuery) -> AppResult<Json<SummaryOut>> {
-    summarize(&s, &p, Target::Endpoint { workspace, app, endpoint }, q).await
+async fn endpoint_summary(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((_, workspace, app, endpoint)): Path<(String, String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> AppResult<Json<SummaryOut>> {
+    summarize(
+        &s,
+        &p,
+        Target::Endpoint {
+            workspace,
+            app,
+            endpoint,
+        },
+        q,
+    )
+    .await
 }
 
-async fn augmentation_activity(State(s): State<AppState>, Extension(p): Extension<Principal>, Path((_, workspace, augmentation)): Path<(String, String, String)>, RawQuery(q): RawQuery) -> AppResult<Json<ActivityList>> {
-    list(&s, &p, Target::Augmentation { workspace, augmentation }, q, Extra::None).await
+async fn augmentation_activity(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((_, workspace, augmentation)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> AppResult<Json<ActivityList>> {
+    list(
+        &s,
+        &p,
+        Target::Augmentation {
+            workspace,
+            augmentation,
+        },
+        q,
+        Extra::None,
+    )
+    .await
 }
 
-async fn action_activity(State(s): State<AppState>, Extension(p): Extension<Principal>, Path((_, workspace, action)): Path<(String, String, String)>, RawQuery(q): RawQuery) -> AppResult<Json<ActivityList>> {
+async fn action_activity(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((_, workspace, action)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> AppResult<Json<ActivityList>> {
     list(&s, &p, Target::Action { workspace, action }, q, Extra::None).await
 }
 
-async fn resource_activity(State(s): State<AppState>, Extension(p): Extension<Principal>, Path((_, workspace, resource_id)): Path<(String, String, String)>, RawQuery(q): RawQuery) -> AppResult<Json<ActivityList>> {
-    list(&s, &p, Target::Resource { workspace, resource_id }, q, Extra::None).await
+async fn resource_activity(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((_, workspace, resource_id)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> AppResult<Json<ActivityList>> {
+    list(
+        &s,
+        &p,
+        Target::Resource {
+            workspace,
+            resource_id,
+        },
+        q,
+        Extra::None,
+    )
+    .await
 }
 
-async fn search_activity(State(s): State<AppState>, Extension(p): Extension<Principal>, Path((_, workspace)): Path<(String, String)>, RawQuery(q): RawQuery) -> AppResult<Json<ActivityList>> {
+async fn search_activity(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((_, workspace)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> AppResult<Json<ActivityList>> {
     list(&s, &p, Target::Workspace { workspace }, q, Extra::Search).await
 }

@@ -29,16 +29,31 @@ fn json_body_error(rejection: &JsonRejection) -> InvalidInput {
             "Expected request with `Content-Type: application/json`",
             Value::Null,
         ),
-        JsonRejection::JsonSyntaxError(e) => InvalidInput::new(&["body"], "json_invalid", "JSON decode error", json!({}))
-            .with_ctx(json!({ "error": first_line(&e.body_text()) })),
-        JsonRejection::JsonDataError(e) => {
-            InvalidInput::new(&["body"], "model_attributes_type", first_line(&e.body_text()), json!({}))
+        JsonRejection::JsonSyntaxError(e) => {
+            InvalidInput::new(&["body"], "json_invalid", "JSON decode error", json!({}))
+                .with_ctx(json!({ "error": first_line(&e.body_text()) }))
         }
-        other => InvalidInput::new(&["body"], "json_invalid", first_line(&other.body_text()), json!({})),
+        JsonRejection::JsonDataError(e) => InvalidInput::new(
+            &["body"],
+            "model_attributes_type",
+            first_line(&e.body_text()),
+            json!({}),
+        ),
+        other => InvalidInput::new(
+            &["body"],
+            "json_invalid",
+            first_line(&other.body_text()),
+            json!({}),
+        ),
     }
 }
 
 /// serde's messages carry the line and column, never internals; keep them short.
 pub fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().chars().take(300).collect()
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect()
 }

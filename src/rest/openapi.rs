@@ -6,8 +6,13 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn, PathItemBuilder};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, Required, ResponseBuilder};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder,
+    PathsBuilder, Ref, Required, ResponseBuilder,
+};
 use utoipa::ToSchema;
 
 use super::activity::{ActivityList, ActivityOut, IngestOut, SummaryOut};
@@ -51,20 +56,29 @@ struct ValidationError {
 fn param_schema(kind: ParamKind) -> ObjectBuilder {
     match kind {
         ParamKind::Text => ObjectBuilder::new().schema_type(Type::String),
-        ParamKind::DateTime => ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        ParamKind::DateTime => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
         ParamKind::Int { min, max, default } => ObjectBuilder::new()
             .schema_type(Type::Integer)
             .minimum(Some(min as f64))
             .maximum(max.map(|m| m as f64))
             .default(default.map(|d| json!(d))),
-        ParamKind::Choice(values) => ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values.iter().copied())),
+        ParamKind::Choice(values) => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(values.iter().copied())),
     }
 }
 
 fn json_response(description: &str, schema: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(description)
-        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build())
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(schema)))
+                .build(),
+        )
         .build()
 }
 
@@ -78,16 +92,30 @@ pub fn document() -> OpenApi {
             .tag(op.tag)
             .response("200", json_response("Successful Response", op.response))
             .response("401", json_response("No valid credential", "ErrorEnvelope"))
-            .response("403", json_response("A permission is missing (`details.required_permission`)", "ErrorEnvelope"))
-            .response("404", json_response("Unknown id, or an id of another org", "ErrorEnvelope"))
+            .response(
+                "403",
+                json_response(
+                    "A permission is missing (`details.required_permission`)",
+                    "ErrorEnvelope",
+                ),
+            )
+            .response(
+                "404",
+                json_response("Unknown id, or an id of another org", "ErrorEnvelope"),
+            )
             .response("422", json_response("Validation Error", "ValidationError"))
             .response("500", json_response("Internal error", "ErrorEnvelope"));
         if let Some(items) = op.body_items {
-            let array = utoipa::openapi::schema::ArrayBuilder::new().items(Ref::from_schema_name(items)).max_items(Some(crate::service::ingest::MAX_BATCH));
+            let array = utoipa::openapi::schema::ArrayBuilder::new()
+                .items(Ref::from_schema_name(items))
+                .max_items(Some(crate::service::ingest::MAX_BATCH));
             operation = operation.request_body(Some(
                 utoipa::openapi::request_body::RequestBodyBuilder::new()
                     .required(Some(Required::True))
-                    .content("application/json", ContentBuilder::new().schema(Some(array)).build())
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(array)).build(),
+                    )
                     .build(),
             ));
         }
@@ -95,14 +123,31 @@ pub fn document() -> OpenApi {
             operation = operation.parameter(
                 ParameterBuilder::new()
                     .name(p.name)
-                    .parameter_in(if p.location == ParamIn::Path { ParameterIn::Path } else { ParameterIn::Query })
-                    .required(if p.required { Required::True } else { Required::False })
+                    .parameter_in(if p.location == ParamIn::Path {
+                        ParameterIn::Path
+                    } else {
+                        ParameterIn::Query
+                    })
+                    .required(if p.required {
+                        Required::True
+                    } else {
+                        Required::False
+                    })
                     .description(Some(p.description))
                     .schema(Some(param_schema(p.kind))),
             );
         }
-        let method = if op.method == Method::Get { HttpMethod::Get } else { HttpMethod::Post };
-        paths = paths.path(op.path, PathItemBuilder::new().operation(method, operation.build()).build());
+        let method = if op.method == Method::Get {
+            HttpMethod::Get
+        } else {
+            HttpMethod::Post
+        };
+        paths = paths.path(
+            op.path,
+            PathItemBuilder::new()
+                .operation(method, operation.build())
+                .build(),
+        );
     }
     let components = ComponentsBuilder::new()
         .schema_from::<ActivityOut>()
@@ -113,8 +158,14 @@ pub fn document() -> OpenApi {
         .schema_from::<ErrorEnvelope>()
         .schema_from::<ValidationIssue>()
         .schema_from::<ValidationError>()
-        .security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))))
-        .security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()))
+        .security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
+        )
+        .security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        )
         .build();
     OpenApiBuilder::new()
         .info(
@@ -132,5 +183,7 @@ pub fn document() -> OpenApi {
 
 /// The document as served and printed.
 pub fn json() -> String {
-    document().to_pretty_json().unwrap_or_else(|_| "{}".to_owned())
+    document()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".to_owned())
 }

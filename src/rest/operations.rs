@@ -20,7 +20,11 @@ pub enum ParamIn {
 pub enum ParamKind {
     Text,
     DateTime,
-    Int { min: i64, max: Option<i64>, default: Option<i64> },
+    Int {
+        min: i64,
+        max: Option<i64>,
+        default: Option<i64>,
+    },
     Choice(&'static [&'static str]),
 }
 
@@ -49,38 +53,104 @@ pub struct Operation {
 }
 
 const fn path(name: &'static str, description: &'static str) -> Param {
-    Param { name, location: ParamIn::Path, required: true, description, kind: ParamKind::Text }
+    Param {
+        name,
+        location: ParamIn::Path,
+        required: true,
+        description,
+        kind: ParamKind::Text,
+    }
 }
 
 const fn query(name: &'static str, description: &'static str, kind: ParamKind) -> Param {
-    Param { name, location: ParamIn::Query, required: false, description, kind }
+    Param {
+        name,
+        location: ParamIn::Query,
+        required: false,
+        description,
+        kind,
+    }
 }
 
 const ORG: Param = path("org_id", "The org (must be the credential's own)");
 const WS: Param = path("workspace_id", "A workspace of the org");
-const START: Param = query("start_time", "ISO timestamp (inclusive; naive means UTC)", ParamKind::DateTime);
-const END: Param = query("end_time", "ISO timestamp (exclusive; naive means UTC)", ParamKind::DateTime);
-const LIMIT: Param = query("limit", "Maximum number of items to return (1-200)", ParamKind::Int { min: 1, max: Some(200), default: Some(50) });
-const CURSOR: Param = query("cursor", "Cursor for pagination (from previous response's next_cursor)", ParamKind::Text);
-const HOURS: Param = query("hours", "Hours to look back", ParamKind::Int { min: 1, max: Some(168), default: Some(24) });
+const START: Param = query(
+    "start_time",
+    "ISO timestamp (inclusive; naive means UTC)",
+    ParamKind::DateTime,
+);
+const END: Param = query(
+    "end_time",
+    "ISO timestamp (exclusive; naive means UTC)",
+    ParamKind::DateTime,
+);
+const LIMIT: Param = query(
+    "limit",
+    "Maximum number of items to return (1-200)",
+    ParamKind::Int {
+        min: 1,
+        max: Some(200),
+        default: Some(50),
+    },
+);
+const CURSOR: Param = query(
+    "cursor",
+    "Cursor for pagination (from previous response's next_cursor)",
+    ParamKind::Text,
+);
+const HOURS: Param = query(
+    "hours",
+    "Hours to look back",
+    ParamKind::Int {
+        min: 1,
+        max: Some(168),
+        default: Some(24),
+    },
+);
 const WORKSPACE_FILTER: Param = query("workspace_id", "Filter by workspace", ParamKind::Text);
 
 /// A GET operation of the reference that needs `activity:read`. Feeds take
 /// the list parameters after their own, summaries take `hours`.
-fn read_activity(path: &'static str, operation_id: &'static str, summary: &'static str, mut params: Vec<Param>, response: &'static str) -> Operation {
+fn read_activity(
+    path: &'static str,
+    operation_id: &'static str,
+    summary: &'static str,
+    mut params: Vec<Param>,
+    response: &'static str,
+) -> Operation {
     if response == "ActivityList" {
         params.extend([START, END, LIMIT, CURSOR]);
     } else {
         params.push(HOURS);
     }
-    Operation { method: Method::Get, path, operation_id, summary, permission: Permission::ActivityRead, params, response, body_items: None, tag: "activity" }
+    Operation {
+        method: Method::Get,
+        path,
+        operation_id,
+        summary,
+        permission: Permission::ActivityRead,
+        params,
+        response,
+        body_items: None,
+        tag: "activity",
+    }
 }
 
-fn list(path: &'static str, operation_id: &'static str, summary: &'static str, params: Vec<Param>) -> Operation {
+fn list(
+    path: &'static str,
+    operation_id: &'static str,
+    summary: &'static str,
+    params: Vec<Param>,
+) -> Operation {
     read_activity(path, operation_id, summary, params, "ActivityList")
 }
 
-fn summary(path: &'static str, operation_id: &'static str, summary: &'static str, params: Vec<Param>) -> Operation {
+fn summary(
+    path: &'static str,
+    operation_id: &'static str,
+    summary: &'static str,
+    params: Vec<Param>,
+) -> Operation {
     read_activity(path, operation_id, summary, params, "ActivitySummary")
 }
 

@@ -13,7 +13,9 @@ use crate::error::AppError;
 
 pub fn router() -> Router<AppState> {
     super::activity::router()
-        .fallback(|OriginalUri(uri): OriginalUri| async move { AppError::not_found("route", uri.path()) })
+        .fallback(|OriginalUri(uri): OriginalUri| async move {
+            AppError::not_found("route", uri.path())
+        })
         .layer(middleware::from_fn(own_org_only))
         .layer(middleware::from_fn(crate::recording::publish_route))
 }
@@ -25,8 +27,16 @@ async fn own_org_only(
 ) -> Result<Response, AppError> {
     // Read from the original URI (nesting strips the prefix) so unknown
     // sub-paths, which match no route and have no path parameters, are guarded too.
-    let path = req.extensions().get::<OriginalUri>().map(|u| u.path().to_owned()).unwrap_or_default();
-    let org_id = path.trim_start_matches("/v1/orgs/").split('/').next().unwrap_or_default();
+    let path = req
+        .extensions()
+        .get::<OriginalUri>()
+        .map(|u| u.path().to_owned())
+        .unwrap_or_default();
+    let org_id = path
+        .trim_start_matches("/v1/orgs/")
+        .split('/')
+        .next()
+        .unwrap_or_default();
     if org_id != principal.org_id {
         return Err(AppError::not_found("org", org_id));
     }

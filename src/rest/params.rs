@@ -14,17 +14,30 @@ pub struct Params {
 impl Params {
     pub fn parse(raw: Option<&str>) -> Params {
         match serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or_default()) {
-            Ok(pairs) => Params { pairs, problems: Vec::new() },
+            Ok(pairs) => Params {
+                pairs,
+                problems: Vec::new(),
+            },
             Err(_) => Params {
                 pairs: Vec::new(),
-                problems: vec![InvalidInput::new(&["query"], "query_invalid", "The query string is malformed", raw.unwrap_or_default())],
+                problems: vec![InvalidInput::new(
+                    &["query"],
+                    "query_invalid",
+                    "The query string is malformed",
+                    raw.unwrap_or_default(),
+                )],
             },
         }
     }
 
     /// The last value given for `name`; an empty value counts as absent.
     pub fn string(&self, name: &str) -> Option<String> {
-        self.pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty())
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
     }
 
     pub fn report(&mut self, problem: InvalidInput) {
@@ -34,13 +47,23 @@ impl Params {
     pub fn int(&mut self, name: &str, min: Option<i64>) -> Option<i64> {
         let text = self.string(name)?;
         let Ok(value) = text.trim().parse::<i64>() else {
-            self.report(InvalidInput::new(&["query", name], "int_parsing", "Input should be a valid integer, unable to parse string as an integer", text));
+            self.report(InvalidInput::new(
+                &["query", name],
+                "int_parsing",
+                "Input should be a valid integer, unable to parse string as an integer",
+                text,
+            ));
             return None;
         };
         if let Some(min) = min.filter(|m| value < *m) {
             self.report(
-                InvalidInput::new(&["query", name], "greater_than_equal", format!("Input should be greater than or equal to {min}"), text)
-                    .with_ctx(json!({ "ge": min })),
+                InvalidInput::new(
+                    &["query", name],
+                    "greater_than_equal",
+                    format!("Input should be greater than or equal to {min}"),
+                    text,
+                )
+                .with_ctx(json!({ "ge": min })),
             );
             return None;
         }
@@ -49,12 +72,19 @@ impl Params {
 
     /// An integer in `min..=max`, `default` when absent.
     pub fn int_in(&mut self, name: &str, default: i64, min: i64, max: i64) -> i64 {
-        let Some(value) = self.int(name, Some(min)) else { return default };
+        let Some(value) = self.int(name, Some(min)) else {
+            return default;
+        };
         if value > max {
             let text = self.string(name).unwrap_or_default();
             self.report(
-                InvalidInput::new(&["query", name], "less_than_equal", format!("Input should be less than or equal to {max}"), text)
-                    .with_ctx(json!({ "le": max })),
+                InvalidInput::new(
+                    &["query", name],
+                    "less_than_equal",
+                    format!("Input should be less than or equal to {max}"),
+                    text,
+                )
+                .with_ctx(json!({ "le": max })),
             );
             return default;
         }
@@ -66,7 +96,12 @@ impl Params {
         match parse_timestamp(&text) {
             Some(t) => Some(t),
             None => {
-                self.report(InvalidInput::new(&["query", name], "datetime_parsing", "Input should be a valid ISO 8601 datetime", text));
+                self.report(InvalidInput::new(
+                    &["query", name],
+                    "datetime_parsing",
+                    "Input should be a valid ISO 8601 datetime",
+                    text,
+                ));
                 None
             }
         }
@@ -78,10 +113,19 @@ impl Params {
         if choices.contains(&text.as_str()) {
             return Some(text);
         }
-        let expected = choices.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(" or ");
+        let expected = choices
+            .iter()
+            .map(|c| format!("'{c}'"))
+            .collect::<Vec<_>>()
+            .join(" or ");
         self.report(
-            InvalidInput::new(&["query", name], "literal_error", format!("Input should be {expected}"), text)
-                .with_ctx(json!({ "expected": expected })),
+            InvalidInput::new(
+                &["query", name],
+                "literal_error",
+                format!("Input should be {expected}"),
+                text,
+            )
+            .with_ctx(json!({ "expected": expected })),
         );
         None
     }

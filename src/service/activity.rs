@@ -2,7 +2,9 @@
 //! (ts, id), with the exact total. A page costs the same at any depth.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use entity::activity_event::{self, Column};
 
@@ -29,13 +31,21 @@ pub fn scope_condition(org_id: &str, scope: &Scope) -> Condition {
         Scope::Endpoint(id) => c.add(Column::EndpointId.eq(id.as_str())),
         Scope::Augmentation(id) => c.add(Column::AugmentationId.eq(id.as_str())),
         Scope::User(id) => c.add(Column::UserId.eq(id.as_str())),
-        Scope::WorkspaceAction { workspace_id, action } => {
-            c.add(Column::WorkspaceId.eq(workspace_id.as_str())).add(Column::Action.eq(action.as_str()))
-        }
-        Scope::WorkspaceResource { workspace_id, resource_id } => {
-            c.add(Column::WorkspaceId.eq(workspace_id.as_str())).add(Column::ResourceId.eq(resource_id.as_str()))
-        }
-        Scope::Principal(id) => c.add(Column::OrgId.eq(org_id)).add(Column::PrincipalId.eq(id.as_str())),
+        Scope::WorkspaceAction {
+            workspace_id,
+            action,
+        } => c
+            .add(Column::WorkspaceId.eq(workspace_id.as_str()))
+            .add(Column::Action.eq(action.as_str())),
+        Scope::WorkspaceResource {
+            workspace_id,
+            resource_id,
+        } => c
+            .add(Column::WorkspaceId.eq(workspace_id.as_str()))
+            .add(Column::ResourceId.eq(resource_id.as_str())),
+        Scope::Principal(id) => c
+            .add(Column::OrgId.eq(org_id))
+            .add(Column::PrincipalId.eq(id.as_str())),
     }
 }
 
@@ -81,7 +91,10 @@ pub fn filter_condition(filter: &ActivityFilter) -> Condition {
 /// straight to its place (the equivalent OR form makes them scan from the top).
 fn after(cursor: &Cursor) -> Condition {
     let key = Expr::tuple([Expr::col(Column::Ts).into(), Expr::col(Column::Id).into()]);
-    let at = Expr::tuple([Expr::val(cursor.ts).into(), Expr::val(cursor.id.as_str()).into()]);
+    let at = Expr::tuple([
+        Expr::val(cursor.ts).into(),
+        Expr::val(cursor.id.as_str()).into(),
+    ]);
     Condition::all().add(sea_orm::sea_query::ExprTrait::lt(key, at))
 }
 
@@ -109,8 +122,19 @@ pub async fn page(
         .await?;
     let has_more = events.len() as u64 > limit;
     events.truncate(limit as usize);
-    let next = has_more.then(|| events.last().map(|e| Cursor { ts: e.ts, id: e.id.clone() })).flatten();
-    Ok(FeedPage { events, has_more, next })
+    let next = has_more
+        .then(|| {
+            events.last().map(|e| Cursor {
+                ts: e.ts,
+                id: e.id.clone(),
+            })
+        })
+        .flatten();
+    Ok(FeedPage {
+        events,
+        has_more,
+        next,
+    })
 }
 
 /// How many events match, all pages together (see [`super::summary::count`]).

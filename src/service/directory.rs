@@ -11,7 +11,11 @@ use crate::error::{AppError, AppResult};
 
 /// The org, when it is the caller's own; 404 otherwise, whether it exists or not.
 #[tracing::instrument(skip(db))]
-pub async fn org_of(db: &DatabaseConnection, principal_org: &str, org_id: &str) -> AppResult<org::Model> {
+pub async fn org_of(
+    db: &DatabaseConnection,
+    principal_org: &str,
+    org_id: &str,
+) -> AppResult<org::Model> {
     if principal_org != org_id {
         return Err(AppError::not_found("org", org_id));
     }
@@ -22,7 +26,11 @@ pub async fn org_of(db: &DatabaseConnection, principal_org: &str, org_id: &str) 
 }
 
 #[tracing::instrument(skip(db))]
-pub async fn user_in_org(db: &DatabaseConnection, org_id: &str, user_id: &str) -> AppResult<user::Model> {
+pub async fn user_in_org(
+    db: &DatabaseConnection,
+    org_id: &str,
+    user_id: &str,
+) -> AppResult<user::Model> {
     user::Entity::find_by_id(user_id.to_owned())
         .filter(user::Column::OrgId.eq(org_id))
         .one(db)
@@ -37,7 +45,8 @@ pub async fn principal_for_jwt(db: &DatabaseConnection, claims: Claims) -> AppRe
         .one(db)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    let explicit = parse_permissions(&claims.permission_text()).map_err(|_| AppError::Unauthenticated)?;
+    let explicit =
+        parse_permissions(&claims.permission_text()).map_err(|_| AppError::Unauthenticated)?;
     let permissions = grants(claims.role.as_deref(), &explicit);
     Ok(Principal {
         org_id: user.org_id,
@@ -75,7 +84,12 @@ macro_rules! owned_lookup {
 owned_lookup!(workspace_in_org, workspace, "workspace");
 owned_lookup!(app_in_org, app, "app", WorkspaceId);
 owned_lookup!(endpoint_in_org, endpoint, "endpoint", AppId);
-owned_lookup!(augmentation_in_org, augmentation, "augmentation", WorkspaceId);
+owned_lookup!(
+    augmentation_in_org,
+    augmentation,
+    "augmentation",
+    WorkspaceId
+);
 
 /// Children of a parent, in id order, keyset-paginated: `(rows, has_more)`.
 macro_rules! children_page {
@@ -95,7 +109,11 @@ macro_rules! children_page {
             if let Some(after) = after {
                 query = query.filter(entity::$module::Column::Id.gt(after));
             }
-            let mut rows = query.order_by_asc(entity::$module::Column::Id).limit(limit + 1).all(db).await?;
+            let mut rows = query
+                .order_by_asc(entity::$module::Column::Id)
+                .limit(limit + 1)
+                .all(db)
+                .await?;
             let has_more = rows.len() as u64 > limit;
             rows.truncate(limit as usize);
             Ok((rows, has_more))
@@ -118,7 +136,9 @@ pub async fn node(db: &DatabaseConnection, org_id: &str, id: &str) -> AppResult<
         IdKind::Workspace => Node::Workspace(workspace_in_org(db, org_id, id).await?),
         IdKind::App => Node::App(app_in_org(db, org_id, id, None).await?),
         IdKind::Endpoint => Node::Endpoint(endpoint_in_org(db, org_id, id, None).await?),
-        IdKind::Augmentation => Node::Augmentation(augmentation_in_org(db, org_id, id, None).await?),
+        IdKind::Augmentation => {
+            Node::Augmentation(augmentation_in_org(db, org_id, id, None).await?)
+        }
         IdKind::User => Node::User(user_in_org(db, org_id, id).await?),
         IdKind::Activity => Node::Activity(
             entity::activity_event::Entity::find()

@@ -110,7 +110,10 @@ impl EventRow {
 
 fn insert_sql(rows: usize, skip_existing: bool) -> String {
     let one = format!("({})", vec!["?"; COLUMNS.len()].join(","));
-    let mut sql = format!("INSERT INTO activity_events ({}) VALUES ", COLUMNS.join(","));
+    let mut sql = format!(
+        "INSERT INTO activity_events ({}) VALUES ",
+        COLUMNS.join(",")
+    );
     sql.push_str(&vec![one; rows].join(","));
     if skip_existing {
         // Both backends know this form: an id already stored is not stored twice.

@@ -82,8 +82,20 @@ pub fn parse_items(items: Vec<Value>) -> Result<Vec<IngestEvent>, Vec<InvalidInp
                 if field != "." {
                     loc.extend(field.split('.').map(|p| json!(p)));
                 }
-                let input = if item.is_object() { item.get(field.split('.').next().unwrap_or_default()).cloned().unwrap_or(Value::Null) } else { item };
-                problems.push(InvalidInput { loc, msg: crate::rest::extract::first_line(&e.inner().to_string()), kind: "type_error".into(), input, ctx: None });
+                let input = if item.is_object() {
+                    item.get(field.split('.').next().unwrap_or_default())
+                        .cloned()
+                        .unwrap_or(Value::Null)
+                } else {
+                    item
+                };
+                problems.push(InvalidInput {
+                    loc,
+                    msg: crate::rest::extract::first_line(&e.inner().to_string()),
+                    kind: "type_error".into(),
+                    input,
+                    ctx: None,
+                });
             }
         }
     }
@@ -94,8 +106,20 @@ pub fn parse_items(items: Vec<Value>) -> Result<Vec<IngestEvent>, Vec<InvalidInp
     }
 }
 
-fn at(i: usize, field: &str, kind: &str, msg: impl Into<String>, input: impl Into<Value>) -> InvalidInput {
-    InvalidInput { loc: vec![json!(i), json!(field)], msg: msg.into(), kind: kind.into(), input: input.into(), ctx: None }
+fn at(
+    i: usize,
+    field: &str,
+    kind: &str,
+    msg: impl Into<String>,
+    input: impl Into<Value>,
+) -> InvalidInput {
+    InvalidInput {
+        loc: vec![json!(i), json!(field)],
+        msg: msg.into(),
+        kind: kind.into(),
+        input: input.into(),
+        ctx: None,
+    }
 }
 
 /// Field checks that need no database. Locations are `[index, field]`.
@@ -124,7 +148,13 @@ fn check_fields(i: usize, e: &IngestEvent, problems: &mut Vec<InvalidInput>) {
     for (field, value, max) in texts {
         if let Some(v) = value {
             if v.chars().count() > max {
-                problems.push(at(i, field, "string_too_long", format!("String should have at most {max} characters"), v.clone()));
+                problems.push(at(
+                    i,
+                    field,
+                    "string_too_long",
+                    format!("String should have at most {max} characters"),
+                    v.clone(),
+                ));
             }
         }
     }
@@ -134,41 +164,92 @@ fn check_fields(i: usize, e: &IngestEvent, problems: &mut Vec<InvalidInput>) {
     }
     if let Some(id) = &e.id {
         if IdKind::of(id) != Some(IdKind::Activity) {
-            problems.push(at(i, "id", "value_error", "An activity id starts with act_", id.clone()));
+            problems.push(at(
+                i,
+                "id",
+                "value_error",
+                "An activity id starts with act_",
+                id.clone(),
+            ));
         }
     }
     if let Some(ts) = &e.timestamp {
         match parse_timestamp(ts) {
-            None => problems.push(at(i, "timestamp", "datetime_parsing", "Input should be a valid ISO 8601 datetime", ts.clone())),
+            None => problems.push(at(
+                i,
+                "timestamp",
+                "datetime_parsing",
+                "Input should be a valid ISO 8601 datetime",
+                ts.clone(),
+            )),
             // Far futures and pre-epoch times are typos, and would break hour arithmetic.
-            Some(t) if !(0..=now_micros() + 366 * crate::domain::time::MICROS_PER_DAY).contains(&t) => {
-                problems.push(at(i, "timestamp", "value_error", "timestamp must be after 1970 and at most a year ahead", ts.clone()))
+            Some(t)
+                if !(0..=now_micros() + 366 * crate::domain::time::MICROS_PER_DAY).contains(&t) =>
+            {
+                problems.push(at(
+                    i,
+                    "timestamp",
+                    "value_error",
+                    "timestamp must be after 1970 and at most a year ahead",
+                    ts.clone(),
+                ))
             }
             Some(_) => {}
         }
     }
     if let Some(code) = e.status_code.filter(|c| !(100..=599).contains(c)) {
-        problems.push(at(i, "status_code", "value_error", "status_code must be between 100 and 599", code));
+        problems.push(at(
+            i,
+            "status_code",
+            "value_error",
+            "status_code must be between 100 and 599",
+            code,
+        ));
     }
     if let Some(d) = e.duration_ms.filter(|d| *d < 0) {
-        problems.push(at(i, "duration_ms", "greater_than_equal", "Input should be greater than or equal to 0", d));
+        problems.push(at(
+            i,
+            "duration_ms",
+            "greater_than_equal",
+            "Input should be greater than or equal to 0",
+            d,
+        ));
     }
-    for (field, value) in [("stages_completed", e.stages_completed), ("total_stages", e.total_stages)] {
+    for (field, value) in [
+        ("stages_completed", e.stages_completed),
+        ("total_stages", e.total_stages),
+    ] {
         if let Some(v) = value.filter(|v| !(0..=1_000).contains(v)) {
-            problems.push(at(i, field, "value_error", format!("{field} must be between 0 and 1000"), v));
+            problems.push(at(
+                i,
+                field,
+                "value_error",
+                format!("{field} must be between 0 and 1000"),
+                v,
+            ));
         }
     }
     if let (Some(done), Some(total)) = (e.stages_completed, e.total_stages) {
         if done > total {
-            problems.push(at(i, "stages_completed", "value_error", "stages_completed cannot exceed total_stages", done));
+            problems.push(at(
+                i,
+                "stages_completed",
+                "value_error",
+                "stages_completed cannot exceed total_stages",
+                done,
+            ));
         }
     }
     if let Some(usage) = &e.token_usage {
         for (kind, count) in usage {
             if !count.as_i64().is_some_and(|n| n >= 0) {
-                problems.push(
-                    InvalidInput { loc: vec![json!(i), json!("token_usage"), json!(kind)], msg: "Token counts are non-negative integers".into(), kind: "value_error".into(), input: count.clone(), ctx: None },
-                );
+                problems.push(InvalidInput {
+                    loc: vec![json!(i), json!("token_usage"), json!(kind)],
+                    msg: "Token counts are non-negative integers".into(),
+                    kind: "value_error".into(),
+                    input: count.clone(),
+                    ctx: None,
+                });
             }
         }
     }
@@ -202,12 +283,22 @@ macro_rules! load_ids {
 }
 
 async fn known(db: &DatabaseConnection, org: &str, events: &[IngestEvent]) -> AppResult<Known> {
-    let ids = |f: fn(&IngestEvent) -> &Option<String>| events.iter().filter_map(|e| f(e).clone()).collect::<BTreeSet<_>>();
+    let ids = |f: fn(&IngestEvent) -> &Option<String>| {
+        events
+            .iter()
+            .filter_map(|e| f(e).clone())
+            .collect::<BTreeSet<_>>()
+    };
     Ok(Known {
         workspaces: load_ids!(db, org, workspace, ids(|e| &e.workspace_id), |m| ()),
         apps: load_ids!(db, org, app, ids(|e| &e.app_id), |m| m.workspace_id.clone()),
-        endpoints: load_ids!(db, org, endpoint, ids(|e| &e.endpoint_id), |m| (m.workspace_id.clone(), m.app_id.clone())),
-        augmentations: load_ids!(db, org, augmentation, ids(|e| &e.augmentation_id), |m| m.workspace_id.clone()),
+        endpoints: load_ids!(db, org, endpoint, ids(|e| &e.endpoint_id), |m| (
+            m.workspace_id.clone(),
+            m.app_id.clone()
+        )),
+        augmentations: load_ids!(db, org, augmentation, ids(|e| &e.augmentation_id), |m| m
+            .workspace_id
+            .clone()),
         users: load_ids!(db, org, user, ids(|e| &e.user_id), |m| ()),
     })
 }
@@ -217,7 +308,15 @@ async fn known(db: &DatabaseConnection, org: &str, events: &[IngestEvent]) -> Ap
 /// an event finds it. A reference to another org's entity is refused exactly
 /// like an unknown one.
 fn resolve_refs(i: usize, e: &mut IngestEvent, k: &Known, problems: &mut Vec<InvalidInput>) {
-    let unknown = |field: &str, id: &str| at(i, field, "value_error", format!("Unknown {field} for this org"), id.to_owned());
+    let unknown = |field: &str, id: &str| {
+        at(
+            i,
+            field,
+            "value_error",
+            format!("Unknown {field} for this org"),
+            id.to_owned(),
+        )
+    };
     let mut parent_ws: Option<String> = None;
     let mut parent_app: Option<String> = None;
     if let Some(ep) = &e.endpoint_id {
@@ -234,7 +333,13 @@ fn resolve_refs(i: usize, e: &mut IngestEvent, k: &Known, problems: &mut Vec<Inv
             None => problems.push(unknown("app_id", app)),
             Some(ws) => {
                 if parent_app.as_ref().is_some_and(|p| p != app) {
-                    problems.push(at(i, "app_id", "value_error", "endpoint_id belongs to another app", app.clone()));
+                    problems.push(at(
+                        i,
+                        "app_id",
+                        "value_error",
+                        "endpoint_id belongs to another app",
+                        app.clone(),
+                    ));
                 }
                 parent_ws.get_or_insert(ws.clone());
             }
@@ -245,7 +350,13 @@ fn resolve_refs(i: usize, e: &mut IngestEvent, k: &Known, problems: &mut Vec<Inv
             None => problems.push(unknown("augmentation_id", aug)),
             Some(ws) => {
                 if parent_ws.as_ref().is_some_and(|p| p != ws) {
-                    problems.push(at(i, "augmentation_id", "value_error", "augmentation_id belongs to another workspace", aug.clone()));
+                    problems.push(at(
+                        i,
+                        "augmentation_id",
+                        "value_error",
+                        "augmentation_id belongs to another workspace",
+                        aug.clone(),
+                    ));
                 }
                 parent_ws.get_or_insert(ws.clone());
             }
@@ -255,7 +366,13 @@ fn resolve_refs(i: usize, e: &mut IngestEvent, k: &Known, problems: &mut Vec<Inv
         if !k.workspaces.contains_key(ws) {
             problems.push(unknown("workspace_id", ws));
         } else if parent_ws.as_ref().is_some_and(|p| p != ws) {
-            problems.push(at(i, "workspace_id", "value_error", "the app, endpoint or augmentation belongs to another workspace", ws.clone()));
+            problems.push(at(
+                i,
+                "workspace_id",
+                "value_error",
+                "the app, endpoint or augmentation belongs to another workspace",
+                ws.clone(),
+            ));
         }
     }
     if let Some(user) = &e.user_id {
@@ -278,7 +395,11 @@ fn into_row(org: &str, e: IngestEvent, id: String, now: i64) -> EventRow {
     EventRow {
         id,
         org_id: org.to_owned(),
-        ts: e.timestamp.as_deref().and_then(parse_timestamp).unwrap_or(now),
+        ts: e
+            .timestamp
+            .as_deref()
+            .and_then(parse_timestamp)
+            .unwrap_or(now),
         trace_id: e.trace_id,
         user_id: e.user_id,
         workspace_id: e.workspace_id,
@@ -310,12 +431,21 @@ fn into_row(org: &str, e: IngestEvent, id: String, now: i64) -> EventRow {
 /// Validates and stores a batch for the caller's org. Nothing is stored unless
 /// every event is valid; the answer comes after the commit.
 #[tracing::instrument(skip(db, principal, events), fields(org = %principal.org_id, count = events.len()))]
-pub async fn ingest(db: &DatabaseConnection, principal: &Principal, mut events: Vec<IngestEvent>) -> AppResult<IngestReport> {
+pub async fn ingest(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    mut events: Vec<IngestEvent>,
+) -> AppResult<IngestReport> {
     principal.require(crate::domain::permission::Permission::ActivityWrite)?;
     if events.len() > MAX_BATCH {
         return Err(AppError::invalid(
-            InvalidInput::new(&[], "too_long", format!("A batch holds at most {MAX_BATCH} events"), events.len())
-                .with_ctx(json!({ "max_length": MAX_BATCH })),
+            InvalidInput::new(
+                &[],
+                "too_long",
+                format!("A batch holds at most {MAX_BATCH} events"),
+                events.len(),
+            )
+            .with_ctx(json!({ "max_length": MAX_BATCH })),
         ));
     }
     let org = principal.org_id.as_str();
@@ -325,7 +455,13 @@ pub async fn ingest(db: &DatabaseConnection, principal: &Principal, mut events: 
         check_fields(i, e, &mut problems);
         if let Some(id) = e.id.as_deref() {
             if let Some(first) = seen.insert(id, i) {
-                problems.push(at(i, "id", "value_error", format!("The same id is at index {first} of this batch"), id.to_owned()));
+                problems.push(at(
+                    i,
+                    "id",
+                    "value_error",
+                    format!("The same id is at index {first} of this batch"),
+                    id.to_owned(),
+                ));
             }
         }
     }
@@ -339,10 +475,22 @@ pub async fn ingest(db: &DatabaseConnection, principal: &Principal, mut events: 
     }
     let now = now_micros();
     let received = events.len() as u64;
-    let ids: Vec<String> = events.iter().map(|e| e.id.clone().unwrap_or_else(|| new_id(IdKind::Activity))).collect();
-    let rows: Vec<EventRow> = events.into_iter().zip(&ids).map(|(e, id)| into_row(org, e, id.clone(), now)).collect();
+    let ids: Vec<String> = events
+        .iter()
+        .map(|e| e.id.clone().unwrap_or_else(|| new_id(IdKind::Activity)))
+        .collect();
+    let rows: Vec<EventRow> = events
+        .into_iter()
+        .zip(&ids)
+        .map(|(e, id)| into_row(org, e, id.clone(), now))
+        .collect();
     let txn = db.begin().await?;
     let stored = insert_batch(&txn, rows, true).await?;
     txn.commit().await?;
-    Ok(IngestReport { received, stored, duplicates: received - stored, ids })
+    Ok(IngestReport {
+        received,
+        stored,
+        duplicates: received - stored,
+        ids,
+    })
 }

@@ -28,7 +28,11 @@ pub struct CreatedKey {
 }
 
 pub async fn create(db: &DatabaseConnection, new: NewKey) -> AppResult<CreatedKey> {
-    if org::Entity::find_by_id(new.org_id.clone()).one(db).await?.is_none() {
+    if org::Entity::find_by_id(new.org_id.clone())
+        .one(db)
+        .await?
+        .is_none()
+    {
         return Err(AppError::not_found("org", new.org_id));
     }
     if let Some(user_id) = &new.user_id {
@@ -42,8 +46,13 @@ pub async fn create(db: &DatabaseConnection, new: NewKey) -> AppResult<CreatedKe
     let name = new.name.unwrap_or_else(|| "api key".to_owned());
     if name.chars().count() > 200 {
         return Err(AppError::invalid(
-            InvalidInput::new(&["name"], "string_too_long", "String should have at most 200 characters", name)
-                .with_ctx(serde_json::json!({ "max_length": 200 })),
+            InvalidInput::new(
+                &["name"],
+                "string_too_long",
+                "String should have at most 200 characters",
+                name,
+            )
+            .with_ctx(serde_json::json!({ "max_length": 200 })),
         ));
     }
     let secret_text = secret::generate_secret();
@@ -64,7 +73,11 @@ pub async fn create(db: &DatabaseConnection, new: NewKey) -> AppResult<CreatedKe
     }
     .insert(db)
     .await?;
-    Ok(CreatedKey { id, prefix, secret: secret_text })
+    Ok(CreatedKey {
+        id,
+        prefix,
+        secret: secret_text,
+    })
 }
 
 /// Revokes a key; revoking twice keeps the first revocation time.
@@ -93,11 +106,16 @@ pub async fn authenticate(db: &DatabaseConnection, secret_text: &str) -> AppResu
         return Err(AppError::Unauthenticated);
     }
     touch(db, &key);
-    let explicit = crate::domain::permission::parse_permissions(&key.permissions).map_err(AppError::internal_msg)?;
+    let explicit = crate::domain::permission::parse_permissions(&key.permissions)
+        .map_err(AppError::internal_msg)?;
     let permissions = grants(key.role.as_deref(), &explicit);
     Ok(Principal {
         org_id: key.org_id,
-        principal_type: if key.user_id.is_some() { "user" } else { "api_key" },
+        principal_type: if key.user_id.is_some() {
+            "user"
+        } else {
+            "api_key"
+        },
         principal_id: key.user_id.clone().unwrap_or_else(|| key.id.clone()),
         user_id: key.user_id,
         token_id: Some(key.id),
@@ -116,12 +134,20 @@ static LAST_TOUCH: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMa
 /// Records `last_used_at` at most once a minute per key, off the request's path.
 fn touch(db: &DatabaseConnection, key: &api_key::Model) {
     let now = now_micros();
-    if key.last_used_at.is_some_and(|t| now - t < MICROS_PER_MINUTE) {
+    if key
+        .last_used_at
+        .is_some_and(|t| now - t < MICROS_PER_MINUTE)
+    {
         return;
     }
     {
-        let Ok(mut touched) = LAST_TOUCH.lock() else { return };
-        if touched.get(&key.id).is_some_and(|t| now - t < MICROS_PER_MINUTE) {
+        let Ok(mut touched) = LAST_TOUCH.lock() else {
+            return;
+        };
+        if touched
+            .get(&key.id)
+            .is_some_and(|t| now - t < MICROS_PER_MINUTE)
+        {
             return;
         }
         touched.insert(key.id.clone(), now);
@@ -130,7 +156,10 @@ fn touch(db: &DatabaseConnection, key: &api_key::Model) {
     let id = key.id.clone();
     tokio::spawn(async move {
         let update = api_key::Entity::update_many()
-            .col_expr(api_key::Column::LastUsedAt, sea_orm::sea_query::Expr::value(now))
+            .col_expr(
+                api_key::Column::LastUsedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
             .filter(api_key::Column::Id.eq(id))
             .exec(&db)
             .await;

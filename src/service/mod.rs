@@ -39,5 +39,8 @@ pub(crate) fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>
 
 /// Whether the database answers at all.
 pub async fn ping(db: &DatabaseConnection) -> bool {
-    matches!(tokio::time::timeout(std::time::Duration::from_secs(2), db.ping()).await, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), db.ping()).await,
+        Ok(Ok(()))
+    )
 }

@@ -30,12 +30,20 @@ impl Recorder {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let (stop, stopped) = oneshot::channel();
         let writer = tokio::spawn(write_batches(db, receiver, stopped));
-        Self { sender: Some(sender), dropped: Arc::default(), writer: Arc::new(tokio::sync::Mutex::new(Some((stop, writer)))) }
+        Self {
+            sender: Some(sender),
+            dropped: Arc::default(),
+            writer: Arc::new(tokio::sync::Mutex::new(Some((stop, writer)))),
+        }
     }
 
     /// A recorder that records nothing (recording switched off).
     pub fn disabled() -> Self {
-        Self { sender: None, dropped: Arc::default(), writer: Arc::default() }
+        Self {
+            sender: None,
+            dropped: Arc::default(),
+            writer: Arc::default(),
+        }
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -69,7 +77,11 @@ impl Recorder {
     }
 }
 
-async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<EventRow>, mut stop: oneshot::Receiver<()>) {
+async fn write_batches(
+    db: DatabaseConnection,
+    mut receiver: mpsc::Receiver<EventRow>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         // Wait for the first event (or the stop), then gather what arrives within FLUSH_EVERY.

@@ -30,9 +30,16 @@ pub struct RefreshReport {
 /// The watermark as of the reader's snapshot: rollups hold exactly the events with `seq <= watermark`.
 pub async fn watermark(db: &impl ConnectionTrait) -> AppResult<i64> {
     let row = db
-        .query_one_raw(statement(db, "SELECT last_seq FROM rollup_watermarks WHERE name = ?", vec![ROLLUP_VIEW.into()]))
+        .query_one_raw(statement(
+            db,
+            "SELECT last_seq FROM rollup_watermarks WHERE name = ?",
+            vec![ROLLUP_VIEW.into()],
+        ))
         .await?;
-    Ok(row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?.unwrap_or(0))
+    Ok(row
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 /// Folds every event newer than the watermark into the rollups, in one
@@ -52,11 +59,16 @@ pub async fn refresh(db: &DatabaseConnection) -> AppResult<RefreshReport> {
         // Waits for inserts in flight and holds new ones until commit: with
         // concurrent writers, sequence order is not commit order, and an event
         // with a lower seq committing after the fold would be skipped for good.
-        txn.execute_unprepared("LOCK TABLE activity_events IN SHARE MODE").await?;
+        txn.execute_unprepared("LOCK TABLE activity_events IN SHARE MODE")
+            .await?;
     }
     let from = watermark(&txn).await?;
     let to: i64 = txn
-        .query_one_raw(statement(&txn, "SELECT COALESCE(MAX(seq), 0) FROM activity_events", vec![]))
+        .query_one_raw(statement(
+            &txn,
+            "SELECT COALESCE(MAX(seq), 0) FROM activity_events",
+            vec![],
+        ))
         .await?
         .map(|r| r.try_get_by_index::<i64>(0))
         .transpose()?
@@ -64,13 +76,22 @@ pub async fn refresh(db: &DatabaseConnection) -> AppResult<RefreshReport> {
     let mut folded = 0;
     if to > from {
         folded = txn
-            .query_one_raw(statement(&txn, "SELECT COUNT(*) FROM activity_events WHERE seq > ? AND seq <= ?", vec![from.into(), to.into()]))
+            .query_one_raw(statement(
+                &txn,
+                "SELECT COUNT(*) FROM activity_events WHERE seq > ? AND seq <= ?",
+                vec![from.into(), to.into()],
+            ))
             .await?
             .map(|r| r.try_get_by_index::<i64>(0))
             .transpose()?
             .unwrap_or(0) as u64;
         for (kind, column) in SCOPE_COLUMNS {
-            txn.execute_raw(statement(&txn, &fold_sql(kind, column), vec![from.into(), to.into()])).await?;
+            txn.execute_raw(statement(
+                &txn,
+                &fold_sql(kind, column),
+                vec![from.into(), to.into()],
+            ))
+            .await?;
         }
         txn.execute_raw(statement(
             &txn,
@@ -86,7 +107,11 @@ pub async fn refresh(db: &DatabaseConnection) -> AppResult<RefreshReport> {
         // summary through the org index instead of the `seq` range.
         db.execute_unprepared("PRAGMA optimize").await?;
     }
-    Ok(RefreshReport { views: vec![ROLLUP_VIEW], folded_events: folded, watermark: to.max(from) })
+    Ok(RefreshReport {
+        views: vec![ROLLUP_VIEW],
+        folded_events: folded,
+        watermark: to.max(from),
+    })
 }
 
 fn fold_sql(kind: &str, column: &str) -> String {
@@ -107,7 +132,10 @@ fn fold_sql(kind: &str, column: &str) -> String {
 }
 
 /// Refreshes on an interval until the process ends; failures are logged and retried.
-pub fn spawn_background_refresh(db: DatabaseConnection, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_background_refresh(
+    db: DatabaseConnection,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -115,10 +143,16 @@ pub fn spawn_background_refresh(db: DatabaseConnection, every: std::time::Durati
             tick.tick().await;
             match refresh(&db).await {
                 Ok(report) if report.folded_events > 0 => {
-                    tracing::debug!(folded = report.folded_events, watermark = report.watermark, "rollups refreshed")
+                    tracing::debug!(
+                        folded = report.folded_events,
+                        watermark = report.watermark,
+                        "rollups refreshed"
+                    )
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "rollup refresh failed; retrying at the next tick"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "rollup refresh failed; retrying at the next tick")
+                }
             }
         }
     })

@@ -22,7 +22,11 @@ pub struct SeedOptions {
 
 impl Default for SeedOptions {
     fn default() -> Self {
-        Self { events: 200_000, days: 14, seed: 42 }
+        Self {
+            events: 200_000,
+            days: 14,
+            seed: 42,
+        }
     }
 }
 
@@ -35,18 +39,46 @@ pub struct SeedReport {
 }
 
 /// The demo orgs and the share of events each gets.
-pub const DEMO_ORGS: [(&str, &str, &str, u64); 2] =
-    [("org_acme", "acme", "Acme Corporation", 65), ("org_globex", "globex", "Globex Corporation", 35)];
+pub const DEMO_ORGS: [(&str, &str, &str, u64); 2] = [
+    ("org_acme", "acme", "Acme Corporation", 65),
+    ("org_globex", "globex", "Globex Corporation", 35),
+];
 
 const WORKSPACES: [&str; 3] = ["production", "staging", "research"];
 const APPS: [&str; 3] = ["billing", "search", "assistant"];
-const ENDPOINTS: [(&str, &str, &str); 4] =
-    [("list", "GET", "items"), ("get", "GET", "items/{id}"), ("create", "POST", "items"), ("summarize", "POST", "summarize")];
+const ENDPOINTS: [(&str, &str, &str); 4] = [
+    ("list", "GET", "items"),
+    ("get", "GET", "items/{id}"),
+    ("create", "POST", "items"),
+    ("summarize", "POST", "summarize"),
+];
 const AUGMENTATIONS: [(&str, i32); 2] = [("enrich", 3), ("triage", 5)];
 const DEPARTMENTS: [&str; 4] = ["Engineering", "Sales", "Support", "Finance"];
 const FIRST_NAMES: [&str; 24] = [
-    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Frances", "Dennis", "Radia", "Linus",
-    "Hedy", "John", "Katherine", "Tim", "Annie", "Bjarne", "Joan", "Guido", "Mary", "Niklaus", "Shafi", "Leslie",
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Margaret",
+    "Ken",
+    "Frances",
+    "Dennis",
+    "Radia",
+    "Linus",
+    "Hedy",
+    "John",
+    "Katherine",
+    "Tim",
+    "Annie",
+    "Bjarne",
+    "Joan",
+    "Guido",
+    "Mary",
+    "Niklaus",
+    "Shafi",
+    "Leslie",
 ];
 const SERVICE_KEYS: [&str; 3] = ["ci-pipeline", "backend", "zapier"];
 const USER_AGENTS: [&str; 4] = [
@@ -86,15 +118,27 @@ struct OrgShape {
 
 impl OrgShape {
     fn new(id: &'static str, slug: &'static str) -> Self {
-        let users = (0..FIRST_NAMES.len()).map(|i| (format!("usr_{slug}_{:02}", i + 1), role_of(i).to_owned())).collect::<Vec<_>>();
-        let admins = users.iter().filter(|(_, r)| r == "admin").map(|(u, _)| u.clone()).collect();
+        let users = (0..FIRST_NAMES.len())
+            .map(|i| (format!("usr_{slug}_{:02}", i + 1), role_of(i).to_owned()))
+            .collect::<Vec<_>>();
+        let admins = users
+            .iter()
+            .filter(|(_, r)| r == "admin")
+            .map(|(u, _)| u.clone())
+            .collect();
         Self {
             id,
             slug,
             users,
             admins,
-            keys: SERVICE_KEYS.iter().map(|k| format!("key_{slug}_{k}")).collect(),
-            workspaces: WORKSPACES.iter().map(|w| format!("ws_{slug}_{w}")).collect(),
+            keys: SERVICE_KEYS
+                .iter()
+                .map(|k| format!("key_{slug}_{k}"))
+                .collect(),
+            workspaces: WORKSPACES
+                .iter()
+                .map(|w| format!("ws_{slug}_{w}"))
+                .collect(),
         }
     }
 }
@@ -125,7 +169,9 @@ fn weighted<T: Copy>(rng: &mut ChaCha8Rng, items: &[(T, u32)]) -> T {
 }
 
 fn hex(rng: &mut ChaCha8Rng, bytes: usize) -> String {
-    (0..bytes).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
 }
 
 async fn exec(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> anyhow::Result<()> {
@@ -135,17 +181,35 @@ async fn exec(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> anyho
 
 /// Writes the demo data set, replacing the demo orgs if they exist already.
 /// `progress` is told how many events have been written so far.
-pub async fn seed(db: &DatabaseConnection, options: &SeedOptions, mut progress: impl FnMut(u64)) -> anyhow::Result<SeedReport> {
+pub async fn seed(
+    db: &DatabaseConnection,
+    options: &SeedOptions,
+    mut progress: impl FnMut(u64),
+) -> anyhow::Result<SeedReport> {
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let now = now_micros();
     let window = i64::from(options.days.max(1)) * MICROS_PER_DAY;
     let start = now - window;
-    let orgs: Vec<OrgShape> = DEMO_ORGS.iter().map(|(id, slug, _, _)| OrgShape::new(id, slug)).collect();
+    let orgs: Vec<OrgShape> = DEMO_ORGS
+        .iter()
+        .map(|(id, slug, _, _)| OrgShape::new(id, slug))
+        .collect();
 
     let txn = db.begin().await?;
     for table in ORG_TABLES {
-        let column = if table == "rollup_watermarks" { "name" } else if table == "orgs" { "id" } else { "org_id" };
-        exec(&txn, &format!("DELETE FROM {table} WHERE {column} IN (?, ?)"), vec![DEMO_ORGS[0].0.into(), DEMO_ORGS[1].0.into()]).await?;
+        let column = if table == "rollup_watermarks" {
+            "name"
+        } else if table == "orgs" {
+            "id"
+        } else {
+            "org_id"
+        };
+        exec(
+            &txn,
+            &format!("DELETE FROM {table} WHERE {column} IN (?, ?)"),
+            vec![DEMO_ORGS[0].0.into(), DEMO_ORGS[1].0.into()],
+        )
+        .await?;
     }
     let mut sessions = 0;
     for ((_, _, name, _), org) in DEMO_ORGS.iter().zip(&orgs) {
@@ -169,10 +233,22 @@ pub async fn seed(db: &DatabaseConnection, options: &SeedOptions, mut progress: 
         let mut left = count;
         for chunk in 0..chunks as i64 {
             let n = left.min(EVENTS_PER_TRANSACTION);
-            let (from, to) = (chunk * slice, if chunk + 1 == chunks as i64 { window } else { (chunk + 1) * slice });
-            let mut offsets: Vec<i64> = (0..n).map(|_| rng.random_range(from..to.max(from + 1))).collect();
+            let (from, to) = (
+                chunk * slice,
+                if chunk + 1 == chunks as i64 {
+                    window
+                } else {
+                    (chunk + 1) * slice
+                },
+            );
+            let mut offsets: Vec<i64> = (0..n)
+                .map(|_| rng.random_range(from..to.max(from + 1)))
+                .collect();
             offsets.sort_unstable();
-            let rows: Vec<EventRow> = offsets.into_iter().map(|offset| demo_event(&mut rng, org, start, offset)).collect();
+            let rows: Vec<EventRow> = offsets
+                .into_iter()
+                .map(|offset| demo_event(&mut rng, org, start, offset))
+                .collect();
             let txn = db.begin().await?;
             insert_batch(&txn, rows, false).await?;
             txn.commit().await?;
@@ -202,12 +278,21 @@ async fn seed_directory(
 ) -> anyhow::Result<u64> {
     let created = start - 30 * MICROS_PER_DAY;
     let slug = org.slug;
-    exec(db, "INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)", vec![org.id.into(), name.into(), created.into()]).await?;
+    exec(
+        db,
+        "INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)",
+        vec![org.id.into(), name.into(), created.into()],
+    )
+    .await?;
     for dep in DEPARTMENTS {
         exec(
             db,
             "INSERT INTO departments (id, org_id, name) VALUES (?, ?, ?)",
-            vec![format!("dep_{slug}_{}", dep.to_lowercase()).into(), org.id.into(), dep.into()],
+            vec![
+                format!("dep_{slug}_{}", dep.to_lowercase()).into(),
+                org.id.into(),
+                dep.into(),
+            ],
         )
         .await?;
     }
@@ -216,7 +301,12 @@ async fn seed_directory(
         exec(
             db,
             "INSERT INTO workspaces (id, org_id, name, created_at) VALUES (?, ?, ?, ?)",
-            vec![ws_id.clone().into(), org.id.into(), capitalise(ws).into(), created.into()],
+            vec![
+                ws_id.clone().into(),
+                org.id.into(),
+                capitalise(ws).into(),
+                created.into(),
+            ],
         )
         .await?;
         for app in APPS {
@@ -263,7 +353,10 @@ async fn seed_directory(
     }
     for (i, (user_id, role)) in org.users.iter().enumerate() {
         let first = FIRST_NAMES[i];
-        let department = format!("dep_{slug}_{}", DEPARTMENTS[i % DEPARTMENTS.len()].to_lowercase());
+        let department = format!(
+            "dep_{slug}_{}",
+            DEPARTMENTS[i % DEPARTMENTS.len()].to_lowercase()
+        );
         exec(
             db,
             "INSERT INTO users (id, org_id, email, name, role, department_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -297,9 +390,15 @@ async fn seed_directory(
             rng,
             &[
                 ("latency", "p95 latency above 2s on the search app"),
-                ("error_rate", "Error rate doubled after the last deploy, \"billing\" app"),
+                (
+                    "error_rate",
+                    "Error rate doubled after the last deploy, \"billing\" app",
+                ),
                 ("quota", "Token usage near the monthly quota, please review"),
-                ("access", "Unexpected emulation session, check with security"),
+                (
+                    "access",
+                    "Unexpected emulation session, check with security",
+                ),
             ],
         );
         exec(
@@ -325,7 +424,13 @@ async fn seed_directory(
 
 /// Login sessions for every user most days, a few emulations by admins, and a
 /// handful still active now.
-async fn seed_sessions(db: &impl ConnectionTrait, rng: &mut ChaCha8Rng, org: &OrgShape, now: i64, start: i64) -> anyhow::Result<u64> {
+async fn seed_sessions(
+    db: &impl ConnectionTrait,
+    rng: &mut ChaCha8Rng,
+    org: &OrgShape,
+    now: i64,
+    start: i64,
+) -> anyhow::Result<u64> {
     let mut count = 0;
     let days = (now - start) / MICROS_PER_DAY;
     for (u, (user_id, _)) in org.users.iter().enumerate() {
@@ -337,14 +442,28 @@ async fn seed_sessions(db: &impl ConnectionTrait, rng: &mut ChaCha8Rng, org: &Or
             let started = day_start + rng.random_range(7 * MICROS_PER_HOUR..11 * MICROS_PER_HOUR);
             let length = rng.random_range(10 * MICROS_PER_MINUTE..8 * MICROS_PER_HOUR);
             let emulation = !org.admins.contains(user_id) && rng.random_range(0..12) == 0;
-            insert_session(db, rng, org, &mut count, user_id, emulation, started, (started + length).min(now), true).await?;
+            insert_session(
+                db,
+                rng,
+                org,
+                &mut count,
+                user_id,
+                emulation,
+                started,
+                (started + length).min(now),
+                true,
+            )
+            .await?;
         }
         // The last few users are online right now (one of them emulated).
         if u >= org.users.len() - 4 {
             let started = now - rng.random_range(5 * MICROS_PER_MINUTE..3 * MICROS_PER_HOUR);
             let last_seen = now - rng.random_range(0..10 * MICROS_PER_MINUTE);
             let emulation = u == org.users.len() - 1;
-            insert_session(db, rng, org, &mut count, user_id, emulation, started, last_seen, false).await?;
+            insert_session(
+                db, rng, org, &mut count, user_id, emulation, started, last_seen, false,
+            )
+            .await?;
         }
     }
     Ok(count)
@@ -386,7 +505,9 @@ async fn insert_session(
 
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// One realistic event. Its id is a UUIDv7 whose time part is the event's offset
@@ -397,7 +518,9 @@ fn demo_event(rng: &mut ChaCha8Rng, org: &OrgShape, start: i64, offset: i64) -> 
     let ts = start + offset;
     let mut random = [0u8; 10];
     rng.fill(&mut random);
-    let uuid = uuid::Builder::from_unix_timestamp_millis(ID_ANCHOR_MS + (offset / 1000) as u64, &random).into_uuid();
+    let uuid =
+        uuid::Builder::from_unix_timestamp_millis(ID_ANCHOR_MS + (offset / 1000) as u64, &random)
+            .into_uuid();
     let slug = org.slug;
     let ws_name = *pick(rng, &WORKSPACES);
     let ws = format!("ws_{slug}_{ws_name}");
@@ -409,11 +532,21 @@ fn demo_event(rng: &mut ChaCha8Rng, org: &OrgShape, start: i64, offset: i64) -> 
         Workspace,
     }
     let target = weighted(rng, &[(0u8, 70), (1, 15), (2, 10), (3, 5)]);
-    let target = [Target::Endpoint, Target::Augmentation, Target::App, Target::Workspace]
-        .into_iter()
-        .nth(target as usize)
-        .unwrap_or(Target::Endpoint);
-    let mut row = EventRow { org_id: org.id.to_owned(), ts, workspace_id: Some(ws.clone()), ..Default::default() };
+    let target = [
+        Target::Endpoint,
+        Target::Augmentation,
+        Target::App,
+        Target::Workspace,
+    ]
+    .into_iter()
+    .nth(target as usize)
+    .unwrap_or(Target::Endpoint);
+    let mut row = EventRow {
+        org_id: org.id.to_owned(),
+        ts,
+        workspace_id: Some(ws.clone()),
+        ..Default::default()
+    };
     let base = format!("/v1/orgs/{}/workspaces/{ws}", org.id);
     let (action, path, resource_type, resource_id) = match target {
         Target::Endpoint => {
@@ -421,10 +554,24 @@ fn demo_event(rng: &mut ChaCha8Rng, org: &OrgShape, start: i64, offset: i64) -> 
             let (ep, _, _) = *pick(rng, &ENDPOINTS);
             let app_id = format!("app_{slug}_{ws_name}_{app}");
             let ep_id = format!("ep_{slug}_{ws_name}_{app}_{ep}");
-            let action = weighted(rng, &[("read", 55), ("create", 15), ("update", 10), ("delete", 5), ("execute", 15)]);
+            let action = weighted(
+                rng,
+                &[
+                    ("read", 55),
+                    ("create", 15),
+                    ("update", 10),
+                    ("delete", 5),
+                    ("execute", 15),
+                ],
+            );
             row.app_id = Some(app_id.clone());
             row.endpoint_id = Some(ep_id.clone());
-            (action, format!("{base}/apps/{app_id}/endpoints/{ep_id}"), "endpoint", ep_id)
+            (
+                action,
+                format!("{base}/apps/{app_id}/endpoints/{ep_id}"),
+                "endpoint",
+                ep_id,
+            )
         }
         Target::Augmentation => {
             let (aug, stages) = *pick(rng, &AUGMENTATIONS);
@@ -435,12 +582,20 @@ fn demo_event(rng: &mut ChaCha8Rng, org: &OrgShape, start: i64, offset: i64) -> 
                 row.execution_id = Some(format!("exec_{}", hex(rng, 12)));
                 row.total_stages = Some(stages);
             }
-            (action, format!("{base}/augmentations/{aug_id}"), "augmentation", aug_id)
+            (
+                action,
+                format!("{base}/augmentations/{aug_id}"),
+                "augmentation",
+                aug_id,
+            )
         }
         Target::App => {
             let app = *pick(rng, &APPS);
             let app_id = format!("app_{slug}_{ws_name}_{app}");
-            let action = weighted(rng, &[("read", 60), ("update", 25), ("create", 10), ("delete", 5)]);
+            let action = weighted(
+                rng,
+                &[("read", 60), ("update", 25), ("create", 10), ("delete", 5)],
+            );
             row.app_id = Some(app_id.clone());
             (action, format!("{base}/apps/{app_id}"), "app", app_id)
         }
@@ -478,7 +633,11 @@ fn demo_event(rng: &mut ChaCha8Rng, org: &OrgShape, start: i64, offset: i64) -> 
         row.principal_id = Some(user);
         let jwt = rng.random_bool(0.6);
         row.token_type = Some(if jwt { "jwt" } else { "api_key" }.to_owned());
-        row.token_id = Some(if jwt { format!("jti_{}", hex(rng, 8)) } else { pick(rng, &org.keys).clone() });
+        row.token_id = Some(if jwt {
+            format!("jti_{}", hex(rng, 8))
+        } else {
+            pick(rng, &org.keys).clone()
+        });
         if principal == "mcp_agent" {
             metadata["mcp_client"] = json!(pick(rng, &MCP_CLIENTS));
         }
@@ -509,18 +668,27 @@ fn demo_event(rng: &mut ChaCha8Rng, org: &OrgShape, start: i64, offset: i64) -> 
     row.success = status < 400;
     row.error_code = error.map(str::to_owned);
     if let Some(total) = row.total_stages {
-        row.stages_completed = Some(if row.success { total } else { rng.random_range(0..total) });
+        row.stages_completed = Some(if row.success {
+            total
+        } else {
+            rng.random_range(0..total)
+        });
     }
 
     // Durations: a long tail, heavier for executions.
-    let base_ms: f64 = if action == "execute" || action == "trigger" { 400.0 } else { 40.0 };
+    let base_ms: f64 = if action == "execute" || action == "trigger" {
+        400.0
+    } else {
+        40.0
+    };
     let tail: f64 = rng.random::<f64>().powi(3) * 20.0 + 0.2;
     row.duration_ms = (base_ms * tail) as i64 + rng.random_range(1..20);
 
     if action == "execute" && row.success {
         let prompt = rng.random_range(50..4_000);
         let completion = rng.random_range(10..1_500);
-        row.token_usage = json!({ "prompt_tokens": prompt, "completion_tokens": completion }).to_string();
+        row.token_usage =
+            json!({ "prompt_tokens": prompt, "completion_tokens": completion }).to_string();
         row.tokens_total = prompt + completion;
     } else {
         row.token_usage = "{}".to_owned();

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use sea_orm::sea_query::{Expr, SelectStatement, UnionType};
 use sea_orm::{
-    AccessMode, ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, IsolationLevel, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
+    AccessMode, ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait,
+    FromQueryResult, IsolationLevel, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    TransactionTrait,
 };
 
 use entity::activity_event::{self, Column};
@@ -75,19 +76,33 @@ impl Summary {
         let t = cell.totals();
         self.totals.add(t);
         *self.by_action.entry(cell.action).or_default() += t.requests;
-        let resource = if cell.resource_type.is_empty() { UNKNOWN_RESOURCE.to_owned() } else { cell.resource_type };
+        let resource = if cell.resource_type.is_empty() {
+            UNKNOWN_RESOURCE.to_owned()
+        } else {
+            cell.resource_type
+        };
         *self.by_resource.entry(resource).or_default() += t.requests;
     }
 }
 
 /// Chart buckets of `width` covering `[start, end)`, empty ones included,
 /// from per-hour totals.
-pub fn buckets(start: i64, end: i64, width: i64, hourly: &BTreeMap<i64, Totals>) -> Vec<(i64, Totals)> {
+pub fn buckets(
+    start: i64,
+    end: i64,
+    width: i64,
+    hourly: &BTreeMap<i64, Totals>,
+) -> Vec<(i64, Totals)> {
     let first = start.div_euclid(width) * width;
-    let mut out: BTreeMap<i64, Totals> =
-        (0..).map(|i| first + i * width).take_while(|b| *b < end).map(|b| (b, Totals::default())).collect();
+    let mut out: BTreeMap<i64, Totals> = (0..)
+        .map(|i| first + i * width)
+        .take_while(|b| *b < end)
+        .map(|b| (b, Totals::default()))
+        .collect();
     for (hour, t) in hourly {
-        out.entry(hour.div_euclid(width) * width).or_default().add(*t);
+        out.entry(hour.div_euclid(width) * width)
+            .or_default()
+            .add(*t);
     }
     out.into_iter().collect()
 }
@@ -106,7 +121,12 @@ struct Cell {
 
 impl Cell {
     fn totals(&self) -> Totals {
-        Totals { requests: self.n, successes: self.ok, duration_sum_ms: self.dur, tokens: self.tok }
+        Totals {
+            requests: self.n,
+            successes: self.ok,
+            duration_sum_ms: self.dur,
+            tokens: self.tok,
+        }
     }
 }
 
@@ -125,16 +145,30 @@ impl Grouping {
     /// (hour, action, resource type) expressions for raw events and for rollup rows.
     fn keys(self, rollup: bool) -> [String; 3] {
         match (self, rollup) {
-            (Grouping::ActionAndResource, false) => ["0".into(), "action".into(), "COALESCE(resource_type, '')".into()],
-            (Grouping::ActionAndResource, true) => ["0".into(), "action".into(), "resource_type".into()],
-            (Grouping::Hour, false) => [format!("(ts / {MICROS_PER_HOUR}) * {MICROS_PER_HOUR}"), "''".into(), "''".into()],
+            (Grouping::ActionAndResource, false) => [
+                "0".into(),
+                "action".into(),
+                "COALESCE(resource_type, '')".into(),
+            ],
+            (Grouping::ActionAndResource, true) => {
+                ["0".into(), "action".into(), "resource_type".into()]
+            }
+            (Grouping::Hour, false) => [
+                format!("(ts / {MICROS_PER_HOUR}) * {MICROS_PER_HOUR}"),
+                "''".into(),
+                "''".into(),
+            ],
             (Grouping::Hour, true) => ["hour_start".into(), "''".into(), "''".into()],
             (Grouping::Total, _) => ["0".into(), "''".into(), "''".into()],
         }
     }
 }
 
-fn grouped<E: EntityTrait>(grouping: Grouping, rollup: bool, sums: [&str; 4]) -> sea_orm::Select<E> {
+fn grouped<E: EntityTrait>(
+    grouping: Grouping,
+    rollup: bool,
+    sums: [&str; 4],
+) -> sea_orm::Select<E> {
     let [hour, action, resource] = grouping.keys(rollup);
     let mut select = E::find()
         .select_only()
@@ -142,43 +176,86 @@ fn grouped<E: EntityTrait>(grouping: Grouping, rollup: bool, sums: [&str; 4]) ->
         .column_as(Expr::cust(action.clone()), "action")
         .column_as(Expr::cust(resource.clone()), "resource_type");
     for (alias, sum) in ["n", "ok", "dur", "tok"].into_iter().zip(sums) {
-        select = select.column_as(Expr::cust(format!("CAST(COALESCE(SUM({sum}), 0) AS BIGINT)")), alias);
+        select = select.column_as(
+            Expr::cust(format!("CAST(COALESCE(SUM({sum}), 0) AS BIGINT)")),
+            alias,
+        );
     }
-    for key in [hour, action, resource].into_iter().filter(|k| k != "0" && k != "''") {
+    for key in [hour, action, resource]
+        .into_iter()
+        .filter(|k| k != "0" && k != "''")
+    {
         select = select.group_by(Expr::cust(key));
     }
     select
 }
 
 fn raw_cells(condition: Condition, grouping: Grouping) -> SelectStatement {
-    grouped::<activity_event::Entity>(grouping, false, ["1", "CASE WHEN success THEN 1 ELSE 0 END", "duration_ms", "tokens_total"])
-        .filter(condition)
-        .into_query()
+    grouped::<activity_event::Entity>(
+        grouping,
+        false,
+        [
+            "1",
+            "CASE WHEN success THEN 1 ELSE 0 END",
+            "duration_ms",
+            "tokens_total",
+        ],
+    )
+    .filter(condition)
+    .into_query()
 }
 
 /// The rollup cells of whole hours `[first_hour, last_hour)`, only the columns a summary needs.
-fn rollup_cells(org_id: &str, (kind, scope_id): (&str, &str), (first_hour, last_hour): (i64, i64), grouping: Grouping) -> SelectStatement {
+fn rollup_cells(
+    org_id: &str,
+    (kind, scope_id): (&str, &str),
+    (first_hour, last_hour): (i64, i64),
+    grouping: Grouping,
+) -> SelectStatement {
     use activity_rollup::Column as R;
-    grouped::<activity_rollup::Entity>(grouping, true, ["request_count", "success_count", "duration_sum_ms", "tokens_sum"])
-        .filter(R::OrgId.eq(org_id))
-        .filter(R::ScopeKind.eq(kind))
-        .filter(R::ScopeId.eq(scope_id))
-        .filter(R::HourStart.gte(first_hour))
-        .filter(R::HourStart.lt(last_hour))
-        .into_query()
+    grouped::<activity_rollup::Entity>(
+        grouping,
+        true,
+        [
+            "request_count",
+            "success_count",
+            "duration_sum_ms",
+            "tokens_sum",
+        ],
+    )
+    .filter(R::OrgId.eq(org_id))
+    .filter(R::ScopeKind.eq(kind))
+    .filter(R::ScopeId.eq(scope_id))
+    .filter(R::HourStart.gte(first_hour))
+    .filter(R::HourStart.lt(last_hour))
+    .into_query()
 }
 
 /// Whole hours of a window: `[first_hour, last_hour)`, empty when the window holds none.
 fn whole_hours(start: i64, end: i64) -> (i64, i64) {
-    let first = start.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR + if start.rem_euclid(MICROS_PER_HOUR) == 0 { 0 } else { MICROS_PER_HOUR };
+    let first = start.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR
+        + if start.rem_euclid(MICROS_PER_HOUR) == 0 {
+            0
+        } else {
+            MICROS_PER_HOUR
+        };
     (first, end.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR)
 }
 
 /// How many events match: exact, and for rollup scopes filtered by time only
 /// as cheap as a summary.
 #[tracing::instrument(skip(db))]
-pub async fn count(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter: &ActivityFilter) -> AppResult<u64> {
-    let window = window(filter, filter.start_time.unwrap_or(0), filter.end_time.unwrap_or(i64::MAX / 2));
+pub async fn count(
+    db: &DatabaseConnection,
+    org_id: &str,
+    scope: &Scope,
+    filter: &ActivityFilter,
+) -> AppResult<u64> {
+    let window = window(
+        filter,
+        filter.start_time.unwrap_or(0),
+        filter.end_time.unwrap_or(i64::MAX / 2),
+    );
     let cells = aggregate(db, org_id, scope, &window, Grouping::Total, true).await?;
     Ok(cells.iter().map(|c| c.n).sum::<i64>().max(0) as u64)
 }
@@ -194,13 +271,27 @@ pub fn window(filter: &ActivityFilter, start: i64, end: i64) -> ActivityFilter {
 /// Aggregates `scope` over `[start, end)` (narrowed by the filter). Exact:
 /// equal to aggregating the raw events.
 #[tracing::instrument(skip(db))]
-pub async fn summarize(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter: &ActivityFilter, start: i64, end: i64) -> AppResult<Summary> {
+pub async fn summarize(
+    db: &DatabaseConnection,
+    org_id: &str,
+    scope: &Scope,
+    filter: &ActivityFilter,
+    start: i64,
+    end: i64,
+) -> AppResult<Summary> {
     summary_from(db, org_id, scope, filter, start, end, true).await
 }
 
 /// The same summary from the raw events alone: the baseline the rollups are
 /// measured against.
-pub async fn summarize_raw(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter: &ActivityFilter, start: i64, end: i64) -> AppResult<Summary> {
+pub async fn summarize_raw(
+    db: &DatabaseConnection,
+    org_id: &str,
+    scope: &Scope,
+    filter: &ActivityFilter,
+    start: i64,
+    end: i64,
+) -> AppResult<Summary> {
     summary_from(db, org_id, scope, filter, start, end, false).await
 }
 
@@ -214,9 +305,25 @@ async fn summary_from(
     use_rollups: bool,
 ) -> AppResult<Summary> {
     let filter = window(filter, start, end);
-    let (start, end) = (filter.start_time.unwrap_or(start), filter.end_time.unwrap_or(end));
-    let mut summary = Summary { start, end, ..Default::default() };
-    for cell in aggregate(db, org_id, scope, &filter, Grouping::ActionAndResource, use_rollups).await? {
+    let (start, end) = (
+        filter.start_time.unwrap_or(start),
+        filter.end_time.unwrap_or(end),
+    );
+    let mut summary = Summary {
+        start,
+        end,
+        ..Default::default()
+    };
+    for cell in aggregate(
+        db,
+        org_id,
+        scope,
+        &filter,
+        Grouping::ActionAndResource,
+        use_rollups,
+    )
+    .await?
+    {
         summary.add(cell);
     }
     Ok(summary)
@@ -224,7 +331,14 @@ async fn summary_from(
 
 /// Totals per hour (keyed by the hour's start) over `[start, end)`, for charts.
 #[tracing::instrument(skip(db))]
-pub async fn hourly(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter: &ActivityFilter, start: i64, end: i64) -> AppResult<BTreeMap<i64, Totals>> {
+pub async fn hourly(
+    db: &DatabaseConnection,
+    org_id: &str,
+    scope: &Scope,
+    filter: &ActivityFilter,
+    start: i64,
+    end: i64,
+) -> AppResult<BTreeMap<i64, Totals>> {
     let filter = window(filter, start, end);
     let mut out: BTreeMap<i64, Totals> = BTreeMap::new();
     for cell in aggregate(db, org_id, scope, &filter, Grouping::Hour, true).await? {
@@ -243,30 +357,58 @@ pub async fn hourly(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter
 /// `seq > watermark` leaves. The raw remainder is three range scans (an OR of
 /// them would scan the whole window): the partial hours at both ends, and the
 /// whole hours' events not folded yet; all parts travel in one UNION ALL.
-async fn aggregate(db: &DatabaseConnection, org_id: &str, scope: &Scope, filter: &ActivityFilter, grouping: Grouping, use_rollups: bool) -> AppResult<Vec<Cell>> {
-    let (Some(start), Some(end)) = (filter.start_time, filter.end_time) else { return Ok(Vec::new()) };
+async fn aggregate(
+    db: &DatabaseConnection,
+    org_id: &str,
+    scope: &Scope,
+    filter: &ActivityFilter,
+    grouping: Grouping,
+    use_rollups: bool,
+) -> AppResult<Vec<Cell>> {
+    let (Some(start), Some(end)) = (filter.start_time, filter.end_time) else {
+        return Ok(Vec::new());
+    };
     if end <= start {
         return Ok(Vec::new());
     }
     let (first_hour, last_hour) = whole_hours(start, end);
-    let rollup = scope.rollup_key(org_id).filter(|_| use_rollups && !filter.narrows_beyond_time() && last_hour > first_hour);
+    let rollup = scope
+        .rollup_key(org_id)
+        .filter(|_| use_rollups && !filter.narrows_beyond_time() && last_hour > first_hour);
     let base = scope_condition(org_id, scope).add(filter_condition(filter));
     let backend = db.get_database_backend();
     let Some(key) = rollup else {
-        return Ok(Cell::find_by_statement(backend.build(&raw_cells(base, grouping))).all(db).await?);
+        return Ok(
+            Cell::find_by_statement(backend.build(&raw_cells(base, grouping)))
+                .all(db)
+                .await?,
+        );
     };
     let txn = if backend == DbBackend::Postgres {
-        db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
+        db.begin_with_config(
+            Some(IsolationLevel::RepeatableRead),
+            Some(AccessMode::ReadOnly),
+        )
+        .await?
     } else {
         db.begin().await?
     };
     let watermark = rollups::watermark(&txn).await?;
-    let unfolded = Condition::all().add(Column::Seq.gt(watermark)).add(Column::Ts.gte(first_hour)).add(Column::Ts.lt(last_hour));
+    let unfolded = Condition::all()
+        .add(Column::Seq.gt(watermark))
+        .add(Column::Ts.gte(first_hour))
+        .add(Column::Ts.lt(last_hour));
     let mut union = rollup_cells(org_id, key, (first_hour, last_hour), grouping);
-    for part in [Condition::all().add(Column::Ts.lt(first_hour)), Condition::all().add(Column::Ts.gte(last_hour)), unfolded] {
+    for part in [
+        Condition::all().add(Column::Ts.lt(first_hour)),
+        Condition::all().add(Column::Ts.gte(last_hour)),
+        unfolded,
+    ] {
         union.union(UnionType::All, raw_cells(base.clone().add(part), grouping));
     }
-    let cells = Cell::find_by_statement(backend.build(&union)).all(&txn).await?;
+    let cells = Cell::find_by_statement(backend.build(&union))
+        .all(&txn)
+        .await?;
     txn.commit().await?;
     Ok(cells)
 }

@@ -8,9 +8,9 @@ use std::sync::Once;
 
 use activity_gateway::app::{AppState, Application};
 use activity_gateway::config::HttpArgs;
+use activity_gateway::domain::permission::Role;
 use activity_gateway::service::keys::{self, NewKey};
 use activity_gateway::service::seed::{self, SeedOptions};
-use activity_gateway::domain::permission::Role;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,9 @@ impl TestDb {
     /// (no `TEST_DATABASE_URL`), which `REQUIRE_POSTGRES=1` turns into a failure.
     pub async fn new(backend: Backend) -> Option<TestDb> {
         let db = Self::empty(backend).await?;
-        activity_gateway::db::migrate(&db.db).await.expect("migrations apply");
+        activity_gateway::db::migrate(&db.db)
+            .await
+            .expect("migrations apply");
         Some(db)
     }
 
@@ -45,11 +47,21 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-                let db = activity_gateway::db::connect(&url).await.expect("sqlite opens");
-                Some(TestDb { backend, db, url, _dir: Some(dir) })
+                let db = activity_gateway::db::connect(&url)
+                    .await
+                    .expect("sqlite opens");
+                Some(TestDb {
+                    backend,
+                    db,
+                    url,
+                    _dir: Some(dir),
+                })
             }
             Backend::Postgres => {
-                let Some(admin_url) = std::env::var("TEST_DATABASE_URL").ok().filter(|s| !s.is_empty()) else {
+                let Some(admin_url) = std::env::var("TEST_DATABASE_URL")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                else {
                     if std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
                         panic!("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set: the PostgreSQL tier must run");
                     }
@@ -59,41 +71,83 @@ impl TestDb {
                     return None;
                 };
                 let name = format!("ag_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(admin_url.as_str()).await.expect("TEST_DATABASE_URL answers");
-                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+                let admin = Database::connect(admin_url.as_str())
+                    .await
+                    .expect("TEST_DATABASE_URL answers");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
                 admin.close().await.ok();
                 let url = with_database(&admin_url, &name);
-                let db = activity_gateway::db::connect(&url).await.expect("test database opens");
-                Some(TestDb { backend, db, url, _dir: None })
+                let db = activity_gateway::db::connect(&url)
+                    .await
+                    .expect("test database opens");
+                Some(TestDb {
+                    backend,
+                    db,
+                    url,
+                    _dir: None,
+                })
             }
         }
     }
 
     /// Seeds a small demo data set.
     pub async fn seed(&self, events: u64) -> seed::SeedReport {
-        seed::seed(&self.db, &SeedOptions { events, days: 14, seed: 7 }, |_| {}).await.expect("seed")
+        seed::seed(
+            &self.db,
+            &SeedOptions {
+                events,
+                days: 14,
+                seed: 7,
+            },
+            |_| {},
+        )
+        .await
+        .expect("seed")
     }
 
     /// How many activity events match a SQL condition.
     pub async fn count_events(&self, condition: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) AS n FROM activity_events WHERE {condition}");
-        let row = self.db.query_one_raw(sea_orm::Statement::from_string(self.db.get_database_backend(), sql)).await.unwrap().unwrap();
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                sql,
+            ))
+            .await
+            .unwrap()
+            .unwrap();
         row.try_get::<i64>("", "n").unwrap()
     }
 
     pub async fn key(&self, org: &str, role: Role) -> String {
-        self.key_with(NewKey { org_id: org.into(), role: Some(role), permissions: Default::default(), user_id: None, name: None })
-            .await
+        self.key_with(NewKey {
+            org_id: org.into(),
+            role: Some(role),
+            permissions: Default::default(),
+            user_id: None,
+            name: None,
+        })
+        .await
     }
 
     pub async fn key_with(&self, new: NewKey) -> String {
-        keys::create(&self.db, new).await.expect("key created").secret
+        keys::create(&self.db, new)
+            .await
+            .expect("key created")
+            .secret
     }
 }
 
 /// Replaces the database name in a PostgreSQL URL.
 pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((url, None));
+    let (base, query) = url
+        .split_once('?')
+        .map(|(b, q)| (b, Some(q)))
+        .unwrap_or((url, None));
     let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
     let base = match base[scheme_end..].find('/') {
         Some(slash) => &base[..scheme_end + slash],
@@ -116,13 +170,21 @@ pub struct TestApp {
 
 /// Settings with request recording on and room for `capacity` events.
 pub fn recording(capacity: usize) -> HttpArgs {
-    HttpArgs { record_requests: true, recorder_capacity: capacity, ..test_settings() }
+    HttpArgs {
+        record_requests: true,
+        recorder_capacity: capacity,
+        ..test_settings()
+    }
 }
 
 /// Recording is off by default in tests, so that tests counting events see
 /// only their own; the recording tests switch it on.
 pub fn test_settings() -> HttpArgs {
-    HttpArgs { jwt_secret: Some(JWT_SECRET.to_owned()), record_requests: false, ..HttpArgs::default() }
+    HttpArgs {
+        jwt_secret: Some(JWT_SECRET.to_owned()),
+        record_requests: false,
+        ..HttpArgs::default()
+    }
 }
 
 impl TestApp {
@@ -133,13 +195,21 @@ impl TestApp {
     pub async fn spawn_with(db: &DatabaseConnection, settings: HttpArgs) -> TestApp {
         let state = AppState::new(db.clone(), settings);
         let recorder = state.recorder.clone();
-        let app = Application::build(state, "127.0.0.1:0".parse().unwrap()).await.expect("binds");
+        let app = Application::build(state, "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("binds");
         let addr = app.local_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
-        TestApp { addr, client: reqwest::Client::new(), shutdown: Some(tx), server: Some(server), recorder }
+        TestApp {
+            addr,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+            server: Some(server),
+            recorder,
+        }
     }
 
     /// Shuts down gracefully and waits until the server (and its recorder) finished.
@@ -157,13 +227,20 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
-        let res = self.client.get(self.url(path)).header("X-Api-Key", key).send().await.expect("request");
+        let res = self
+            .client
+            .get(self.url(path))
+            .header("X-Api-Key", key)
+            .send()
+            .await
+            .expect("request");
         read(res).await
     }
 
     /// POSTs a GraphQL query with an API key; answers (status, body).
     pub async fn graphql(&self, key: &str, query: &str) -> (u16, serde_json::Value) {
-        self.graphql_with(query, serde_json::json!({}), |r| r.header("X-Api-Key", key)).await
+        self.graphql_with(query, serde_json::json!({}), |r| r.header("X-Api-Key", key))
+            .await
     }
 
     pub async fn graphql_with(
@@ -172,7 +249,10 @@ impl TestApp {
         variables: serde_json::Value,
         auth: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> (u16, serde_json::Value) {
-        let req = self.client.post(self.url("/graphql")).json(&serde_json::json!({ "query": query, "variables": variables }));
+        let req = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&serde_json::json!({ "query": query, "variables": variables }));
         read(auth(req).send().await.expect("request")).await
     }
 }
