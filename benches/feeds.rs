@@ -107,7 +107,7 @@ async fn bench(backend: &str, events: u64) {
     );
 
     // 3. A GraphQL page of 50 against the same SQL (the org lookup and the page) issued directly.
-    let schema = activity_gateway::graphql::build_schema(db.clone());
+    let schema = activity_gateway::graphql::build_schema(db.clone(), Default::default());
     let principal = activity_gateway::auth::Principal {
         org_id: org.into(),
         principal_type: "api_key",

@@ -21,6 +21,7 @@ use crate::auth::{self, Principal};
 use crate::config::HttpArgs;
 use crate::error::AppError;
 use crate::graphql::{self, GatewaySchema};
+use crate::service::live::LiveFeed;
 use crate::service::recorder::Recorder;
 use crate::{recording, rest, service};
 
@@ -31,14 +32,17 @@ pub struct AppState {
     pub settings: Arc<HttpArgs>,
     pub schema: GatewaySchema,
     pub recorder: Recorder,
+    /// Rung after every commit of events; wakes live subscriptions.
+    pub live: LiveFeed,
 }
 
 impl AppState {
     /// Needs a Tokio runtime: the request recorder's writer starts here.
     pub fn new(db: DatabaseConnection, settings: HttpArgs) -> Self {
-        let schema = graphql::build_schema(db.clone());
+        let live = LiveFeed::default();
+        let schema = graphql::build_schema(db.clone(), live.clone());
         let recorder = if settings.record_requests {
-            Recorder::start(db.clone(), settings.recorder_capacity)
+            Recorder::start(db.clone(), live.clone(), settings.recorder_capacity)
         } else {
             Recorder::disabled()
         };
@@ -47,6 +51,7 @@ impl AppState {
             settings: Arc::new(settings),
             schema,
             recorder,
+            live,
         }
     }
 
@@ -61,6 +66,7 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
+        .route("/metrics", get(metrics))
         .nest("/v1/orgs/{org_id}", rest::orgs::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -136,6 +142,32 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
     }
 }
 
+/// Process counters in the Prometheus text format. Needs a credential (any
+/// role): the figures are the process's, never an org's data.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let gauges = [
+        (
+            "activity_gateway_recorder_dropped_total",
+            "counter",
+            "Recorded requests dropped because the recorder's buffer was full.",
+            state.recorder.dropped(),
+        ),
+        (
+            "activity_gateway_live_subscriptions",
+            "gauge",
+            "Open activityAdded subscriptions.",
+            state.live.subscribers(),
+        ),
+    ];
+    let mut body = String::new();
+    for (name, kind, help, value) in gauges {
+        body.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
 async fn unknown_route(req: Request) -> AppError {
     AppError::not_found("route", req.uri().path())
 }
@@ -183,6 +215,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     recorder: Recorder,
+    live: LiveFeed,
 }
 
 impl Application {
@@ -190,11 +223,12 @@ impl Application {
         let listener = TcpListener::bind(bind)
             .await
             .map_err(|e| anyhow::anyhow!("cannot bind {bind}: {e}"))?;
-        let recorder = state.recorder.clone();
+        let (recorder, live) = (state.recorder.clone(), state.live.clone());
         Ok(Self {
             listener,
             router: router(state),
             recorder,
+            live,
         })
     }
 
@@ -205,7 +239,8 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, finishes the requests in flight,
-    /// then writes every recorded request still buffered.
+    /// then writes every recorded request still buffered and ends the live
+    /// subscriptions (WebSockets outlive the graceful shutdown otherwise).
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -220,6 +255,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         self.recorder.close().await;
+        self.live.close();
         served?;
         Ok(())
     }

@@ -86,6 +86,11 @@ fn credential(headers: &HeaderMap) -> AppResult<Credential<'_>> {
     }
 }
 
+/// Whether the headers carry a credential at all (valid or not).
+pub fn has_credential(headers: &HeaderMap) -> bool {
+    headers.contains_key("x-api-key") || headers.contains_key(axum::http::header::AUTHORIZATION)
+}
+
 /// Resolves the request's credential into a principal, or 401.
 pub async fn resolve(
     db: &DatabaseConnection,

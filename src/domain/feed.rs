@@ -204,16 +204,33 @@ fn checksum(payload: &str) -> String {
     hex::encode(&Sha256::digest(format!("activity-gateway cursor\n{payload}").as_bytes())[..6])
 }
 
+/// The cursor's text: the payload and its checksum, base64url.
+fn seal(payload: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{payload}|{}", checksum(payload)))
+}
+
+/// The payload of a sealed cursor whose checksum holds.
+fn unseal(text: &str) -> Result<String, CursorError> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .map_err(|_| CursorError::Malformed)?;
+    let raw = String::from_utf8(raw).map_err(|_| CursorError::Malformed)?;
+    let (payload, sum) = raw.rsplit_once('|').ok_or(CursorError::Malformed)?;
+    if checksum(payload) != sum {
+        return Err(CursorError::Malformed);
+    }
+    Ok(payload.to_owned())
+}
+
 impl Cursor {
     pub fn encode(&self, org_id: &str, scope: &Scope, filter: &ActivityFilter) -> String {
-        let payload = format!(
+        seal(&format!(
             "{CURSOR_VERSION}|{}|{}|{}",
             self.ts,
             self.id,
             binding(org_id, scope, filter)
-        );
-        let text = format!("{payload}|{}", checksum(&payload));
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+        ))
     }
 
     pub fn decode(
@@ -222,15 +239,8 @@ impl Cursor {
         scope: &Scope,
         filter: &ActivityFilter,
     ) -> Result<Cursor, CursorError> {
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(text.trim())
-            .map_err(|_| CursorError::Malformed)?;
-        let raw = String::from_utf8(raw).map_err(|_| CursorError::Malformed)?;
-        let (payload, sum) = raw.rsplit_once('|').ok_or(CursorError::Malformed)?;
-        if checksum(payload) != sum {
-            return Err(CursorError::Malformed);
-        }
-        let parts: Vec<&str> = payload.split('|').collect();
+        let raw = unseal(text)?;
+        let parts: Vec<&str> = raw.split('|').collect();
         let [version, ts, id, bound] = parts[..] else {
             return Err(CursorError::Malformed);
         };
@@ -243,6 +253,47 @@ impl Cursor {
         Ok(Cursor {
             ts: ts.parse().map_err(|_| CursorError::Malformed)?,
             id: id.to_owned(),
+        })
+    }
+}
+
+/// A position in the live tail: the commit order (`seq`) of the last event
+/// delivered, bound to the org and filter of the subscription like a feed
+/// cursor. Feed cursors and live cursors are not interchangeable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveCursor {
+    pub seq: i64,
+}
+
+const LIVE_CURSOR_VERSION: &str = "l1";
+
+impl LiveCursor {
+    pub fn encode(&self, org_id: &str, filter: &ActivityFilter) -> String {
+        seal(&format!(
+            "{LIVE_CURSOR_VERSION}|{}|{}",
+            self.seq,
+            binding(org_id, &Scope::Org, filter)
+        ))
+    }
+
+    pub fn decode(
+        text: &str,
+        org_id: &str,
+        filter: &ActivityFilter,
+    ) -> Result<LiveCursor, CursorError> {
+        let raw = unseal(text)?;
+        let parts: Vec<&str> = raw.split('|').collect();
+        let [version, seq, bound] = parts[..] else {
+            return Err(CursorError::Malformed);
+        };
+        if version != LIVE_CURSOR_VERSION {
+            return Err(CursorError::Malformed);
+        }
+        if bound != binding(org_id, &Scope::Org, filter) {
+            return Err(CursorError::OtherFeed);
+        }
+        Ok(LiveCursor {
+            seq: seq.parse().map_err(|_| CursorError::Malformed)?,
         })
     }
 }

@@ -41,7 +41,7 @@ pub struct ActivityFilterInput {
 }
 
 impl ActivityFilterInput {
-    fn parse(self) -> Result<ActivityFilter, Vec<InvalidInput>> {
+    pub(super) fn parse(self) -> Result<ActivityFilter, Vec<InvalidInput>> {
         let mut problems = Vec::new();
         let mut time = |name: &str, value: Option<String>| {
             value.and_then(|text| {

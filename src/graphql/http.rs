@@ -1,9 +1,16 @@
-//! `/graphql` over HTTP: POST (queries and mutations) and GET (queries only).
+//! `/graphql` over HTTP: POST (queries and mutations), GET (queries only),
+//! and a GET that upgrades to a WebSocket (`graphql-transport-ws`) for
+//! subscriptions.
 
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::OperationType;
+use async_graphql::Data;
 use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, Request, ServerError};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -43,22 +50,25 @@ pub async fn post_handler(
 
 pub async fn get_handler(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    request: axum::extract::Request,
 ) -> Response {
-    let request =
-        match async_graphql::http::parse_query_string(query.as_deref().unwrap_or_default()) {
-            Ok(request) => request,
-            Err(e) => {
-                let input = InvalidInput::new(
-                    &["query"],
-                    "query_invalid",
-                    e.to_string(),
-                    serde_json::Value::Null,
-                );
-                return AppError::invalid(input).into_response();
-            }
-        };
+    let (parts, _) = request.into_parts();
+    if parts.headers.contains_key(header::UPGRADE) {
+        return subscribe(state, parts).await;
+    }
+    let (headers, query) = (parts.headers, parts.uri.query());
+    let request = match async_graphql::http::parse_query_string(query.unwrap_or_default()) {
+        Ok(request) => request,
+        Err(e) => {
+            let input = InvalidInput::new(
+                &["query"],
+                "query_invalid",
+                e.to_string(),
+                serde_json::Value::Null,
+            );
+            return AppError::invalid(input).into_response();
+        }
+    };
     // GET must never change state.
     if mutation_action(&request).is_some() {
         let mut response = AppError::MethodNotAllowed.into_response();
@@ -68,6 +78,83 @@ pub async fn get_handler(
         return response;
     }
     execute(&state, &headers, BatchRequest::Single(request), "read").await
+}
+
+/// A WebSocket for subscriptions. The credential comes in the upgrade's
+/// headers or, as browsers cannot set headers on a WebSocket, in the
+/// `connection_init` payload as header names and values
+/// (`{"X-Api-Key": "..."}`); a bad one there ends the connection (close
+/// code 1002, the error's message as the reason).
+async fn subscribe(state: AppState, mut parts: Parts) -> Response {
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+        Ok(protocol) => protocol,
+        Err(_) => {
+            let input = InvalidInput::new(
+                &["header", "sec-websocket-protocol"],
+                "value_error",
+                "Use the graphql-transport-ws subprotocol",
+                serde_json::Value::Null,
+            );
+            return AppError::invalid(input).into_response();
+        }
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let from_headers = if auth::has_credential(&parts.headers) {
+        match auth::resolve(&state.db, state.jwt_secret(), &parts.headers).await {
+            Ok(principal) => Some(principal),
+            Err(e) => return graphql_error_response(e),
+        }
+    } else {
+        None
+    };
+    let recorded = from_headers.clone();
+    let mut response = upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            let schema = state.schema.clone();
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let principal = match from_headers {
+                        Some(principal) => principal,
+                        None => auth::resolve(&state.db, state.jwt_secret(), &headers_of(&payload))
+                            .await
+                            .map_err(|e| e.to_graphql())?,
+                    };
+                    let mut data = Data::default();
+                    data.insert(std::sync::Arc::new(super::loaders::Loaders::new(
+                        &state.db,
+                        &principal.org_id,
+                    )));
+                    data.insert(principal);
+                    Ok(data)
+                })
+                .serve()
+                .await
+        })
+        .into_response();
+    if let Some(principal) = recorded {
+        response.extensions_mut().insert(principal);
+    }
+    response
+}
+
+/// A `connection_init` payload read as request headers: every string value
+/// under its key, so the credential rules are those of HTTP.
+fn headers_of(payload: &serde_json::Value) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in payload.as_object().into_iter().flatten() {
+        let (Ok(name), Some(Ok(value))) = (
+            header::HeaderName::try_from(name.as_str()),
+            value.as_str().map(HeaderValue::from_str),
+        ) else {
+            continue;
+        };
+        headers.insert(name, value);
+    }
+    headers
 }
 
 async fn execute(

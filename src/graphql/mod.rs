@@ -5,15 +5,19 @@ pub mod http;
 pub mod loaders;
 mod mutation;
 mod query;
+mod subscription;
 mod types;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 use sea_orm::DatabaseConnection;
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
 
-pub type GatewaySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+use crate::service::live::LiveFeed;
+
+pub type GatewaySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Depth and complexity limits: generous for every query in the README, fatal
 /// for abusive nesting.
@@ -21,9 +25,10 @@ pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 10_000;
 pub const MAX_DIRECTIVES: usize = 8;
 
-pub fn build_schema(db: DatabaseConnection) -> GatewaySchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+pub fn build_schema(db: DatabaseConnection, live: LiveFeed) -> GatewaySchema {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(db)
+        .data(live)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_directives(MAX_DIRECTIVES)
@@ -32,7 +37,7 @@ pub fn build_schema(db: DatabaseConnection) -> GatewaySchema {
 
 /// The SDL, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .finish()
         .sdl()
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::auth::Principal;
 use crate::error::{AppError, GqlResult, IntoGql};
 use crate::service::ingest;
+use crate::service::live::LiveFeed;
 
 /// One event to ingest: the fields of `Activity` (only `action` is required).
 /// `timestamp` defaults to now, `statusCode` to 200, `success` to
@@ -100,7 +101,7 @@ impl MutationRoot {
         let parsed = ingest::parse_items(items)
             .map_err(|p| AppError::Invalid(p).located(&["events"]))
             .gql()?;
-        let report = ingest::ingest(db, principal, parsed)
+        let report = ingest::ingest(db, ctx.data::<LiveFeed>()?, principal, parsed)
             .await
             .map_err(|e| e.located(&["events"]))
             .gql()?;

@@ -323,7 +323,7 @@ async fn ingest_activity(
     p.require(Permission::ActivityWrite)?;
     let events = ingest::parse_items(body.0)
         .map_err(|problems| AppError::Invalid(problems).located(&["body"]))?;
-    let report = ingest::ingest(&s.db, &p, events)
+    let report = ingest::ingest(&s.db, &s.live, &p, events)
         .await
         .map_err(|e| e.located(&["body"]))?;
     Ok(Json(report.into()))

@@ -133,6 +133,9 @@ pub async fn insert_batch(
 ) -> Result<u64, DbErr> {
     let mut stored = 0;
     let mut rows = rows.into_iter().peekable();
+    if rows.peek().is_some() {
+        super::live::serialize_event_writers(db).await?;
+    }
     while rows.peek().is_some() {
         let mut values = Vec::with_capacity(ROWS_PER_STATEMENT * COLUMNS.len());
         let mut count = 0;

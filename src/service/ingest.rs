@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::events::{insert_batch, EventRow};
+use super::live::LiveFeed;
 use crate::auth::Principal;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::time::{now_micros, parse_timestamp};
@@ -430,9 +431,10 @@ fn into_row(org: &str, e: IngestEvent, id: String, now: i64) -> EventRow {
 
 /// Validates and stores a batch for the caller's org. Nothing is stored unless
 /// every event is valid; the answer comes after the commit.
-#[tracing::instrument(skip(db, principal, events), fields(org = %principal.org_id, count = events.len()))]
+#[tracing::instrument(skip(db, live, principal, events), fields(org = %principal.org_id, count = events.len()))]
 pub async fn ingest(
     db: &DatabaseConnection,
+    live: &LiveFeed,
     principal: &Principal,
     mut events: Vec<IngestEvent>,
 ) -> AppResult<IngestReport> {
@@ -487,6 +489,9 @@ pub async fn ingest(
     let txn = db.begin().await?;
     let stored = insert_batch(&txn, rows, true).await?;
     txn.commit().await?;
+    if stored > 0 {
+        live.committed();
+    }
     Ok(IngestReport {
         received,
         stored,

@@ -6,6 +6,7 @@ pub mod directory;
 pub mod events;
 pub mod ingest;
 pub mod keys;
+pub mod live;
 pub mod recorder;
 pub mod rollups;
 pub mod scope;

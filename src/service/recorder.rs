@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::events::{insert_batch, EventRow};
+use super::live::LiveFeed;
 
 /// How long an event may wait in the buffer before it is written.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
@@ -26,10 +27,10 @@ pub struct Recorder {
 
 impl Recorder {
     /// A recorder with room for `capacity` events in flight.
-    pub fn start(db: DatabaseConnection, capacity: usize) -> Self {
+    pub fn start(db: DatabaseConnection, live: LiveFeed, capacity: usize) -> Self {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let (stop, stopped) = oneshot::channel();
-        let writer = tokio::spawn(write_batches(db, receiver, stopped));
+        let writer = tokio::spawn(write_batches(Writer { db, live }, receiver, stopped));
         Self {
             sender: Some(sender),
             dropped: Arc::default(),
@@ -77,8 +78,13 @@ impl Recorder {
     }
 }
 
-async fn write_batches(
+struct Writer {
     db: DatabaseConnection,
+    live: LiveFeed,
+}
+
+async fn write_batches(
+    writer: Writer,
     mut receiver: mpsc::Receiver<EventRow>,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -95,7 +101,7 @@ async fn write_batches(
                 while let Some(event) = receiver.recv().await {
                     batch.push(event);
                     if batch.len() >= MAX_BATCH {
-                        flush(&db, &mut batch).await;
+                        flush(&writer, &mut batch).await;
                     }
                 }
                 break;
@@ -108,12 +114,12 @@ async fn write_batches(
                 Ok(None) | Err(_) => break,
             }
         }
-        flush(&db, &mut batch).await;
+        flush(&writer, &mut batch).await;
     }
-    flush(&db, &mut batch).await;
+    flush(&writer, &mut batch).await;
 }
 
-async fn flush(db: &DatabaseConnection, batch: &mut Vec<EventRow>) {
+async fn flush(writer: &Writer, batch: &mut Vec<EventRow>) {
     if batch.is_empty() {
         return;
     }
@@ -122,13 +128,13 @@ async fn flush(db: &DatabaseConnection, batch: &mut Vec<EventRow>) {
     // Retried a few times: a database restart should not lose recorded calls.
     for attempt in 0..3 {
         let result = async {
-            let txn = db.begin().await?;
+            let txn = writer.db.begin().await?;
             insert_batch(&txn, rows.clone(), true).await?;
             txn.commit().await
         }
         .await;
         match result {
-            Ok(()) => return,
+            Ok(()) => return writer.live.committed(),
             Err(e) if attempt < 2 => {
                 tracing::warn!(error = %e, count, "recording activity failed; retrying");
                 tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;

@@ -1,0 +1,167 @@
+//! The live tail: events as they are committed, in commit order, resumable.
+//!
+//! Writers ring a bell after each commit; subscribers read the events
+//! themselves, by `seq`, from where they left off. Nothing travels through
+//! the bell but "something new", so a slow subscriber, a missed wake-up or a
+//! reconnect can never lose or reorder an event: the database is the queue.
+//! Writers of other processes (several gateways on one PostgreSQL) are seen by
+//! a poll every [`POLL_EVERY`] even without a bell.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use tokio::sync::watch;
+
+use entity::activity_event::{self, Column};
+
+use super::activity::filter_condition;
+use crate::domain::feed::ActivityFilter;
+
+/// How often a subscriber looks for events even when no bell rang.
+pub const POLL_EVERY: Duration = Duration::from_secs(1);
+/// Events read per query; a subscriber far behind catches up in steps of this.
+const READ_AHEAD: u64 = 500;
+
+/// Rings after every commit of events; cheap to clone.
+#[derive(Clone)]
+pub struct LiveFeed {
+    bell: Arc<watch::Sender<u64>>,
+    subscribers: Arc<AtomicU64>,
+    closed: Arc<AtomicBool>,
+}
+
+impl Default for LiveFeed {
+    fn default() -> Self {
+        Self {
+            bell: Arc::new(watch::channel(0).0),
+            subscribers: Arc::default(),
+            closed: Arc::default(),
+        }
+    }
+}
+
+impl LiveFeed {
+    /// Call after a commit that stored events.
+    pub fn committed(&self) {
+        self.bell
+            .send_modify(|rings| *rings = rings.wrapping_add(1));
+    }
+
+    /// Ends every tail (at shutdown): subscribers get `complete` and can
+    /// resume elsewhere from their last cursor.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        self.committed();
+    }
+
+    /// Live subscriptions open right now.
+    pub fn subscribers(&self) -> u64 {
+        self.subscribers.load(Ordering::Relaxed)
+    }
+
+    /// A tail of `org`'s events matching `filter`, strictly after `after_seq`.
+    pub fn tail(&self, org_id: String, filter: ActivityFilter, after_seq: i64) -> Tail {
+        self.subscribers.fetch_add(1, Ordering::Relaxed);
+        Tail {
+            org_id,
+            filter,
+            after_seq,
+            bell: self.bell.subscribe(),
+            subscribers: self.subscribers.clone(),
+            closed: self.closed.clone(),
+        }
+    }
+}
+
+/// One subscriber's position in the live tail.
+pub struct Tail {
+    org_id: String,
+    filter: ActivityFilter,
+    after_seq: i64,
+    bell: watch::Receiver<u64>,
+    subscribers: Arc<AtomicU64>,
+    closed: Arc<AtomicBool>,
+}
+
+impl Drop for Tail {
+    fn drop(&mut self) {
+        self.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Tail {
+    /// The next events in commit order, waiting until there is at least one;
+    /// none once the feed is closed. A database error is retried after the
+    /// poll interval: a live tail outlives a database restart.
+    pub async fn next_events(&mut self, db: &impl ConnectionTrait) -> Vec<activity_event::Model> {
+        loop {
+            if self.closed.load(Ordering::Relaxed) {
+                return Vec::new();
+            }
+            // Marked seen before reading, so a commit during the read rings again.
+            self.bell.borrow_and_update();
+            match after(db, &self.org_id, &self.filter, self.after_seq, READ_AHEAD).await {
+                Ok(events) if !events.is_empty() => {
+                    self.after_seq = events.last().map_or(self.after_seq, |e| e.seq);
+                    return events;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "live tail read failed; retrying"),
+            }
+            let _ = tokio::time::timeout(POLL_EVERY, self.bell.changed()).await;
+        }
+    }
+}
+
+/// The position of the newest committed event: a tail started here sees
+/// only what comes next.
+pub async fn newest_seq(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let newest: Option<Option<i64>> = activity_event::Entity::find()
+        .select_only()
+        .column_as(Column::Seq.max(), "newest")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(newest.flatten().unwrap_or(0))
+}
+
+async fn after(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    filter: &ActivityFilter,
+    seq: i64,
+    limit: u64,
+) -> Result<Vec<activity_event::Model>, DbErr> {
+    activity_event::Entity::find()
+        .filter(Column::Seq.gt(seq))
+        .filter(Column::OrgId.eq(org_id))
+        .filter(filter_condition(filter))
+        .order_by_asc(Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// The advisory lock key of event writers ("activity" in ASCII, shortened to fit).
+const EVENT_WRITERS_LOCK: i64 = 0x6163_7469_7669_7479;
+
+/// Makes `seq` order commit order on PostgreSQL, where concurrent
+/// transactions draw sequence numbers before they commit: without it a tail
+/// could pass seq 11 while seq 10 is still uncommitted, and never see it.
+/// Event writers take this lock for the rest of their transaction, so
+/// they commit one at a time and in the order they numbered their rows.
+/// SQLite has one writer at a time anyway.
+pub async fn serialize_event_writers(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock({EVENT_WRITERS_LOCK})"
+        ))
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,403 @@
+//! `activityAdded`: the live tail over graphql-transport-ws (CONTRACT §7).
+
+mod common;
+
+use std::time::Duration;
+
+use activity_gateway::domain::permission::Role;
+use common::{read, TestApp, TestDb};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+on_both_backends!(
+    subscribers_receive_exactly_their_orgs_matching_events_in_order,
+    a_resumed_subscription_misses_nothing,
+    recorded_requests_arrive_live,
+    bad_credentials_orgs_and_cursors_are_refused,
+);
+
+const SUBSCRIPTION: &str = "subscription($org: ID!, $filter: ActivityFilterInput, $after: String) {
+  activityAdded(orgId: $org, filter: $filter, after: $after) { cursor node { id action workspace { id } } }
+}";
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// One graphql-transport-ws connection with one subscription (id "1").
+struct Subscriber {
+    socket: Socket,
+}
+
+impl Subscriber {
+    /// Connects with `headers` on the upgrade and `init` as the connection_init payload.
+    async fn connect(
+        app: &TestApp,
+        headers: &[(&str, &str)],
+        init: Value,
+    ) -> Result<Subscriber, Value> {
+        let mut request = format!("ws://{}/graphql", app.addr)
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        for (name, value) in headers {
+            let name =
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .unwrap();
+            request.headers_mut().insert(name, value.parse().unwrap());
+        }
+        let (mut socket, _) = match tokio_tungstenite::connect_async(request).await {
+            Ok(ok) => ok,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                return Err(json!({ "http_status": response.status().as_u16() }))
+            }
+            Err(e) => panic!("connect: {e}"),
+        };
+        socket
+            .send(Message::text(
+                json!({ "type": "connection_init", "payload": init }).to_string(),
+            ))
+            .await
+            .unwrap();
+        let mut subscriber = Subscriber { socket };
+        match subscriber.message().await {
+            Some(m) if m["type"] == "connection_ack" => Ok(subscriber),
+            other => Err(other.unwrap_or(Value::Null)),
+        }
+    }
+
+    async fn subscribe(&mut self, variables: Value) {
+        let message = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION, "variables": variables } });
+        self.socket
+            .send(Message::text(message.to_string()))
+            .await
+            .unwrap();
+    }
+
+    /// The next protocol message; a close frame is `{"close": code}`; `None` after 10 s of silence.
+    async fn message(&mut self) -> Option<Value> {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                .await
+                .ok()??
+                .ok()?;
+            match frame {
+                Message::Text(text) => return Some(serde_json::from_str(&text).unwrap()),
+                Message::Close(frame) => {
+                    return Some(
+                        json!({ "close": frame.as_ref().map(|f| u16::from(f.code)), "reason": frame.map(|f| f.reason.to_string()) }),
+                    )
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next delivered edge (`cursor`, `node`), failing on anything else.
+    async fn edge(&mut self) -> Value {
+        let message = self.message().await.expect("an event within 10 s");
+        assert_eq!(message["type"], "next", "{message}");
+        assert!(message["payload"]["errors"].is_null(), "{message}");
+        message["payload"]["data"]["activityAdded"].clone()
+    }
+
+    async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
+
+/// Waits until the server holds `n` open subscriptions, so that what is
+/// ingested next is after every subscriber's starting point.
+async fn wait_for_subscriptions(app: &TestApp, key: &str, n: u64) {
+    for _ in 0..500 {
+        let body = app
+            .client
+            .get(app.url("/metrics"))
+            .header("X-Api-Key", key)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if body
+            .lines()
+            .any(|l| l == format!("activity_gateway_live_subscriptions {n}"))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never saw {n} subscriptions");
+}
+
+async fn ingest(app: &TestApp, key: &str, org: &str, events: Value) -> Vec<String> {
+    let (status, body) = read(
+        app.client
+            .post(app.url(&format!("/v1/orgs/{org}/activity")))
+            .header("X-Api-Key", key)
+            .json(&events)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn actions(list: &[&str]) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|a| json!({ "action": a, "workspace_id": "ws_acme_staging" }))
+            .collect(),
+    )
+}
+
+async fn subscribers_receive_exactly_their_orgs_matching_events_in_order(db: TestDb) {
+    db.seed(20).await;
+    let acme = db.key("org_acme", Role::Admin).await;
+    let globex = db.key("org_globex", Role::Viewer).await;
+    let globex_writer = db.key("org_globex", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    // Credential in connection_init for one, in the upgrade headers for the other.
+    let mut creates = Subscriber::connect(&app, &[], json!({ "X-Api-Key": acme }))
+        .await
+        .unwrap();
+    creates
+        .subscribe(json!({ "org": "org_acme", "filter": { "actions": ["create", "delete"] } }))
+        .await;
+    let mut theirs = Subscriber::connect(&app, &[("x-api-key", &globex)], json!({}))
+        .await
+        .unwrap();
+    theirs.subscribe(json!({ "org": "org_globex" })).await;
+    wait_for_subscriptions(&app, &acme, 2).await;
+
+    let ids = ingest(
+        &app,
+        &acme,
+        "org_acme",
+        actions(&[
+            "create", "read", "delete", "read", "create", "update", "create",
+        ]),
+    )
+    .await;
+    // Separate batches, separate commits: order across commits too.
+    let later = ingest(&app, &acme, "org_acme", actions(&["read", "delete"])).await;
+    let expected = [&ids[0], &ids[2], &ids[4], &ids[6], &later[1]].map(String::clone);
+    let mut seen = Vec::new();
+    for _ in &expected {
+        let edge = creates.edge().await;
+        assert!(
+            ["create", "delete"].contains(&edge["node"]["action"].as_str().unwrap()),
+            "{edge}"
+        );
+        assert_eq!(
+            edge["node"]["workspace"]["id"], "ws_acme_staging",
+            "relations resolve over the socket"
+        );
+        seen.push(edge["node"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        seen, expected,
+        "exactly the matching events, in commit order"
+    );
+
+    // The other org's subscriber saw none of that: its first event is its own.
+    let own = ingest(
+        &app,
+        &globex_writer,
+        "org_globex",
+        json!([{ "action": "read" }, { "action": "create" }]),
+    )
+    .await;
+    for id in &own {
+        assert_eq!(&theirs.edge().await["node"]["id"], id.as_str());
+    }
+    // And nothing came to the filtered subscriber in between: its next event is the next match.
+    let next = ingest(&app, &acme, "org_acme", actions(&["create"])).await;
+    assert_eq!(creates.edge().await["node"]["id"], next[0].as_str());
+    creates.close().await;
+    theirs.close().await;
+    app.stop().await;
+}
+
+async fn a_resumed_subscription_misses_nothing(db: TestDb) {
+    db.seed(20).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    let mut first = Subscriber::connect(&app, &[], json!({ "X-Api-Key": key }))
+        .await
+        .unwrap();
+    first
+        .subscribe(json!({ "org": "org_acme", "filter": { "actions": ["create"] } }))
+        .await;
+    wait_for_subscriptions(&app, &key, 1).await;
+    let batch = ingest(
+        &app,
+        &key,
+        "org_acme",
+        actions(&["create", "create", "read", "create"]),
+    )
+    .await;
+    let edge = first.edge().await;
+    assert_eq!(edge["node"]["id"], batch[0].as_str());
+    let cursor = edge["cursor"].as_str().unwrap().to_owned();
+    // Gone after the first event; events keep coming while it is away.
+    first.close().await;
+    wait_for_subscriptions(&app, &key, 0).await;
+    let meanwhile = ingest(
+        &app,
+        &key,
+        "org_acme",
+        actions(&["create", "read", "create"]),
+    )
+    .await;
+
+    let mut again = Subscriber::connect(
+        &app,
+        &[("authorization", &format!("Bearer {key}"))],
+        json!({}),
+    )
+    .await
+    .unwrap();
+    again
+        .subscribe(
+            json!({ "org": "org_acme", "filter": { "actions": ["create"] }, "after": cursor }),
+        )
+        .await;
+    for id in [&batch[1], &batch[3], &meanwhile[0], &meanwhile[2]] {
+        assert_eq!(&again.edge().await["node"]["id"], id.as_str());
+    }
+    // Live again after catching up.
+    let after = ingest(&app, &key, "org_acme", actions(&["create"])).await;
+    assert_eq!(again.edge().await["node"]["id"], after[0].as_str());
+    again.close().await;
+    app.stop().await;
+}
+
+async fn recorded_requests_arrive_live(db: TestDb) {
+    db.seed(20).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, common::recording(1_000)).await;
+    let mut subscriber = Subscriber::connect(&app, &[], json!({ "X-Api-Key": key }))
+        .await
+        .unwrap();
+    subscriber
+        .subscribe(json!({ "org": "org_acme", "filter": { "resourceTypes": ["workspace"] } }))
+        .await;
+    wait_for_subscriptions(&app, &key, 1).await;
+    let (status, _) = app
+        .get(
+            "/v1/orgs/org_acme/workspaces/ws_acme_research/activity?limit=1",
+            &key,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let edge = subscriber.edge().await;
+    assert_eq!(edge["node"]["action"], "read");
+    assert_eq!(edge["node"]["workspace"]["id"], "ws_acme_research");
+    subscriber.close().await;
+    app.stop().await;
+}
+
+async fn bad_credentials_orgs_and_cursors_are_refused(db: TestDb) {
+    db.seed(20).await;
+    let key = db.key("org_acme", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let (status, _) = read(app.client.get(app.url("/metrics")).send().await.unwrap()).await;
+    assert_eq!(
+        status, 401,
+        "metrics need a credential like every other route"
+    );
+    // A bad credential in the upgrade headers: 401 before any upgrade.
+    let refused = Subscriber::connect(&app, &[("x-api-key", "agk_not_a_key")], json!({}))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(refused["http_status"], 401);
+    // A bad or missing one in connection_init: the connection is closed
+    // (async-graphql closes a refused init with 1002 and the error's message).
+    for init in [json!({ "X-Api-Key": "agk_not_a_key" }), json!({})] {
+        let refused = Subscriber::connect(&app, &[], init).await.err().unwrap();
+        assert_eq!(refused["close"], 1002, "{refused}");
+        assert!(
+            refused["reason"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("auth"),
+            "{refused}"
+        );
+    }
+    let mut subscriber = Subscriber::connect(&app, &[], json!({ "X-Api-Key": key }))
+        .await
+        .unwrap();
+    // Another org, an unknown one, a malformed cursor, a cursor of another filter, a bad filter.
+    let other_filter = {
+        let mut s = Subscriber::connect(&app, &[], json!({ "X-Api-Key": key }))
+            .await
+            .unwrap();
+        s.subscribe(json!({ "org": "org_acme", "filter": { "actions": ["create"] } }))
+            .await;
+        wait_for_subscriptions(&app, &key, 1).await;
+        let writer = db.key("org_acme", Role::Admin).await;
+        ingest(&app, &writer, "org_acme", actions(&["create"])).await;
+        let cursor = s.edge().await["cursor"].as_str().unwrap().to_owned();
+        s.close().await;
+        cursor
+    };
+    let cases = [
+        (
+            json!({ "org": "org_globex" }),
+            "RESOURCE_NOT_FOUND",
+            Value::Null,
+        ),
+        (
+            json!({ "org": "org_nope" }),
+            "RESOURCE_NOT_FOUND",
+            Value::Null,
+        ),
+        (
+            json!({ "org": "org_acme", "after": "garbage" }),
+            "BAD_USER_INPUT",
+            json!(["after"]),
+        ),
+        (
+            json!({ "org": "org_acme", "after": other_filter }),
+            "BAD_USER_INPUT",
+            json!(["after"]),
+        ),
+        (
+            json!({ "org": "org_acme", "filter": { "startTime": "yesterday" } }),
+            "BAD_USER_INPUT",
+            json!(["filter", "startTime"]),
+        ),
+    ];
+    for (variables, code, loc) in cases {
+        subscriber.subscribe(variables.clone()).await;
+        // The error comes as the subscription's only result, then it completes.
+        let message = subscriber.message().await.unwrap();
+        assert_eq!(message["type"], "next", "{variables}: {message}");
+        assert_eq!(subscriber.message().await.unwrap()["type"], "complete");
+        let error = &message["payload"]["errors"][0];
+        assert_eq!(error["extensions"]["code"], code, "{variables}: {message}");
+        if !loc.is_null() {
+            assert_eq!(
+                error["extensions"]["details"]["detail"][0]["loc"], loc,
+                "{message}"
+            );
+        }
+    }
+    subscriber.close().await;
+    app.stop().await;
+}
