@@ -4,6 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The GraphiQL test drives Debian's Chromium through chromedriver.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "Chromium not found: installing Debian's chromium and chromium-driver" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+# The tree stays formatted (rustfmt's defaults).
+cargo fmt --all --check
+
 # Every PostgreSQL test must really run: a missing server is a failure, not a skip.
 export REQUIRE_POSTGRES=1
 log="$(mktemp)"

@@ -23,7 +23,7 @@ use crate::error::AppError;
 use crate::graphql::{self, GatewaySchema};
 use crate::service::live::LiveFeed;
 use crate::service::recorder::Recorder;
-use crate::{recording, rest, service};
+use crate::{graphiql, recording, rest, service};
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -88,6 +88,7 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql::http::get_handler).post(graphql::http::post_handler),
         )
+        .merge(graphiql::router())
         .merge(protected)
         .fallback(unknown_route)
         .layer(TimeoutLayer::with_status_code(

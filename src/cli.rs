@@ -170,6 +170,7 @@ async fn prepare_demo(conn: &DatabaseConnection, addr: &str) -> anyhow::Result<(
         println!();
         println!("{name} ({org_id}): admin API key");
         println!("  {}", key.secret);
+        println!("  GraphiQL: http://{addr}/graphiql   (put the key in the headers editor)");
         println!(
             "  GraphQL: http://{addr}/graphql   (header X-Api-Key: {})",
             key.secret

@@ -75,6 +75,16 @@ async fn serve_demo_seeds_an_empty_database_and_prints_working_admin_keys() {
             "admin"
         );
     }
+    // The printed GraphiQL URL serves the page, without a credential.
+    let graphiql = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("GraphiQL: "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the GraphiQL URL is printed");
+    assert_eq!(graphiql, format!("http://127.0.0.1:{port}/graphiql"));
+    let page = client.get(graphiql).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("graphiql.min.js"));
     // SIGTERM stops it gracefully.
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
