@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/metrics", get(metrics))
         .nest("/v1/orgs/{org_id}", rest::orgs::router())
+        .nest(rest::operations::ARTIFACTS, rest::artifacts::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_principal,

@@ -94,6 +94,13 @@ pub struct HttpArgs {
         default_value_t = 30
     )]
     pub rollup_interval_secs: u64,
+    /// A session not ended and seen within this many minutes counts as active.
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_SESSION_IDLE_MINUTES",
+        default_value_t = 30
+    )]
+    pub session_idle_minutes: u64,
 }
 
 impl Default for HttpArgs {
@@ -106,6 +113,7 @@ impl Default for HttpArgs {
             record_requests: true,
             recorder_capacity: 65_536,
             rollup_interval_secs: 30,
+            session_idle_minutes: 30,
         }
     }
 }
@@ -113,6 +121,14 @@ impl Default for HttpArgs {
 impl HttpArgs {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+
+    /// When a session counts as active, as of now.
+    pub fn activeness(&self) -> crate::service::sessions::Activeness {
+        let idle = self.session_idle_minutes as i64 * crate::domain::time::MICROS_PER_MINUTE;
+        crate::service::sessions::Activeness {
+            seen_since: crate::domain::time::now_micros() - idle,
+        }
     }
 
     pub fn rollup_interval(&self) -> Duration {

@@ -225,12 +225,7 @@ fn unseal(text: &str) -> Result<String, CursorError> {
 
 impl Cursor {
     pub fn encode(&self, org_id: &str, scope: &Scope, filter: &ActivityFilter) -> String {
-        seal(&format!(
-            "{CURSOR_VERSION}|{}|{}|{}",
-            self.ts,
-            self.id,
-            binding(org_id, scope, filter)
-        ))
+        self.encode_bound(&binding(org_id, scope, filter))
     }
 
     pub fn decode(
@@ -239,6 +234,24 @@ impl Cursor {
         scope: &Scope,
         filter: &ActivityFilter,
     ) -> Result<Cursor, CursorError> {
+        Self::decode_bound(text, &binding(org_id, scope, filter))
+    }
+
+    /// For lists other than activity feeds (`list` names the list and its
+    /// filter, e.g. `problems|resolved=true`): `ts` is the list's time column.
+    pub fn encode_for_list(&self, org_id: &str, list: &str) -> String {
+        self.encode_bound(&list_binding(org_id, list))
+    }
+
+    pub fn decode_for_list(text: &str, org_id: &str, list: &str) -> Result<Cursor, CursorError> {
+        Self::decode_bound(text, &list_binding(org_id, list))
+    }
+
+    fn encode_bound(&self, bound: &str) -> String {
+        seal(&format!("{CURSOR_VERSION}|{}|{}|{bound}", self.ts, self.id))
+    }
+
+    fn decode_bound(text: &str, expected: &str) -> Result<Cursor, CursorError> {
         let raw = unseal(text)?;
         let parts: Vec<&str> = raw.split('|').collect();
         let [version, ts, id, bound] = parts[..] else {
@@ -247,7 +260,7 @@ impl Cursor {
         if version != CURSOR_VERSION {
             return Err(CursorError::Malformed);
         }
-        if bound != binding(org_id, scope, filter) {
+        if bound != expected {
             return Err(CursorError::OtherFeed);
         }
         Ok(Cursor {
@@ -255,6 +268,12 @@ impl Cursor {
             id: id.to_owned(),
         })
     }
+}
+
+/// The digest that ties a list cursor to its org and list.
+fn list_binding(org_id: &str, list: &str) -> String {
+    let digest = Sha256::digest(format!("{org_id}\nlist\n{list}").as_bytes());
+    hex::encode(&digest[..8])
 }
 
 /// A position in the live tail: the commit order (`seq`) of the last event

@@ -57,3 +57,143 @@ pub fn first_line(text: &str) -> String {
         .take(300)
         .collect()
 }
+
+/// A JSON object body read field by field, as FastAPI would validate it: every
+/// problem is collected at `["body", field]` and reported together. An empty
+/// body reads as `{}`; fields not asked for are ignored.
+pub struct BodyFields {
+    fields: serde_json::Map<String, Value>,
+    problems: Vec<InvalidInput>,
+}
+
+impl BodyFields {
+    pub fn parse(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Self, AppError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self {
+                fields: Default::default(),
+                problems: vec![],
+            });
+        }
+        let is_json = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .ends_with("json")
+            });
+        if !is_json {
+            return Err(AppError::invalid(InvalidInput::new(
+                &["header", "content-type"],
+                "content_type",
+                "Expected request with `Content-Type: application/json`",
+                Value::Null,
+            )));
+        }
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(fields)) => Ok(Self {
+                fields,
+                problems: vec![],
+            }),
+            Ok(other) => Err(AppError::invalid(InvalidInput::new(
+                &["body"],
+                "model_attributes_type",
+                "Input should be a valid dictionary or object to extract fields from",
+                other,
+            ))),
+            Err(e) => Err(AppError::invalid(
+                InvalidInput::new(&["body"], "json_invalid", "JSON decode error", json!({}))
+                    .with_ctx(json!({ "error": first_line(&e.to_string()) })),
+            )),
+        }
+    }
+
+    fn refuse(&mut self, name: &str, kind: &str, msg: &str, input: &Value) {
+        self.problems
+            .push(InvalidInput::new(&["body", name], kind, msg, input.clone()));
+    }
+
+    /// A string field; `null` counts as absent.
+    pub fn string(&mut self, name: &str, required: bool) -> Option<String> {
+        match self.fields.get(name).cloned() {
+            Some(Value::String(s)) => Some(s),
+            None | Some(Value::Null) => {
+                if required {
+                    self.refuse(name, "missing", "Field required", &Value::Null);
+                }
+                None
+            }
+            Some(other) => {
+                self.refuse(
+                    name,
+                    "string_type",
+                    "Input should be a valid string",
+                    &other,
+                );
+                None
+            }
+        }
+    }
+
+    /// A list of strings; absent or `null` is empty.
+    pub fn strings(&mut self, name: &str) -> Vec<String> {
+        match self.fields.get(name).cloned() {
+            None | Some(Value::Null) => vec![],
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(s) => out.push(s.clone()),
+                        other => self.problems.push(InvalidInput {
+                            loc: vec![json!("body"), json!(name), json!(i)],
+                            msg: "Input should be a valid string".into(),
+                            kind: "string_type".into(),
+                            input: other.clone(),
+                            ctx: None,
+                        }),
+                    }
+                }
+                out
+            }
+            Some(other) => {
+                self.refuse(name, "list_type", "Input should be a valid list", &other);
+                vec![]
+            }
+        }
+    }
+
+    pub fn boolean(&mut self, name: &str) -> Option<bool> {
+        match self.fields.get(name).cloned() {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(b),
+            Some(other) => {
+                self.refuse(name, "bool_type", "Input should be a valid boolean", &other);
+                None
+            }
+        }
+    }
+
+    pub fn integer(&mut self, name: &str) -> Option<i64> {
+        match self.fields.get(name).cloned() {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.is_i64() => n.as_i64(),
+            Some(other) => {
+                self.refuse(name, "int_type", "Input should be a valid integer", &other);
+                None
+            }
+        }
+    }
+
+    /// The problems found so far, with those the caller found (already under `["body"]`).
+    pub fn finish(self, mut more: Vec<InvalidInput>) -> Result<(), AppError> {
+        let mut problems = self.problems;
+        problems.append(&mut more);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Invalid(problems))
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! per reference document.
 
 pub mod activity;
+pub mod artifacts;
 pub mod extract;
 pub mod openapi;
 pub mod operations;

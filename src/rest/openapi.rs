@@ -16,7 +16,8 @@ use utoipa::openapi::{
 use utoipa::ToSchema;
 
 use super::activity::{ActivityList, ActivityOut, IngestOut, SummaryOut};
-use super::operations::{operations, Method, ParamIn, ParamKind};
+use super::artifacts;
+use super::operations::{operations, Body, Method, ParamIn, ParamKind, ZIP_FILE};
 
 /// The error envelope every non-422 error answers with.
 #[derive(Serialize, ToSchema)]
@@ -70,6 +71,22 @@ fn param_schema(kind: ParamKind) -> ObjectBuilder {
     }
 }
 
+fn success_response(schema: &str) -> utoipa::openapi::Response {
+    if schema != ZIP_FILE {
+        return json_response("Successful Response", schema);
+    }
+    let binary = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .content_media_type("application/zip");
+    ResponseBuilder::new()
+        .description("The export's ZIP")
+        .content(
+            "application/zip",
+            ContentBuilder::new().schema(Some(binary)).build(),
+        )
+        .build()
+}
+
 fn json_response(description: &str, schema: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(description)
@@ -90,7 +107,7 @@ pub fn document() -> OpenApi {
             .summary(Some(op.summary))
             .description(Some(format!("Requires `{}`.", op.permission.as_str())))
             .tag(op.tag)
-            .response("200", json_response("Successful Response", op.response))
+            .response("200", success_response(op.response))
             .response("401", json_response("No valid credential", "ErrorEnvelope"))
             .response(
                 "403",
@@ -105,17 +122,30 @@ pub fn document() -> OpenApi {
             )
             .response("422", json_response("Validation Error", "ValidationError"))
             .response("500", json_response("Internal error", "ErrorEnvelope"));
-        if let Some(items) = op.body_items {
-            let array = utoipa::openapi::schema::ArrayBuilder::new()
-                .items(Ref::from_schema_name(items))
-                .max_items(Some(crate::service::ingest::MAX_BATCH));
+        let body = match op.body {
+            Body::None => None,
+            Body::ArrayOf { schema, max } => {
+                let array = utoipa::openapi::schema::ArrayBuilder::new()
+                    .items(Ref::from_schema_name(schema))
+                    .max_items(Some(max));
+                Some((ContentBuilder::new().schema(Some(array)).build(), true))
+            }
+            Body::Object { schema, required } => Some((
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(schema)))
+                    .build(),
+                required,
+            )),
+        };
+        if let Some((content, required)) = body {
             operation = operation.request_body(Some(
                 utoipa::openapi::request_body::RequestBodyBuilder::new()
-                    .required(Some(Required::True))
-                    .content(
-                        "application/json",
-                        ContentBuilder::new().schema(Some(array)).build(),
-                    )
+                    .required(Some(if required {
+                        Required::True
+                    } else {
+                        Required::False
+                    }))
+                    .content("application/json", content)
                     .build(),
             ));
         }
@@ -155,6 +185,28 @@ pub fn document() -> OpenApi {
         .schema_from::<SummaryOut>()
         .schema_from::<IngestOut>()
         .schema_from::<crate::service::ingest::IngestEvent>()
+        .schema_from::<artifacts::SessionAnalyticsRequest>()
+        .schema_from::<artifacts::SessionSearchRequest>()
+        .schema_from::<artifacts::ProblemRequest>()
+        .schema_from::<artifacts::ResolveRequest>()
+        .schema_from::<artifacts::DocsRequest>()
+        .schema_from::<artifacts::SessionAnalyticsOut>()
+        .schema_from::<artifacts::ProfileSummaryItem>()
+        .schema_from::<artifacts::ActivityResources>()
+        .schema_from::<artifacts::ResourceOption>()
+        .schema_from::<artifacts::AnalyticsFacets>()
+        .schema_from::<artifacts::FacetItem>()
+        .schema_from::<artifacts::SessionSearchOut>()
+        .schema_from::<artifacts::SessionListItem>()
+        .schema_from::<artifacts::ProblemCreatedOut>()
+        .schema_from::<artifacts::ResolveOut>()
+        .schema_from::<artifacts::RefreshOut>()
+        .schema_from::<artifacts::ExportOut>()
+        .schema_from::<crate::docs::Docs>()
+        .schema_from::<crate::docs::DocsEntry>()
+        .schema_from::<crate::docs::DocsField>()
+        .schema_from::<crate::docs::OperationInfo>()
+        .schema_from::<crate::docs::PageMetadata>()
         .schema_from::<ErrorEnvelope>()
         .schema_from::<ValidationIssue>()
         .schema_from::<ValidationError>()

@@ -45,11 +45,30 @@ pub struct Operation {
     pub summary: &'static str,
     pub permission: Permission,
     pub params: Vec<Param>,
-    /// The component schema of the 200 answer.
+    /// The component schema of the 200 answer ([`ZIP_FILE`]: a ZIP download).
     pub response: &'static str,
-    /// The component schema of a JSON array body, if the operation takes one.
-    pub body_items: Option<&'static str>,
+    pub body: Body,
     pub tag: &'static str,
+}
+
+/// The answer of a download: a ZIP file, not JSON.
+pub const ZIP_FILE: &str = "zip";
+
+/// What an operation's request body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    None,
+    /// A JSON array of this component schema, at most `max` items.
+    ArrayOf {
+        schema: &'static str,
+        max: usize,
+    },
+    /// A JSON object of this component schema; an empty body reads as `{}`
+    /// unless `required`.
+    Object {
+        schema: &'static str,
+        required: bool,
+    },
 }
 
 const fn path(name: &'static str, description: &'static str) -> Param {
@@ -131,7 +150,7 @@ fn read_activity(
         permission: Permission::ActivityRead,
         params,
         response,
-        body_items: None,
+        body: Body::None,
         tag: "activity",
     }
 }
@@ -232,8 +251,113 @@ pub fn ingest_operation() -> Operation {
         permission: Permission::ActivityWrite,
         params: vec![ORG],
         response: "IngestResult",
-        body_items: Some("IngestEvent"),
+        body: Body::ArrayOf {
+            schema: "IngestEvent",
+            max: crate::service::ingest::MAX_BATCH,
+        },
         tag: "activity",
+    }
+}
+
+pub const ARTIFACTS: &str = "/api/v5/artifacts/activity";
+
+fn artifact(
+    path: &'static str,
+    operation_id: &'static str,
+    summary: &'static str,
+    permission: Permission,
+    body: Body,
+    response: &'static str,
+) -> Operation {
+    Operation {
+        method: Method::Post,
+        path,
+        operation_id,
+        summary,
+        permission,
+        params: vec![],
+        response,
+        body,
+        tag: "artifacts",
+    }
+}
+
+/// The 7 routes of `002_2ae6ff76853aa2d6.txt`, in the reference's order. The
+/// org is the credential's.
+pub fn artifact_operations() -> Vec<Operation> {
+    let object = |schema, required| Body::Object { schema, required };
+    vec![
+        artifact(
+            "/api/v5/artifacts/activity/get",
+            "get_activity",
+            "Get Activity: session analytics for a date range, departments and roles",
+            Permission::SessionRead,
+            object("SessionAnalyticsRequest", false),
+            "SessionAnalyticsOut",
+        ),
+        artifact(
+            "/api/v5/artifacts/activity/search",
+            "search_activity",
+            "Search Activity: the session history (paginated)",
+            Permission::SessionRead,
+            object("SessionSearchRequest", false),
+            "SessionSearchOut",
+        ),
+        artifact(
+            "/api/v5/artifacts/activity/problem",
+            "create_problem",
+            "Create Problem",
+            Permission::ProblemCreate,
+            object("ProblemRequest", true),
+            "ProblemCreatedOut",
+        ),
+        artifact(
+            "/api/v5/artifacts/activity/refresh",
+            "activity_refresh",
+            "Activity Refresh: bring every rollup up to date",
+            Permission::ActivityRefresh,
+            Body::None,
+            "RefreshOut",
+        ),
+        artifact(
+            "/api/v5/artifacts/activity/resolve",
+            "resolve_problem",
+            "Resolve Problem: resolve or unresolve a problem",
+            Permission::ProblemResolve,
+            object("ResolveRequest", true),
+            "ResolveOut",
+        ),
+        artifact(
+            "/api/v5/artifacts/activity/export",
+            "export_activity",
+            "Export Activity: all the org's activity data as a clean, denormalized ZIP",
+            Permission::ActivityExport,
+            Body::None,
+            "ExportOut",
+        ),
+        artifact(
+            "/api/v5/artifacts/activity/docs",
+            "get_activity_docs",
+            "Get Activity Docs: composed documentation of the activity analytics",
+            Permission::DocsRead,
+            object("DocsRequest", false),
+            "Docs",
+        ),
+    ]
+}
+
+/// The download of an export (beyond the reference, CONTRACT §6).
+pub fn download_operation() -> Operation {
+    Operation {
+        method: Method::Get,
+        path: "/api/v5/artifacts/activity/exports/{upload_id}",
+        operation_id: "download_activity_export",
+        summary: "Download an export's ZIP",
+        permission: Permission::ActivityExport,
+        params: vec![path("upload_id", "The `upload_id` the export answered")],
+        response: ZIP_FILE,
+        body: Body::None,
+        tag: "artifacts",
     }
 }
 
@@ -241,5 +365,115 @@ pub fn ingest_operation() -> Operation {
 pub fn operations() -> Vec<Operation> {
     let mut all = activity_operations();
     all.push(ingest_operation());
+    all.extend(artifact_operations());
+    all.push(download_operation());
     all
+}
+
+/// A GraphQL root field and what it needs: the GraphQL half of the registry.
+#[derive(Debug, Clone, Copy)]
+pub struct GraphqlOperation {
+    /// `query`, `mutation` or `subscription`.
+    pub kind: &'static str,
+    pub field: &'static str,
+    pub permission: Option<Permission>,
+    pub description: &'static str,
+}
+
+/// The GraphQL operations of the activity API. A test checks this list
+/// against the schema, so it cannot drift.
+pub fn graphql_operations() -> Vec<GraphqlOperation> {
+    use Permission::*;
+    let op = |kind, field, permission, description| GraphqlOperation {
+        kind,
+        field,
+        permission,
+        description,
+    };
+    vec![
+        op(
+            "query",
+            "viewer",
+            None,
+            "The credential: principal, permissions, org, user",
+        ),
+        op(
+            "query",
+            "org",
+            Some(ActivityRead),
+            "The org with its activity feeds and summaries, sessions and problems at every level",
+        ),
+        op(
+            "query",
+            "node",
+            Some(ActivityRead),
+            "Any object of the org by its id",
+        ),
+        op(
+            "query",
+            "activityDocs",
+            Some(DocsRead),
+            "This documentation",
+        ),
+        op(
+            "query",
+            "Org.sessionAnalytics",
+            Some(SessionRead),
+            "Session analytics (the twin of POST /get)",
+        ),
+        op(
+            "query",
+            "Org.sessions",
+            Some(SessionRead),
+            "The session history (the twin of POST /search)",
+        ),
+        op(
+            "query",
+            "User.sessions",
+            Some(SessionRead),
+            "One user's session history",
+        ),
+        op(
+            "query",
+            "Org.problems",
+            Some(ActivityRead),
+            "The org's problems, newest first",
+        ),
+        op(
+            "mutation",
+            "ingestActivity",
+            Some(ActivityWrite),
+            "Stores a batch of events (the twin of POST /v1/orgs/{org_id}/activity)",
+        ),
+        op(
+            "mutation",
+            "createProblem",
+            Some(ProblemCreate),
+            "Creates a problem (the twin of POST /problem)",
+        ),
+        op(
+            "mutation",
+            "resolveProblem",
+            Some(ProblemResolve),
+            "Resolves or unresolves a problem (the twin of POST /resolve)",
+        ),
+        op(
+            "mutation",
+            "refreshActivity",
+            Some(ActivityRefresh),
+            "Brings every rollup up to date (the twin of POST /refresh)",
+        ),
+        op(
+            "mutation",
+            "exportActivity",
+            Some(ActivityExport),
+            "Exports the org as a ZIP (the twin of POST /export)",
+        ),
+        op(
+            "subscription",
+            "activityAdded",
+            Some(ActivityRead),
+            "The live tail of the org's activity",
+        ),
+    ]
 }

@@ -4,13 +4,16 @@
 pub mod activity;
 pub mod directory;
 pub mod events;
+pub mod export;
 pub mod ingest;
 pub mod keys;
 pub mod live;
+pub mod problems;
 pub mod recorder;
 pub mod rollups;
 pub mod scope;
 pub mod seed;
+pub mod sessions;
 pub mod summary;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};

@@ -42,6 +42,39 @@ pub async fn watermark(db: &impl ConnectionTrait) -> AppResult<i64> {
         .unwrap_or(0))
 }
 
+/// What a refresh answers: the views brought up to date, and the cache tags
+/// of the org's summaries and analytics. The gateway itself caches no
+/// summary (they read the rollups and the newer raw events in one snapshot,
+/// so they are never stale); the tags are for caches in front of it.
+pub struct RefreshAnswer {
+    pub views: Vec<&'static str>,
+    pub tags: Vec<String>,
+}
+
+/// [`refresh`] for a caller, who needs `activity:refresh`.
+pub async fn refresh_for(
+    db: &DatabaseConnection,
+    principal: &crate::auth::Principal,
+) -> AppResult<RefreshAnswer> {
+    principal.require(crate::domain::permission::Permission::ActivityRefresh)?;
+    let report = refresh(db).await?;
+    let org = &principal.org_id;
+    let tags = [
+        "activity",
+        "activity-summary",
+        "session-analytics",
+        "sessions",
+        "problems",
+    ]
+    .iter()
+    .map(|t| format!("{t}:{org}"))
+    .collect();
+    Ok(RefreshAnswer {
+        views: report.views,
+        tags,
+    })
+}
+
 /// Folds every event newer than the watermark into the rollups, in one
 /// transaction with the watermark's move, so a reader sees both or neither.
 #[tracing::instrument(skip(db))]

@@ -1,0 +1,668 @@
+//! The org's activity as a clean, denormalized ZIP: one CSV per record kind
+//! (events, sessions, profiles, problems) with names beside ids, and a
+//! `manifest.json` with each file's row count and SHA-256.
+//!
+//! Memory stays flat whatever the size: rows are read in keyset pages inside
+//! one snapshot and handed through a small bounded channel to a blocking
+//! thread that streams CSV into the ZIP on disk, hashing as it writes. The ZIP
+//! is written under a temporary name and renamed when complete, so a failed or
+//! abandoned export never leaves a file that looks finished.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    AccessMode, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend,
+    EntityTrait, IsolationLevel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use super::sessions::{self, Activeness, SessionFilter, SortOrder};
+use crate::auth::Principal;
+use crate::domain::ids::{new_id, IdKind};
+use crate::domain::permission::Permission;
+use crate::domain::time::{format_micros, now_micros};
+use crate::error::{AppError, AppResult};
+
+/// Rows read per query.
+const PAGE: u64 = 2_000;
+/// Pages waiting for the writer: what bounds the memory of an export.
+const PAGES_IN_FLIGHT: usize = 2;
+
+pub const EVENT_COLUMNS: [&str; 38] = [
+    "id",
+    "timestamp",
+    "org_id",
+    "org_name",
+    "workspace_id",
+    "workspace_name",
+    "app_id",
+    "app_name",
+    "endpoint_id",
+    "endpoint_name",
+    "augmentation_id",
+    "augmentation_name",
+    "user_id",
+    "user_name",
+    "user_email",
+    "department_id",
+    "department_name",
+    "principal_type",
+    "principal_id",
+    "token_id",
+    "token_type",
+    "method",
+    "path",
+    "resource_type",
+    "resource_id",
+    "action",
+    "status_code",
+    "success",
+    "error_code",
+    "duration_ms",
+    "trace_id",
+    "execution_id",
+    "stages_completed",
+    "total_stages",
+    "tokens_total",
+    "token_usage",
+    "metadata",
+    "seq",
+];
+pub const SESSION_COLUMNS: [&str; 18] = [
+    "id",
+    "org_id",
+    "org_name",
+    "user_id",
+    "user_name",
+    "user_email",
+    "department_id",
+    "department_name",
+    "role",
+    "kind",
+    "emulated_by",
+    "emulated_by_name",
+    "started_at",
+    "ended_at",
+    "last_seen_at",
+    "duration_seconds",
+    "ip",
+    "user_agent",
+];
+pub const PROFILE_COLUMNS: [&str; 14] = [
+    "user_id",
+    "org_id",
+    "org_name",
+    "name",
+    "email",
+    "department_id",
+    "department_name",
+    "role",
+    "sessions",
+    "logins",
+    "emulations",
+    "total_session_seconds",
+    "last_active",
+    "active",
+];
+pub const PROBLEM_COLUMNS: [&str; 15] = [
+    "id",
+    "org_id",
+    "org_name",
+    "type",
+    "message",
+    "activity_id",
+    "session_id",
+    "created_by",
+    "created_by_name",
+    "resolved",
+    "resolved_at",
+    "resolved_by",
+    "resolved_by_name",
+    "created_at",
+    "updated_at",
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestFile {
+    pub name: String,
+    pub row_count: u64,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub org_id: String,
+    pub org_name: String,
+    pub created_at: String,
+    pub files: Vec<ManifestFile>,
+    /// The data rows of all the CSV files together.
+    pub row_count: u64,
+}
+
+/// What the writer thread is handed.
+enum Part {
+    File(&'static str, &'static [&'static str]),
+    Rows(Vec<Vec<String>>),
+}
+
+/// Rows written so far and the rows the export will hold.
+pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
+
+/// Writes the export of `org_id` to `out`. `progress` hears of every page.
+pub async fn write_zip(
+    db: &DatabaseConnection,
+    org_id: &str,
+    out: &Path,
+    idle: Activeness,
+    progress: Progress<'_>,
+) -> AppResult<Manifest> {
+    // One snapshot for all four files.
+    let txn = if db.get_database_backend() == DbBackend::Postgres {
+        db.begin_with_config(
+            Some(IsolationLevel::RepeatableRead),
+            Some(AccessMode::ReadOnly),
+        )
+        .await?
+    } else {
+        db.begin().await?
+    };
+    let names = names(&txn, org_id).await?;
+    let partial = out.with_extension("zip.partial");
+    let (sender, receiver) = mpsc::channel::<Part>(PAGES_IN_FLIGHT);
+    let writer = {
+        let (partial, org_id, org_name) = (partial.clone(), org_id.to_owned(), names.org.clone());
+        tokio::task::spawn_blocking(move || write_parts(&partial, receiver, org_id, org_name))
+    };
+    let read = read_all(&txn, org_id, &names, idle, &sender, progress).await;
+    drop(sender);
+    let written = writer.await.map_err(AppError::internal)?;
+    let result = match (read, written) {
+        (Ok(()), Ok(manifest)) => std::fs::rename(&partial, out)
+            .map(|_| manifest)
+            .map_err(AppError::internal),
+        (Err(e), _) => Err(e),
+        (_, Err(e)) => Err(AppError::internal(e)),
+    };
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    txn.commit().await?;
+    result
+}
+
+fn zip_options(large: bool) -> zip::write::SimpleFileOptions {
+    zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(large)
+}
+
+/// Records as CSV bytes (RFC 4180 quoting: commas, quotes and newlines survive).
+fn csv_bytes<R: AsRef<[u8]>>(
+    records: impl IntoIterator<Item = impl IntoIterator<Item = R>>,
+) -> anyhow::Result<Vec<u8>> {
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    for record in records {
+        csv.write_record(record)?;
+    }
+    csv.into_inner()
+        .map_err(|e| anyhow::anyhow!("{}", e.error()))
+}
+
+/// The CSV file being written: counted and hashed as it goes into the ZIP.
+struct OpenFile {
+    name: &'static str,
+    hasher: Sha256,
+    bytes: u64,
+    rows: u64,
+}
+
+impl OpenFile {
+    fn write(&mut self, zip: &mut impl Write, data: &[u8]) -> std::io::Result<()> {
+        zip.write_all(data)?;
+        self.hasher.update(data);
+        self.bytes += data.len() as u64;
+        Ok(())
+    }
+
+    fn close(self) -> ManifestFile {
+        ManifestFile {
+            name: self.name.to_owned(),
+            row_count: self.rows,
+            sha256: hex::encode(self.hasher.finalize()),
+            bytes: self.bytes,
+        }
+    }
+}
+
+/// The blocking side: CSV files into the ZIP, in the order they arrive, and
+/// the manifest last.
+fn write_parts(
+    path: &Path,
+    mut parts: mpsc::Receiver<Part>,
+    org_id: String,
+    org_name: String,
+) -> anyhow::Result<Manifest> {
+    let mut zip = zip::ZipWriter::new(BufWriter::new(File::create(path)?));
+    let mut files = Vec::new();
+    let mut current: Option<OpenFile> = None;
+    while let Some(part) = parts.blocking_recv() {
+        match part {
+            Part::File(name, header) => {
+                files.extend(current.take().map(OpenFile::close));
+                zip.start_file(name, zip_options(name == "events.csv"))?;
+                let mut file = OpenFile {
+                    name,
+                    hasher: Sha256::new(),
+                    bytes: 0,
+                    rows: 0,
+                };
+                file.write(&mut zip, &csv_bytes([header])?)?;
+                current = Some(file);
+            }
+            Part::Rows(rows) => {
+                let file = current
+                    .as_mut()
+                    .ok_or_else(|| anyhow::anyhow!("rows before a file"))?;
+                file.rows += rows.len() as u64;
+                file.write(&mut zip, &csv_bytes(&rows)?)?;
+            }
+        }
+    }
+    files.extend(current.take().map(OpenFile::close));
+    let manifest = Manifest {
+        org_id,
+        org_name,
+        created_at: format_micros(now_micros()),
+        row_count: files.iter().map(|f| f.row_count).sum(),
+        files,
+    };
+    zip.start_file("manifest.json", zip_options(false))?;
+    serde_json::to_writer_pretty(&mut zip, &manifest)?;
+    zip.write_all(b"\n")?;
+    let file = zip.finish()?.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(manifest)
+}
+
+/// Names beside ids: the org's directory, small next to its events.
+struct Names {
+    org: String,
+    by_id: HashMap<String, String>,
+    emails: HashMap<String, String>,
+    departments_of: HashMap<String, String>,
+}
+
+impl Names {
+    fn of(&self, id: &Option<String>) -> String {
+        id.as_ref()
+            .and_then(|id| self.by_id.get(id))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+async fn names(db: &impl ConnectionTrait, org_id: &str) -> AppResult<Names> {
+    let org = entity::org::Entity::find_by_id(org_id.to_owned())
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("org", org_id))?;
+    let mut by_id = HashMap::new();
+    macro_rules! load {
+        ($module:ident) => {
+            for m in entity::$module::Entity::find()
+                .filter(entity::$module::Column::OrgId.eq(org_id))
+                .all(db)
+                .await?
+            {
+                by_id.insert(m.id, m.name);
+            }
+        };
+    }
+    load!(workspace);
+    load!(app);
+    load!(endpoint);
+    load!(augmentation);
+    load!(department);
+    let (mut emails, mut departments_of) = (HashMap::new(), HashMap::new());
+    for u in entity::user::Entity::find()
+        .filter(entity::user::Column::OrgId.eq(org_id))
+        .all(db)
+        .await?
+    {
+        if let Some(d) = u.department_id {
+            departments_of.insert(u.id.clone(), d);
+        }
+        emails.insert(u.id.clone(), u.email);
+        by_id.insert(u.id, u.name);
+    }
+    Ok(Names {
+        org: org.name,
+        by_id,
+        emails,
+        departments_of,
+    })
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+fn time(v: Option<i64>) -> String {
+    v.map(format_micros).unwrap_or_default()
+}
+
+/// Reads every record of the org and hands it to the writer, page by page.
+async fn read_all(
+    txn: &impl ConnectionTrait,
+    org_id: &str,
+    names: &Names,
+    idle: Activeness,
+    out: &mpsc::Sender<Part>,
+    progress: Progress<'_>,
+) -> AppResult<()> {
+    let send = |part: Part| async move {
+        out.send(part)
+            .await
+            .map_err(|_| AppError::internal_msg("the export writer stopped".to_owned()))
+    };
+
+    let events_total = entity::activity_event::Entity::find()
+        .filter(entity::activity_event::Column::OrgId.eq(org_id))
+        .count(txn)
+        .await?;
+    let sessions_total = entity::session::Entity::find()
+        .filter(entity::session::Column::OrgId.eq(org_id))
+        .count(txn)
+        .await?;
+    let problems_total = entity::problem::Entity::find()
+        .filter(entity::problem::Column::OrgId.eq(org_id))
+        .count(txn)
+        .await?;
+    let all_time = SessionFilter::default();
+    let profiles = sessions::analytics(txn, org_id, &all_time, idle)
+        .await?
+        .profiles;
+    let total = events_total + sessions_total + problems_total + profiles.len() as u64;
+    let mut done = 0;
+    progress(done, total);
+
+    use entity::activity_event::Column as E;
+    send(Part::File("events.csv", &EVENT_COLUMNS)).await?;
+    let mut after: Option<(i64, String)> = None;
+    loop {
+        let mut query = entity::activity_event::Entity::find().filter(E::OrgId.eq(org_id));
+        if let Some((ts, id)) = &after {
+            let key = Expr::tuple([Expr::col(E::Ts).into(), Expr::col(E::Id).into()]);
+            query = query.filter(key.gt(Expr::tuple([
+                Expr::val(*ts).into(),
+                Expr::val(id.as_str()).into(),
+            ])));
+        }
+        let page = query
+            .order_by_asc(E::Ts)
+            .order_by_asc(E::Id)
+            .limit(PAGE)
+            .all(txn)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some((last.ts, last.id.clone()));
+        let rows: Vec<Vec<String>> = page
+            .into_iter()
+            .map(|e| {
+                let department = e
+                    .user_id
+                    .as_ref()
+                    .and_then(|u| names.departments_of.get(u))
+                    .cloned();
+                vec![
+                    e.id,
+                    format_micros(e.ts),
+                    e.org_id,
+                    names.org.clone(),
+                    opt(&e.workspace_id),
+                    names.of(&e.workspace_id),
+                    opt(&e.app_id),
+                    names.of(&e.app_id),
+                    opt(&e.endpoint_id),
+                    names.of(&e.endpoint_id),
+                    opt(&e.augmentation_id),
+                    names.of(&e.augmentation_id),
+                    opt(&e.user_id),
+                    names.of(&e.user_id),
+                    e.user_id
+                        .as_ref()
+                        .and_then(|u| names.emails.get(u))
+                        .cloned()
+                        .unwrap_or_default(),
+                    opt(&department),
+                    names.of(&department),
+                    opt(&e.principal_type),
+                    opt(&e.principal_id),
+                    opt(&e.token_id),
+                    opt(&e.token_type),
+                    opt(&e.method),
+                    opt(&e.path),
+                    opt(&e.resource_type),
+                    opt(&e.resource_id),
+                    e.action,
+                    e.status_code.to_string(),
+                    e.success.to_string(),
+                    opt(&e.error_code),
+                    e.duration_ms.to_string(),
+                    opt(&e.trace_id),
+                    opt(&e.execution_id),
+                    opt(&e.stages_completed),
+                    opt(&e.total_stages),
+                    e.tokens_total.to_string(),
+                    e.token_usage,
+                    e.metadata,
+                    e.seq.to_string(),
+                ]
+            })
+            .collect();
+        done += rows.len() as u64;
+        send(Part::Rows(rows)).await?;
+        progress(done, total);
+    }
+
+    send(Part::File("sessions.csv", &SESSION_COLUMNS)).await?;
+    let mut page_number = 1;
+    loop {
+        let page = sessions::search(
+            txn,
+            org_id,
+            None,
+            &all_time,
+            idle,
+            SortOrder::Asc,
+            page_number,
+            PAGE,
+        )
+        .await?;
+        if page.items.is_empty() {
+            break;
+        }
+        page_number += 1;
+        let rows: Vec<Vec<String>> = page
+            .items
+            .into_iter()
+            .map(|s| {
+                let seconds = (s.duration_micros() / 1_000_000).to_string();
+                vec![
+                    s.id,
+                    org_id.to_owned(),
+                    names.org.clone(),
+                    s.user_id,
+                    s.user_name,
+                    s.user_email,
+                    opt(&s.department_id),
+                    opt(&s.department_name),
+                    s.role,
+                    s.kind,
+                    opt(&s.emulated_by),
+                    opt(&s.emulated_by_name),
+                    format_micros(s.started_at),
+                    time(s.ended_at),
+                    format_micros(s.last_seen_at),
+                    seconds,
+                    opt(&s.ip),
+                    opt(&s.user_agent),
+                ]
+            })
+            .collect();
+        done += rows.len() as u64;
+        send(Part::Rows(rows)).await?;
+        progress(done, total);
+    }
+
+    send(Part::File("profiles.csv", &PROFILE_COLUMNS)).await?;
+    for chunk in profiles.chunks(PAGE as usize) {
+        let rows: Vec<Vec<String>> = chunk
+            .iter()
+            .map(|p| {
+                vec![
+                    p.user_id.clone(),
+                    org_id.to_owned(),
+                    names.org.clone(),
+                    p.name.clone(),
+                    p.email.clone(),
+                    opt(&p.department_id),
+                    opt(&p.department_name),
+                    p.role.clone(),
+                    p.counts.sessions.to_string(),
+                    p.counts.logins.to_string(),
+                    p.counts.emulations.to_string(),
+                    (p.total_session_micros / 1_000_000).to_string(),
+                    format_micros(p.last_active),
+                    p.active.to_string(),
+                ]
+            })
+            .collect();
+        done += rows.len() as u64;
+        send(Part::Rows(rows)).await?;
+    }
+
+    send(Part::File("problems.csv", &PROBLEM_COLUMNS)).await?;
+    let mut cursor = None;
+    loop {
+        let (page, has_more) =
+            super::problems::page(txn, org_id, None, PAGE, cursor.as_ref()).await?;
+        cursor = page.last().map(|p| crate::domain::feed::Cursor {
+            ts: p.created_at,
+            id: p.id.clone(),
+        });
+        let rows: Vec<Vec<String>> = page
+            .into_iter()
+            .map(|p| {
+                vec![
+                    p.id,
+                    p.org_id,
+                    names.org.clone(),
+                    p.kind,
+                    p.message,
+                    opt(&p.activity_id),
+                    opt(&p.session_id),
+                    opt(&p.created_by),
+                    names.of(&p.created_by),
+                    p.resolved.to_string(),
+                    time(p.resolved_at),
+                    opt(&p.resolved_by),
+                    names.of(&p.resolved_by),
+                    format_micros(p.created_at),
+                    format_micros(p.updated_at),
+                ]
+            })
+            .collect();
+        done += rows.len() as u64;
+        send(Part::Rows(rows)).await?;
+        if !has_more {
+            break;
+        }
+    }
+    progress(done, total);
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct ExportReport {
+    pub id: String,
+    pub file_name: String,
+    pub row_count: u64,
+    pub manifest: Manifest,
+}
+
+/// Where an org's exports live.
+fn org_dir(export_dir: &Path, org_id: &str) -> PathBuf {
+    export_dir.join(org_id)
+}
+
+/// Exports the caller's org under `export_dir` and records it for download.
+pub async fn export(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    export_dir: &Path,
+    idle: Activeness,
+) -> AppResult<ExportReport> {
+    principal.require(Permission::ActivityExport)?;
+    let org = principal.org_id.as_str();
+    let id = new_id(IdKind::Export);
+    let dir = org_dir(export_dir, org);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(AppError::internal)?;
+    let path = dir.join(format!("{id}.zip"));
+    let manifest = write_zip(db, org, &path, idle, &|_, _| {}).await?;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let file_name = format!("activity-export-{org}-{stamp}.zip");
+    let bytes = tokio::fs::metadata(&path)
+        .await
+        .map_err(AppError::internal)?
+        .len();
+    entity::export::ActiveModel {
+        id: Set(id.clone()),
+        org_id: Set(org.to_owned()),
+        file_name: Set(file_name.clone()),
+        row_count: Set(manifest.row_count as i64),
+        byte_size: Set(bytes as i64),
+        created_by: Set(Some(principal.principal_id.clone())),
+        created_at: Set(now_micros()),
+    }
+    .insert(db)
+    .await?;
+    Ok(ExportReport {
+        id,
+        file_name,
+        row_count: manifest.row_count,
+        manifest,
+    })
+}
+
+/// A finished export of the caller's org and its file; another org's answers
+/// like an unknown one.
+pub async fn open(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    export_dir: &Path,
+    id: &str,
+) -> AppResult<(entity::export::Model, PathBuf)> {
+    principal.require(Permission::ActivityExport)?;
+    let not_found = || AppError::not_found("export", id);
+    let export = entity::export::Entity::find_by_id(id.to_owned())
+        .filter(entity::export::Column::OrgId.eq(principal.org_id.as_str()))
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?;
+    let path = org_dir(export_dir, &export.org_id).join(format!("{}.zip", export.id));
+    if !path.is_file() {
+        return Err(not_found());
+    }
+    Ok((export, path))
+}
