@@ -107,7 +107,8 @@ async fn bench(backend: &str, events: u64) {
     );
 
     // 3. A GraphQL page of 50 against the same SQL (the org lookup and the page) issued directly.
-    let schema = activity_gateway::graphql::build_schema(db.clone(), Default::default());
+    let schema =
+        activity_gateway::graphql::build_schema(db.clone(), Default::default(), Default::default());
     let principal = activity_gateway::auth::Principal {
         org_id: org.into(),
         principal_type: "api_key",
@@ -123,7 +124,9 @@ async fn bench(backend: &str, events: u64) {
         let request = async_graphql::Request::new(query)
             .data(principal.clone())
             .data(Arc::new(activity_gateway::graphql::loaders::Loaders::new(
-                &db, org,
+                &db,
+                org,
+                &Default::default(),
             )));
         let schema = &schema;
         async move {

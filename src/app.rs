@@ -40,7 +40,8 @@ impl AppState {
     /// Needs a Tokio runtime: the request recorder's writer starts here.
     pub fn new(db: DatabaseConnection, settings: HttpArgs) -> Self {
         let live = LiveFeed::default();
-        let schema = graphql::build_schema(db.clone(), live.clone());
+        let settings = Arc::new(settings);
+        let schema = graphql::build_schema(db.clone(), live.clone(), settings.clone());
         let recorder = if settings.record_requests {
             Recorder::start(db.clone(), live.clone(), settings.recorder_capacity)
         } else {
@@ -48,7 +49,7 @@ impl AppState {
         };
         Self {
             db,
-            settings: Arc::new(settings),
+            settings,
             schema,
             recorder,
             live,

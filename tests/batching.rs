@@ -29,10 +29,16 @@ async fn two_hundred_activities_with_every_relation_cost_at_most_six_statements(
             .unwrap()
             .push(info.statement.sql.chars().take(90).collect());
     });
-    let schema = activity_gateway::graphql::build_schema(counted.clone(), Default::default());
+    let schema = activity_gateway::graphql::build_schema(
+        counted.clone(),
+        Default::default(),
+        Default::default(),
+    );
     let query = "{ org(id: \"org_acme\") { activity(first: 200) { nodes { id user { email } workspace { name } app { name } endpoint { name } augmentation { name } } } } }";
     let loaders = Arc::new(activity_gateway::graphql::loaders::Loaders::new(
-        &counted, "org_acme",
+        &counted,
+        "org_acme",
+        &Default::default(),
     ));
     statements.store(0, Ordering::SeqCst);
     let response = schema

@@ -127,6 +127,7 @@ async fn subscribe(state: AppState, mut parts: Parts) -> Response {
                     data.insert(std::sync::Arc::new(super::loaders::Loaders::new(
                         &state.db,
                         &principal.org_id,
+                        &state.settings,
                     )));
                     data.insert(principal);
                     Ok(data)
@@ -167,7 +168,11 @@ async fn execute(
         Ok(p) => p,
         Err(e) => return graphql_error_response(e),
     };
-    let loaders = std::sync::Arc::new(super::loaders::Loaders::new(&state.db, &principal.org_id));
+    let loaders = std::sync::Arc::new(super::loaders::Loaders::new(
+        &state.db,
+        &principal.org_id,
+        &state.settings,
+    ));
     let mut response = state
         .schema
         .execute_batch(batch.data(principal.clone()).data(loaders))

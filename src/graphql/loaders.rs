@@ -9,6 +9,8 @@ use std::time::Duration;
 use async_graphql::dataloader::{DataLoader, Loader};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
+use crate::config::HttpArgs;
+
 macro_rules! loader {
     ($name:ident, $module:ident) => {
         pub struct $name {
@@ -41,6 +43,31 @@ loader!(WorkspaceLoader, workspace);
 loader!(AppLoader, app);
 loader!(EndpointLoader, endpoint);
 loader!(AugmentationLoader, augmentation);
+loader!(ActivityLoader, activity_event);
+
+/// Sessions with their profile's names, as the history shows them.
+pub struct SessionLoader {
+    db: DatabaseConnection,
+    org_id: String,
+    settings: Arc<HttpArgs>,
+}
+
+impl Loader<String> for SessionLoader {
+    type Value = crate::service::sessions::SessionItem;
+    type Error = Arc<crate::error::AppError>;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        let rows = crate::service::sessions::by_ids(
+            &self.db,
+            &self.org_id,
+            keys,
+            self.settings.activeness(),
+        )
+        .await
+        .map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
+    }
+}
 
 /// The loaders of one request.
 pub struct Loaders {
@@ -49,6 +76,8 @@ pub struct Loaders {
     pub apps: DataLoader<AppLoader>,
     pub endpoints: DataLoader<EndpointLoader>,
     pub augmentations: DataLoader<AugmentationLoader>,
+    pub activities: DataLoader<ActivityLoader>,
+    pub sessions: DataLoader<SessionLoader>,
 }
 
 /// How long a loader waits for more keys before it queries. A page of 200
@@ -65,9 +94,18 @@ fn loader<T: Loader<String>>(inner: T) -> DataLoader<T> {
 }
 
 impl Loaders {
-    pub fn new(db: &DatabaseConnection, org_id: &str) -> Self {
+    pub fn new(db: &DatabaseConnection, org_id: &str, settings: &Arc<HttpArgs>) -> Self {
         let org = org_id.to_owned();
         Self {
+            activities: loader(ActivityLoader {
+                db: db.clone(),
+                org_id: org.clone(),
+            }),
+            sessions: loader(SessionLoader {
+                db: db.clone(),
+                org_id: org.clone(),
+                settings: settings.clone(),
+            }),
             users: loader(UserLoader {
                 db: db.clone(),
                 org_id: org.clone(),

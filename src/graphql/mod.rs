@@ -5,6 +5,7 @@ pub mod http;
 pub mod loaders;
 mod mutation;
 mod query;
+mod sessions;
 mod subscription;
 mod types;
 
@@ -15,6 +16,9 @@ pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
 
+use std::sync::Arc;
+
+use crate::config::HttpArgs;
 use crate::service::live::LiveFeed;
 
 pub type GatewaySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -25,10 +29,15 @@ pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 10_000;
 pub const MAX_DIRECTIVES: usize = 8;
 
-pub fn build_schema(db: DatabaseConnection, live: LiveFeed) -> GatewaySchema {
+pub fn build_schema(
+    db: DatabaseConnection,
+    live: LiveFeed,
+    settings: Arc<HttpArgs>,
+) -> GatewaySchema {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(db)
         .data(live)
+        .data(settings)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_directives(MAX_DIRECTIVES)

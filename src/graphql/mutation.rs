@@ -2,10 +2,20 @@ use async_graphql::{Context, InputObject, Json, Object, SimpleObject};
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 
+use std::sync::Arc;
+
+use async_graphql::ID;
+
+use super::sessions::Problem;
 use crate::auth::Principal;
+use crate::config::HttpArgs;
+use crate::domain::time::format_micros;
 use crate::error::{AppError, GqlResult, IntoGql};
+use crate::rest::artifacts::{ExportOut, RefreshOut};
 use crate::service::ingest;
 use crate::service::live::LiveFeed;
+use crate::service::problems::{self, NewProblem};
+use crate::service::{export, rollups};
 
 /// One event to ingest: the fields of `Activity` (only `action` is required).
 /// `timestamp` defaults to now, `statusCode` to 200, `success` to
@@ -75,10 +85,94 @@ pub struct IngestResult {
     pub ids: Vec<String>,
 }
 
+#[derive(SimpleObject)]
+pub struct CreateProblemResult {
+    pub problem_id: ID,
+    pub success: bool,
+    pub message: String,
+    pub problem: Problem,
+}
+
+#[derive(SimpleObject)]
+pub struct ResolveProblemResult {
+    pub problem_id: ID,
+    pub resolved: bool,
+    pub updated_at: String,
+    pub problem: Problem,
+}
+
 pub struct MutationRoot;
 
 #[Object]
 impl MutationRoot {
+    /// Creates a problem in the caller's org, optionally about one of its
+    /// activities or sessions. Needs `problem:create`.
+    async fn create_problem(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "type")] kind: String,
+        message: String,
+        activity_id: Option<ID>,
+        session_id: Option<ID>,
+    ) -> GqlResult<CreateProblemResult> {
+        let principal = ctx.data::<Principal>()?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let new = NewProblem {
+            kind,
+            message,
+            activity_id: activity_id.map(|i| i.0),
+            session_id: session_id.map(|i| i.0),
+        };
+        let created = problems::create(db, principal, new).await.gql()?;
+        Ok(CreateProblemResult {
+            problem_id: ID(created.id.clone()),
+            success: true,
+            message: "Problem created".into(),
+            problem: Problem(created),
+        })
+    }
+
+    /// Resolves (the default) or unresolves a problem. Needs `problem:resolve`.
+    async fn resolve_problem(
+        &self,
+        ctx: &Context<'_>,
+        problem_id: ID,
+        #[graphql(default = true)] resolved: bool,
+    ) -> GqlResult<ResolveProblemResult> {
+        let principal = ctx.data::<Principal>()?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let problem = problems::set_resolved(db, principal, &problem_id, resolved)
+            .await
+            .gql()?;
+        Ok(ResolveProblemResult {
+            problem_id: ID(problem.id.clone()),
+            resolved: problem.resolved,
+            updated_at: format_micros(problem.updated_at),
+            problem: Problem(problem),
+        })
+    }
+
+    /// Folds every new event into the hourly rollups. Needs `activity:refresh`.
+    async fn refresh_activity(&self, ctx: &Context<'_>) -> GqlResult<RefreshOut> {
+        let principal = ctx.data::<Principal>()?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(rollups::refresh_for(db, principal).await.gql()?.into())
+    }
+
+    /// Exports the caller's org as a ZIP; download it from
+    /// `GET /api/v5/artifacts/activity/exports/{uploadId}`. Needs `activity:export`.
+    async fn export_activity(&self, ctx: &Context<'_>) -> GqlResult<ExportOut> {
+        let principal = ctx.data::<Principal>()?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let settings = ctx.data::<Arc<HttpArgs>>()?;
+        Ok(
+            export::export(db, principal, &settings.export_dir, settings.activeness())
+                .await
+                .gql()?
+                .into(),
+        )
+    }
+
     /// Stores a batch of at most 10,000 events in the caller's org, whole or
     /// not at all; answers after the commit. Needs `activity:write`.
     async fn ingest_activity(

@@ -25,6 +25,20 @@ impl QueryRoot {
             .gql()
     }
 
+    /// The composed documentation of the activity analytics; `entityId`
+    /// narrows it to one entry or resource. Needs `docs:read`.
+    async fn activity_docs(
+        &self,
+        ctx: &Context<'_>,
+        entity_id: Option<String>,
+    ) -> GqlResult<crate::docs::Docs> {
+        let principal = ctx.data::<Principal>()?;
+        principal
+            .require(crate::domain::permission::Permission::DocsRead)
+            .gql()?;
+        crate::docs::compose(entity_id.as_deref()).gql()
+    }
+
     /// Any node of the caller's org by id; another org's ids answer RESOURCE_NOT_FOUND.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Node>> {
         let principal = ctx.data::<Principal>()?;

@@ -13,7 +13,13 @@ use super::activity::{
 use crate::auth::Principal;
 use crate::domain::feed::{Scope, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::error::{AppError, AppResult, GqlResult, IntoGql, InvalidInput};
+use crate::rest::artifacts::{SessionAnalyticsOut, SessionSearchOut};
 use crate::service::directory;
+
+use super::sessions::{
+    problem_connection, session_analytics, session_page, Problem, ProblemConnection,
+    SessionFilterInput, SortOrder,
+};
 
 /// Anything with a global id; `node(id:)` resolves every one.
 #[derive(Interface)]
@@ -26,6 +32,7 @@ pub enum Node {
     Augmentation(Augmentation),
     User(User),
     Activity(Activity),
+    Problem(Problem),
 }
 
 impl From<directory::Node> for Node {
@@ -38,6 +45,7 @@ impl From<directory::Node> for Node {
             directory::Node::Augmentation(m) => Node::Augmentation(Augmentation(m)),
             directory::Node::User(m) => Node::User(User(m)),
             directory::Node::Activity(m) => Node::Activity(Activity::from(m)),
+            directory::Node::Problem(m) => Node::Problem(Problem(m)),
         }
     }
 }
@@ -153,6 +161,41 @@ impl Org {
         filter: Option<ActivityFilterInput>,
     ) -> GqlResult<ActivitySummary> {
         activity_summary(ctx, Scope::Org, hours, filter).await
+    }
+    /// Session analytics: the twin of `POST /api/v5/artifacts/activity/get`. Needs `session:read`.
+    #[graphql(complexity = "SUMMARY_COST + child_complexity")]
+    async fn session_analytics(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SessionFilterInput>,
+    ) -> GqlResult<SessionAnalyticsOut> {
+        session_analytics(ctx, filter).await
+    }
+    /// The session history, by start (newest first unless `sortOrder: ASC`):
+    /// the twin of `POST /api/v5/artifacts/activity/search`. Needs `session:read`.
+    #[graphql(
+        complexity = "page_cost(page_size.map(|n| n.clamp(1, 200) as i32), child_complexity)"
+    )]
+    async fn sessions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SessionFilterInput>,
+        page: Option<i64>,
+        page_size: Option<i64>,
+        sort_order: Option<SortOrder>,
+    ) -> GqlResult<SessionSearchOut> {
+        session_page(ctx, None, filter, page, page_size, sort_order).await
+    }
+    /// The org's problems, newest first. Needs `activity:read`.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn problems(
+        &self,
+        ctx: &Context<'_>,
+        resolved: Option<bool>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<ProblemConnection> {
+        problem_connection(ctx, resolved, first, after).await
     }
 }
 
@@ -385,6 +428,20 @@ impl User {
     /// `admin`, `member` or `viewer`.
     async fn role(&self) -> &str {
         &self.0.role
+    }
+    /// This user's sessions (the history of one profile). Needs `session:read`.
+    #[graphql(
+        complexity = "page_cost(page_size.map(|n| n.clamp(1, 200) as i32), child_complexity)"
+    )]
+    async fn sessions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SessionFilterInput>,
+        page: Option<i64>,
+        page_size: Option<i64>,
+        sort_order: Option<SortOrder>,
+    ) -> GqlResult<SessionSearchOut> {
+        session_page(ctx, Some(&self.0.id), filter, page, page_size, sort_order).await
     }
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn activity(

@@ -1,6 +1,7 @@
 //! The routes of `002_2ae6ff76853aa2d6.txt` under `/api/v5/artifacts/activity`
 //! (the org is the credential's), and the download of an export.
 
+use async_graphql::SimpleObject;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
@@ -79,7 +80,7 @@ fn session_filter(
 
 // ---- answers -------------------------------------------------------------
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, SimpleObject)]
 pub struct ProfileSummaryItem {
     pub profile_id: String,
     pub name: String,
@@ -95,7 +96,7 @@ pub struct ProfileSummaryItem {
     pub active: bool,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, SimpleObject)]
 pub struct ResourceOption {
     pub id: String,
     pub name: String,
@@ -103,13 +104,13 @@ pub struct ResourceOption {
     pub sessions_count: i64,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, SimpleObject)]
 pub struct ActivityResources {
     pub departments: Vec<ResourceOption>,
     pub roles: Vec<ResourceOption>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, SimpleObject)]
 pub struct FacetItem {
     /// A department id (null: no department), a role, or a day (`YYYY-MM-DD`).
     pub key: Option<String>,
@@ -119,14 +120,15 @@ pub struct FacetItem {
     pub emulations_count: i64,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, SimpleObject)]
 pub struct AnalyticsFacets {
     pub by_department: Vec<FacetItem>,
     pub by_role: Vec<FacetItem>,
     pub by_day: Vec<FacetItem>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "SessionAnalytics")]
 pub struct SessionAnalyticsOut {
     pub sessions_count: i64,
     pub active_profiles_count: i64,
@@ -197,8 +199,10 @@ impl From<sessions::SessionAnalytics> for SessionAnalyticsOut {
     }
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "Session")]
 pub struct SessionListItem {
+    #[graphql(name = "id")]
     pub session_id: String,
     pub profile_id: String,
     pub profile_name: String,
@@ -244,7 +248,8 @@ impl From<sessions::SessionItem> for SessionListItem {
     }
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "SessionPage")]
 pub struct SessionSearchOut {
     pub data: Vec<SessionListItem>,
     pub total_count: u64,
@@ -267,18 +272,40 @@ pub struct ResolveOut {
     pub updated_at: String,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "RefreshResult")]
 pub struct RefreshOut {
     pub success: bool,
     pub refreshed_views: Vec<String>,
     pub invalidated_tags: Vec<String>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, SimpleObject)]
+#[graphql(name = "ExportResult")]
 pub struct ExportOut {
     pub upload_id: String,
     pub file_name: String,
     pub row_count: u64,
+}
+
+impl From<rollups::RefreshAnswer> for RefreshOut {
+    fn from(done: rollups::RefreshAnswer) -> Self {
+        Self {
+            success: true,
+            refreshed_views: done.views.iter().map(|v| (*v).to_owned()).collect(),
+            invalidated_tags: done.tags,
+        }
+    }
+}
+
+impl From<export::ExportReport> for ExportOut {
+    fn from(report: export::ExportReport) -> Self {
+        Self {
+            upload_id: report.id,
+            file_name: report.file_name,
+            row_count: report.row_count,
+        }
+    }
 }
 
 // ---- request bodies, for the OpenAPI document -----------------------------

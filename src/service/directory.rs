@@ -148,6 +148,12 @@ pub async fn node(db: &DatabaseConnection, org_id: &str, id: &str) -> AppResult<
                 .await?
                 .ok_or_else(not_found)?,
         ),
+        IdKind::Problem => Node::Problem(super::problems::get(db, org_id, id).await.map_err(
+            |e| match e {
+                AppError::NotFound { .. } => not_found(),
+                other => other,
+            },
+        )?),
         _ => return Err(not_found()),
     })
 }
@@ -160,4 +166,5 @@ pub enum Node {
     Augmentation(entity::augmentation::Model),
     User(user::Model),
     Activity(entity::activity_event::Model),
+    Problem(entity::problem::Model),
 }

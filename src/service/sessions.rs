@@ -598,10 +598,46 @@ pub async fn search(
     } else {
         "DESC"
     };
-    let mut item_values: Vec<Value> = vec![activeness.seen_since.into()];
-    item_values.extend(values);
-    item_values.push((page_size as i64).into());
-    item_values.push((page.saturating_sub(1).saturating_mul(page_size) as i64).into());
+    values.push((page_size as i64).into());
+    values.push((page.saturating_sub(1).saturating_mul(page_size) as i64).into());
+    let order = format!("ORDER BY s.started_at {direction}, s.id {direction} LIMIT ? OFFSET ?");
+    let items = items(db, &condition, &order, values, activeness).await?;
+    Ok(SessionPage {
+        items,
+        total: total as u64,
+    })
+}
+
+/// Sessions of the org by id, in no particular order; unknown ids are left out.
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    ids: &[String],
+    activeness: Activeness,
+) -> AppResult<Vec<SessionItem>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let condition = format!(
+        "s.org_id = ? AND s.id IN ({})",
+        vec!["?"; ids.len()].join(",")
+    );
+    let mut values: Vec<Value> = vec![org_id.into()];
+    values.extend(ids.iter().map(|id| Value::from(id.as_str())));
+    items(db, &condition, "", values, activeness).await
+}
+
+/// History items with names beside ids; `values` bind `condition`, then `tail`.
+async fn items(
+    db: &impl ConnectionTrait,
+    condition: &str,
+    tail: &str,
+    values: Vec<Value>,
+    activeness: Activeness,
+) -> AppResult<Vec<SessionItem>> {
+    // The activeness bound is the first placeholder, in the select list.
+    let mut all: Vec<Value> = vec![activeness.seen_since.into()];
+    all.extend(values);
     let sql = format!(
         "SELECT s.id AS id, s.user_id AS user_id, u.name AS user_name, u.email AS user_email, \
          u.department_id AS department_id, d.name AS department_name, u.role AS role, s.kind AS kind, \
@@ -611,14 +647,11 @@ pub async fn search(
          FROM sessions s JOIN users u ON u.id = s.user_id \
          LEFT JOIN departments d ON d.id = u.department_id \
          LEFT JOIN users e ON e.id = s.emulated_by \
-         WHERE {condition} \
-         ORDER BY s.started_at {direction}, s.id {direction} LIMIT ? OFFSET ?"
+         WHERE {condition} {tail}"
     );
-    let items = SessionItem::find_by_statement(super::statement(db, &sql, item_values))
-        .all(db)
-        .await?;
-    Ok(SessionPage {
-        items,
-        total: total as u64,
-    })
+    Ok(
+        SessionItem::find_by_statement(super::statement(db, &sql, all))
+            .all(db)
+            .await?,
+    )
 }
