@@ -4,7 +4,9 @@
 mod common;
 
 use activity_gateway::domain::permission::Role;
-use activity_gateway::rest::operations::{activity_operations, artifact_operations, operations, Method};
+use activity_gateway::rest::operations::{
+    activity_operations, artifact_operations, operations, Method,
+};
 use common::{read, TestApp, TestDb};
 use serde_json::Value;
 
@@ -61,10 +63,22 @@ async fn every_documented_operation_is_served_and_the_document_is_served_as_prin
     assert!(ops.iter().all(|o| o.method == Method::Get));
     // Every registered operation is documented at its path and method.
     for op in operations() {
-        let method = if op.method == Method::Get { "get" } else { "post" };
-        assert_eq!(served["paths"][op.path][method]["operationId"], op.operation_id, "{}", op.path);
+        let method = if op.method == Method::Get {
+            "get"
+        } else {
+            "post"
+        };
+        assert_eq!(
+            served["paths"][op.path][method]["operationId"], op.operation_id,
+            "{}",
+            op.path
+        );
     }
-    assert_eq!(artifact_operations().len(), 7, "the 7 routes of the second reference");
+    assert_eq!(
+        artifact_operations().len(),
+        7,
+        "the 7 routes of the second reference"
+    );
     let ingest = &served["paths"]["/v1/orgs/{org_id}/activity"]["post"];
     assert_eq!(ingest["operationId"], "ingest_org_activity");
     assert_eq!(
