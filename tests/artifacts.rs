@@ -1,0 +1,767 @@
+//! Problems, refresh, export and docs: the rest of the artifact routes and
+//! their GraphQL twins, on both backends.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+
+use activity_gateway::domain::permission::Role;
+use activity_gateway::rest::operations::{artifact_operations, graphql_operations};
+use common::{read, test_settings, TestApp, TestDb};
+use serde_json::{json, Value};
+
+on_both_backends!(
+    problems_round_trip_and_refuse_what_they_must,
+    refresh_makes_summaries_equal_the_raw_aggregation_and_returns_tags,
+    export_is_a_valid_zip_whose_manifest_holds,
+    docs_list_every_operation_and_agree_with_openapi,
+);
+
+const ROUTE: &str = "/api/v5/artifacts/activity";
+
+async fn post(app: &TestApp, key: &str, route: &str, body: Value) -> (u16, Value) {
+    read(
+        app.client
+            .post(app.url(&format!("{ROUTE}/{route}")))
+            .header("X-Api-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
+    db.seed(50).await;
+    let member = db.key("org_acme", Role::Member).await;
+    let viewer = db.key("org_acme", Role::Viewer).await;
+    let theirs = db.key("org_globex", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+
+    let (status, created) = post(
+        &app,
+        &member,
+        "problem",
+        json!({ "type": "latency", "message": "p95 above 2s" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(
+        (&created["success"], &created["message"]),
+        (&json!(true), &json!("Problem created"))
+    );
+    let id = created["problem_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("prb_"));
+
+    // Resolve (the default), unresolve, resolve again: updated_at moves, resolved_* follow.
+    let (status, resolved) = post(&app, &member, "resolve", json!({ "problem_id": id })).await;
+    assert_eq!(
+        (status, &resolved["resolved"], &resolved["problem_id"]),
+        (200, &json!(true), &json!(id))
+    );
+    let problem_query = format!(
+        r#"{{ node(id: "{id}") {{ ... on Problem {{ id type message resolved resolvedAt resolvedBy updatedAt }} }} }}"#
+    );
+    let after_resolve = app.graphql(&member, &problem_query).await.1["data"]["node"].clone();
+    assert_eq!(
+        (&after_resolve["resolved"], &after_resolve["updatedAt"]),
+        (&json!(true), &resolved["updated_at"])
+    );
+    assert!(
+        after_resolve["resolvedAt"].is_string()
+            && after_resolve["resolvedBy"]
+                .as_str()
+                .unwrap()
+                .starts_with("key_")
+    );
+    let (_, unresolved) = post(
+        &app,
+        &member,
+        "resolve",
+        json!({ "problem_id": id, "resolved": false }),
+    )
+    .await;
+    assert_eq!(unresolved["resolved"], false);
+    assert!(unresolved["updated_at"].as_str().unwrap() >= resolved["updated_at"].as_str().unwrap());
+    let after_unresolve = app.graphql(&member, &problem_query).await.1["data"]["node"].clone();
+    assert_eq!(
+        (
+            &after_unresolve["resolvedAt"],
+            &after_unresolve["resolvedBy"]
+        ),
+        (&Value::Null, &Value::Null)
+    );
+
+    // GraphQL: create linked to an activity and a session, list, resolve.
+    let (activity, session) = {
+        let (_, page) = app.get("/v1/orgs/org_acme/activity?limit=1", &member).await;
+        let (_, sessions) = post(&app, &member, "search", json!({ "page_size": 1 })).await;
+        (
+            page["activities"][0]["id"].as_str().unwrap().to_owned(),
+            sessions["data"][0]["session_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
+    };
+    let mutation = format!(
+        r#"mutation {{ createProblem(type: "access", message: "odd emulation", activityId: "{activity}", sessionId: "{session}") {{
+            problemId success problem {{ type activity {{ id }} session {{ id kind }} }} }} }}"#
+    );
+    let (_, body) = app.graphql(&member, &mutation).await;
+    let made = &body["data"]["createProblem"];
+    assert_eq!(made["success"], true, "{body}");
+    assert_eq!(
+        (
+            &made["problem"]["activity"]["id"],
+            &made["problem"]["session"]["id"]
+        ),
+        (&json!(activity), &json!(session))
+    );
+    let graphql_id = made["problemId"].as_str().unwrap().to_owned();
+    let (_, body) = app.graphql(&member, &format!(r#"mutation {{ resolveProblem(problemId: "{graphql_id}") {{ resolved problem {{ resolved }} }} }}"#)).await;
+    assert_eq!(
+        body["data"]["resolveProblem"],
+        json!({ "resolved": true, "problem": { "resolved": true } })
+    );
+    let (_, body) = app.graphql(&member, r#"{ org(id: "org_acme") { all: problems(first: 3) { totalCount edges { cursor node { id } } pageInfo { hasNextPage endCursor } } open: problems(resolved: false) { totalCount } } }"#).await;
+    let all = &body["data"]["org"]["all"];
+    let open = body["data"]["org"]["open"]["totalCount"].as_i64().unwrap();
+    assert_eq!(all["totalCount"], 10, "8 demo problems and 2 new: {body}");
+    assert_eq!(
+        all["edges"][0]["node"]["id"],
+        json!(graphql_id),
+        "newest first"
+    );
+    assert_eq!(
+        open,
+        10 - 3 - 1,
+        "the demo's 5 open ones (3 of 8 resolved) and the REST one unresolved"
+    );
+    let mut walked: Vec<String> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let arg = after
+            .as_ref()
+            .map(|a| format!(r#", after: "{a}""#))
+            .unwrap_or_default();
+        let (_, body) = app.graphql(&member, &format!(r#"{{ org(id: "org_acme") {{ problems(first: 3{arg}) {{ nodes {{ id }} pageInfo {{ hasNextPage endCursor }} }} }} }}"#)).await;
+        let page = &body["data"]["org"]["problems"];
+        walked.extend(
+            page["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["id"].as_str().unwrap().to_owned()),
+        );
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].as_str().map(Into::into);
+    }
+    assert_eq!(walked.len(), 10);
+    assert_eq!(walked.iter().collect::<HashSet<_>>().len(), 10);
+
+    // 404 for an unknown id and for another org's, alike.
+    for unknown in ["prb_nope", "prb_globex_01"] {
+        let (status, body) = post(&app, &member, "resolve", json!({ "problem_id": unknown })).await;
+        assert_eq!(
+            (status, &body["error"], &body["details"]["resource_id"]),
+            (404, &json!("RESOURCE_NOT_FOUND"), &json!(unknown))
+        );
+    }
+    let (status, _) = post(&app, &theirs, "resolve", json!({ "problem_id": id })).await;
+    assert_eq!(status, 404, "another org's problem is unknown to it");
+    let (status, _) = post(
+        &app,
+        &member,
+        "problem",
+        json!({ "type": "x", "message": "y", "session_id": "ses_globex_00001" }),
+    )
+    .await;
+    assert_eq!(status, 404, "references must be the org's own");
+
+    // 403 for a viewer, naming the permission.
+    let (status, body) = post(
+        &app,
+        &viewer,
+        "problem",
+        json!({ "type": "x", "message": "y" }),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["details"]["required_permission"]),
+        (403, &json!("problem:create"))
+    );
+    let (status, body) = post(&app, &viewer, "resolve", json!({ "problem_id": id })).await;
+    assert_eq!(
+        (status, &body["details"]["required_permission"]),
+        (403, &json!("problem:resolve"))
+    );
+    let (_, body) = app
+        .graphql(
+            &viewer,
+            r#"mutation { createProblem(type: "x", message: "y") { success } }"#,
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"]["required_permission"],
+        "problem:create"
+    );
+
+    // 422: missing, empty, blank, oversized (and the edges that pass), wrong type.
+    let long = |n: usize| "x".repeat(n);
+    for (body, loc, kind) in [
+        (
+            json!({ "message": "m" }),
+            json!(["body", "type"]),
+            "missing",
+        ),
+        (
+            json!({ "type": "t" }),
+            json!(["body", "message"]),
+            "missing",
+        ),
+        (
+            json!({ "type": "", "message": "m" }),
+            json!(["body", "type"]),
+            "string_too_short",
+        ),
+        (
+            json!({ "type": "t", "message": "   " }),
+            json!(["body", "message"]),
+            "string_too_short",
+        ),
+        (
+            json!({ "type": long(101), "message": "m" }),
+            json!(["body", "type"]),
+            "string_too_long",
+        ),
+        (
+            json!({ "type": "t", "message": long(4001) }),
+            json!(["body", "message"]),
+            "string_too_long",
+        ),
+        (
+            json!({ "type": 5, "message": "m" }),
+            json!(["body", "type"]),
+            "string_type",
+        ),
+    ] {
+        let (status, answer) = post(&app, &member, "problem", body.clone()).await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(
+            (&answer["detail"][0]["loc"], &answer["detail"][0]["type"]),
+            (&loc, &json!(kind)),
+            "{answer}"
+        );
+    }
+    let (_, both) = post(&app, &member, "problem", json!({})).await;
+    assert_eq!(
+        both["detail"].as_array().unwrap().len(),
+        2,
+        "every missing field is reported"
+    );
+    let (status, _) = post(
+        &app,
+        &member,
+        "problem",
+        json!({ "type": long(100), "message": long(4000) }),
+    )
+    .await;
+    assert_eq!(status, 200, "at the limits");
+    let (status, body) = post(&app, &member, "resolve", json!({ "resolved": true })).await;
+    assert_eq!(
+        (status, &body["detail"][0]["loc"]),
+        (422, &json!(["body", "problem_id"]))
+    );
+    let (_, body) = app
+        .graphql(
+            &member,
+            r#"mutation { createProblem(type: "", message: "m") { success } }"#,
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"]["detail"][0]["loc"],
+        json!(["type"])
+    );
+    app.stop().await;
+}
+
+/// The org's totals over the last 24 hours straight from the table.
+async fn raw_last_day(db: &TestDb) -> (i64, i64) {
+    let since = activity_gateway::domain::time::now_micros()
+        - 24 * activity_gateway::domain::time::MICROS_PER_HOUR;
+    let all = db
+        .count_events(&format!("org_id = 'org_acme' AND ts >= {since}"))
+        .await;
+    let failed = db
+        .count_events(&format!(
+            "org_id = 'org_acme' AND ts >= {since} AND success = false"
+        ))
+        .await;
+    (all, failed)
+}
+
+async fn refresh_makes_summaries_equal_the_raw_aggregation_and_returns_tags(db: TestDb) {
+    db.seed(2_000).await;
+    let admin = db.key("org_acme", Role::Admin).await;
+    let member = db.key("org_acme", Role::Member).await;
+    let app = TestApp::spawn(&db.db).await;
+    let recent = activity_gateway::domain::time::format_micros(
+        activity_gateway::domain::time::now_micros() - 3_600_000_000,
+    );
+    let batch: Vec<Value> = (0..300).map(|i| json!({ "action": "execute", "timestamp": recent, "status_code": if i % 3 == 0 { 500 } else { 200 } })).collect();
+    let (status, _) = read(
+        app.client
+            .post(app.url("/v1/orgs/org_acme/activity"))
+            .header("X-Api-Key", &admin)
+            .json(&batch)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let (status, refreshed) = post(&app, &admin, "refresh", json!(null)).await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(refreshed["success"], true);
+    assert_eq!(
+        refreshed["refreshed_views"],
+        json!(["activity_rollups_hourly"])
+    );
+    let tags: Vec<&str> = refreshed["invalidated_tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        tags.contains(&"activity-summary:org_acme") && tags.contains(&"session-analytics:org_acme"),
+        "{tags:?}"
+    );
+    let (_, summary) = app
+        .get("/v1/orgs/org_acme/activity/summary?hours=24", &admin)
+        .await;
+    let (all, failed) = raw_last_day(&db).await;
+    assert_eq!(
+        (
+            summary["total_requests"].as_i64().unwrap(),
+            summary["failed_requests"].as_i64().unwrap()
+        ),
+        (all, failed)
+    );
+
+    // The GraphQL twin, and its permission.
+    let (_, body) = app
+        .graphql(
+            &admin,
+            "mutation { refreshActivity { success refreshedViews invalidatedTags } }",
+        )
+        .await;
+    assert_eq!(
+        body["data"]["refreshActivity"]["refreshedViews"],
+        json!(["activity_rollups_hourly"])
+    );
+    assert_eq!(
+        body["data"]["refreshActivity"]["invalidatedTags"]
+            .as_array()
+            .unwrap()
+            .len(),
+        tags.len()
+    );
+    let (status, body) = post(&app, &member, "refresh", json!(null)).await;
+    assert_eq!(
+        (status, &body["details"]["required_permission"]),
+        (403, &json!("activity:refresh"))
+    );
+    app.stop().await;
+}
+
+fn zip_entries(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a valid ZIP");
+    let mut out = BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut file = archive.by_index(i).unwrap();
+        let mut data = Vec::new();
+        file.read_to_end(&mut data).unwrap();
+        out.insert(file.name().to_owned(), data);
+    }
+    out
+}
+
+fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
+    db.seed(3_000).await;
+    let exports = tempfile::tempdir().unwrap();
+    let settings = activity_gateway::config::HttpArgs {
+        export_dir: exports.path().to_owned(),
+        ..test_settings()
+    };
+    let app = TestApp::spawn_with(&db.db, settings).await;
+    let member = db.key("org_acme", Role::Member).await;
+    let viewer = db.key("org_acme", Role::Viewer).await;
+    let theirs = db.key("org_globex", Role::Admin).await;
+    // Values a naive CSV writer would break.
+    let tricky = "He said \"stop\", then left,\nand came back; ok";
+    let (status, _) = post(
+        &app,
+        &member,
+        "problem",
+        json!({ "type": "quoting, \"csv\"", "message": tricky }),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let (status, answer) = post(&app, &member, "export", json!(null)).await;
+    assert_eq!(status, 200, "{answer}");
+    let upload = answer["upload_id"].as_str().unwrap();
+    assert!(upload.starts_with("exp_") && answer["file_name"].as_str().unwrap().ends_with(".zip"));
+    let download = app
+        .client
+        .get(app.url(&format!("{ROUTE}/exports/{upload}")))
+        .header("X-Api-Key", &member)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.headers()["content-type"], "application/zip");
+    assert!(download.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains(answer["file_name"].as_str().unwrap()));
+    let bytes = download.bytes().await.unwrap();
+    let entries = zip_entries(&bytes);
+    assert_eq!(
+        entries.keys().collect::<Vec<_>>(),
+        [
+            "events.csv",
+            "manifest.json",
+            "problems.csv",
+            "profiles.csv",
+            "sessions.csv"
+        ]
+    );
+    let manifest: Value = serde_json::from_slice(&entries["manifest.json"]).unwrap();
+    assert_eq!(
+        (&manifest["org_id"], &manifest["org_name"]),
+        (&json!("org_acme"), &json!("Acme Corporation"))
+    );
+    let mut total = 0;
+    for file in manifest["files"].as_array().unwrap() {
+        let name = file["name"].as_str().unwrap();
+        let data = &entries[name];
+        assert_eq!(file["sha256"], sha256(data), "{name}");
+        assert_eq!(file["bytes"], data.len(), "{name}");
+        let mut reader = csv::Reader::from_reader(data.as_slice());
+        let rows: Vec<csv::StringRecord> = reader
+            .records()
+            .map(|r| r.expect("parses with a standard reader"))
+            .collect();
+        assert_eq!(file["row_count"], rows.len(), "{name}");
+        total += rows.len();
+        let headers = reader.headers().unwrap().clone();
+        assert!(
+            rows.iter().all(|r| r.len() == headers.len()),
+            "{name}: every row has every column"
+        );
+        let column = |n: &str| {
+            headers
+                .iter()
+                .position(|h| h == n)
+                .unwrap_or_else(|| panic!("{name} has {n}"))
+        };
+        match name {
+            "events.csv" => {
+                assert_eq!(
+                    rows.len() as i64,
+                    db.count_events("org_id = 'org_acme'").await
+                );
+                let (ws, ws_name) = (column("workspace_id"), column("workspace_name"));
+                let named = rows
+                    .iter()
+                    .find(|r| r[ws] == *"ws_acme_production")
+                    .unwrap();
+                assert_eq!(&named[ws_name], "Production", "names beside ids");
+                assert!(rows
+                    .iter()
+                    .all(|r| &r[column("org_name")] == "Acme Corporation"));
+            }
+            "problems.csv" => {
+                let row = rows
+                    .iter()
+                    .find(|r| r[column("type")] == *"quoting, \"csv\"")
+                    .expect("the tricky problem");
+                assert_eq!(
+                    &row[column("message")],
+                    tricky,
+                    "quotes, commas and newlines survive"
+                );
+                assert_eq!(rows.len(), 9);
+            }
+            "sessions.csv" => {
+                let (_, analytics) = post(&app, &member, "get", json!({})).await;
+                assert_eq!(
+                    rows.len() as i64,
+                    analytics["sessions_count"].as_i64().unwrap()
+                );
+                assert!(rows.iter().all(|r| !r[column("user_name")].is_empty()));
+            }
+            "profiles.csv" => assert_eq!(rows.len(), 24),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(manifest["row_count"], total);
+    assert_eq!(
+        answer["row_count"], total,
+        "row_count is the data rows of all the CSVs"
+    );
+
+    // Exports belong to their org; viewers may not export; unknown ids are 404.
+    for (key, id, status) in [
+        (&theirs, upload, 404),
+        (&member, "exp_nope", 404),
+        (&viewer, upload, 403),
+    ] {
+        let res = app
+            .client
+            .get(app.url(&format!("{ROUTE}/exports/{id}")))
+            .header("X-Api-Key", key.as_str())
+            .send()
+            .await
+            .unwrap();
+        let (got, body) = read(res).await;
+        assert_eq!(got, status, "{body}");
+    }
+    let (status, body) = post(&app, &viewer, "export", json!(null)).await;
+    assert_eq!(
+        (status, &body["details"]["required_permission"]),
+        (403, &json!("activity:export"))
+    );
+    // The GraphQL twin makes a downloadable export too.
+    let (_, body) = app
+        .graphql(
+            &member,
+            "mutation { exportActivity { uploadId fileName rowCount } }",
+        )
+        .await;
+    let twin = &body["data"]["exportActivity"];
+    assert_eq!(
+        twin["rowCount"],
+        total + 0,
+        "nothing changed in between: {body}"
+    );
+    let res = app
+        .client
+        .get(app.url(&format!(
+            "{ROUTE}/exports/{}",
+            twin["uploadId"].as_str().unwrap()
+        )))
+        .header("X-Api-Key", &member)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // Nothing half-written is left beside the finished files.
+    let leftovers: Vec<_> = walk(exports.path())
+        .into_iter()
+        .filter(|p| !p.ends_with(".zip"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    app.stop().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
+async fn docs_list_every_operation_and_agree_with_openapi(db: TestDb) {
+    db.seed(10).await;
+    let viewer = db.key("org_acme", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let (status, docs) = post(&app, &viewer, "docs", json!({})).await;
+    assert_eq!(status, 200, "{docs}");
+    for field in [
+        "name",
+        "type",
+        "description",
+        "artifact",
+        "entries",
+        "resources",
+        "permissions",
+        "api_operations",
+        "page_metadata",
+    ] {
+        assert!(!docs[field].is_null(), "{field}");
+    }
+    let (_, openapi) = read(
+        app.client
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let operations = docs["api_operations"].as_array().unwrap();
+    // Every REST operation in the docs is in the OpenAPI document, with the same id and permission, and the other way round.
+    let rest: Vec<&Value> = operations.iter().filter(|o| o["api"] == "rest").collect();
+    let mut documented = 0;
+    for (path, item) in openapi["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            documented += 1;
+            let listed = rest
+                .iter()
+                .find(|o| {
+                    o["path"] == path.as_str()
+                        && o["method"].as_str().unwrap().eq_ignore_ascii_case(method)
+                })
+                .unwrap_or_else(|| panic!("{method} {path} is missing from the docs"));
+            assert_eq!(listed["operation"], op["operationId"]);
+            let permission = listed["permission"].as_str().unwrap();
+            assert_eq!(op["description"], format!("Requires `{permission}`."));
+        }
+    }
+    assert_eq!(documented, rest.len());
+    // All 7 routes, with the permissions of the contract.
+    let expected = [
+        ("get", "session:read"),
+        ("search", "session:read"),
+        ("problem", "problem:create"),
+        ("resolve", "problem:resolve"),
+        ("refresh", "activity:refresh"),
+        ("export", "activity:export"),
+        ("docs", "docs:read"),
+    ];
+    assert_eq!(artifact_operations().len(), expected.len());
+    for (route, permission) in expected {
+        let path = format!("{ROUTE}/{route}");
+        let op = rest
+            .iter()
+            .find(|o| o["path"] == path.as_str())
+            .unwrap_or_else(|| panic!("{path}"));
+        assert_eq!(
+            (&op["method"], &op["permission"]),
+            (&json!("POST"), &json!(permission))
+        );
+    }
+    // The GraphQL operations, each with its permission, and each really in the schema.
+    let sdl = activity_gateway::graphql::sdl();
+    let graphql: Vec<&Value> = operations
+        .iter()
+        .filter(|o| o["api"] == "graphql")
+        .collect();
+    assert_eq!(graphql.len(), graphql_operations().len());
+    for name in [
+        "createProblem",
+        "resolveProblem",
+        "refreshActivity",
+        "exportActivity",
+        "ingestActivity",
+        "activityDocs",
+        "activityAdded",
+        "Org.sessionAnalytics",
+        "Org.sessions",
+        "User.sessions",
+        "Org.problems",
+    ] {
+        assert!(graphql.iter().any(|o| o["operation"] == name), "{name}");
+    }
+    for op in graphql_operations() {
+        let (owner, field) = op.field.split_once('.').unwrap_or((
+            match op.kind {
+                "query" => "Query",
+                "mutation" => "MutationRoot",
+                _ => "SubscriptionRoot",
+            },
+            op.field,
+        ));
+        let owner = if owner == "Query" { "QueryRoot" } else { owner };
+        let block = sdl
+            .split(&format!("type {owner} "))
+            .nth(1)
+            .unwrap_or_else(|| panic!("type {owner}"))
+            .split("\n}")
+            .next()
+            .unwrap();
+        assert!(
+            block.contains(&format!("\t{field}(")) || block.contains(&format!("\t{field}:")),
+            "{owner}.{field} is in the schema"
+        );
+    }
+    // Every permission is listed with what needs it.
+    let permissions: Vec<&str> = docs["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(permissions.len(), 8);
+    assert!(docs["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["operation"] == "session:read"
+            && p["description"].as_str().unwrap().contains("get_activity")));
+
+    // entity_id narrows to one entry; an unknown one is 404; GraphQL answers the same.
+    let (_, one) = post(
+        &app,
+        &viewer,
+        "docs",
+        json!({ "entity_id": "session_history" }),
+    )
+    .await;
+    assert_eq!(one["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(one["entries"][0]["id"], "session_history");
+    assert!(one["entries"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["name"] == "total_pages"));
+    let (_, events) = post(&app, &viewer, "docs", json!({ "entity_id": "events" })).await;
+    assert_eq!(
+        events["resources"][0]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["name"] == "workspace_name")
+            .count(),
+        1
+    );
+    let (status, missing) = post(&app, &viewer, "docs", json!({ "entity_id": "nothing" })).await;
+    assert_eq!(
+        (status, &missing["error"]),
+        (404, &json!("RESOURCE_NOT_FOUND"))
+    );
+    let (_, body) = app.graphql(&viewer, r#"{ activityDocs(entityId: "session_history") { type entries { id fields { name } } apiOperations { api operation permission } } }"#).await;
+    let twin = &body["data"]["activityDocs"];
+    assert_eq!(twin["entries"][0]["id"], "session_history");
+    assert_eq!(
+        twin["apiOperations"].as_array().unwrap().len(),
+        operations.len()
+    );
+    let (_, body) = app
+        .graphql(&viewer, r#"{ activityDocs(entityId: "nothing") { type } }"#)
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "RESOURCE_NOT_FOUND"
+    );
+    app.stop().await;
+}
