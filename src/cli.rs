@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 
 use crate::app::{self, AppState, Application};
-use crate::config::{KeyCreateArgs, SeedArgs, ServeArgs};
+use crate::config::{ExportArgs, KeyCreateArgs, SeedArgs, ServeArgs};
 use crate::db;
 use crate::domain::permission::{Permission, Role};
 use crate::service::{keys, seed};
@@ -41,6 +41,46 @@ pub async fn seed(args: &SeedArgs) -> anyhow::Result<()> {
         report.users,
         report.orgs.join(", ")
     );
+    Ok(())
+}
+
+/// Exports an org to a ZIP file with a progress bar (drawn only on a
+/// terminal), on the same code as the export route.
+pub async fn export(args: &ExportArgs) -> anyhow::Result<()> {
+    let conn = open(&args.database.database_url).await?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} exporting [{bar:40}] {pos}/{len} rows ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let idle = args.session_idle_minutes as i64 * crate::domain::time::MICROS_PER_MINUTE;
+    let activeness = crate::service::sessions::Activeness {
+        seen_since: crate::domain::time::now_micros() - idle,
+    };
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let manifest =
+        crate::service::export::write_zip(&conn, &args.org, &args.out, activeness, &progress)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    bar.finish_and_clear();
+    println!(
+        "exported {} rows of {} to {}",
+        manifest.row_count,
+        args.org,
+        args.out.display()
+    );
+    for file in &manifest.files {
+        println!(
+            "  {}: {} rows, sha256 {}",
+            file.name, file.row_count, file.sha256
+        );
+    }
     Ok(())
 }
 

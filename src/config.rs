@@ -32,6 +32,8 @@ pub enum Command {
     Schema,
     /// Print the OpenAPI 3.1 document of the REST routes (the same as /openapi.json).
     Openapi,
+    /// Export an org's activity as a ZIP (the same as POST /api/v5/artifacts/activity/export).
+    Export(ExportArgs),
     /// Create or revoke API keys.
     Keys {
         #[command(subcommand)]
@@ -44,6 +46,25 @@ pub struct DatabaseArgs {
     /// `sqlite://FILE?mode=rwc` or `postgres://…`.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     pub database_url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The org to export.
+    #[arg(long, env = "ACTIVITY_GATEWAY_EXPORT_ORG")]
+    pub org: String,
+    /// The ZIP file to write (replaced if it exists).
+    #[arg(long, env = "ACTIVITY_GATEWAY_EXPORT_OUT")]
+    pub out: PathBuf,
+    /// A session not ended and seen within this many minutes counts as active.
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_SESSION_IDLE_MINUTES",
+        default_value_t = 30
+    )]
+    pub session_idle_minutes: u64,
 }
 
 #[derive(Debug, Clone, Args)]

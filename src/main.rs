@@ -16,6 +16,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => cli::serve(args).await,
         Command::Migrate(args) => cli::migrate(&args.database_url).await,
         Command::Seed(args) => cli::seed(&args).await,
+        Command::Export(args) => cli::export(&args).await,
         Command::Openapi => {
             println!("{}", activity_gateway::rest::openapi::json());
             Ok(())

@@ -16,6 +16,7 @@ on_both_backends!(
     refresh_makes_summaries_equal_the_raw_aggregation_and_returns_tags,
     export_is_a_valid_zip_whose_manifest_holds,
     docs_list_every_operation_and_agree_with_openapi,
+    the_export_command_writes_the_same_zip,
 );
 
 const ROUTE: &str = "/api/v5/artifacts/activity";
@@ -764,4 +765,66 @@ async fn docs_list_every_operation_and_agree_with_openapi(db: TestDb) {
         "RESOURCE_NOT_FOUND"
     );
     app.stop().await;
+}
+
+async fn the_export_command_writes_the_same_zip(db: TestDb) {
+    db.seed(1_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("acme.zip");
+    let run = |org: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
+            .args(["export", "--org", org, "--out"])
+            .arg(&out)
+            .args(["--database-url", &db.url])
+            .output()
+            .unwrap()
+    };
+    let done = run("org_acme");
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let printed = String::from_utf8(done.stdout).unwrap();
+    let entries = zip_entries(&std::fs::read(&out).unwrap());
+    let manifest: Value = serde_json::from_slice(&entries["manifest.json"]).unwrap();
+    assert!(
+        printed.starts_with(&format!(
+            "exported {} rows of org_acme",
+            manifest["row_count"]
+        )),
+        "{printed}"
+    );
+    for file in manifest["files"].as_array().unwrap() {
+        let name = file["name"].as_str().unwrap();
+        assert_eq!(file["sha256"], sha256(&entries[name]));
+        assert!(
+            printed.contains(&format!(
+                "{name}: {} rows, sha256 {}",
+                file["row_count"],
+                file["sha256"].as_str().unwrap()
+            )),
+            "{printed}"
+        );
+    }
+    let events = &manifest["files"][0];
+    assert_eq!(
+        (&events["name"], events["row_count"].as_i64().unwrap()),
+        (
+            &json!("events.csv"),
+            db.count_events("org_id = 'org_acme'").await
+        )
+    );
+    // An unknown org is a clear error and leaves no file behind.
+    std::fs::remove_file(&out).unwrap();
+    let failed = run("org_nope");
+    assert!(!failed.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&failed.stderr).trim(),
+        "error: no org org_nope"
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing written"
+    );
 }
