@@ -6,6 +6,9 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
+/// SQLite's page cache per connection, in KiB.
+pub const SQLITE_CACHE_KIB: u32 = 64 * 1024;
+
 /// Opens a pool. SQLite runs in WAL mode (readers never wait for the writer) with
 /// `synchronous=FULL`, so a committed batch survives a crash of the machine, not
 /// just of the process; a writer waits for the lock instead of failing.
@@ -22,7 +25,7 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
                 .foreign_keys(true)
                 // 64 MiB of page cache per connection: index maintenance on bulk
                 // writes and range scans on feeds both stay in memory.
-                .pragma("cache_size", "-65536")
+                .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
         });
     if url.starts_with("sqlite:") {
         options.max_connections(8).min_connections(1);

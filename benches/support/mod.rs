@@ -8,11 +8,24 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 /// A fresh database seeded with `events` demo events: a temporary SQLite file,
 /// or a new database on the server at TEST_DATABASE_URL (`None` without one).
 /// The temporary directory, if any, lives as long as the returned guard.
+#[allow(dead_code)]
 pub async fn open(
     backend: &str,
     name: &str,
     events: u64,
 ) -> Option<(DatabaseConnection, Option<tempfile::TempDir>)> {
+    open_with_url(backend, name, events)
+        .await
+        .map(|(db, _, dir)| (db, dir))
+}
+
+/// [`open`], with the database's URL for other processes.
+#[allow(dead_code)]
+pub async fn open_with_url(
+    backend: &str,
+    name: &str,
+    events: u64,
+) -> Option<(DatabaseConnection, String, Option<tempfile::TempDir>)> {
     let (url, dir) = match backend {
         "sqlite" => {
             let dir = tempfile::tempdir().unwrap();
@@ -60,5 +73,20 @@ pub async fn open(
         "[{backend}] seeded {events} events in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    Some((db, dir))
+    Some((db, url, dir))
+}
+
+/// How many events match a SQL condition.
+#[allow(dead_code)]
+pub async fn count(db: &DatabaseConnection, condition: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) AS n FROM activity_events WHERE {condition}");
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
 }
