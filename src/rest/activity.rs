@@ -15,7 +15,7 @@ use crate::auth::Principal;
 use crate::domain::feed::{ActivityFilter, Cursor, Status, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::domain::permission::Permission;
 use crate::domain::time::{format_micros, now_micros, MICROS_PER_HOUR};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::service::scope::{check_exists, scope_of, Target};
 use crate::service::{activity, ingest, summary};
 
@@ -318,11 +318,12 @@ impl From<ingest::IngestReport> for IngestOut {
 async fn ingest_activity(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
-    body: super::extract::Json<Vec<Value>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
 ) -> AppResult<Json<IngestOut>> {
     p.require(Permission::ActivityWrite)?;
-    let events = ingest::parse_items(body.0)
-        .map_err(|problems| AppError::Invalid(problems).located(&["body"]))?;
+    super::extract::require_json(&headers)?;
+    let events = ingest::parse_body(&body).map_err(|e| e.located(&["body"]))?;
     let report = ingest::ingest(&s.db, &s.live, &p, events)
         .await
         .map_err(|e| e.located(&["body"]))?;

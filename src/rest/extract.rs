@@ -58,6 +58,36 @@ pub fn first_line(text: &str) -> String {
         .collect()
 }
 
+/// A body must say it is JSON, as axum's `Json` demands.
+pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), AppError> {
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .ends_with("json")
+        });
+    if is_json {
+        Ok(())
+    } else {
+        Err(AppError::invalid(InvalidInput::new(
+            &["header", "content-type"],
+            "content_type",
+            "Expected request with `Content-Type: application/json`",
+            Value::Null,
+        )))
+    }
+}
+
+/// FastAPI's answer to a body that is not JSON at all, located at the body root.
+pub fn json_invalid(e: &serde_json::Error) -> InvalidInput {
+    InvalidInput::new(&[], "json_invalid", "JSON decode error", json!({}))
+        .with_ctx(json!({ "error": first_line(&e.to_string()) }))
+}
+
 /// A JSON object body read field by field, as FastAPI would validate it: every
 /// problem is collected at `["body", field]` and reported together. An empty
 /// body reads as `{}`; fields not asked for are ignored.
@@ -74,24 +104,7 @@ impl BodyFields {
                 problems: vec![],
             });
         }
-        let is_json = headers
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .ends_with("json")
-            });
-        if !is_json {
-            return Err(AppError::invalid(InvalidInput::new(
-                &["header", "content-type"],
-                "content_type",
-                "Expected request with `Content-Type: application/json`",
-                Value::Null,
-            )));
-        }
+        require_json(headers)?;
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(fields)) => Ok(Self {
                 fields,
@@ -104,8 +117,7 @@ impl BodyFields {
                 other,
             ))),
             Err(e) => Err(AppError::invalid(
-                InvalidInput::new(&["body"], "json_invalid", "JSON decode error", json!({}))
-                    .with_ctx(json!({ "error": first_line(&e.to_string()) })),
+                json_invalid(&e).under(vec!["body".into()]),
             )),
         }
     }

@@ -69,13 +69,32 @@ pub struct IngestReport {
     pub ids: Vec<String>,
 }
 
+/// A batch from a raw JSON body: the whole array at once when every item is
+/// well-formed (the common case, and several times faster than through
+/// `Value`s), else item by item for errors at `[index, field]`.
+pub fn parse_body(body: &[u8]) -> AppResult<Vec<IngestEvent>> {
+    if let Ok(events) = serde_json::from_slice::<Vec<IngestEvent>>(body) {
+        return Ok(events);
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(items)) => parse_items(items).map_err(AppError::Invalid),
+        Ok(other) => Err(AppError::invalid(InvalidInput::new(
+            &[],
+            "list_type",
+            "Input should be a valid list",
+            other,
+        ))),
+        Err(e) => Err(AppError::invalid(crate::rest::extract::json_invalid(&e))),
+    }
+}
+
 /// Parses the raw JSON items one by one, so that a bad field of one event is
 /// reported at `[index, field]` and the other events are still checked.
 pub fn parse_items(items: Vec<Value>) -> Result<Vec<IngestEvent>, Vec<InvalidInput>> {
     let mut events = Vec::with_capacity(items.len());
     let mut problems = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        match serde_path_to_error::deserialize::<_, IngestEvent>(item.clone()) {
+        match serde_path_to_error::deserialize::<_, IngestEvent>(&item) {
             Ok(event) => events.push(event),
             Err(e) => {
                 let field = e.path().to_string();
