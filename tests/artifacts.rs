@@ -21,19 +21,6 @@ on_both_backends!(
 
 const ROUTE: &str = "/api/v5/artifacts/activity";
 
-async fn post(app: &TestApp, key: &str, route: &str, body: Value) -> (u16, Value) {
-    read(
-        app.client
-            .post(app.url(&format!("{ROUTE}/{route}")))
-            .header("X-Api-Key", key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
 async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
     db.seed(50).await;
     let member = db.key("org_acme", Role::Member).await;
@@ -41,13 +28,13 @@ async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
     let theirs = db.key("org_globex", Role::Admin).await;
     let app = TestApp::spawn(&db.db).await;
 
-    let (status, created) = post(
-        &app,
-        &member,
-        "problem",
-        json!({ "type": "latency", "message": "p95 above 2s" }),
-    )
-    .await;
+    let (status, created) = app
+        .post_artifact(
+            &member,
+            "problem",
+            json!({ "type": "latency", "message": "p95 above 2s" }),
+        )
+        .await;
     assert_eq!(status, 200, "{created}");
     assert_eq!(
         (&created["success"], &created["message"]),
@@ -57,7 +44,9 @@ async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
     assert!(id.starts_with("prb_"));
 
     // Resolve (the default), unresolve, resolve again: updated_at moves, resolved_* follow.
-    let (status, resolved) = post(&app, &member, "resolve", json!({ "problem_id": id })).await;
+    let (status, resolved) = app
+        .post_artifact(&member, "resolve", json!({ "problem_id": id }))
+        .await;
     assert_eq!(
         (status, &resolved["resolved"], &resolved["problem_id"]),
         (200, &json!(true), &json!(id))
@@ -77,13 +66,13 @@ async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
                 .unwrap()
                 .starts_with("key_")
     );
-    let (_, unresolved) = post(
-        &app,
-        &member,
-        "resolve",
-        json!({ "problem_id": id, "resolved": false }),
-    )
-    .await;
+    let (_, unresolved) = app
+        .post_artifact(
+            &member,
+            "resolve",
+            json!({ "problem_id": id, "resolved": false }),
+        )
+        .await;
     assert_eq!(unresolved["resolved"], false);
     assert!(unresolved["updated_at"].as_str().unwrap() >= resolved["updated_at"].as_str().unwrap());
     let after_unresolve = app.graphql(&member, &problem_query).await.1["data"]["node"].clone();
@@ -98,7 +87,9 @@ async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
     // GraphQL: create linked to an activity and a session, list, resolve.
     let (activity, session) = {
         let (_, page) = app.get("/v1/orgs/org_acme/activity?limit=1", &member).await;
-        let (_, sessions) = post(&app, &member, "search", json!({ "page_size": 1 })).await;
+        let (_, sessions) = app
+            .post_artifact(&member, "search", json!({ "page_size": 1 }))
+            .await;
         (
             page["activities"][0]["id"].as_str().unwrap().to_owned(),
             sessions["data"][0]["session_id"]
@@ -167,36 +158,38 @@ async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
 
     // 404 for an unknown id and for another org's, alike.
     for unknown in ["prb_nope", "prb_globex_01"] {
-        let (status, body) = post(&app, &member, "resolve", json!({ "problem_id": unknown })).await;
+        let (status, body) = app
+            .post_artifact(&member, "resolve", json!({ "problem_id": unknown }))
+            .await;
         assert_eq!(
             (status, &body["error"], &body["details"]["resource_id"]),
             (404, &json!("RESOURCE_NOT_FOUND"), &json!(unknown))
         );
     }
-    let (status, _) = post(&app, &theirs, "resolve", json!({ "problem_id": id })).await;
+    let (status, _) = app
+        .post_artifact(&theirs, "resolve", json!({ "problem_id": id }))
+        .await;
     assert_eq!(status, 404, "another org's problem is unknown to it");
-    let (status, _) = post(
-        &app,
-        &member,
-        "problem",
-        json!({ "type": "x", "message": "y", "session_id": "ses_globex_00001" }),
-    )
-    .await;
+    let (status, _) = app
+        .post_artifact(
+            &member,
+            "problem",
+            json!({ "type": "x", "message": "y", "session_id": "ses_globex_00001" }),
+        )
+        .await;
     assert_eq!(status, 404, "references must be the org's own");
 
     // 403 for a viewer, naming the permission.
-    let (status, body) = post(
-        &app,
-        &viewer,
-        "problem",
-        json!({ "type": "x", "message": "y" }),
-    )
-    .await;
+    let (status, body) = app
+        .post_artifact(&viewer, "problem", json!({ "type": "x", "message": "y" }))
+        .await;
     assert_eq!(
         (status, &body["details"]["required_permission"]),
         (403, &json!("problem:create"))
     );
-    let (status, body) = post(&app, &viewer, "resolve", json!({ "problem_id": id })).await;
+    let (status, body) = app
+        .post_artifact(&viewer, "resolve", json!({ "problem_id": id }))
+        .await;
     assert_eq!(
         (status, &body["details"]["required_permission"]),
         (403, &json!("problem:resolve"))
@@ -251,7 +244,7 @@ async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
             "string_type",
         ),
     ] {
-        let (status, answer) = post(&app, &member, "problem", body.clone()).await;
+        let (status, answer) = app.post_artifact(&member, "problem", body.clone()).await;
         assert_eq!(status, 422, "{answer}");
         assert_eq!(
             (&answer["detail"][0]["loc"], &answer["detail"][0]["type"]),
@@ -259,21 +252,23 @@ async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
             "{answer}"
         );
     }
-    let (_, both) = post(&app, &member, "problem", json!({})).await;
+    let (_, both) = app.post_artifact(&member, "problem", json!({})).await;
     assert_eq!(
         both["detail"].as_array().unwrap().len(),
         2,
         "every missing field is reported"
     );
-    let (status, _) = post(
-        &app,
-        &member,
-        "problem",
-        json!({ "type": long(100), "message": long(4000) }),
-    )
-    .await;
+    let (status, _) = app
+        .post_artifact(
+            &member,
+            "problem",
+            json!({ "type": long(100), "message": long(4000) }),
+        )
+        .await;
     assert_eq!(status, 200, "at the limits");
-    let (status, body) = post(&app, &member, "resolve", json!({ "resolved": true })).await;
+    let (status, body) = app
+        .post_artifact(&member, "resolve", json!({ "resolved": true }))
+        .await;
     assert_eq!(
         (status, &body["detail"][0]["loc"]),
         (422, &json!(["body", "problem_id"]))
@@ -327,7 +322,7 @@ async fn refresh_makes_summaries_equal_the_raw_aggregation_and_returns_tags(db: 
     .await;
     assert_eq!(status, 200);
 
-    let (status, refreshed) = post(&app, &admin, "refresh", json!(null)).await;
+    let (status, refreshed) = app.post_artifact(&admin, "refresh", json!(null)).await;
     assert_eq!(status, 200, "{refreshed}");
     assert_eq!(refreshed["success"], true);
     assert_eq!(
@@ -374,7 +369,7 @@ async fn refresh_makes_summaries_equal_the_raw_aggregation_and_returns_tags(db: 
             .len(),
         tags.len()
     );
-    let (status, body) = post(&app, &member, "refresh", json!(null)).await;
+    let (status, body) = app.post_artifact(&member, "refresh", json!(null)).await;
     assert_eq!(
         (status, &body["details"]["required_permission"]),
         (403, &json!("activity:refresh"))
@@ -412,16 +407,16 @@ async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
     let theirs = db.key("org_globex", Role::Admin).await;
     // Values a naive CSV writer would break.
     let tricky = "He said \"stop\", then left,\nand came back; ok";
-    let (status, _) = post(
-        &app,
-        &member,
-        "problem",
-        json!({ "type": "quoting, \"csv\"", "message": tricky }),
-    )
-    .await;
+    let (status, _) = app
+        .post_artifact(
+            &member,
+            "problem",
+            json!({ "type": "quoting, \"csv\"", "message": tricky }),
+        )
+        .await;
     assert_eq!(status, 200);
 
-    let (status, answer) = post(&app, &member, "export", json!(null)).await;
+    let (status, answer) = app.post_artifact(&member, "export", json!(null)).await;
     assert_eq!(status, 200, "{answer}");
     let upload = answer["upload_id"].as_str().unwrap();
     assert!(upload.starts_with("exp_") && answer["file_name"].as_str().unwrap().ends_with(".zip"));
@@ -508,7 +503,7 @@ async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
                 assert_eq!(rows.len(), 9);
             }
             "sessions.csv" => {
-                let (_, analytics) = post(&app, &member, "get", json!({})).await;
+                let (_, analytics) = app.post_artifact(&member, "get", json!({})).await;
                 assert_eq!(
                     rows.len() as i64,
                     analytics["sessions_count"].as_i64().unwrap()
@@ -541,7 +536,7 @@ async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
         let (got, body) = read(res).await;
         assert_eq!(got, status, "{body}");
     }
-    let (status, body) = post(&app, &viewer, "export", json!(null)).await;
+    let (status, body) = app.post_artifact(&viewer, "export", json!(null)).await;
     assert_eq!(
         (status, &body["details"]["required_permission"]),
         (403, &json!("activity:export"))
@@ -596,7 +591,7 @@ async fn docs_list_every_operation_and_agree_with_openapi(db: TestDb) {
     db.seed(10).await;
     let viewer = db.key("org_acme", Role::Viewer).await;
     let app = TestApp::spawn(&db.db).await;
-    let (status, docs) = post(&app, &viewer, "docs", json!({})).await;
+    let (status, docs) = app.post_artifact(&viewer, "docs", json!({})).await;
     assert_eq!(status, 200, "{docs}");
     for field in [
         "name",
@@ -721,13 +716,9 @@ async fn docs_list_every_operation_and_agree_with_openapi(db: TestDb) {
             && p["description"].as_str().unwrap().contains("get_activity")));
 
     // entity_id narrows to one entry; an unknown one is 404; GraphQL answers the same.
-    let (_, one) = post(
-        &app,
-        &viewer,
-        "docs",
-        json!({ "entity_id": "session_history" }),
-    )
-    .await;
+    let (_, one) = app
+        .post_artifact(&viewer, "docs", json!({ "entity_id": "session_history" }))
+        .await;
     assert_eq!(one["entries"].as_array().unwrap().len(), 1);
     assert_eq!(one["entries"][0]["id"], "session_history");
     assert!(one["entries"][0]["fields"]
@@ -735,7 +726,9 @@ async fn docs_list_every_operation_and_agree_with_openapi(db: TestDb) {
         .unwrap()
         .iter()
         .any(|f| f["name"] == "total_pages"));
-    let (_, events) = post(&app, &viewer, "docs", json!({ "entity_id": "events" })).await;
+    let (_, events) = app
+        .post_artifact(&viewer, "docs", json!({ "entity_id": "events" }))
+        .await;
     assert_eq!(
         events["resources"][0]["fields"]
             .as_array()
@@ -745,7 +738,9 @@ async fn docs_list_every_operation_and_agree_with_openapi(db: TestDb) {
             .count(),
         1
     );
-    let (status, missing) = post(&app, &viewer, "docs", json!({ "entity_id": "nothing" })).await;
+    let (status, missing) = app
+        .post_artifact(&viewer, "docs", json!({ "entity_id": "nothing" }))
+        .await;
     assert_eq!(
         (status, &missing["error"]),
         (404, &json!("RESOURCE_NOT_FOUND"))

@@ -56,22 +56,9 @@ async fn a_full_buffer_never_stalls_a_request(db: TestDb) {
     let dropped = app.recorder.dropped();
     assert!(dropped > 0, "the buffer filled");
     // The count is a metric. The /metrics call itself may be dropped too, so at least.
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .header("X-Api-Key", &key)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let exposed: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("activity_gateway_recorder_dropped_total "))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let exposed = app
+        .metric(&key, "activity_gateway_recorder_dropped_total")
+        .await;
     assert!(exposed >= dropped, "metric {exposed} < counted {dropped}");
     assert!(
         slowest < Duration::from_millis(500),

@@ -188,17 +188,11 @@ async fn graphiql_runs_a_query_and_a_subscription_in_headless_chromium(db: TestD
     run(&browser).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let metrics = app
-            .client
-            .get(app.url("/metrics"))
-            .header("X-Api-Key", &key)
-            .send()
+        if app
+            .metric(&key, "activity_gateway_live_subscriptions")
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metrics.contains("activity_gateway_live_subscriptions 1") {
+            == 1
+        {
             break;
         }
         assert!(

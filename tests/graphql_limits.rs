@@ -29,7 +29,21 @@ async fn every_readme_query_passes_and_abusive_ones_fail(db: TestDb) {
     let app = TestApp::spawn(&db.db).await;
     let queries = readme_queries();
     assert!(!queries.is_empty());
-    for q in &queries {
+    let (subscriptions, queries): (Vec<&String>, Vec<&String>) = queries
+        .iter()
+        .partition(|q| q.trim_start().starts_with("subscription"));
+    // Over HTTP a subscription is refused only after it was parsed and
+    // validated (limits included): that refusal alone says it is a valid one.
+    assert!(!subscriptions.is_empty());
+    for q in subscriptions {
+        let (_, body) = app.graphql(&key, q).await;
+        assert_eq!(body["errors"].as_array().unwrap().len(), 1, "{body}");
+        assert_eq!(
+            body["errors"][0]["message"], "Subscriptions are not supported on this transport.",
+            "{body}"
+        );
+    }
+    for q in queries {
         let (status, body) = app.graphql(&key, q).await;
         assert_eq!(status, 200);
         assert!(body["errors"].is_null(), "README query fails: {body}");

@@ -114,20 +114,7 @@ impl Subscriber {
 /// ingested next is after every subscriber's starting point.
 async fn wait_for_subscriptions(app: &TestApp, key: &str, n: u64) {
     for _ in 0..500 {
-        let body = app
-            .client
-            .get(app.url("/metrics"))
-            .header("X-Api-Key", key)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if body
-            .lines()
-            .any(|l| l == format!("activity_gateway_live_subscriptions {n}"))
-        {
+        if app.metric(key, "activity_gateway_live_subscriptions").await == n {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

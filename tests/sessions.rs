@@ -23,19 +23,6 @@ on_both_backends!(
 
 const ROUTE: &str = "/api/v5/artifacts/activity";
 
-async fn post(app: &TestApp, key: &str, route: &str, body: Value) -> (u16, Value) {
-    read(
-        app.client
-            .post(app.url(&format!("{ROUTE}/{route}")))
-            .header("X-Api-Key", key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
 fn at(text: &str) -> i64 {
     parse_timestamp(text).unwrap()
 }
@@ -189,7 +176,7 @@ async fn hand_counted_fixture_analytics(db: TestDb) {
     let key = fixture(&db).await;
     let app = TestApp::spawn(&db.db).await;
 
-    let (status, all) = post(&app, &key, "get", json!({})).await;
+    let (status, all) = app.post_artifact(&key, "get", json!({})).await;
     assert_eq!(status, 200, "{all}");
     assert_eq!(counts(&all), (7, 5, 2, 2));
     let by_day = &all["analytics"]["by_day"];
@@ -278,16 +265,16 @@ async fn hand_counted_fixture_analytics(db: TestDb) {
     assert_eq!(active, HashSet::from(["usr_fix_1", "usr_fix_3"]));
 
     // Dates: from is inclusive; a bare date_to includes that day; a datetime date_to excludes itself.
-    let (_, day2) = post(
-        &app,
-        &key,
-        "get",
-        json!({ "date_from": "2026-03-02", "date_to": "2026-03-02" }),
-    )
-    .await;
+    let (_, day2) = app
+        .post_artifact(
+            &key,
+            "get",
+            json!({ "date_from": "2026-03-02", "date_to": "2026-03-02" }),
+        )
+        .await;
     assert_eq!(counts(&day2), (2, 1, 1, 0));
     // The filter options count the date range, whatever department or role is chosen.
-    let (_, day2_beta) = post(&app, &key, "get", json!({ "date_from": "2026-03-02", "date_to": "2026-03-02", "department_ids": ["dep_fix_b"] })).await;
+    let (_, day2_beta) = app.post_artifact(&key, "get", json!({ "date_from": "2026-03-02", "date_to": "2026-03-02", "department_ids": ["dep_fix_b"] })).await;
     assert_eq!(counts(&day2_beta), (1, 1, 0, 0));
     assert_eq!(
         day2_beta["resources"]["departments"][0]["sessions_count"],
@@ -297,49 +284,35 @@ async fn hand_counted_fixture_analytics(db: TestDb) {
         day2_beta["resources"]["departments"][1]["sessions_count"],
         1
     );
-    let (_, before) = post(
-        &app,
-        &key,
-        "get",
-        json!({ "date_to": "2026-03-02T00:00:00Z" }),
-    )
-    .await;
+    let (_, before) = app
+        .post_artifact(&key, "get", json!({ "date_to": "2026-03-02T00:00:00Z" }))
+        .await;
     assert_eq!(counts(&before).0, 2);
-    let (_, from) = post(
-        &app,
-        &key,
-        "get",
-        json!({ "date_from": "2026-03-02T00:00:00" }),
-    )
-    .await;
+    let (_, from) = app
+        .post_artifact(&key, "get", json!({ "date_from": "2026-03-02T00:00:00" }))
+        .await;
     assert_eq!(counts(&from), (5, 3, 2, 2));
     // Departments and roles.
-    let (_, alpha) = post(
-        &app,
-        &key,
-        "get",
-        json!({ "department_ids": ["dep_fix_a"] }),
-    )
-    .await;
+    let (_, alpha) = app
+        .post_artifact(&key, "get", json!({ "department_ids": ["dep_fix_a"] }))
+        .await;
     assert_eq!(counts(&alpha), (4, 3, 1, 1));
-    let (_, viewers) = post(&app, &key, "get", json!({ "roles": ["viewer"] })).await;
+    let (_, viewers) = app
+        .post_artifact(&key, "get", json!({ "roles": ["viewer"] }))
+        .await;
     assert_eq!(counts(&viewers), (3, 2, 1, 1));
-    let (_, members_of_alpha) = post(
-        &app,
-        &key,
-        "get",
-        json!({ "roles": ["member"], "department_ids": ["dep_fix_a"] }),
-    )
-    .await;
+    let (_, members_of_alpha) = app
+        .post_artifact(
+            &key,
+            "get",
+            json!({ "roles": ["member"], "department_ids": ["dep_fix_a"] }),
+        )
+        .await;
     assert_eq!(counts(&members_of_alpha), (2, 1, 1, 0));
     // Another org's department filters nothing in: it matches no user of this org.
-    let (_, foreign) = post(
-        &app,
-        &key,
-        "get",
-        json!({ "department_ids": ["dep_acme_sales"] }),
-    )
-    .await;
+    let (_, foreign) = app
+        .post_artifact(&key, "get", json!({ "department_ids": ["dep_acme_sales"] }))
+        .await;
     assert_eq!(counts(&foreign), (0, 0, 0, 0));
     app.stop().await;
 }
@@ -358,13 +331,9 @@ async fn hand_counted_fixture_history_filters_and_pages(db: TestDb) {
     let app = TestApp::spawn(&db.db).await;
     let mut walked = Vec::new();
     for page in 1..=4 {
-        let (status, body) = post(
-            &app,
-            &key,
-            "search",
-            json!({ "page": page, "page_size": 3 }),
-        )
-        .await;
+        let (status, body) = app
+            .post_artifact(&key, "search", json!({ "page": page, "page_size": 3 }))
+            .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(
             (
@@ -390,13 +359,13 @@ async fn hand_counted_fixture_history_filters_and_pages(db: TestDb) {
         ],
         "newest first by default; page 4 is empty"
     );
-    let (_, asc) = post(
-        &app,
-        &key,
-        "search",
-        json!({ "sort_order": "asc", "page_size": 200 }),
-    )
-    .await;
+    let (_, asc) = app
+        .post_artifact(
+            &key,
+            "search",
+            json!({ "sort_order": "asc", "page_size": 200 }),
+        )
+        .await;
     assert_eq!(
         ids(&asc),
         [
@@ -409,11 +378,15 @@ async fn hand_counted_fixture_history_filters_and_pages(db: TestDb) {
             "ses_fix_7"
         ]
     );
-    let (_, active) = post(&app, &key, "search", json!({ "active": true })).await;
+    let (_, active) = app
+        .post_artifact(&key, "search", json!({ "active": true }))
+        .await;
     assert_eq!(ids(&active), ["ses_fix_7", "ses_fix_5"]);
-    let (_, inactive) = post(&app, &key, "search", json!({ "active": false })).await;
+    let (_, inactive) = app
+        .post_artifact(&key, "search", json!({ "active": false }))
+        .await;
     assert_eq!(inactive["total_count"], 5);
-    let (_, alpha_day2) = post(&app, &key, "search", json!({ "department_ids": ["dep_fix_a"], "date_from": "2026-03-02", "date_to": "2026-03-02" })).await;
+    let (_, alpha_day2) = app.post_artifact(&key, "search", json!({ "department_ids": ["dep_fix_a"], "date_from": "2026-03-02", "date_to": "2026-03-02" })).await;
     assert_eq!(ids(&alpha_day2), ["ses_fix_3"]);
     let emulation = &alpha_day2["data"][0];
     assert_eq!(
@@ -469,7 +442,7 @@ async fn demo_totals_agree_and_every_page_walk_sees_each_session_once(db: TestDb
         json!({ "date_to": "2099-01-01T00:00:00Z", "roles": ["admin"] }),
     ];
     for filter in filters {
-        let (_, analytics) = post(&app, &key, "get", filter.clone()).await;
+        let (_, analytics) = app.post_artifact(&key, "get", filter.clone()).await;
         let (sessions, logins, emulations, _) = counts(&analytics);
         assert!(sessions > 0, "{filter}");
         assert_eq!(logins + emulations, sessions, "{filter}");
@@ -495,7 +468,7 @@ async fn demo_totals_agree_and_every_page_walk_sees_each_session_once(db: TestDb
                 body["page"] = json!(page);
                 body["page_size"] = json!(17);
                 body["sort_order"] = json!(order);
-                let (status, found) = post(&app, &key, "search", body).await;
+                let (status, found) = app.post_artifact(&key, "search", body).await;
                 assert_eq!(status, 200, "{found}");
                 assert_eq!(
                     found["total_count"], sessions,
@@ -534,7 +507,9 @@ async fn demo_totals_agree_and_every_page_walk_sees_each_session_once(db: TestDb
 async fn graphql_twins_answer_what_rest_answers(db: TestDb) {
     let key = fixture(&db).await;
     let app = TestApp::spawn(&db.db).await;
-    let (_, rest) = post(&app, &key, "get", json!({ "roles": ["admin", "member"] })).await;
+    let (_, rest) = app
+        .post_artifact(&key, "get", json!({ "roles": ["admin", "member"] }))
+        .await;
     let query = r#"{ org(id: "org_fix") {
         sessionAnalytics(filter: { roles: ["admin", "member"] }) {
           sessionsCount loginsCount emulationsCount activeProfilesCount
@@ -643,23 +618,25 @@ async fn bad_input_permissions_and_limits(db: TestDb) {
         ),
         (json!([1, 2]), json!(["body"]), "model_attributes_type"),
     ] {
-        let (status, answer) = post(&app, &key, "search", body.clone()).await;
+        let (status, answer) = app.post_artifact(&key, "search", body.clone()).await;
         assert_eq!(status, 422, "{body}: {answer}");
         assert_eq!(answer["detail"][0]["loc"], loc, "{body}: {answer}");
         assert_eq!(answer["detail"][0]["type"], kind, "{body}: {answer}");
     }
     // Several bad fields are all reported.
-    let (_, answer) = post(
-        &app,
-        &key,
-        "search",
-        json!({ "page": 0, "page_size": 500, "sort_order": "x" }),
-    )
-    .await;
+    let (_, answer) = app
+        .post_artifact(
+            &key,
+            "search",
+            json!({ "page": 0, "page_size": 500, "sort_order": "x" }),
+        )
+        .await;
     assert_eq!(answer["detail"].as_array().unwrap().len(), 3);
     // The page size limits at their edges.
     for size in [1, 200] {
-        let (status, answer) = post(&app, &key, "search", json!({ "page_size": size })).await;
+        let (status, answer) = app
+            .post_artifact(&key, "search", json!({ "page_size": size }))
+            .await;
         assert_eq!(status, 200);
         assert_eq!(
             answer["data"].as_array().unwrap().len(),
@@ -711,7 +688,7 @@ async fn bad_input_permissions_and_limits(db: TestDb) {
         })
         .await;
     for route in ["get", "search"] {
-        let (status, answer) = post(&app, &no_sessions, route, json!({})).await;
+        let (status, answer) = app.post_artifact(&no_sessions, route, json!({})).await;
         assert_eq!(status, 403);
         assert_eq!(answer["details"]["required_permission"], "session:read");
         let (status, answer) = read(

@@ -226,6 +226,45 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// POSTs a JSON body to one of the `/api/v5/artifacts/activity` routes.
+    pub async fn post_artifact(
+        &self,
+        key: &str,
+        route: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let url = self.url(&format!("/api/v5/artifacts/activity/{route}"));
+        read(
+            self.client
+                .post(url)
+                .header("X-Api-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// One figure of `/metrics`.
+    pub async fn metric(&self, key: &str, name: &str) -> u64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .header("X-Api-Key", key)
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("body");
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')));
+        line.and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    }
+
     pub async fn get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
         let res = self
             .client
