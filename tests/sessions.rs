@@ -559,6 +559,22 @@ async fn graphql_twins_answer_what_rest_answers(db: TestDb) {
         bo["data"][1],
         json!({ "id": "ses_fix_3", "emulatedBy": "usr_fix_1", "emulatedByName": "Ada", "durationSeconds": 1800 })
     );
+    // A session is a node too; another org's session id reads like an unknown one.
+    let (_, body) = app.graphql(&key, r#"{ node(id: "ses_fix_3") { id ... on Session { kind profileName emulatedByName } } }"#).await;
+    assert_eq!(
+        body["data"]["node"],
+        json!({ "id": "ses_fix_3", "kind": "emulation", "profileName": "Bo", "emulatedByName": "Ada" })
+    );
+    db.seed(10).await;
+    for unknown in ["ses_acme_00001", "ses_nope"] {
+        let (_, body) = app
+            .graphql(&key, &format!(r#"{{ node(id: "{unknown}") {{ id }} }}"#))
+            .await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "RESOURCE_NOT_FOUND",
+            "{body}"
+        );
+    }
     app.stop().await;
 }
 

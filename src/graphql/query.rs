@@ -43,7 +43,10 @@ impl QueryRoot {
     async fn node(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Node>> {
         let principal = ctx.data::<Principal>()?;
         let db = ctx.data::<DatabaseConnection>()?;
-        directory::node(db, &principal.org_id, &id)
+        let activeness = ctx
+            .data::<std::sync::Arc<crate::config::HttpArgs>>()?
+            .activeness();
+        directory::node(db, &principal.org_id, &id, activeness)
             .await
             .map(|n| Some(Node::from(n)))
             .gql()

@@ -13,7 +13,7 @@ use super::activity::{
 use crate::auth::Principal;
 use crate::domain::feed::{Scope, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::error::{AppError, AppResult, GqlResult, IntoGql, InvalidInput};
-use crate::rest::artifacts::{SessionAnalyticsOut, SessionSearchOut};
+use crate::rest::artifacts::{SessionAnalyticsOut, SessionListItem, SessionSearchOut};
 use crate::service::directory;
 
 use super::sessions::{
@@ -33,6 +33,7 @@ pub enum Node {
     User(User),
     Activity(Activity),
     Problem(Problem),
+    Session(SessionListItem),
 }
 
 impl From<directory::Node> for Node {
@@ -46,6 +47,7 @@ impl From<directory::Node> for Node {
             directory::Node::User(m) => Node::User(User(m)),
             directory::Node::Activity(m) => Node::Activity(Activity::from(m)),
             directory::Node::Problem(m) => Node::Problem(Problem(m)),
+            directory::Node::Session(s) => Node::Session(SessionListItem::from(s)),
         }
     }
 }

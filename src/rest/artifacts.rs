@@ -202,8 +202,11 @@ impl From<sessions::SessionAnalytics> for SessionAnalyticsOut {
 #[derive(Serialize, ToSchema, SimpleObject)]
 #[graphql(name = "Session")]
 pub struct SessionListItem {
-    #[graphql(name = "id")]
-    pub session_id: String,
+    /// `session_id` in REST, `id` in GraphQL.
+    #[serde(rename = "session_id")]
+    #[schema(value_type = String)]
+    #[graphql(owned)]
+    pub id: async_graphql::ID,
     pub profile_id: String,
     pub profile_name: String,
     pub profile_email: String,
@@ -228,7 +231,7 @@ impl From<sessions::SessionItem> for SessionListItem {
     fn from(s: sessions::SessionItem) -> Self {
         Self {
             duration_seconds: s.duration_micros() / 1_000_000,
-            session_id: s.id,
+            id: async_graphql::ID(s.id),
             profile_id: s.user_id,
             profile_name: s.user_name,
             profile_email: s.user_email,

@@ -128,7 +128,13 @@ children_page!(augmentations_of_workspace, augmentation, WorkspaceId);
 children_page!(endpoints_of_app, endpoint, AppId);
 
 /// Any node of the caller's org by its prefixed id; 404 for anything else.
-pub async fn node(db: &DatabaseConnection, org_id: &str, id: &str) -> AppResult<Node> {
+/// `activeness` tells whether a session is active, for session ids.
+pub async fn node(
+    db: &DatabaseConnection,
+    org_id: &str,
+    id: &str,
+    activeness: super::sessions::Activeness,
+) -> AppResult<Node> {
     use crate::domain::ids::IdKind;
     let not_found = || AppError::not_found("node", id);
     Ok(match IdKind::of(id).ok_or_else(not_found)? {
@@ -146,6 +152,12 @@ pub async fn node(db: &DatabaseConnection, org_id: &str, id: &str) -> AppResult<
                 .filter(entity::activity_event::Column::OrgId.eq(org_id))
                 .one(db)
                 .await?
+                .ok_or_else(not_found)?,
+        ),
+        IdKind::Session => Node::Session(
+            super::sessions::by_ids(db, org_id, &[id.to_owned()], activeness)
+                .await?
+                .pop()
                 .ok_or_else(not_found)?,
         ),
         IdKind::Problem => Node::Problem(super::problems::get(db, org_id, id).await.map_err(
@@ -167,4 +179,5 @@ pub enum Node {
     User(user::Model),
     Activity(entity::activity_event::Model),
     Problem(entity::problem::Model),
+    Session(super::sessions::SessionItem),
 }
