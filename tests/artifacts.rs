@@ -565,6 +565,25 @@ async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    // An export is a node of its org only.
+    let node = format!(
+        r#"{{ node(id: "{upload}") {{ id ... on Export {{ fileName rowCount byteSize }} }} }}"#
+    );
+    let (_, body) = app.graphql(&member, &node).await;
+    assert_eq!(
+        (
+            &body["data"]["node"]["fileName"],
+            &body["data"]["node"]["rowCount"]
+        ),
+        (&answer["file_name"], &answer["row_count"]),
+        "{body}"
+    );
+    assert_eq!(body["data"]["node"]["byteSize"], bytes.len());
+    let (_, body) = app.graphql(&theirs, &node).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "RESOURCE_NOT_FOUND",
+        "{body}"
+    );
     // Nothing half-written is left beside the finished files.
     let leftovers: Vec<_> = walk(exports.path())
         .into_iter()

@@ -559,6 +559,29 @@ async fn graphql_twins_answer_what_rest_answers(db: TestDb) {
         bo["data"][1],
         json!({ "id": "ses_fix_3", "emulatedBy": "usr_fix_1", "emulatedByName": "Ada", "durationSeconds": 1800 })
     );
+    // Departments are nodes; API keys are not (credentials, not data).
+    let (_, body) = app
+        .graphql(
+            &key,
+            r#"{ node(id: "dep_fix_a") { id ... on Department { name } } }"#,
+        )
+        .await;
+    assert_eq!(
+        body["data"]["node"],
+        json!({ "id": "dep_fix_a", "name": "Alpha" })
+    );
+    let (_, keys) = app.graphql(&key, r#"{ viewer { principalId } }"#).await;
+    let own_key = keys["data"]["viewer"]["principalId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, body) = app
+        .graphql(&key, &format!(r#"{{ node(id: "{own_key}") {{ id }} }}"#))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "RESOURCE_NOT_FOUND",
+        "{body}"
+    );
     // A session is a node too; another org's session id reads like an unknown one.
     let (_, body) = app.graphql(&key, r#"{ node(id: "ses_fix_3") { id ... on Session { kind profileName emulatedByName } } }"#).await;
     assert_eq!(

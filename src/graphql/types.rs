@@ -34,6 +34,8 @@ pub enum Node {
     Activity(Activity),
     Problem(Problem),
     Session(SessionListItem),
+    Department(Department),
+    Export(Export),
 }
 
 impl From<directory::Node> for Node {
@@ -48,6 +50,8 @@ impl From<directory::Node> for Node {
             directory::Node::Activity(m) => Node::Activity(Activity::from(m)),
             directory::Node::Problem(m) => Node::Problem(Problem(m)),
             directory::Node::Session(s) => Node::Session(SessionListItem::from(s)),
+            directory::Node::Department(m) => Node::Department(Department(m)),
+            directory::Node::Export(m) => Node::Export(Export(m)),
         }
     }
 }
@@ -198,6 +202,46 @@ impl Org {
         after: Option<String>,
     ) -> GqlResult<ProblemConnection> {
         problem_connection(ctx, resolved, first, after).await
+    }
+}
+
+/// A department of the org, as sessions are filtered by.
+pub struct Department(pub entity::department::Model);
+
+#[Object]
+impl Department {
+    pub async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+}
+
+/// A finished export; its ZIP is at `GET /api/v5/artifacts/activity/exports/{id}`.
+pub struct Export(pub entity::export::Model);
+
+#[Object]
+impl Export {
+    pub async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn file_name(&self) -> &str {
+        &self.0.file_name
+    }
+    /// The data rows of all its CSV files.
+    async fn row_count(&self) -> i64 {
+        self.0.row_count
+    }
+    async fn byte_size(&self) -> i64 {
+        self.0.byte_size
+    }
+    /// Who made it: a user id, or a key id for a key of no user.
+    async fn created_by(&self) -> Option<&str> {
+        self.0.created_by.as_deref()
+    }
+    async fn created_at(&self) -> String {
+        crate::domain::time::format_micros(self.0.created_at)
     }
 }
 

@@ -154,6 +154,20 @@ pub async fn node(
                 .await?
                 .ok_or_else(not_found)?,
         ),
+        IdKind::Department => Node::Department(
+            entity::department::Entity::find_by_id(id.to_owned())
+                .filter(entity::department::Column::OrgId.eq(org_id))
+                .one(db)
+                .await?
+                .ok_or_else(not_found)?,
+        ),
+        IdKind::Export => Node::Export(
+            entity::export::Entity::find_by_id(id.to_owned())
+                .filter(entity::export::Column::OrgId.eq(org_id))
+                .one(db)
+                .await?
+                .ok_or_else(not_found)?,
+        ),
         IdKind::Session => Node::Session(
             super::sessions::by_ids(db, org_id, &[id.to_owned()], activeness)
                 .await?
@@ -166,7 +180,8 @@ pub async fn node(
                 other => other,
             },
         )?),
-        _ => return Err(not_found()),
+        // API keys are credentials, not data: they are not nodes.
+        IdKind::Key => return Err(not_found()),
     })
 }
 
@@ -180,4 +195,6 @@ pub enum Node {
     Activity(entity::activity_event::Model),
     Problem(entity::problem::Model),
     Session(super::sessions::SessionItem),
+    Department(entity::department::Model),
+    Export(entity::export::Model),
 }
