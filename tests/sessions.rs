@@ -19,6 +19,7 @@ on_both_backends!(
     demo_totals_agree_and_every_page_walk_sees_each_session_once,
     graphql_twins_answer_what_rest_answers,
     bad_input_permissions_and_limits,
+    the_export_walk_sees_every_session_once_in_start_order,
 );
 
 const ROUTE: &str = "/api/v5/artifacts/activity";
@@ -754,5 +755,54 @@ async fn bad_input_permissions_and_limits(db: TestDb) {
         body["errors"][0]["extensions"]["details"]["required_permission"],
         "session:read"
     );
+    app.stop().await;
+}
+
+/// The keyset walk the export uses gives the same sessions, in the same
+/// order, as the history sorted by start, for page sizes below, at and past
+/// the total.
+async fn the_export_walk_sees_every_session_once_in_start_order(db: TestDb) {
+    db.seed(10).await;
+    let key = db.key("org_acme", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let mut history = Vec::new();
+    for page in 1.. {
+        let (_, body) = app
+            .post_artifact(
+                &key,
+                "search",
+                json!({ "sort_order": "asc", "page_size": 200, "page": page }),
+            )
+            .await;
+        let found = ids(&body);
+        if found.is_empty() {
+            break;
+        }
+        history.extend(found);
+    }
+    assert!(history.len() > 17, "the demo has sessions to walk");
+    let idle = activity_gateway::service::sessions::Activeness {
+        seen_since: now_micros() - 30 * MICROS_PER_MINUTE,
+    };
+    for limit in [17, history.len() as u64, history.len() as u64 + 1] {
+        let mut walked: Vec<String> = Vec::new();
+        let mut after: Option<(i64, String)> = None;
+        loop {
+            let page = activity_gateway::service::sessions::in_start_order(
+                &db.db,
+                "org_acme",
+                after.as_ref().map(|(t, id)| (*t, id.as_str())),
+                limit,
+                idle,
+            )
+            .await
+            .unwrap();
+            assert!(page.len() as u64 <= limit);
+            let Some(last) = page.last() else { break };
+            after = Some((last.started_at, last.id.clone()));
+            walked.extend(page.into_iter().map(|s| s.id));
+        }
+        assert_eq!(walked, history, "limit {limit}");
+    }
     app.stop().await;
 }

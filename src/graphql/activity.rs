@@ -41,7 +41,16 @@ pub struct ActivityFilterInput {
 }
 
 impl ActivityFilterInput {
-    pub(super) fn parse(self) -> Result<ActivityFilter, Vec<InvalidInput>> {
+    /// The filter of a field's `filter` argument (absent: no filter); its
+    /// problems are pushed, located under `filter`.
+    pub(super) fn read(input: Option<Self>, problems: &mut Vec<InvalidInput>) -> ActivityFilter {
+        input.unwrap_or_default().parse().unwrap_or_else(|mut p| {
+            problems.append(&mut p);
+            ActivityFilter::default()
+        })
+    }
+
+    fn parse(self) -> Result<ActivityFilter, Vec<InvalidInput>> {
         let mut problems = Vec::new();
         let mut time = |name: &str, value: Option<String>| {
             value.and_then(|text| {
@@ -256,6 +265,32 @@ fn require_read<'a>(ctx: &'a Context<'a>) -> GqlResult<&'a Principal> {
     Ok(principal)
 }
 
+/// How many rows a connection page holds (`first`, 1 to 200, default 50);
+/// a bad value is pushed to `problems` at `["first"]`.
+pub(super) fn page_limit(first: Option<i32>, problems: &mut Vec<InvalidInput>) -> u64 {
+    let Some(n) = first else {
+        return DEFAULT_PAGE_SIZE;
+    };
+    if (1..=MAX_PAGE_SIZE as i32).contains(&n) {
+        return n as u64;
+    }
+    let (kind, msg, ctx_value) = if n < 1 {
+        (
+            "greater_than_equal",
+            "first should be greater than or equal to 1".to_owned(),
+            serde_json::json!({ "ge": 1 }),
+        )
+    } else {
+        (
+            "less_than_equal",
+            format!("first should be less than or equal to {MAX_PAGE_SIZE}"),
+            serde_json::json!({ "le": MAX_PAGE_SIZE }),
+        )
+    };
+    problems.push(InvalidInput::new(&["first"], kind, msg, n).with_ctx(ctx_value));
+    DEFAULT_PAGE_SIZE
+}
+
 /// The `activity` field of every node.
 pub async fn activity_connection(
     ctx: &Context<'_>,
@@ -267,34 +302,8 @@ pub async fn activity_connection(
     let principal = require_read(ctx)?;
     let org = principal.org_id.clone();
     let mut problems = Vec::new();
-    let limit = match first {
-        None => DEFAULT_PAGE_SIZE,
-        Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
-        Some(n) => {
-            let (kind, msg, ctx_value) = if n < 1 {
-                (
-                    "greater_than_equal",
-                    "first should be greater than or equal to 1".to_owned(),
-                    serde_json::json!({ "ge": 1 }),
-                )
-            } else {
-                (
-                    "less_than_equal",
-                    format!("first should be less than or equal to {MAX_PAGE_SIZE}"),
-                    serde_json::json!({ "le": MAX_PAGE_SIZE }),
-                )
-            };
-            problems.push(InvalidInput::new(&["first"], kind, msg, n).with_ctx(ctx_value));
-            DEFAULT_PAGE_SIZE
-        }
-    };
-    let filter = match filter.unwrap_or_default().parse() {
-        Ok(f) => f,
-        Err(mut p) => {
-            problems.append(&mut p);
-            ActivityFilter::default()
-        }
-    };
+    let limit = page_limit(first, &mut problems);
+    let filter = ActivityFilterInput::read(filter, &mut problems);
     let cursor = match after {
         None => None,
         Some(text) => Cursor::decode(&text, &org, &scope, &filter)
@@ -485,10 +494,7 @@ pub async fn activity_summary(
             hours,
         ));
     }
-    let filter = filter.unwrap_or_default().parse().unwrap_or_else(|mut p| {
-        problems.append(&mut p);
-        ActivityFilter::default()
-    });
+    let filter = ActivityFilterInput::read(filter, &mut problems);
     if !problems.is_empty() {
         return Err(AppError::Invalid(problems).to_graphql());
     }

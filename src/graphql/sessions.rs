@@ -7,12 +7,12 @@ use async_graphql::connection::PageInfo;
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObject, ID};
 use sea_orm::DatabaseConnection;
 
-use super::activity::Activity;
+use super::activity::{page_limit, Activity};
 use super::loaders::Loaders;
 use super::types::User;
 use crate::auth::Principal;
 use crate::config::HttpArgs;
-use crate::domain::feed::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::domain::feed::Cursor;
 use crate::domain::permission::Permission;
 use crate::domain::time::format_micros;
 use crate::error::{AppError, GqlResult, IntoGql, InvalidInput};
@@ -245,19 +245,7 @@ pub async fn problem_connection(
     let org = principal.org_id.clone();
     let list = problems::list_name(resolved);
     let mut invalid = Vec::new();
-    let limit = match first {
-        None => DEFAULT_PAGE_SIZE,
-        Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
-        Some(n) => {
-            invalid.push(InvalidInput::new(
-                &["first"],
-                "value_error",
-                format!("first should be between 1 and {MAX_PAGE_SIZE}"),
-                n,
-            ));
-            DEFAULT_PAGE_SIZE
-        }
-    };
+    let limit = page_limit(first, &mut invalid);
     let cursor = after.and_then(|text| {
         Cursor::decode_for_list(&text, &org, &list)
             .map_err(|e| invalid.push(e.to_input(&["after"], &text)))

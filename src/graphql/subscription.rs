@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 
 use super::activity::{Activity, ActivityEdge, ActivityFilterInput};
 use crate::auth::Principal;
-use crate::domain::feed::{ActivityFilter, LiveCursor};
+use crate::domain::feed::LiveCursor;
 use crate::domain::permission::Permission;
 use crate::error::{AppError, IntoGql};
 use crate::service::live::{self, LiveFeed};
@@ -35,10 +35,7 @@ impl SubscriptionRoot {
             return Err(AppError::not_found("org", org_id.to_string()).to_graphql());
         }
         let mut problems = Vec::new();
-        let filter = filter.unwrap_or_default().parse().unwrap_or_else(|mut p| {
-            problems.append(&mut p);
-            ActivityFilter::default()
-        });
+        let filter = ActivityFilterInput::read(filter, &mut problems);
         let cursor = after.and_then(|text| {
             LiveCursor::decode(&text, &org, &filter)
                 .map_err(|e| problems.push(e.to_input(&["after"], &text)))

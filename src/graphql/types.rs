@@ -7,12 +7,12 @@ use async_graphql::{Context, Interface, Object, ID};
 use sea_orm::DatabaseConnection;
 
 use super::activity::{
-    activity_connection, activity_summary, Activity, ActivityConnection, ActivityFilterInput,
-    ActivitySummary,
+    activity_connection, activity_summary, page_limit, Activity, ActivityConnection,
+    ActivityFilterInput, ActivitySummary,
 };
 use crate::auth::Principal;
 use crate::domain::feed::{Scope, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::error::{AppError, AppResult, GqlResult, IntoGql, InvalidInput};
+use crate::error::{AppError, AppResult, GqlResult, IntoGql};
 use crate::rest::artifacts::{SessionAnalyticsOut, SessionListItem, SessionSearchOut};
 use crate::service::directory;
 
@@ -82,19 +82,11 @@ async fn children<M, T>(
 where
     T: async_graphql::OutputType,
 {
-    let limit = match first {
-        None => DEFAULT_PAGE_SIZE,
-        Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
-        Some(n) => {
-            return Err(AppError::invalid(InvalidInput::new(
-                &["first"],
-                "value_error",
-                format!("first should be between 1 and {MAX_PAGE_SIZE}"),
-                n,
-            ))
-            .to_graphql())
-        }
-    };
+    let mut problems = Vec::new();
+    let limit = page_limit(first, &mut problems);
+    if !problems.is_empty() {
+        return Err(AppError::Invalid(problems).to_graphql());
+    }
     let db = ctx.data::<DatabaseConnection>()?;
     let org = &ctx.data::<Principal>()?.org_id;
     let (rows, has_more) = fetch(db, org, after.as_deref(), limit).await.gql()?;

@@ -23,7 +23,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::sessions::{self, Activeness, SessionFilter, SortOrder};
+use super::sessions::{self, Activeness, SessionFilter};
 use crate::auth::Principal;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::permission::Permission;
@@ -179,7 +179,9 @@ pub async fn write_zip(
     };
     if sqlite {
         // One pass over the table reads each page once: a small page cache
-        // keeps the export's memory flat (the connection's own is restored after).
+        // keeps the export's memory flat. The connection's own is restored
+        // after; an export cancelled midway (a request timeout) leaves that
+        // pooled connection with the small cache, slower but still correct.
         txn.execute_unprepared(&format!("PRAGMA cache_size = -{EXPORT_CACHE_KIB}"))
             .await?;
     }
@@ -493,25 +495,19 @@ async fn read_all(
     }
 
     send(Part::File("sessions.csv", &SESSION_COLUMNS)).await?;
-    let mut page_number = 1;
+    let mut after: Option<(i64, String)> = None;
     loop {
-        let page = sessions::search(
+        let page = sessions::in_start_order(
             txn,
             org_id,
-            None,
-            &all_time,
-            idle,
-            SortOrder::Asc,
-            page_number,
+            after.as_ref().map(|(t, id)| (*t, id.as_str())),
             PAGE,
+            idle,
         )
         .await?;
-        if page.items.is_empty() {
-            break;
-        }
-        page_number += 1;
+        let Some(last) = page.last() else { break };
+        after = Some((last.started_at, last.id.clone()));
         let rows: Vec<Vec<String>> = page
-            .items
             .into_iter()
             .map(|s| {
                 let seconds = (s.duration_micros() / 1_000_000).to_string();

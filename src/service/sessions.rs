@@ -608,6 +608,33 @@ pub async fn search(
     })
 }
 
+/// Every session of the org in start order, `limit` at a time after the
+/// `(started_at, id)` of the last one seen: how an export walks them all,
+/// without the OFFSET rescans and per-page count of [`search`].
+pub async fn in_start_order(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    after: Option<(i64, &str)>,
+    limit: u64,
+    activeness: Activeness,
+) -> AppResult<Vec<SessionItem>> {
+    let mut condition = String::from("s.org_id = ?");
+    let mut values: Vec<Value> = vec![org_id.into()];
+    if let Some((started_at, id)) = after {
+        condition.push_str(" AND (s.started_at, s.id) > (?, ?)");
+        values.extend([Value::from(started_at), Value::from(id)]);
+    }
+    values.push((limit as i64).into());
+    items(
+        db,
+        &condition,
+        "ORDER BY s.started_at, s.id LIMIT ?",
+        values,
+        activeness,
+    )
+    .await
+}
+
 /// Sessions of the org by id, in no particular order; unknown ids are left out.
 pub async fn by_ids(
     db: &impl ConnectionTrait,
