@@ -154,6 +154,34 @@ async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
         after = page["pageInfo"]["endCursor"].as_str().map(Into::into);
     }
     assert_eq!(walked.len(), 10);
+    // The page size at and past its edges.
+    for (first, kind) in [(0, "greater_than_equal"), (201, "less_than_equal")] {
+        let (_, body) = app
+            .graphql(
+                &member,
+                &format!(
+                    r#"{{ org(id: "org_acme") {{ problems(first: {first}) {{ totalCount }} }} }}"#
+                ),
+            )
+            .await;
+        let detail = &body["errors"][0]["extensions"]["details"]["detail"][0];
+        assert_eq!(
+            (&detail["loc"], &detail["type"]),
+            (&json!(["first"]), &json!(kind)),
+            "{body}"
+        );
+    }
+    for first in [1, 200] {
+        let (_, body) = app.graphql(&member, &format!(r#"{{ org(id: "org_acme") {{ problems(first: {first}) {{ nodes {{ id }} }} }} }}"#)).await;
+        assert_eq!(
+            body["data"]["org"]["problems"]["nodes"]
+                .as_array()
+                .unwrap()
+                .len(),
+            first.min(10),
+            "{body}"
+        );
+    }
     assert_eq!(walked.iter().collect::<HashSet<_>>().len(), 10);
 
     // 404 for an unknown id and for another org's, alike.
@@ -395,7 +423,8 @@ fn sha256(data: &[u8]) -> String {
 }
 
 async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
-    db.seed(3_000).await;
+    // Enough events for the org's export to read several pages of 2,000.
+    db.seed(4_000).await;
     let exports = tempfile::tempdir().unwrap();
     let settings = activity_gateway::config::HttpArgs {
         export_dir: exports.path().to_owned(),
@@ -476,6 +505,7 @@ async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
         };
         match name {
             "events.csv" => {
+                assert!(rows.len() > 2_000, "the events span several read pages");
                 assert_eq!(
                     rows.len() as i64,
                     db.count_events("org_id = 'org_acme'").await
@@ -550,8 +580,7 @@ async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
         .await;
     let twin = &body["data"]["exportActivity"];
     assert_eq!(
-        twin["rowCount"],
-        total + 0,
+        twin["rowCount"], total,
         "nothing changed in between: {body}"
     );
     let res = app

@@ -16,6 +16,7 @@ on_both_backends!(
     a_resumed_subscription_misses_nothing,
     recorded_requests_arrive_live,
     bad_credentials_orgs_and_cursors_are_refused,
+    a_tail_far_behind_catches_up_in_order,
 );
 
 const SUBSCRIPTION: &str = "subscription($org: ID!, $filter: ActivityFilterInput, $after: String) {
@@ -386,5 +387,38 @@ async fn bad_credentials_orgs_and_cursors_are_refused(db: TestDb) {
         }
     }
     subscriber.close().await;
+    app.stop().await;
+}
+
+/// A subscriber resuming far behind reads the backlog in several steps (500
+/// events per read) and gets all of it, in order, then the live events.
+async fn a_tail_far_behind_catches_up_in_order(db: TestDb) {
+    db.seed(20).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    let mut first = Subscriber::connect(&app, &[], json!({ "X-Api-Key": key }))
+        .await
+        .unwrap();
+    first.subscribe(json!({ "org": "org_acme" })).await;
+    wait_for_subscriptions(&app, &key, 1).await;
+    let marker = ingest(&app, &key, "org_acme", actions(&["read"])).await;
+    let edge = first.edge().await;
+    assert_eq!(edge["node"]["id"], marker[0].as_str());
+    let cursor = edge["cursor"].as_str().unwrap().to_owned();
+    first.close().await;
+    let backlog = ingest(&app, &key, "org_acme", actions(&["create"; 1_201])).await;
+
+    let mut again = Subscriber::connect(&app, &[], json!({ "X-Api-Key": key }))
+        .await
+        .unwrap();
+    again
+        .subscribe(json!({ "org": "org_acme", "after": cursor }))
+        .await;
+    for id in &backlog {
+        assert_eq!(&again.edge().await["node"]["id"], id.as_str());
+    }
+    let live = ingest(&app, &key, "org_acme", actions(&["delete"])).await;
+    assert_eq!(again.edge().await["node"]["id"], live[0].as_str());
+    again.close().await;
     app.stop().await;
 }
