@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::domain::permission::{Permission, Role};
 use crate::error::{AppError, AppResult};
 use crate::rest::operations::{artifact_operations, graphql_operations, operations, Method};
-use crate::service::export;
+use crate::service::{export, problems, sessions};
 
 #[derive(Debug, Clone, Serialize, SimpleObject, ToSchema)]
 pub struct DocsField {
@@ -99,6 +99,8 @@ fn entry(
 
 /// The analytics, with the fields of their answers.
 fn entries() -> Vec<DocsEntry> {
+    let type_bounds = format!("A category, 1-{} characters", problems::MAX_TYPE_CHARS);
+    let message_bounds = format!("1-{} characters", problems::MAX_MESSAGE_CHARS);
     let filters = "Filters: date_from (inclusive), date_to (exclusive; a bare date includes the day), department_ids, roles.";
     vec![
         entry(
@@ -120,7 +122,7 @@ fn entries() -> Vec<DocsEntry> {
             "session_history",
             "Session history",
             "analytic",
-            &format!("POST /search, Org.sessions, User.sessions. Offset pages by session start. {filters} Also active, page, page_size (1-200), sort_order (asc, desc)."),
+            &format!("POST /search, Org.sessions, User.sessions. Offset pages by session start. {filters} Also active, page, page_size (1-{}), sort_order (asc, desc).", sessions::MAX_PAGE_SIZE),
             &[
                 ("data", "SessionListItem[]", "Sessions with profile, department, role, kind, emulated-by, start, end, last seen, duration, active, IP, user agent"),
                 ("total_count", "integer", "Sessions matching the filters, all pages"),
@@ -136,8 +138,8 @@ fn entries() -> Vec<DocsEntry> {
             "POST /problem and /resolve, Org.problems, createProblem, resolveProblem. Notes about something wrong, optionally linked to an activity or a session.",
             &[
                 ("problem_id", "string", "prb_ id"),
-                ("type", "string", "A category, 1-100 characters"),
-                ("message", "string", "1-4000 characters"),
+                ("type", "string", &type_bounds),
+                ("message", "string", &message_bounds),
                 ("resolved", "boolean", "Whether it is resolved"),
                 ("resolved_at", "datetime", "When it was resolved"),
                 ("resolved_by", "string", "Who resolved it"),

@@ -44,14 +44,6 @@ fn answer(action: &'static str, body: impl Serialize) -> Response {
     response
 }
 
-/// Every problem of a body, under `["body"]`.
-fn under_body(problems: Vec<InvalidInput>) -> Vec<InvalidInput> {
-    problems
-        .into_iter()
-        .map(|p| p.under(vec!["body".into()]))
-        .collect()
-}
-
 fn session_filter(
     body: &mut BodyFields,
     with_active: bool,
@@ -384,7 +376,7 @@ async fn get_activity(
     let mut body = BodyFields::parse(&headers, &body)?;
     let mut problems = Vec::new();
     let filter = session_filter(&mut body, false, &mut problems);
-    body.finish(under_body(problems))?;
+    body.finish(problems)?;
     let analytics = sessions::analytics(&s.db, &p.org_id, &filter, s.settings.activeness()).await?;
     Ok(answer("read", SessionAnalyticsOut::from(analytics)))
 }
@@ -407,7 +399,7 @@ async fn search_activity(
         );
         sessions::parse_paging(&SNAKE_CASE, page, size, sort.as_deref(), &mut problems)
     };
-    body.finish(under_body(problems))?;
+    body.finish(problems)?;
     let found = sessions::search(
         &s.db,
         &p.org_id,

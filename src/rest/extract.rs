@@ -155,10 +155,11 @@ impl BodyFields {
         }
     }
 
-    /// The problems found so far, with those the caller found (already under `["body"]`).
-    pub fn finish(self, mut more: Vec<InvalidInput>) -> Result<(), AppError> {
+    /// The problems found so far, with those the caller found checking the
+    /// fields' values (located at the field, put under `["body"]` here).
+    pub fn finish(self, more: Vec<InvalidInput>) -> Result<(), AppError> {
         let mut problems = self.problems;
-        problems.append(&mut more);
+        problems.extend(more.into_iter().map(|p| p.under(vec![Value::from("body")])));
         if problems.is_empty() {
             Ok(())
         } else {

@@ -76,7 +76,8 @@ pub fn parse_filter(
     let started_from = time(names.date_from, date_from);
     let mut started_before = time(names.date_to, date_to);
     if let (Some(end), Some(text)) = (started_before, date_to) {
-        if text.trim().len() == 10 {
+        // A bare date names a whole day: the range ends where the next one begins.
+        if chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").is_ok() {
             started_before = Some(end + MICROS_PER_DAY);
         }
     }
