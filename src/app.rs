@@ -23,6 +23,7 @@ use crate::error::AppError;
 use crate::graphql::{self, GatewaySchema};
 use crate::service::live::LiveFeed;
 use crate::service::recorder::Recorder;
+use crate::service::secrets::CursorKeys;
 use crate::{graphiql, recording, rest, service};
 
 /// Everything a request handler may need; cheap to clone.
@@ -34,6 +35,8 @@ pub struct AppState {
     pub recorder: Recorder,
     /// Rung after every commit of events; wakes live subscriptions.
     pub live: LiveFeed,
+    /// The key that seals cursors.
+    pub cursors: CursorKeys,
 }
 
 impl AppState {
@@ -48,6 +51,7 @@ impl AppState {
             Recorder::disabled()
         };
         Self {
+            cursors: CursorKeys::new(db.clone(), settings.cursor_secret.clone()),
             db,
             settings,
             schema,

@@ -30,6 +30,8 @@ pub enum Command {
     Seed(SeedArgs),
     /// Print the GraphQL SDL (the same as schema.graphql).
     Schema,
+    /// Print the permission of every REST and GraphQL operation (the README's table).
+    Permissions,
     /// Print the OpenAPI 3.1 document of the REST routes (the same as /openapi.json).
     Openapi,
     /// Export an org's activity as a ZIP (the same as POST /api/v5/artifacts/activity/export).
@@ -85,6 +87,11 @@ pub struct HttpArgs {
     /// Secret for HS256 bearer tokens; JWTs are refused when unset.
     #[arg(long, env = "ACTIVITY_GATEWAY_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// Secret that seals pagination and live cursors (any length). Unset: a
+    /// random one is generated on first start and kept in the database, so
+    /// every gateway on one database shares it.
+    #[arg(long, env = "ACTIVITY_GATEWAY_CURSOR_SECRET", hide_env_values = true)]
+    pub cursor_secret: Option<String>,
     /// Where export ZIPs are written.
     #[arg(long, env = "ACTIVITY_GATEWAY_EXPORT_DIR", default_value = "exports")]
     pub export_dir: PathBuf,
@@ -128,6 +135,7 @@ impl Default for HttpArgs {
     fn default() -> Self {
         Self {
             jwt_secret: None,
+            cursor_secret: None,
             export_dir: PathBuf::from("exports"),
             max_body_bytes: 32 * 1024 * 1024,
             request_timeout_secs: 30,

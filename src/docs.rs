@@ -8,7 +8,9 @@ use utoipa::ToSchema;
 
 use crate::domain::permission::{Permission, Role};
 use crate::error::{AppError, AppResult};
-use crate::rest::operations::{artifact_operations, graphql_operations, operations, Method};
+use crate::rest::operations::{
+    artifact_operations, graphql_operations, operations, Access, Method,
+};
 use crate::service::{export, problems, sessions};
 
 #[derive(Debug, Clone, Serialize, SimpleObject, ToSchema)]
@@ -237,7 +239,7 @@ fn api_operations() -> Vec<OperationInfo> {
         operation: op.field.into(),
         method: Some(op.kind.into()),
         path: Some("/graphql".into()),
-        permission: op.permission.map(|p| p.as_str().into()),
+        permission: op.permission().map(|p| p.as_str().into()),
         description: op.description.into(),
     });
     rest.chain(graphql).collect()
@@ -311,4 +313,35 @@ pub fn compose(entity_id: Option<&str>) -> AppResult<Docs> {
             graphiql_url: "/graphiql".into(),
         }),
     })
+}
+
+/// The permission of every operation, REST and GraphQL, as the Markdown
+/// table the README carries (`activity-gateway permissions` prints it; a
+/// test fails when the README's copy is stale).
+pub fn permission_table() -> String {
+    let mut out = String::from("| API | operation | permission |\n| --- | --- | --- |\n");
+    for op in operations() {
+        let method = if op.method == Method::Get {
+            "GET"
+        } else {
+            "POST"
+        };
+        out.push_str(&format!(
+            "| REST | `{method} {}` | `{}` |\n",
+            op.path,
+            op.permission.as_str()
+        ));
+    }
+    for op in graphql_operations() {
+        let needs = match op.access {
+            Access::Needs(p) => format!("`{}`", p.as_str()),
+            Access::Open => "none (the caller's own principal and permissions)".to_owned(),
+            Access::ByIdKind => "by the id's kind: `session:read` for `ses_`, `activity:export` for `exp_`, `activity:read` for the others".to_owned(),
+        };
+        out.push_str(&format!(
+            "| GraphQL {} | `{}` | {needs} |\n",
+            op.kind, op.field
+        ));
+    }
+    out
 }

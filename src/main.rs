@@ -25,6 +25,10 @@ async fn main() -> std::process::ExitCode {
             print!("{}", activity_gateway::graphql::sdl());
             Ok(())
         }
+        Command::Permissions => {
+            print!("{}", activity_gateway::docs::permission_table());
+            Ok(())
+        }
         Command::Keys {
             command: KeysCommand::Create(args),
         } => cli::create_key(&args).await,

@@ -123,19 +123,23 @@ pub async fn record_requests(State(state): State<AppState>, req: Request, next: 
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     };
-    // Path ids were checked to be the org's own only when the request succeeded;
-    // a failed request may name another org's workspace, whose feed must not show it.
-    let owned = |name: &str| if ok { param(name) } else { None };
-    let (resource_type, resource_id) = match params.iter().rev().find(|(k, _)| k.ends_with("_id")) {
-        Some((k, v)) => (k.trim_end_matches("_id").to_owned(), Some(v.clone())),
-        None if path == "/graphql" => ("graphql".to_owned(), None),
-        None => ("route".to_owned(), None),
-    };
     let action = response
         .extensions()
         .get::<OperationAction>()
         .map(|a| a.0)
         .unwrap_or_else(|| action_of(&method));
+    // Hierarchy ids go only on successful writes. A read must not change what
+    // it read (a recorded page view would otherwise join the endpoint's own
+    // feed and shift it under the reader); a failed request may name another
+    // org's workspace, whose feed must not show it. Reads still name what they
+    // read in `resource_type`/`resource_id`, and show in the caller's own feed.
+    let attach_ids = ok && action != "read";
+    let owned = |name: &str| if attach_ids { param(name) } else { None };
+    let (resource_type, resource_id) = match params.iter().rev().find(|(k, _)| k.ends_with("_id")) {
+        Some((k, v)) => (k.trim_end_matches("_id").to_owned(), Some(v.clone())),
+        None if path == "/graphql" => ("graphql".to_owned(), None),
+        None => ("route".to_owned(), None),
+    };
     let mut metadata = json!({ "route": route });
     if let Some(client) = &principal.mcp_client {
         metadata["mcp_client"] = json!(client);

@@ -332,13 +332,20 @@ async fn roles_and_tokens_grant_exactly_the_contracts_permissions(db: TestDb) {
         .key_with(NewKey {
             org_id: "org_acme".into(),
             role: Some(Role::Admin),
-            permissions: [activity_gateway::domain::permission::Permission::DocsRead].into(),
+            permissions: [
+                activity_gateway::domain::permission::Permission::DocsRead,
+                activity_gateway::domain::permission::Permission::ActivityRead,
+            ]
+            .into(),
             user_id: Some("usr_acme_02".into()),
             name: None,
         })
         .await;
     let (_, body) = app.graphql(&key, VIEWER_QUERY).await;
-    assert_eq!(body["data"]["viewer"]["permissions"], json!(["docs:read"]));
+    assert_eq!(
+        body["data"]["viewer"]["permissions"],
+        json!(["activity:read", "docs:read"])
+    );
     assert_eq!(body["data"]["viewer"]["principalId"], "usr_acme_02");
     assert_eq!(body["data"]["viewer"]["principalType"], "user");
     assert_eq!(

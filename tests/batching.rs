@@ -10,9 +10,9 @@ use std::sync::Arc;
 use activity_gateway::domain::permission::Role;
 use common::TestDb;
 
-on_both_backends!(two_hundred_activities_with_every_relation_cost_at_most_six_statements);
+on_both_backends!(two_hundred_activities_with_five_relations_cost_seven_statements);
 
-async fn two_hundred_activities_with_every_relation_cost_at_most_six_statements(db: TestDb) {
+async fn two_hundred_activities_with_five_relations_cost_seven_statements(db: TestDb) {
     db.seed(3_000).await;
     let secret = db.key("org_acme", Role::Viewer).await;
     let principal = activity_gateway::service::keys::authenticate(&db.db, &secret)
@@ -35,19 +35,23 @@ async fn two_hundred_activities_with_every_relation_cost_at_most_six_statements(
         Default::default(),
     );
     let query = "{ org(id: \"org_acme\") { activity(first: 200) { nodes { id user { email } workspace { name } app { name } endpoint { name } augmentation { name } } } } }";
-    let loaders = Arc::new(activity_gateway::graphql::loaders::Loaders::new(
-        &counted,
-        "org_acme",
-        &Default::default(),
-    ));
-    statements.store(0, Ordering::SeqCst);
-    let response = schema
-        .execute(
+    let run = || {
+        let loaders = Arc::new(activity_gateway::graphql::loaders::Loaders::new(
+            &counted,
+            "org_acme",
+            &Default::default(),
+        ));
+        schema.execute(
             async_graphql::Request::new(query)
-                .data(principal)
+                .data(principal.clone())
                 .data(loaders),
         )
-        .await;
+    };
+    // The first request also reads the cursor key, once per process.
+    assert!(run().await.errors.is_empty());
+    log.lock().unwrap().clear();
+    statements.store(0, Ordering::SeqCst);
+    let response = run().await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
     let data = response.data.into_json().unwrap();
     let nodes = data["org"]["activity"]["nodes"].as_array().unwrap();

@@ -17,6 +17,9 @@ on_both_backends!(
     recorded_requests_arrive_live,
     bad_credentials_orgs_and_cursors_are_refused,
     a_tail_far_behind_catches_up_in_order,
+    a_revoked_key_ends_its_open_subscription_with_4403,
+    an_expired_jwt_ends_its_open_subscription_with_4403,
+    live_cursors_carry_no_global_commit_sequence,
 );
 
 const SUBSCRIPTION: &str = "subscription($org: ID!, $filter: ActivityFilterInput, $after: String) {
@@ -293,7 +296,8 @@ async fn recorded_requests_arrive_live(db: TestDb) {
     assert_eq!(status, 200);
     let edge = subscriber.edge().await;
     assert_eq!(edge["node"]["action"], "read");
-    assert_eq!(edge["node"]["workspace"]["id"], "ws_acme_research");
+    // A recorded read names what it read but joins no hierarchy feed.
+    assert_eq!(edge["node"]["workspace"], Value::Null);
     subscriber.close().await;
     app.stop().await;
 }
@@ -314,10 +318,10 @@ async fn bad_credentials_orgs_and_cursors_are_refused(db: TestDb) {
         .unwrap();
     assert_eq!(refused["http_status"], 401);
     // A bad or missing one in connection_init: the connection is closed
-    // (async-graphql closes a refused init with 1002 and the error's message).
+    // with graphql-transport-ws's 4403 Forbidden.
     for init in [json!({ "X-Api-Key": "agk_not_a_key" }), json!({})] {
         let refused = Subscriber::connect(&app, &[], init).await.err().unwrap();
-        assert_eq!(refused["close"], 1002, "{refused}");
+        assert_eq!(refused["close"], 4403, "{refused}");
         assert!(
             refused["reason"]
                 .as_str()
@@ -421,4 +425,120 @@ async fn a_tail_far_behind_catches_up_in_order(db: TestDb) {
     assert_eq!(again.edge().await["node"]["id"], live[0].as_str());
     again.close().await;
     app.stop().await;
+}
+
+/// Reads until the socket closes; answers the close code and how long it took.
+async fn closed_within(subscriber: &mut Subscriber, limit: Duration) -> (Value, Duration) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        match subscriber.message().await {
+            Some(m) if m.get("close").is_some() => return (m["close"].clone(), started.elapsed()),
+            Some(_) => continue,
+            None => break,
+        }
+    }
+    (Value::Null, started.elapsed())
+}
+
+async fn a_revoked_key_ends_its_open_subscription_with_4403(db: TestDb) {
+    db.seed(20).await;
+    let created = activity_gateway::service::keys::create(
+        &db.db,
+        activity_gateway::service::keys::NewKey {
+            org_id: "org_acme".into(),
+            role: Some(Role::Viewer),
+            permissions: Default::default(),
+            user_id: None,
+            name: None,
+        },
+    )
+    .await
+    .unwrap();
+    let watcher = db.key("org_acme", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let mut subscriber = Subscriber::connect(&app, &[], json!({ "X-Api-Key": created.secret }))
+        .await
+        .unwrap();
+    subscriber.subscribe(json!({ "org": "org_acme" })).await;
+    wait_for_subscriptions(&app, &watcher, 1).await;
+    activity_gateway::service::keys::revoke(&db.db, &created.id)
+        .await
+        .unwrap();
+    let (code, took) = closed_within(&mut subscriber, Duration::from_secs(8)).await;
+    assert_eq!(code, 4403, "closed after {took:?}");
+    assert!(took <= Duration::from_secs(5), "closed after {took:?}");
+}
+
+async fn an_expired_jwt_ends_its_open_subscription_with_4403(db: TestDb) {
+    use activity_gateway::auth::jwt::{sign, Claims};
+    db.seed(20).await;
+    let watcher = db.key("org_acme", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let claims = Claims {
+        sub: "usr_acme_01".into(),
+        org: "org_acme".into(),
+        exp: chrono::Utc::now().timestamp() + 2,
+        role: Some("viewer".into()),
+        permissions: None,
+        jti: None,
+    };
+    let token = sign(&claims, common::JWT_SECRET.as_bytes());
+    let bearer = format!("Bearer {token}");
+    let mut subscriber = Subscriber::connect(&app, &[], json!({ "Authorization": bearer }))
+        .await
+        .unwrap();
+    subscriber.subscribe(json!({ "org": "org_acme" })).await;
+    wait_for_subscriptions(&app, &watcher, 1).await;
+    let (code, took) = closed_within(&mut subscriber, Duration::from_secs(10)).await;
+    assert_eq!(code, 4403, "closed after {took:?}");
+    assert!(
+        took <= Duration::from_secs(7),
+        "expiry in 2 s, closed after {took:?}"
+    );
+}
+
+async fn live_cursors_carry_no_global_commit_sequence(db: TestDb) {
+    use base64::Engine as _;
+    use sea_orm::ConnectionTrait as _;
+    db.seed(20).await;
+    let acme = db.key("org_acme", Role::Admin).await;
+    let globex = db.key("org_globex", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    // Another org writes a lot first, so the global sequence is a long number.
+    let many: Vec<Value> = (0..1_500).map(|_| json!({ "action": "noise" })).collect();
+    ingest(&app, &globex, "org_globex", json!(many)).await;
+    let mut subscriber = Subscriber::connect(&app, &[], json!({ "X-Api-Key": acme }))
+        .await
+        .unwrap();
+    subscriber.subscribe(json!({ "org": "org_acme" })).await;
+    wait_for_subscriptions(&app, &acme, 1).await;
+    let ids = ingest(&app, &acme, "org_acme", json!([{ "action": "mine" }])).await;
+    let edge = subscriber.edge().await;
+    assert_eq!(edge["node"]["id"], ids[0].as_str());
+    let cursor = edge["cursor"].as_str().unwrap();
+    let row = db
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.db.get_database_backend(),
+            format!("SELECT seq FROM activity_events WHERE id = '{}'", ids[0]),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let seq: i64 = row.try_get("", "seq").unwrap();
+    assert!(seq > 1_500, "{seq}");
+    let readable: String = cursor
+        .split('.')
+        .map(|part| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_else(|_| part.to_owned())
+        })
+        .collect();
+    assert!(
+        !readable.contains(&seq.to_string()),
+        "the cursor shows the global sequence {seq}: {readable}"
+    );
+    subscriber.close().await;
 }

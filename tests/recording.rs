@@ -82,9 +82,10 @@ async fn a_call_with_x_mcp_appears_in_me_activity_within_a_second(db: TestDb) {
         (event.resource_type.as_deref(), event.resource_id.as_deref()),
         (Some("app"), Some("app_acme_staging_search"))
     );
+    // A read names what it read, but joins no hierarchy feed.
     assert_eq!(
         (event.workspace_id.as_deref(), event.app_id.as_deref()),
-        (Some("ws_acme_staging"), Some("app_acme_staging_search"))
+        (None, None)
     );
     assert_eq!(
         (event.action.as_str(), event.status_code, event.success),

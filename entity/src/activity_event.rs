@@ -7,7 +7,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub seq: i64,
-    #[sea_orm(unique)]
+    /// Unique within its org (not across orgs).
     pub id: String,
     pub org_id: String,
     pub ts: i64,

@@ -2,6 +2,7 @@
 //! [`resolve`], into a [`Principal`] that GraphQL and REST share.
 
 pub mod api_key;
+pub mod grant;
 pub mod jwt;
 
 use std::collections::BTreeSet;

@@ -1,5 +1,6 @@
 //! Validated domain values: ids, times, permissions. No axum, no SeaORM here.
 
+pub mod cursor;
 pub mod feed;
 pub mod ids;
 pub mod permission;

@@ -5,16 +5,17 @@ use async_graphql::connection::PageInfo;
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Json, Object, SimpleObject, ID};
 use sea_orm::DatabaseConnection;
 
+use super::guard::Gate;
 use super::loaders::Loaders;
 use super::types::{App, Augmentation, Endpoint, User, Workspace};
 use crate::auth::Principal;
 use crate::domain::feed::{
-    ActivityFilter, Cursor, Scope, Status, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+    ActivityFilter, Cursor, CursorKey, Scope, Status, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };
-use crate::domain::permission::Permission;
 use crate::domain::time::{format_micros, now_micros, parse_timestamp, MICROS_PER_HOUR};
 use crate::error::{AppError, GqlResult, IntoGql, InvalidInput};
 use crate::rest::activity::{json_object, DEFAULT_HOURS, MAX_HOURS};
+use crate::service::secrets::CursorKeys;
 use crate::service::{activity, summary};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +173,7 @@ impl Activity {
     pub async fn id(&self) -> ID {
         ID(self.key.clone())
     }
+    #[graphql(guard = "Gate(\"Activity.user\")")]
     async fn user(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
         let Some(id) = &self.user_id else {
             return Ok(None);
@@ -183,6 +185,7 @@ impl Activity {
             .await?
             .map(User))
     }
+    #[graphql(guard = "Gate(\"Activity.workspace\")")]
     async fn workspace(&self, ctx: &Context<'_>) -> GqlResult<Option<Workspace>> {
         let Some(id) = &self.workspace_id else {
             return Ok(None);
@@ -194,6 +197,7 @@ impl Activity {
             .await?
             .map(Workspace))
     }
+    #[graphql(guard = "Gate(\"Activity.app\")")]
     async fn app(&self, ctx: &Context<'_>) -> GqlResult<Option<App>> {
         let Some(id) = &self.app_id else {
             return Ok(None);
@@ -205,6 +209,7 @@ impl Activity {
             .await?
             .map(App))
     }
+    #[graphql(guard = "Gate(\"Activity.endpoint\")")]
     async fn endpoint(&self, ctx: &Context<'_>) -> GqlResult<Option<Endpoint>> {
         let Some(id) = &self.endpoint_id else {
             return Ok(None);
@@ -216,6 +221,7 @@ impl Activity {
             .await?
             .map(Endpoint))
     }
+    #[graphql(guard = "Gate(\"Activity.augmentation\")")]
     async fn augmentation(&self, ctx: &Context<'_>) -> GqlResult<Option<Augmentation>> {
         let Some(id) = &self.augmentation_id else {
             return Ok(None);
@@ -259,10 +265,9 @@ impl ActivityConnection {
     }
 }
 
-fn require_read<'a>(ctx: &'a Context<'a>) -> GqlResult<&'a Principal> {
-    let principal = ctx.data::<Principal>()?;
-    principal.require(Permission::ActivityRead).gql()?;
-    Ok(principal)
+/// The server's cursor key.
+pub(super) async fn cursor_key<'a>(ctx: &'a Context<'a>) -> GqlResult<&'a CursorKey> {
+    ctx.data::<CursorKeys>()?.get().await.gql()
 }
 
 /// How many rows a connection page holds (`first`, 1 to 200, default 50);
@@ -299,14 +304,14 @@ pub async fn activity_connection(
     after: Option<String>,
     filter: Option<ActivityFilterInput>,
 ) -> GqlResult<ActivityConnection> {
-    let principal = require_read(ctx)?;
-    let org = principal.org_id.clone();
+    let org = ctx.data::<Principal>()?.org_id.clone();
+    let key = cursor_key(ctx).await?;
     let mut problems = Vec::new();
     let limit = page_limit(first, &mut problems);
     let filter = ActivityFilterInput::read(filter, &mut problems);
     let cursor = match after {
         None => None,
-        Some(text) => Cursor::decode(&text, &org, &scope, &filter)
+        Some(text) => Cursor::decode(&text, key, &org, &scope, &filter)
             .map_err(|e| problems.push(e.to_input(&["after"], &text)))
             .ok(),
     };
@@ -325,7 +330,7 @@ pub async fn activity_connection(
                 ts: e.ts,
                 id: e.id.clone(),
             }
-            .encode(&org, &scope, &filter),
+            .encode(key, &org, &scope, &filter),
             node: Activity::from(e),
         })
         .collect();
@@ -483,7 +488,7 @@ pub async fn activity_summary(
     hours: Option<i32>,
     filter: Option<ActivityFilterInput>,
 ) -> GqlResult<ActivitySummary> {
-    let principal = require_read(ctx)?;
+    let principal = ctx.data::<Principal>()?;
     let mut problems = Vec::new();
     let hours = i64::from(hours.unwrap_or(DEFAULT_HOURS as i32));
     if !(1..=MAX_HOURS).contains(&hours) {

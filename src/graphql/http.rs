@@ -3,10 +3,10 @@
 //! subscriptions.
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::http::{WebSocketProtocols, WsMessage};
 use async_graphql::parser::types::OperationType;
 use async_graphql::Data;
 use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, Request, ServerError};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, State};
@@ -80,15 +80,30 @@ pub async fn get_handler(
     execute(&state, &headers, BatchRequest::Single(request), "read").await
 }
 
+/// How often an open WebSocket checks that its credential still holds: a
+/// revoked key or an expired JWT ends it within this time (plus one lookup).
+const CREDENTIAL_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// graphql-transport-ws's "Forbidden": a refused or no longer valid credential.
+const CLOSE_FORBIDDEN: u16 = 4403;
+
 /// A WebSocket for subscriptions. The credential comes in the upgrade's
 /// headers or, as browsers cannot set headers on a WebSocket, in the
 /// `connection_init` payload as header names and values
-/// (`{"X-Api-Key": "..."}`); a bad one there ends the connection (close
-/// code 1002, the error's message as the reason).
+/// (`{"X-Api-Key": "..."}`); a bad one there closes the socket with 4403.
 async fn subscribe(state: AppState, mut parts: Parts) -> Response {
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
-        Ok(protocol) => protocol,
-        Err(_) => {
+    let protocol = parts
+        .headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|offered| {
+            offered
+                .split(',')
+                .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
+        });
+    let protocol = match protocol {
+        Some(protocol) => protocol,
+        None => {
             let input = InvalidInput::new(
                 &["header", "sec-websocket-protocol"],
                 "value_error",
@@ -104,42 +119,123 @@ async fn subscribe(state: AppState, mut parts: Parts) -> Response {
     };
     let from_headers = if auth::has_credential(&parts.headers) {
         match auth::resolve(&state.db, state.jwt_secret(), &parts.headers).await {
-            Ok(principal) => Some(principal),
+            Ok(principal) => Some((principal, parts.headers.clone())),
             Err(e) => return graphql_error_response(e),
         }
     } else {
         None
     };
-    let recorded = from_headers.clone();
+    let recorded = from_headers.as_ref().map(|(p, _)| p.clone());
     let mut response = upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| async move {
-            let schema = state.schema.clone();
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let principal = match from_headers {
-                        Some(principal) => principal,
-                        None => auth::resolve(&state.db, state.jwt_secret(), &headers_of(&payload))
-                            .await
-                            .map_err(|e| e.to_graphql())?,
-                    };
-                    let mut data = Data::default();
-                    data.insert(std::sync::Arc::new(super::loaders::Loaders::new(
-                        &state.db,
-                        &principal.org_id,
-                        &state.settings,
-                    )));
-                    data.insert(principal);
-                    Ok(data)
-                })
-                .serve()
-                .await
-        })
+        .on_upgrade(move |socket| serve_socket(state, socket, protocol, from_headers))
         .into_response();
     if let Some(principal) = recorded {
         response.extensions_mut().insert(principal);
     }
     response
+}
+
+/// async-graphql's protocol machine over the socket, plus what it does not
+/// do: the credential is checked again every [`CREDENTIAL_RECHECK`], and a
+/// refused or lapsed one closes the socket with 4403.
+async fn serve_socket(
+    state: AppState,
+    socket: axum::extract::ws::WebSocket,
+    protocol: WebSocketProtocols,
+    from_headers: Option<(auth::Principal, HeaderMap)>,
+) {
+    use async_graphql::futures_util::{SinkExt as _, StreamExt as _};
+    use axum::extract::ws::{CloseFrame, Message};
+
+    // The headers that authenticated this socket, once known; `refused`
+    // tells a failed `connection_init` from the protocol's own closes.
+    let credential = std::sync::Arc::new(std::sync::Mutex::new(
+        from_headers.as_ref().map(|(_, h)| h.clone()),
+    ));
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (mut sink, source) = socket.split();
+    let input = source
+        .take_while(|message| std::future::ready(message.is_ok()))
+        .filter_map(|message| {
+            std::future::ready(match message {
+                Ok(Message::Text(text)) => Some(axum::body::Bytes::from(text)),
+                Ok(Message::Binary(bytes)) => Some(bytes),
+                _ => None,
+            })
+        });
+    let init = {
+        let (state, credential, refused) = (state.clone(), credential.clone(), refused.clone());
+        move |payload: serde_json::Value| async move {
+            let (principal, headers) = match from_headers {
+                Some(known) => known,
+                None => {
+                    let headers = headers_of(&payload);
+                    match auth::resolve(&state.db, state.jwt_secret(), &headers).await {
+                        Ok(principal) => (principal, headers),
+                        Err(e) => {
+                            refused.store(true, std::sync::atomic::Ordering::Relaxed);
+                            return Err(e.to_graphql());
+                        }
+                    }
+                }
+            };
+            if let Ok(mut known) = credential.lock() {
+                *known = Some(headers);
+            }
+            let mut data = Data::default();
+            data.insert(std::sync::Arc::new(super::loaders::Loaders::new(
+                &state.db,
+                &principal.org_id,
+                &state.settings,
+            )));
+            data.insert(principal);
+            Ok(data)
+        }
+    };
+    let mut messages = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
+        .on_connection_init(init);
+    let mut recheck = tokio::time::interval(CREDENTIAL_RECHECK);
+    recheck.tick().await;
+    let close = |code: u16, reason: String| {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
+    };
+    loop {
+        let outgoing = tokio::select! {
+            message = messages.next() => match message {
+                Some(WsMessage::Text(text)) => Message::Text(text.into()),
+                Some(WsMessage::Close(code, reason)) => {
+                    let code = if refused.load(std::sync::atomic::Ordering::Relaxed) {
+                        CLOSE_FORBIDDEN
+                    } else {
+                        code
+                    };
+                    let _ = sink.send(close(code, reason)).await;
+                    break;
+                }
+                None => break,
+            },
+            _ = recheck.tick() => {
+                let headers = credential.lock().ok().and_then(|h| h.clone());
+                let Some(headers) = headers else { continue };
+                match auth::resolve(&state.db, state.jwt_secret(), &headers).await {
+                    Err(AppError::Unauthenticated) => {
+                        let reason = "Forbidden: the credential is no longer valid".to_owned();
+                        let _ = sink.send(close(CLOSE_FORBIDDEN, reason)).await;
+                        break;
+                    }
+                    // A database outage is not the client's fault: check again later.
+                    _ => continue,
+                }
+            }
+        };
+        if sink.send(outgoing).await.is_err() {
+            break;
+        }
+    }
 }
 
 /// A `connection_init` payload read as request headers: every string value

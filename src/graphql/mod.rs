@@ -1,6 +1,7 @@
 //! The GraphQL schema. It knows nothing of the web framework: `http.rs` adapts it.
 
 mod activity;
+mod guard;
 pub mod http;
 pub mod loaders;
 mod mutation;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 use crate::config::HttpArgs;
 use crate::service::live::LiveFeed;
+use crate::service::secrets::CursorKeys;
 
 pub type GatewaySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
@@ -34,8 +36,10 @@ pub fn build_schema(
     live: LiveFeed,
     settings: Arc<HttpArgs>,
 ) -> GatewaySchema {
+    let cursors = CursorKeys::new(db.clone(), settings.cursor_secret.clone());
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(db)
+        .data(cursors)
         .data(live)
         .data(settings)
         .limit_depth(MAX_DEPTH)

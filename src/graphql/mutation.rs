@@ -1,3 +1,4 @@
+use super::guard::Gate;
 use async_graphql::{Context, InputObject, Json, Object, SimpleObject};
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
@@ -107,6 +108,7 @@ pub struct MutationRoot;
 impl MutationRoot {
     /// Creates a problem in the caller's org, optionally about one of its
     /// activities or sessions. Needs `problem:create`.
+    #[graphql(guard = "Gate(\"createProblem\")")]
     async fn create_problem(
         &self,
         ctx: &Context<'_>,
@@ -123,7 +125,9 @@ impl MutationRoot {
             activity_id: activity_id.map(|i| i.0),
             session_id: session_id.map(|i| i.0),
         };
-        let created = problems::create(db, principal, new).await.gql()?;
+        let created = problems::create(db, principal.grant().gql()?, new)
+            .await
+            .gql()?;
         Ok(CreateProblemResult {
             problem_id: ID(created.id.clone()),
             success: true,
@@ -133,6 +137,7 @@ impl MutationRoot {
     }
 
     /// Resolves (the default) or unresolves a problem. Needs `problem:resolve`.
+    #[graphql(guard = "Gate(\"resolveProblem\")")]
     async fn resolve_problem(
         &self,
         ctx: &Context<'_>,
@@ -141,7 +146,7 @@ impl MutationRoot {
     ) -> GqlResult<ResolveProblemResult> {
         let principal = ctx.data::<Principal>()?;
         let db = ctx.data::<DatabaseConnection>()?;
-        let problem = problems::set_resolved(db, principal, &problem_id, resolved)
+        let problem = problems::set_resolved(db, principal.grant().gql()?, &problem_id, resolved)
             .await
             .gql()?;
         Ok(ResolveProblemResult {
@@ -153,28 +158,37 @@ impl MutationRoot {
     }
 
     /// Folds every new event into the hourly rollups. Needs `activity:refresh`.
+    #[graphql(guard = "Gate(\"refreshActivity\")")]
     async fn refresh_activity(&self, ctx: &Context<'_>) -> GqlResult<RefreshOut> {
         let principal = ctx.data::<Principal>()?;
         let db = ctx.data::<DatabaseConnection>()?;
-        Ok(rollups::refresh_for(db, principal).await.gql()?.into())
+        Ok(rollups::refresh_for(db, principal.grant().gql()?)
+            .await
+            .gql()?
+            .into())
     }
 
     /// Exports the caller's org as a ZIP; download it from
     /// `GET /api/v5/artifacts/activity/exports/{uploadId}`. Needs `activity:export`.
+    #[graphql(guard = "Gate(\"exportActivity\")")]
     async fn export_activity(&self, ctx: &Context<'_>) -> GqlResult<ExportOut> {
         let principal = ctx.data::<Principal>()?;
         let db = ctx.data::<DatabaseConnection>()?;
         let settings = ctx.data::<Arc<HttpArgs>>()?;
-        Ok(
-            export::export(db, principal, &settings.export_dir, settings.activeness())
-                .await
-                .gql()?
-                .into(),
+        Ok(export::export(
+            db,
+            principal.grant().gql()?,
+            &settings.export_dir,
+            settings.activeness(),
         )
+        .await
+        .gql()?
+        .into())
     }
 
     /// Stores a batch of at most 10,000 events in the caller's org, whole or
     /// not at all; answers after the commit. Needs `activity:write`.
+    #[graphql(guard = "Gate(\"ingestActivity\")")]
     async fn ingest_activity(
         &self,
         ctx: &Context<'_>,
@@ -182,9 +196,6 @@ impl MutationRoot {
     ) -> GqlResult<IngestResult> {
         let principal = ctx.data::<Principal>()?;
         let db = ctx.data::<DatabaseConnection>()?;
-        principal
-            .require(crate::domain::permission::Permission::ActivityWrite)
-            .gql()?;
         // Through the same JSON items as REST, so both validate alike.
         let items = events
             .iter()
@@ -195,10 +206,15 @@ impl MutationRoot {
         let parsed = ingest::parse_items(items)
             .map_err(|p| AppError::Invalid(p).located(&["events"]))
             .gql()?;
-        let report = ingest::ingest(db, ctx.data::<LiveFeed>()?, principal, parsed)
-            .await
-            .map_err(|e| e.located(&["events"]))
-            .gql()?;
+        let report = ingest::ingest(
+            db,
+            ctx.data::<LiveFeed>()?,
+            principal.grant().gql()?,
+            parsed,
+        )
+        .await
+        .map_err(|e| e.located(&["events"]))
+        .gql()?;
         Ok(IngestResult {
             received: report.received,
             stored: report.stored,

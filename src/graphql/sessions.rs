@@ -1,6 +1,7 @@
 //! Sessions, problems and docs in GraphQL: the twins of the artifact routes,
 //! answering the same shapes in camelCase through the same services.
 
+use super::guard::Gate;
 use std::sync::Arc;
 
 use async_graphql::connection::PageInfo;
@@ -13,7 +14,6 @@ use super::types::User;
 use crate::auth::Principal;
 use crate::config::HttpArgs;
 use crate::domain::feed::Cursor;
-use crate::domain::permission::Permission;
 use crate::domain::time::format_micros;
 use crate::error::{AppError, GqlResult, IntoGql, InvalidInput};
 use crate::rest::artifacts::{SessionAnalyticsOut, SessionListItem, SessionSearchOut};
@@ -66,7 +66,6 @@ pub async fn session_analytics(
     filter: Option<SessionFilterInput>,
 ) -> GqlResult<SessionAnalyticsOut> {
     let principal = ctx.data::<Principal>()?;
-    principal.require(Permission::SessionRead).gql()?;
     let mut problems = Vec::new();
     let filter = filter_of(filter, false, &mut problems);
     if !problems.is_empty() {
@@ -90,7 +89,6 @@ pub async fn session_page(
     sort_order: Option<SortOrder>,
 ) -> GqlResult<SessionSearchOut> {
     let principal = ctx.data::<Principal>()?;
-    principal.require(Permission::SessionRead).gql()?;
     let mut problems = Vec::new();
     let filter = filter_of(filter, true, &mut problems);
     let sort = sort_order.map(|s| if s == SortOrder::Asc { "asc" } else { "desc" });
@@ -164,6 +162,7 @@ impl Problem {
         self.0.session_id.as_deref()
     }
     /// The activity this problem is about (batched).
+    #[graphql(guard = "Gate(\"Problem.activity\")")]
     async fn activity(&self, ctx: &Context<'_>) -> GqlResult<Option<Activity>> {
         let Some(id) = &self.0.activity_id else {
             return Ok(None);
@@ -176,6 +175,7 @@ impl Problem {
             .map(Activity::from))
     }
     /// The session this problem is about (batched).
+    #[graphql(guard = "Gate(\"Problem.session\")")]
     async fn session(&self, ctx: &Context<'_>) -> GqlResult<Option<SessionListItem>> {
         let Some(id) = &self.0.session_id else {
             return Ok(None);
@@ -188,6 +188,7 @@ impl Problem {
             .map(SessionListItem::from))
     }
     /// The user who resolved it, when that was a user.
+    #[graphql(guard = "Gate(\"Problem.resolver\")")]
     async fn resolver(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
         let Some(id) = &self.0.resolved_by else {
             return Ok(None);
@@ -240,14 +241,13 @@ pub async fn problem_connection(
     first: Option<i32>,
     after: Option<String>,
 ) -> GqlResult<ProblemConnection> {
-    let principal = ctx.data::<Principal>()?;
-    principal.require(Permission::ActivityRead).gql()?;
-    let org = principal.org_id.clone();
+    let org = ctx.data::<Principal>()?.org_id.clone();
+    let key = super::activity::cursor_key(ctx).await?;
     let list = problems::list_name(resolved);
     let mut invalid = Vec::new();
     let limit = page_limit(first, &mut invalid);
     let cursor = after.and_then(|text| {
-        Cursor::decode_for_list(&text, &org, &list)
+        Cursor::decode_for_list(&text, key, &org, &list)
             .map_err(|e| invalid.push(e.to_input(&["after"], &text)))
             .ok()
     });
@@ -265,7 +265,7 @@ pub async fn problem_connection(
                 ts: p.created_at,
                 id: p.id.clone(),
             }
-            .encode_for_list(&org, &list),
+            .encode_for_list(key, &org, &list),
             node: Problem(p),
         })
         .collect();

@@ -7,11 +7,12 @@ use async_graphql::{Context, Interface, Object, ID};
 use sea_orm::DatabaseConnection;
 
 use super::activity::{
-    activity_connection, activity_summary, page_limit, Activity, ActivityConnection,
+    activity_connection, activity_summary, cursor_key, page_limit, Activity, ActivityConnection,
     ActivityFilterInput, ActivitySummary,
 };
+use super::guard::Gate;
 use crate::auth::Principal;
-use crate::domain::feed::{Scope, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::domain::feed::{Cursor, Scope, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::error::{AppError, AppResult, GqlResult, IntoGql};
 use crate::rest::artifacts::{SessionAnalyticsOut, SessionListItem, SessionSearchOut};
 use crate::service::directory;
@@ -70,9 +71,12 @@ fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
 /// A summary is a few aggregate queries whatever it selects.
 const SUMMARY_COST: usize = 10;
 
-/// A page of children in id order; the cursor is the last id seen.
+/// A page of children in id order. The cursor is the last id seen, sealed
+/// to its list (`list` names the kind of child and the parent) like every
+/// other cursor.
 async fn children<M, T>(
     ctx: &Context<'_>,
+    list: String,
     first: Option<i32>,
     after: Option<String>,
     fetch: impl AsyncFnOnce(&DatabaseConnection, &str, Option<&str>, u64) -> AppResult<(Vec<M>, bool)>,
@@ -82,18 +86,31 @@ async fn children<M, T>(
 where
     T: async_graphql::OutputType,
 {
+    let org = &ctx.data::<Principal>()?.org_id;
+    let key = cursor_key(ctx).await?;
     let mut problems = Vec::new();
     let limit = page_limit(first, &mut problems);
+    let after = after.and_then(|text| {
+        Cursor::decode_for_list(&text, key, org, &list)
+            .map_err(|e| problems.push(e.to_input(&["after"], &text)))
+            .ok()
+    });
     if !problems.is_empty() {
         return Err(AppError::Invalid(problems).to_graphql());
     }
     let db = ctx.data::<DatabaseConnection>()?;
-    let org = &ctx.data::<Principal>()?.org_id;
-    let (rows, has_more) = fetch(db, org, after.as_deref(), limit).await.gql()?;
+    let (rows, has_more) = fetch(db, org, after.as_ref().map(|c| c.id.as_str()), limit)
+        .await
+        .gql()?;
     let mut connection = Connection::new(after.is_some(), has_more);
-    connection
-        .edges
-        .extend(rows.into_iter().map(|m| Edge::new(id_of(&m), wrap(m))));
+    connection.edges.extend(rows.into_iter().map(|m| {
+        let cursor = Cursor {
+            ts: 0,
+            id: id_of(&m),
+        }
+        .encode_for_list(key, org, &list);
+        Edge::new(cursor, wrap(m))
+    }));
     Ok(connection)
 }
 
@@ -107,6 +124,7 @@ impl Org {
     async fn name(&self) -> &str {
         &self.0.name
     }
+    #[graphql(guard = "Gate(\"Org.workspaces\")")]
     async fn workspaces(
         &self,
         ctx: &Context<'_>,
@@ -116,6 +134,7 @@ impl Org {
         let id = self.0.id.clone();
         children(
             ctx,
+            format!("workspaces|{id}"),
             first,
             after,
             async |db, org, after, n| directory::workspaces_of_org(db, org, &id, after, n).await,
@@ -124,6 +143,7 @@ impl Org {
         )
         .await
     }
+    #[graphql(guard = "Gate(\"Org.users\")")]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -133,6 +153,7 @@ impl Org {
         let id = self.0.id.clone();
         children(
             ctx,
+            format!("users|{id}"),
             first,
             after,
             async |db, org, after, n| directory::users_of_org(db, org, &id, after, n).await,
@@ -141,7 +162,10 @@ impl Org {
         )
         .await
     }
-    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    #[graphql(
+        guard = "Gate(\"Org.activity\")",
+        complexity = "page_cost(first, child_complexity)"
+    )]
     async fn activity(
         &self,
         ctx: &Context<'_>,
@@ -151,7 +175,10 @@ impl Org {
     ) -> GqlResult<ActivityConnection> {
         activity_connection(ctx, Scope::Org, first, after, filter).await
     }
-    #[graphql(complexity = "SUMMARY_COST + child_complexity")]
+    #[graphql(
+        guard = "Gate(\"Org.activitySummary\")",
+        complexity = "SUMMARY_COST + child_complexity"
+    )]
     async fn activity_summary(
         &self,
         ctx: &Context<'_>,
@@ -161,7 +188,10 @@ impl Org {
         activity_summary(ctx, Scope::Org, hours, filter).await
     }
     /// Session analytics: the twin of `POST /api/v5/artifacts/activity/get`. Needs `session:read`.
-    #[graphql(complexity = "SUMMARY_COST + child_complexity")]
+    #[graphql(
+        guard = "Gate(\"Org.sessionAnalytics\")",
+        complexity = "SUMMARY_COST + child_complexity"
+    )]
     async fn session_analytics(
         &self,
         ctx: &Context<'_>,
@@ -172,6 +202,7 @@ impl Org {
     /// The session history, by start (newest first unless `sortOrder: ASC`):
     /// the twin of `POST /api/v5/artifacts/activity/search`. Needs `session:read`.
     #[graphql(
+        guard = "Gate(\"Org.sessions\")",
         complexity = "page_cost(page_size.map(|n| n.clamp(1, 200) as i32), child_complexity)"
     )]
     async fn sessions(
@@ -185,7 +216,10 @@ impl Org {
         session_page(ctx, None, filter, page, page_size, sort_order).await
     }
     /// The org's problems, newest first. Needs `activity:read`.
-    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    #[graphql(
+        guard = "Gate(\"Org.problems\")",
+        complexity = "page_cost(first, child_complexity)"
+    )]
     async fn problems(
         &self,
         ctx: &Context<'_>,
@@ -247,6 +281,7 @@ impl Workspace {
     async fn name(&self) -> &str {
         &self.0.name
     }
+    #[graphql(guard = "Gate(\"Workspace.apps\")")]
     async fn apps(
         &self,
         ctx: &Context<'_>,
@@ -256,6 +291,7 @@ impl Workspace {
         let id = self.0.id.clone();
         children(
             ctx,
+            format!("apps|{id}"),
             first,
             after,
             async |db, org, after, n| directory::apps_of_workspace(db, org, &id, after, n).await,
@@ -264,6 +300,7 @@ impl Workspace {
         )
         .await
     }
+    #[graphql(guard = "Gate(\"Workspace.augmentations\")")]
     async fn augmentations(
         &self,
         ctx: &Context<'_>,
@@ -273,6 +310,7 @@ impl Workspace {
         let id = self.0.id.clone();
         children(
             ctx,
+            format!("augmentations|{id}"),
             first,
             after,
             async |db, org, after, n| {
@@ -283,7 +321,10 @@ impl Workspace {
         )
         .await
     }
-    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    #[graphql(
+        guard = "Gate(\"Workspace.activity\")",
+        complexity = "page_cost(first, child_complexity)"
+    )]
     async fn activity(
         &self,
         ctx: &Context<'_>,
@@ -300,7 +341,10 @@ impl Workspace {
         )
         .await
     }
-    #[graphql(complexity = "SUMMARY_COST + child_complexity")]
+    #[graphql(
+        guard = "Gate(\"Workspace.activitySummary\")",
+        complexity = "SUMMARY_COST + child_complexity"
+    )]
     async fn activity_summary(
         &self,
         ctx: &Context<'_>,
@@ -324,6 +368,7 @@ impl App {
     async fn workspace_id(&self) -> ID {
         ID(self.0.workspace_id.clone())
     }
+    #[graphql(guard = "Gate(\"App.endpoints\")")]
     async fn endpoints(
         &self,
         ctx: &Context<'_>,
@@ -333,6 +378,7 @@ impl App {
         let id = self.0.id.clone();
         children(
             ctx,
+            format!("endpoints|{id}"),
             first,
             after,
             async |db, org, after, n| directory::endpoints_of_app(db, org, &id, after, n).await,
@@ -341,7 +387,10 @@ impl App {
         )
         .await
     }
-    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    #[graphql(
+        guard = "Gate(\"App.activity\")",
+        complexity = "page_cost(first, child_complexity)"
+    )]
     async fn activity(
         &self,
         ctx: &Context<'_>,
@@ -351,7 +400,10 @@ impl App {
     ) -> GqlResult<ActivityConnection> {
         activity_connection(ctx, Scope::App(self.0.id.clone()), first, after, filter).await
     }
-    #[graphql(complexity = "SUMMARY_COST + child_complexity")]
+    #[graphql(
+        guard = "Gate(\"App.activitySummary\")",
+        complexity = "SUMMARY_COST + child_complexity"
+    )]
     async fn activity_summary(
         &self,
         ctx: &Context<'_>,
@@ -381,7 +433,10 @@ impl Endpoint {
     async fn app_id(&self) -> ID {
         ID(self.0.app_id.clone())
     }
-    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    #[graphql(
+        guard = "Gate(\"Endpoint.activity\")",
+        complexity = "page_cost(first, child_complexity)"
+    )]
     async fn activity(
         &self,
         ctx: &Context<'_>,
@@ -398,7 +453,10 @@ impl Endpoint {
         )
         .await
     }
-    #[graphql(complexity = "SUMMARY_COST + child_complexity")]
+    #[graphql(
+        guard = "Gate(\"Endpoint.activitySummary\")",
+        complexity = "SUMMARY_COST + child_complexity"
+    )]
     async fn activity_summary(
         &self,
         ctx: &Context<'_>,
@@ -422,7 +480,10 @@ impl Augmentation {
     async fn total_stages(&self) -> i32 {
         self.0.total_stages
     }
-    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    #[graphql(
+        guard = "Gate(\"Augmentation.activity\")",
+        complexity = "page_cost(first, child_complexity)"
+    )]
     async fn activity(
         &self,
         ctx: &Context<'_>,
@@ -439,7 +500,10 @@ impl Augmentation {
         )
         .await
     }
-    #[graphql(complexity = "SUMMARY_COST + child_complexity")]
+    #[graphql(
+        guard = "Gate(\"Augmentation.activitySummary\")",
+        complexity = "SUMMARY_COST + child_complexity"
+    )]
     async fn activity_summary(
         &self,
         ctx: &Context<'_>,
@@ -469,6 +533,7 @@ impl User {
     }
     /// This user's sessions (the history of one profile). Needs `session:read`.
     #[graphql(
+        guard = "Gate(\"User.sessions\")",
         complexity = "page_cost(page_size.map(|n| n.clamp(1, 200) as i32), child_complexity)"
     )]
     async fn sessions(
@@ -481,7 +546,10 @@ impl User {
     ) -> GqlResult<SessionSearchOut> {
         session_page(ctx, Some(&self.0.id), filter, page, page_size, sort_order).await
     }
-    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    #[graphql(
+        guard = "Gate(\"User.activity\")",
+        complexity = "page_cost(first, child_complexity)"
+    )]
     async fn activity(
         &self,
         ctx: &Context<'_>,
@@ -491,7 +559,10 @@ impl User {
     ) -> GqlResult<ActivityConnection> {
         activity_connection(ctx, Scope::User(self.0.id.clone()), first, after, filter).await
     }
-    #[graphql(complexity = "SUMMARY_COST + child_complexity")]
+    #[graphql(
+        guard = "Gate(\"User.activitySummary\")",
+        complexity = "SUMMARY_COST + child_complexity"
+    )]
     async fn activity_summary(
         &self,
         ctx: &Context<'_>,
@@ -522,6 +593,7 @@ impl Viewer {
     async fn permissions(&self) -> Vec<&'static str> {
         self.0.permission_names()
     }
+    #[graphql(guard = "Gate(\"Viewer.org\")")]
     async fn org(&self, ctx: &Context<'_>) -> GqlResult<Org> {
         let db = ctx.data::<DatabaseConnection>()?;
         directory::org_of(db, &self.0.org_id, &self.0.org_id)
@@ -529,6 +601,7 @@ impl Viewer {
             .map(Org)
             .gql()
     }
+    #[graphql(guard = "Gate(\"Viewer.user\")")]
     async fn user(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
         let Some(user_id) = &self.0.user_id else {
             return Ok(None);

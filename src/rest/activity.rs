@@ -5,15 +5,15 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::extract::Authorized;
 use super::params::Params;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::domain::feed::{ActivityFilter, Cursor, Status, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::domain::permission::Permission;
 use crate::domain::time::{format_micros, now_micros, MICROS_PER_HOUR};
 use crate::error::AppResult;
 use crate::service::scope::{check_exists, scope_of, Target};
@@ -149,7 +149,6 @@ async fn list(
     query: Option<String>,
     extra: Extra,
 ) -> AppResult<Json<ActivityList>> {
-    principal.require(Permission::ActivityRead)?;
     let mut params = Params::parse(query.as_deref());
     let mut filter = ActivityFilter {
         start_time: params.time("start_time"),
@@ -177,9 +176,10 @@ async fn list(
     params.extend(filter.validate(&["query"]));
     let scope = scope_of(principal, &target);
     let org = principal.org_id.as_str();
+    let key = state.cursors.get().await?;
     let cursor = match params.string("cursor") {
         None => None,
-        Some(text) => match Cursor::decode(&text, org, &scope, &filter) {
+        Some(text) => match Cursor::decode(&text, key, org, &scope, &filter) {
             Ok(c) => Some(c),
             Err(e) => {
                 params.report(e.to_input(&["query", "cursor"], &text));
@@ -194,7 +194,7 @@ async fn list(
     Ok(Json(ActivityList {
         total,
         has_more: page.has_more,
-        next_cursor: page.next.map(|c| c.encode(org, &scope, &filter)),
+        next_cursor: page.next.map(|c| c.encode(key, org, &scope, &filter)),
         activities: page.events.into_iter().map(ActivityOut::from).collect(),
     }))
 }
@@ -205,7 +205,6 @@ async fn summarize(
     target: Target,
     query: Option<String>,
 ) -> AppResult<Json<SummaryOut>> {
-    principal.require(Permission::ActivityRead)?;
     let mut params = Params::parse(query.as_deref());
     let hours = params.int_in("hours", DEFAULT_HOURS, 1, MAX_HOURS);
     params.check()?;
@@ -224,20 +223,20 @@ async fn summarize(
     Ok(Json(s.into()))
 }
 
-type Ctx = (State<AppState>, Extension<Principal>, RawQuery);
+type Ctx = (State<AppState>, Authorized, RawQuery);
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/activity",
-            get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move {
+            get(|(State(s), Authorized(p), RawQuery(q)): Ctx| async move {
                 list(&s, &p, Target::Org, q, Extra::None).await
             })
             .post(ingest_activity),
         )
         .route(
             "/activity/summary",
-            get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move {
+            get(|(State(s), Authorized(p), RawQuery(q)): Ctx| async move {
                 summarize(&s, &p, Target::Org, q).await
             }),
         )
@@ -281,13 +280,13 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/me/activity",
-            get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move {
+            get(|(State(s), Authorized(p), RawQuery(q)): Ctx| async move {
                 list(&s, &p, Target::Me, q, Extra::WorkspaceId).await
             }),
         )
         .route(
             "/me/activity/summary",
-            get(|(State(s), Extension(p), RawQuery(q)): Ctx| async move {
+            get(|(State(s), Authorized(p), RawQuery(q)): Ctx| async move {
                 summarize(&s, &p, Target::Me, q).await
             }),
         )
@@ -317,14 +316,13 @@ impl From<ingest::IngestReport> for IngestOut {
 
 async fn ingest_activity(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> AppResult<Json<IngestOut>> {
-    p.require(Permission::ActivityWrite)?;
     super::extract::require_json(&headers)?;
     let events = ingest::parse_body(&body).map_err(|e| e.located(&["body"]))?;
-    let report = ingest::ingest(&s.db, &s.live, &p, events)
+    let report = ingest::ingest(&s.db, &s.live, p.grant()?, events)
         .await
         .map_err(|e| e.located(&["body"]))?;
     Ok(Json(report.into()))
@@ -332,7 +330,7 @@ async fn ingest_activity(
 
 async fn workspace_activity(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     Path((_, workspace)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> AppResult<Json<ActivityList>> {
@@ -341,7 +339,7 @@ async fn workspace_activity(
 
 async fn workspace_summary(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     Path((_, workspace)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> AppResult<Json<SummaryOut>> {
@@ -350,7 +348,7 @@ async fn workspace_summary(
 
 async fn user_activity(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     Path((_, user)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> AppResult<Json<ActivityList>> {
@@ -359,7 +357,7 @@ async fn user_activity(
 
 async fn user_summary(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     Path((_, user)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> AppResult<Json<SummaryOut>> {
@@ -368,7 +366,7 @@ async fn user_summary(
 
 async fn app_activity(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     Path((_, workspace, app)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
 ) -> AppResult<Json<ActivityList>> {
@@ -377,7 +375,7 @@ async fn app_activity(
 
 async fn endpoint_activity(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     Path((_, workspace, app, endpoint)): Path<(String, String, String, String)>,
     RawQuery(q): RawQuery,
 ) -> AppResult<Json<ActivityList>> {
@@ -397,7 +395,7 @@ async fn endpoint_activity(
 
 async fn endpoint_summary(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     Path((_, workspace, app, endpoint)): Path<(String, String, String, String)>,
     RawQuery(q): RawQuery,
 ) -> AppResult<Json<SummaryOut>> {
@@ -416,7 +414,7 @@ async fn endpoint_summary(
 
 async fn augmentation_activity(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     Path((_, workspace, augmentation)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
 ) -> AppResult<Json<ActivityList>> {
@@ -435,7 +433,7 @@ async fn augmentation_activity(
 
 async fn action_activity(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     Path((_, workspace, action)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
 ) -> AppResult<Json<ActivityList>> {
@@ -444,7 +442,7 @@ async fn action_activity(
 
 async fn resource_activity(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     Path((_, workspace, resource_id)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
 ) -> AppResult<Json<ActivityList>> {
@@ -463,7 +461,7 @@ async fn resource_activity(
 
 async fn search_activity(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     Path((_, workspace)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> AppResult<Json<ActivityList>> {

@@ -7,15 +7,13 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::extract::BodyFields;
+use super::extract::{Authorized, BodyFields};
 use crate::app::AppState;
-use crate::auth::Principal;
 use crate::docs::{self, Docs};
-use crate::domain::permission::Permission;
 use crate::domain::time::format_micros;
 use crate::error::{AppError, AppResult, InvalidInput};
 use crate::recording::OperationAction;
@@ -368,11 +366,10 @@ pub struct DocsRequest {
 
 async fn get_activity(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
-    p.require(Permission::SessionRead)?;
     let mut body = BodyFields::parse(&headers, &body)?;
     let mut problems = Vec::new();
     let filter = session_filter(&mut body, false, &mut problems);
@@ -383,11 +380,10 @@ async fn get_activity(
 
 async fn search_activity(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
-    p.require(Permission::SessionRead)?;
     let mut body = BodyFields::parse(&headers, &body)?;
     let mut problems = Vec::new();
     let filter = session_filter(&mut body, true, &mut problems);
@@ -425,11 +421,10 @@ async fn search_activity(
 
 async fn create_problem(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
-    p.require(Permission::ProblemCreate)?;
     let mut body = BodyFields::parse(&headers, &body)?;
     let new = NewProblem {
         kind: body.string("type", true).unwrap_or_default(),
@@ -438,7 +433,7 @@ async fn create_problem(
         session_id: body.string("session_id", false),
     };
     body.finish(vec![])?;
-    let created = problems::create(&s.db, &p, new)
+    let created = problems::create(&s.db, p.grant()?, new)
         .await
         .map_err(|e| e.located(&["body"]))?;
     Ok(answer(
@@ -453,16 +448,16 @@ async fn create_problem(
 
 async fn resolve_problem(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
-    p.require(Permission::ProblemResolve)?;
     let mut body = BodyFields::parse(&headers, &body)?;
     let id = body.string("problem_id", true);
     let resolved = body.boolean("resolved").unwrap_or(true);
     body.finish(vec![])?;
-    let problem = problems::set_resolved(&s.db, &p, &id.unwrap_or_default(), resolved).await?;
+    let problem =
+        problems::set_resolved(&s.db, p.grant()?, &id.unwrap_or_default(), resolved).await?;
     Ok(answer(
         "update",
         ResolveOut {
@@ -473,11 +468,8 @@ async fn resolve_problem(
     ))
 }
 
-async fn refresh(
-    State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-) -> AppResult<Response> {
-    let done = rollups::refresh_for(&s.db, &p).await?;
+async fn refresh(State(s): State<AppState>, Authorized(p): Authorized) -> AppResult<Response> {
+    let done = rollups::refresh_for(&s.db, p.grant()?).await?;
     Ok(answer(
         "execute",
         RefreshOut {
@@ -490,9 +482,15 @@ async fn refresh(
 
 async fn export_activity(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
 ) -> AppResult<Response> {
-    let report = export::export(&s.db, &p, &s.settings.export_dir, s.settings.activeness()).await?;
+    let report = export::export(
+        &s.db,
+        p.grant()?,
+        &s.settings.export_dir,
+        s.settings.activeness(),
+    )
+    .await?;
     Ok(answer(
         "execute",
         ExportOut {
@@ -503,12 +501,7 @@ async fn export_activity(
     ))
 }
 
-async fn activity_docs(
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> AppResult<Response> {
-    p.require(Permission::DocsRead)?;
+async fn activity_docs(_: Authorized, headers: HeaderMap, body: Bytes) -> AppResult<Response> {
     let mut body = BodyFields::parse(&headers, &body)?;
     let entity_id = body.string("entity_id", false);
     body.finish(vec![])?;
@@ -519,10 +512,11 @@ async fn activity_docs(
 /// The ZIP, streamed from disk.
 async fn download(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Authorized(p): Authorized,
     Path(upload_id): Path<String>,
 ) -> AppResult<Response> {
-    let (export, path) = export::open(&s.db, &p, &s.settings.export_dir, &upload_id).await?;
+    let (export, path) =
+        export::open(&s.db, p.grant()?, &s.settings.export_dir, &upload_id).await?;
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(AppError::internal)?;

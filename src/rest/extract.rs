@@ -1,9 +1,42 @@
 //! Reading request bodies so that every problem comes out in the contract's
 //! 422 shape, located where it is.
 
+use axum::extract::{FromRequestParts, MatchedPath};
+use axum::http::request::Parts;
 use serde_json::{json, Value};
 
+use crate::auth::Principal;
 use crate::error::{AppError, InvalidInput};
+
+/// The caller, proven to hold the permission that the operation registry
+/// declares for the matched route: the only way a handler gets a principal.
+pub struct Authorized(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authorized {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        let principal = parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or(AppError::Unauthenticated)?;
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str)
+            .unwrap_or_default();
+        let permission =
+            super::operations::rest_permission(&parts.method, route).ok_or_else(|| {
+                AppError::internal_msg(format!(
+                    "{} {route} is not in the operation registry",
+                    parts.method
+                ))
+            })?;
+        principal.require(permission)?;
+        Ok(Authorized(principal))
+    }
+}
 
 /// serde's messages carry the line and column, never internals; keep them short.
 pub fn first_line(text: &str) -> String {

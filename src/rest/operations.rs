@@ -370,109 +370,177 @@ pub fn operations() -> Vec<Operation> {
     all
 }
 
-/// A GraphQL root field and what it needs: the GraphQL half of the registry.
+/// The permission every REST route needs, by method and route pattern: what
+/// the transport enforces ([`crate::rest::extract::Authorized`]).
+pub fn rest_permission(method: &axum::http::Method, route: &str) -> Option<Permission> {
+    static BY_ROUTE: std::sync::LazyLock<Vec<(Method, &'static str, Permission)>> =
+        std::sync::LazyLock::new(|| {
+            operations()
+                .into_iter()
+                .map(|op| (op.method, op.path, op.permission))
+                .collect()
+        });
+    let method = match *method {
+        axum::http::Method::GET => Method::Get,
+        axum::http::Method::POST => Method::Post,
+        _ => return None,
+    };
+    BY_ROUTE
+        .iter()
+        .find(|(m, path, _)| *m == method && *path == route)
+        .map(|(_, _, p)| *p)
+}
+
+/// What a GraphQL field needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Nothing: what a credential may always see of itself (`viewer`).
+    Open,
+    Needs(Permission),
+    /// `node(id:)`: the permission of the kind of id it resolves ([`node_permission`]).
+    ByIdKind,
+}
+
+/// A GraphQL field that reads or changes data, and what it needs: the
+/// GraphQL half of the registry. Root fields are named alone (`org`),
+/// object fields as `Type.field`.
 #[derive(Debug, Clone, Copy)]
 pub struct GraphqlOperation {
     /// `query`, `mutation` or `subscription`.
     pub kind: &'static str,
     pub field: &'static str,
-    pub permission: Option<Permission>,
+    pub access: Access,
     pub description: &'static str,
 }
 
-/// The GraphQL operations of the activity API. A test checks this list
-/// against the schema, so it cannot drift.
+impl GraphqlOperation {
+    /// The permission, when one fixed permission is needed.
+    pub fn permission(&self) -> Option<Permission> {
+        match self.access {
+            Access::Needs(p) => Some(p),
+            Access::Open | Access::ByIdKind => None,
+        }
+    }
+}
+
+/// What `node(id:)` needs, by the kind of id: sessions `session:read`,
+/// exports `activity:export`, everything else `activity:read`.
+pub fn node_permission(kind: crate::domain::ids::IdKind) -> Permission {
+    use crate::domain::ids::IdKind;
+    match kind {
+        IdKind::Session => Permission::SessionRead,
+        IdKind::Export => Permission::ActivityExport,
+        _ => Permission::ActivityRead,
+    }
+}
+
+/// What a GraphQL field needs, by its registry name.
+pub fn graphql_access(field: &str) -> Option<Access> {
+    static BY_FIELD: std::sync::LazyLock<Vec<GraphqlOperation>> =
+        std::sync::LazyLock::new(graphql_operations);
+    BY_FIELD
+        .iter()
+        .find(|op| op.field == field)
+        .map(|op| op.access)
+}
+
+/// Every GraphQL field of the activity API that reads or changes data. The
+/// schema's guards enforce these; a test checks the list against the schema
+/// (every root field and every object-valued field of a node is here), and
+/// another calls each with every permission but its own.
 pub fn graphql_operations() -> Vec<GraphqlOperation> {
     use Permission::*;
-    let op = |kind, field, permission, description| GraphqlOperation {
+    let op = |kind, field, access, description| GraphqlOperation {
         kind,
         field,
-        permission,
+        access,
         description,
     };
+    let read = |field, description| op("query", field, Access::Needs(ActivityRead), description);
+    let sessions = |field, description| op("query", field, Access::Needs(SessionRead), description);
     vec![
         op(
             "query",
             "viewer",
-            None,
-            "The credential: principal, permissions, org, user",
+            Access::Open,
+            "The credential: principal, permissions (its org and user need activity:read)",
         ),
-        op(
-            "query",
+        read(
             "org",
-            Some(ActivityRead),
             "The org with its activity feeds and summaries, sessions and problems at every level",
         ),
         op(
             "query",
             "node",
-            Some(ActivityRead),
-            "Any object of the org by its id",
+            Access::ByIdKind,
+            "Any object of the org by its id: session:read for a session, activity:export for an export, activity:read for the rest",
         ),
-        op(
-            "query",
-            "activityDocs",
-            Some(DocsRead),
-            "This documentation",
-        ),
-        op(
-            "query",
-            "Org.sessionAnalytics",
-            Some(SessionRead),
-            "Session analytics (the twin of POST /get)",
-        ),
-        op(
-            "query",
-            "Org.sessions",
-            Some(SessionRead),
-            "The session history (the twin of POST /search)",
-        ),
-        op(
-            "query",
-            "User.sessions",
-            Some(SessionRead),
-            "One user's session history",
-        ),
-        op(
-            "query",
-            "Org.problems",
-            Some(ActivityRead),
-            "The org's problems, newest first",
-        ),
+        op("query", "activityDocs", Access::Needs(DocsRead), "This documentation"),
+        read("Viewer.org", "The credential's org"),
+        read("Viewer.user", "The credential's user"),
+        read("Org.workspaces", "The org's workspaces"),
+        read("Org.users", "The org's users"),
+        read("Org.activity", "The org's activity feed"),
+        read("Org.activitySummary", "The org's activity summary"),
+        sessions("Org.sessionAnalytics", "Session analytics (the twin of POST /get)"),
+        sessions("Org.sessions", "The session history (the twin of POST /search)"),
+        read("Org.problems", "The org's problems, newest first"),
+        read("Workspace.apps", "The workspace's apps"),
+        read("Workspace.augmentations", "The workspace's augmentations"),
+        read("Workspace.activity", "The workspace's activity feed"),
+        read("Workspace.activitySummary", "The workspace's activity summary"),
+        read("App.endpoints", "The app's endpoints"),
+        read("App.activity", "The app's activity feed"),
+        read("App.activitySummary", "The app's activity summary"),
+        read("Endpoint.activity", "The endpoint's activity feed"),
+        read("Endpoint.activitySummary", "The endpoint's activity summary"),
+        read("Augmentation.activity", "The augmentation's activity feed"),
+        read("Augmentation.activitySummary", "The augmentation's activity summary"),
+        sessions("User.sessions", "One user's session history"),
+        read("User.activity", "The user's activity feed"),
+        read("User.activitySummary", "The user's activity summary"),
+        read("Activity.user", "The user of an event"),
+        read("Activity.workspace", "The workspace of an event"),
+        read("Activity.app", "The app of an event"),
+        read("Activity.endpoint", "The endpoint of an event"),
+        read("Activity.augmentation", "The augmentation of an event"),
+        read("Problem.activity", "The event a problem is about"),
+        sessions("Problem.session", "The session a problem is about"),
+        read("Problem.resolver", "The user who resolved a problem"),
         op(
             "mutation",
             "ingestActivity",
-            Some(ActivityWrite),
+            Access::Needs(ActivityWrite),
             "Stores a batch of events (the twin of POST /v1/orgs/{org_id}/activity)",
         ),
         op(
             "mutation",
             "createProblem",
-            Some(ProblemCreate),
+            Access::Needs(ProblemCreate),
             "Creates a problem (the twin of POST /problem)",
         ),
         op(
             "mutation",
             "resolveProblem",
-            Some(ProblemResolve),
+            Access::Needs(ProblemResolve),
             "Resolves or unresolves a problem (the twin of POST /resolve)",
         ),
         op(
             "mutation",
             "refreshActivity",
-            Some(ActivityRefresh),
+            Access::Needs(ActivityRefresh),
             "Brings every rollup up to date (the twin of POST /refresh)",
         ),
         op(
             "mutation",
             "exportActivity",
-            Some(ActivityExport),
+            Access::Needs(ActivityExport),
             "Exports the org as a ZIP (the twin of POST /export)",
         ),
         op(
             "subscription",
             "activityAdded",
-            Some(ActivityRead),
+            Access::Needs(ActivityRead),
             "The live tail of the org's activity",
         ),
     ]

@@ -116,8 +116,9 @@ fn insert_sql(rows: usize, skip_existing: bool) -> String {
     );
     sql.push_str(&vec![one; rows].join(","));
     if skip_existing {
-        // Both backends know this form: an id already stored is not stored twice.
-        sql.push_str(" ON CONFLICT (id) DO NOTHING");
+        // Both backends know this form: an id the org already stored is not
+        // stored twice (ids are unique per org, never across orgs).
+        sql.push_str(" ON CONFLICT (org_id, id) DO NOTHING");
     }
     sql
 }

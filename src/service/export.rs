@@ -8,6 +8,7 @@
 //! is written under a temporary name and renamed when complete, so a failed or
 //! abandoned export never leaves a file that looks finished.
 
+use crate::auth::grant::{cap, Grant};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -24,9 +25,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::sessions::{self, Activeness, SessionFilter};
-use crate::auth::Principal;
 use crate::domain::ids::{new_id, IdKind};
-use crate::domain::permission::Permission;
 use crate::domain::time::{format_micros, now_micros};
 use crate::error::{AppError, AppResult};
 
@@ -622,11 +621,10 @@ fn org_dir(export_dir: &Path, org_id: &str) -> PathBuf {
 /// Exports the caller's org under `export_dir` and records it for download.
 pub async fn export(
     db: &DatabaseConnection,
-    principal: &Principal,
+    principal: Grant<'_, cap::ActivityExport>,
     export_dir: &Path,
     idle: Activeness,
 ) -> AppResult<ExportReport> {
-    principal.require(Permission::ActivityExport)?;
     let org = principal.org_id.as_str();
     let id = new_id(IdKind::Export);
     let dir = org_dir(export_dir, org);
@@ -664,11 +662,10 @@ pub async fn export(
 /// like an unknown one.
 pub async fn open(
     db: &DatabaseConnection,
-    principal: &Principal,
+    principal: Grant<'_, cap::ActivityExport>,
     export_dir: &Path,
     id: &str,
 ) -> AppResult<(entity::export::Model, PathBuf)> {
-    principal.require(Permission::ActivityExport)?;
     let not_found = || AppError::not_found("export", id);
     let export = entity::export::Entity::find_by_id(id.to_owned())
         .filter(entity::export::Column::OrgId.eq(principal.org_id.as_str()))

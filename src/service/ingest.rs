@@ -2,6 +2,7 @@
 //! and field), ids are idempotent, references must belong to the caller's org,
 //! and the batch commits whole, durably, before the answer.
 
+use crate::auth::grant::{cap, Grant};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
@@ -10,7 +11,6 @@ use serde_json::{json, Value};
 
 use super::events::{insert_batch, EventRow};
 use super::live::LiveFeed;
-use crate::auth::Principal;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::time::{now_micros, parse_timestamp};
 use crate::error::{AppError, AppResult, InvalidInput};
@@ -454,10 +454,9 @@ fn into_row(org: &str, e: IngestEvent, id: String, now: i64) -> EventRow {
 pub async fn ingest(
     db: &DatabaseConnection,
     live: &LiveFeed,
-    principal: &Principal,
+    principal: Grant<'_, cap::ActivityWrite>,
     mut events: Vec<IngestEvent>,
 ) -> AppResult<IngestReport> {
-    principal.require(crate::domain::permission::Permission::ActivityWrite)?;
     if events.len() > MAX_BATCH {
         return Err(AppError::invalid(
             InvalidInput::new(

@@ -96,6 +96,9 @@ pub async fn revoke(db: &DatabaseConnection, key_id: &str) -> AppResult<()> {
 
 /// The principal of a key secret, or 401 for an unknown or revoked key.
 pub async fn authenticate(db: &DatabaseConnection, secret_text: &str) -> AppResult<Principal> {
+    if !secret::is_well_formed(secret_text) {
+        return Err(AppError::Unauthenticated);
+    }
     let hash = secret::hash_secret(secret_text);
     let key = api_key::Entity::find()
         .filter(api_key::Column::SecretHash.eq(hash.as_str()))

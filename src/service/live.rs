@@ -130,6 +130,23 @@ pub async fn newest_seq(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
     Ok(newest.flatten().unwrap_or(0))
 }
 
+/// The commit position of one of `org`'s events, where a live cursor
+/// resumes; `None` for an id the org does not hold.
+pub async fn seq_of(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    event_id: &str,
+) -> Result<Option<i64>, DbErr> {
+    activity_event::Entity::find()
+        .select_only()
+        .column(Column::Seq)
+        .filter(Column::OrgId.eq(org_id))
+        .filter(Column::Id.eq(event_id))
+        .into_tuple()
+        .one(db)
+        .await
+}
+
 async fn after(
     db: &impl ConnectionTrait,
     org_id: &str,

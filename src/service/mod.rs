@@ -12,6 +12,7 @@ pub mod problems;
 pub mod recorder;
 pub mod rollups;
 pub mod scope;
+pub mod secrets;
 pub mod seed;
 pub mod sessions;
 pub mod summary;

@@ -1,6 +1,7 @@
 //! Problems: notes about something wrong in an org, created, resolved and
 //! unresolved by its users, optionally pointing at an activity or a session.
 
+use crate::auth::grant::{cap, Grant};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -9,10 +10,8 @@ use serde_json::json;
 
 use entity::problem::{self, Column};
 
-use crate::auth::Principal;
 use crate::domain::feed::Cursor;
 use crate::domain::ids::{new_id, IdKind};
-use crate::domain::permission::Permission;
 use crate::domain::time::now_micros;
 use crate::error::{AppError, AppResult, InvalidInput};
 
@@ -59,10 +58,9 @@ pub fn check_text(field: &str, value: &str, max: usize) -> Option<InvalidInput> 
 /// APIs' errors (the column is `kind`). References must be the org's own.
 pub async fn create(
     db: &impl ConnectionTrait,
-    principal: &Principal,
+    principal: Grant<'_, cap::ProblemCreate>,
     new: NewProblem,
 ) -> AppResult<problem::Model> {
-    principal.require(Permission::ProblemCreate)?;
     let problems: Vec<InvalidInput> = [
         check_text("type", &new.kind, MAX_TYPE_CHARS),
         check_text("message", &new.message, MAX_MESSAGE_CHARS),
@@ -129,11 +127,10 @@ pub async fn get(db: &impl ConnectionTrait, org_id: &str, id: &str) -> AppResult
 /// nothing but `updated_at`.
 pub async fn set_resolved(
     db: &impl ConnectionTrait,
-    principal: &Principal,
+    principal: Grant<'_, cap::ProblemResolve>,
     id: &str,
     resolved: bool,
 ) -> AppResult<problem::Model> {
-    principal.require(Permission::ProblemResolve)?;
     let current = get(db, &principal.org_id, id).await?;
     let now = now_micros();
     let mut model: problem::ActiveModel = current.clone().into();

@@ -2,6 +2,7 @@
 //! folded in by ingest order (`seq`), so late events with old timestamps are
 //! folded too; summaries read the raw events beyond the watermark.
 
+use crate::auth::grant::{cap, Grant};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
 
 use super::statement;
@@ -51,12 +52,11 @@ pub struct RefreshAnswer {
     pub tags: Vec<String>,
 }
 
-/// [`refresh`] for a caller, who needs `activity:refresh`.
+/// [`refresh`] for a caller holding `activity:refresh`.
 pub async fn refresh_for(
     db: &DatabaseConnection,
-    principal: &crate::auth::Principal,
+    principal: Grant<'_, cap::ActivityRefresh>,
 ) -> AppResult<RefreshAnswer> {
-    principal.require(crate::domain::permission::Permission::ActivityRefresh)?;
     let report = refresh(db).await?;
     let org = &principal.org_id;
     let tags = [

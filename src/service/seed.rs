@@ -373,8 +373,10 @@ async fn seed_directory(
         .await?;
     }
     // Service keys whose secrets nobody knows: they give events real token ids.
+    // The secret comes from the OS's CSPRNG and is never shown: the data seed
+    // decides data, never a secret.
     for (key_id, key_name) in org.keys.iter().zip(SERVICE_KEYS) {
-        let hash = api_key::hash_secret(&format!("demo-{}-{}", key_id, hex(rng, 16)));
+        let hash = api_key::hash_secret(&api_key::generate_secret());
         exec(
             db,
             "INSERT INTO api_keys (id, org_id, user_id, name, prefix, secret_hash, role, permissions, created_at, last_used_at, revoked_at) VALUES (?, ?, NULL, ?, ?, ?, 'admin', '', ?, NULL, NULL)",

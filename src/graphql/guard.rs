@@ -1,0 +1,28 @@
+//! The GraphQL half of authorization: every field that reads or changes data
+//! carries a [`Gate`] naming its entry in the operation registry, and the
+//! registry says what it needs. The permission is written once, there.
+
+use async_graphql::{Context, Guard};
+
+use crate::auth::Principal;
+use crate::error::{AppError, GqlResult, IntoGql};
+use crate::rest::operations::{graphql_access, Access};
+
+/// Lets a field resolve only for a caller holding what the registry
+/// declares for it (`Gate("Org.users")`).
+pub struct Gate(pub &'static str);
+
+impl Guard for Gate {
+    async fn check(&self, ctx: &Context<'_>) -> GqlResult<()> {
+        match graphql_access(self.0) {
+            Some(Access::Needs(permission)) => ctx.data::<Principal>()?.require(permission).gql(),
+            // `node` checks the permission of the id's kind once it knows it.
+            Some(Access::Open | Access::ByIdKind) => Ok(()),
+            None => Err(AppError::internal_msg(format!(
+                "the GraphQL field {} is not in the operation registry",
+                self.0
+            ))
+            .to_graphql()),
+        }
+    }
+}
