@@ -129,6 +129,35 @@ pub struct HttpArgs {
         default_value_t = 30
     )]
     pub session_idle_minutes: u64,
+    /// Requests one credential may have in flight; more answer 429.
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_MAX_IN_FLIGHT_PER_CREDENTIAL",
+        default_value_t = 32
+    )]
+    pub max_in_flight_per_credential: usize,
+    /// Requests one org may have running at once (more wait their turn);
+    /// 0: three quarters of the database pool.
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_MAX_IN_FLIGHT_PER_ORG",
+        default_value_t = 0
+    )]
+    pub max_in_flight_per_org: usize,
+    /// Seconds a client has to send a request's headers before its connection is closed.
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub header_read_timeout_secs: u64,
+    /// Open connections at most; more are closed as they arrive.
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_MAX_CONNECTIONS",
+        default_value_t = 10_000
+    )]
+    pub max_connections: usize,
 }
 
 impl Default for HttpArgs {
@@ -143,6 +172,10 @@ impl Default for HttpArgs {
             recorder_capacity: 65_536,
             rollup_interval_secs: 30,
             session_idle_minutes: 30,
+            max_in_flight_per_credential: 32,
+            max_in_flight_per_org: 0,
+            header_read_timeout_secs: 10,
+            max_connections: 10_000,
         }
     }
 }

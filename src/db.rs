@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::DbBackend;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 /// SQLite's page cache per connection, in KiB.
@@ -27,14 +28,26 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
                 // writes and range scans on feeds both stay in memory.
                 .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
         });
-    if url.starts_with("sqlite:") {
-        options.max_connections(8).min_connections(1);
+    let backend = if url.starts_with("sqlite:") {
+        DbBackend::Sqlite
     } else {
-        options.max_connections(16).min_connections(1);
-    }
+        DbBackend::Postgres
+    };
+    options
+        .max_connections(pool_size(backend))
+        .min_connections(1);
     Database::connect(options)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))
+}
+
+/// Connections in the pool: SQLite has one writer anyway; PostgreSQL serves
+/// concurrent readers.
+pub fn pool_size(backend: DbBackend) -> u32 {
+    match backend {
+        DbBackend::Sqlite => 8,
+        _ => 16,
+    }
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {

@@ -65,8 +65,15 @@ pub enum AppError {
     Timeout,
     #[error("The service is temporarily unavailable")]
     Unavailable,
+    #[error("Too many requests in flight for this credential; retry shortly")]
+    TooManyRequests,
+    #[error("The request URI is too long")]
+    UriTooLong,
+    #[error("The request's headers are too large")]
+    HeadersTooLarge,
     #[error("An unexpected error occurred")]
-    Internal(#[source] anyhow::Error),
+    /// With the id that the log line and the client's answer share.
+    Internal(#[source] anyhow::Error, ErrorId),
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -100,7 +107,7 @@ impl AppError {
     }
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
-        Self::Internal(e.into())
+        Self::Internal(e.into(), ErrorId::new())
     }
 
     /// Puts every invalid input under `prefix` (e.g. `["body"]`); other errors pass through.
@@ -117,7 +124,7 @@ impl AppError {
     }
 
     pub fn internal_msg(message: impl std::fmt::Display) -> Self {
-        Self::Internal(anyhow::anyhow!("{message}"))
+        Self::Internal(anyhow::anyhow!("{message}"), ErrorId::new())
     }
 
     pub fn status(&self) -> StatusCode {
@@ -130,7 +137,10 @@ impl AppError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::Internal(..) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -145,7 +155,10 @@ impl AppError {
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Timeout => "REQUEST_TIMEOUT",
             Self::Unavailable => "SERVICE_UNAVAILABLE",
-            Self::Internal(_) => "INTERNAL_SERVER_ERROR",
+            Self::TooManyRequests => "TOO_MANY_REQUESTS",
+            Self::UriTooLong => "URI_TOO_LONG",
+            Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
+            Self::Internal(..) => "INTERNAL_SERVER_ERROR",
         }
     }
 
@@ -161,6 +174,7 @@ impl AppError {
                 json!({ "resource_type": resource_type, "resource_id": resource_id })
             }
             Self::Invalid(items) => json!({ "detail": items }),
+            Self::Internal(_, id) => json!({ "error_id": id.0 }),
             _ => json!({}),
         }
     }
@@ -168,7 +182,11 @@ impl AppError {
     /// Logs what the client must not see. Called once, where the error leaves the service.
     fn log(&self) {
         match self {
-            Self::Internal(e) => tracing::error!(error = ?e, "internal error"),
+            // One line: the cause chain, and the id the client was given. No
+            // backtrace: it would cost every 500 tens of kilobytes of log.
+            Self::Internal(e, id) => {
+                tracing::error!(error_id = %id.0, error = %format!("{e:#}"), "internal error")
+            }
             Self::Unavailable => tracing::warn!("database unavailable"),
             _ => {}
         }
@@ -215,7 +233,14 @@ use async_graphql::ErrorExtensions as _;
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log();
-        (self.status(), axum::Json(self.to_json())).into_response()
+        let mut response = (self.status(), axum::Json(self.to_json())).into_response();
+        if matches!(self, Self::TooManyRequests) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
 
@@ -227,8 +252,24 @@ impl From<sea_orm::DbErr> for AppError {
                 tracing::warn!(error = %e, "database connection failed");
                 Self::Unavailable
             }
-            _ => Self::Internal(e.into()),
+            _ => Self::internal(e),
         }
+    }
+}
+
+/// A short random id that ties a client's 500 to the server's log line.
+#[derive(Debug, Clone)]
+pub struct ErrorId(pub String);
+
+impl ErrorId {
+    pub fn new() -> Self {
+        Self(hex::encode(rand::random::<[u8; 8]>()))
+    }
+}
+
+impl Default for ErrorId {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -1,6 +1,7 @@
 //! activity-gateway: a GraphQL API and a REST compatibility shim over an org's
 //! activity data. `main.rs` only parses the command line and dispatches here.
 
+pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod cli;
@@ -13,4 +14,5 @@ pub mod graphiql;
 pub mod graphql;
 pub mod recording;
 pub mod rest;
+pub mod serve;
 pub mod service;

@@ -129,6 +129,21 @@ impl ActivityFilter {
         fn at<'a>(path: &[&'a str], field: &'a str) -> Vec<&'a str> {
             path.iter().copied().chain([field]).collect()
         }
+        let texts = [
+            ("actions", &self.actions[..]),
+            ("resource_types", &self.resource_types[..]),
+            ("user_ids", &self.user_ids[..]),
+        ]
+        .into_iter()
+        .flat_map(|(field, list)| list.iter().map(move |v| (field, v)))
+        .chain(self.resource_id.iter().map(|v| ("resource_id", v)))
+        .chain(self.workspace_id.iter().map(|v| ("workspace_id", v)));
+        for (field, value) in texts {
+            if !crate::domain::text::is_storable(value) {
+                let loc = at(path, field).into_iter().map(Into::into).collect();
+                problems.push(crate::domain::text::unstorable_at(loc, value.as_str()));
+            }
+        }
         if let (Some(start), Some(end)) = (self.start_time, self.end_time) {
             if end <= start {
                 problems.push(InvalidInput::new(

@@ -4,4 +4,5 @@ pub mod cursor;
 pub mod feed;
 pub mod ids;
 pub mod permission;
+pub mod text;
 pub mod time;

@@ -37,8 +37,9 @@ pub struct ActivityFilterInput {
     pub user_ids: Option<Vec<String>>,
     pub workspace_id: Option<String>,
     pub status: Option<ActivityStatus>,
-    pub min_duration_ms: Option<i64>,
-    pub max_duration_ms: Option<i64>,
+    /// GraphQL's `Int` is 32-bit; durations are at most a day (86,400,000 ms).
+    pub min_duration_ms: Option<i32>,
+    pub max_duration_ms: Option<i32>,
 }
 
 impl ActivityFilterInput {
@@ -82,8 +83,8 @@ impl ActivityFilterInput {
                     Status::Error
                 }
             }),
-            min_duration_ms: self.min_duration_ms,
-            max_duration_ms: self.max_duration_ms,
+            min_duration_ms: self.min_duration_ms.map(i64::from),
+            max_duration_ms: self.max_duration_ms.map(i64::from),
         };
         problems.extend(filter.validate(&["filter"]));
         if problems.is_empty() {

@@ -14,6 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::budget::{SharedBudget, MAX_BATCH_OPERATIONS};
 use crate::app::AppState;
 use crate::auth;
 use crate::error::{AppError, InvalidInput};
@@ -39,6 +40,25 @@ pub async fn post_handler(
             return AppError::invalid(input).into_response();
         }
     };
+    if let BatchRequest::Batch(requests) = &batch {
+        if requests.len() > MAX_BATCH_OPERATIONS {
+            return bad_request(format!(
+                "A request holds at most {MAX_BATCH_OPERATIONS} operations; this one holds {}",
+                requests.len()
+            ));
+        }
+    }
+    let unstorable: Vec<InvalidInput> = match &batch {
+        BatchRequest::Single(r) => unstorable_text(r, &["body".into()]),
+        BatchRequest::Batch(rs) => rs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| unstorable_text(r, &["body".into(), i.into()]))
+            .collect(),
+    };
+    if !unstorable.is_empty() {
+        return AppError::Invalid(unstorable).into_response();
+    }
     // Parsed here only for the recorded action; nothing else needs it.
     let action = if state.recorder.is_enabled() {
         batch_action(&batch)
@@ -69,6 +89,10 @@ pub async fn get_handler(
             return AppError::invalid(input).into_response();
         }
     };
+    let unstorable = unstorable_text(&request, &["query".into()]);
+    if !unstorable.is_empty() {
+        return AppError::Invalid(unstorable).into_response();
+    }
     // GET must never change state.
     if mutation_action(&request).is_some() {
         let mut response = AppError::MethodNotAllowed.into_response();
@@ -238,6 +262,34 @@ async fn serve_socket(
     }
 }
 
+/// Text in a GraphQL request that a backend could not store: a NUL in the
+/// document (raw, or as the escape `\u0000` / `\u{0}` of a string literal)
+/// or in the variables. Refused before execution, like NUL anywhere else.
+fn unstorable_text(request: &Request, at: &[serde_json::Value]) -> Vec<InvalidInput> {
+    use crate::domain::text::{unstorable_at, unstorable_in_json};
+    let mut loc = at.to_vec();
+    let query = &request.query;
+    let escapes_nul = query.match_indices("\\u").any(|(i, _)| {
+        let rest = &query[i + 2..];
+        rest.starts_with("0000")
+            || rest
+                .strip_prefix('{')
+                .and_then(|r| r.split_once('}'))
+                .is_some_and(|(digits, _)| !digits.is_empty() && digits.bytes().all(|b| b == b'0'))
+    });
+    let mut problems = Vec::new();
+    if query.contains('\0') || escapes_nul {
+        loc.push("query".into());
+        problems.push(unstorable_at(loc.clone(), serde_json::Value::Null));
+        loc.pop();
+    }
+    if let Ok(variables) = serde_json::to_value(&request.variables) {
+        loc.push("variables".into());
+        problems.extend(unstorable_in_json(&variables, &loc));
+    }
+    problems
+}
+
 /// A `connection_init` payload read as request headers: every string value
 /// under its key, so the credential rules are those of HTTP.
 fn headers_of(payload: &serde_json::Value) -> HeaderMap {
@@ -264,6 +316,15 @@ async fn execute(
         Ok(p) => p,
         Err(e) => return graphql_error_response(e),
     };
+    let _place = match state.admission.admit(&principal).await {
+        Ok(place) => place,
+        Err(e) => {
+            // Recorded like any refusal of an authenticated request.
+            let mut refused = graphql_error_response(e);
+            refused.extensions_mut().insert(principal);
+            return refused;
+        }
+    };
     let loaders = std::sync::Arc::new(super::loaders::Loaders::new(
         &state.db,
         &principal.org_id,
@@ -271,7 +332,12 @@ async fn execute(
     ));
     let mut response = state
         .schema
-        .execute_batch(batch.data(principal.clone()).data(loaders))
+        .execute_batch(
+            batch
+                .data(principal.clone())
+                .data(loaders)
+                .data(SharedBudget::default()),
+        )
         .await;
     match &mut response {
         BatchResponse::Single(r) => with_codes(&mut r.errors),
@@ -342,6 +408,18 @@ fn with_codes(errors: &mut [ServerError]) {
     }
 }
 
+/// A request the transport refuses before execution: 400 with a GraphQL
+/// error, as the GraphQL over HTTP spec answers a request it cannot run.
+fn bad_request(message: String) -> Response {
+    let body = serde_json::json!({
+        "errors": [{
+            "message": message,
+            "extensions": { "code": "BAD_USER_INPUT", "status_code": 400, "details": {} }
+        }]
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
 /// A request that never reached the schema (no valid credential): HTTP status
 /// from the error, body in GraphQL's shape so GraphQL clients can show it.
 fn graphql_error_response(error: AppError) -> Response {
@@ -353,7 +431,13 @@ fn graphql_error_response(error: AppError) -> Response {
             "extensions": { "code": error.code(), "status_code": status.as_u16(), "details": error.details() }
         }]
     });
-    (status, axum::Json(body)).into_response()
+    let mut response = (status, axum::Json(body)).into_response();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 fn content_type(headers: &HeaderMap) -> &'static str {

@@ -1,6 +1,7 @@
 //! The GraphQL schema. It knows nothing of the web framework: `http.rs` adapts it.
 
 mod activity;
+pub mod budget;
 mod guard;
 pub mod http;
 pub mod loaders;
@@ -45,6 +46,9 @@ pub fn build_schema(
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_directives(MAX_DIRECTIVES)
+        .extension(budget::BatchBudget {
+            limit: MAX_COMPLEXITY,
+        })
         .finish()
 }
 

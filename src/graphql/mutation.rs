@@ -57,19 +57,19 @@ pub struct ActivityInput {
     pub resource_id: Option<String>,
     pub action: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status_code: Option<i64>,
+    pub status_code: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub success: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<i64>,
+    pub duration_ms: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stages_completed: Option<i64>,
+    pub stages_completed: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub total_stages: Option<i64>,
+    pub total_stages: Option<i32>,
     /// Token counts by kind, e.g. `{"prompt_tokens": 120}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_usage: Option<Json<serde_json::Value>>,

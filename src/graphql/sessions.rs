@@ -84,16 +84,21 @@ pub async fn session_page(
     ctx: &Context<'_>,
     user_id: Option<&str>,
     filter: Option<SessionFilterInput>,
-    page: Option<i64>,
-    page_size: Option<i64>,
+    page: Option<i32>,
+    page_size: Option<i32>,
     sort_order: Option<SortOrder>,
 ) -> GqlResult<SessionSearchOut> {
     let principal = ctx.data::<Principal>()?;
     let mut problems = Vec::new();
     let filter = filter_of(filter, true, &mut problems);
     let sort = sort_order.map(|s| if s == SortOrder::Asc { "asc" } else { "desc" });
-    let (page, page_size, sort) =
-        sessions::parse_paging(&sessions::CAMEL_CASE, page, page_size, sort, &mut problems);
+    let (page, page_size, sort) = sessions::parse_paging(
+        &sessions::CAMEL_CASE,
+        page.map(i64::from),
+        page_size.map(i64::from),
+        sort,
+        &mut problems,
+    );
     if !problems.is_empty() {
         return Err(AppError::Invalid(problems).to_graphql());
     }

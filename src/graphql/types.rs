@@ -59,13 +59,14 @@ impl From<directory::Node> for Node {
 
 type Children<T> = Connection<String, T, EmptyFields, EmptyFields>;
 
-/// A feed page costs its rows times what each row selects, so the complexity
-/// limit sees 60 aliased pages of 200 for what they are.
+/// Every connection page (feeds, children, sessions, problems) costs its rows
+/// times what each row selects, so the complexity limit sees 60 aliased pages
+/// of 200, or a fan-out of children, for what they are.
 fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
-    first
+    (first
         .unwrap_or(DEFAULT_PAGE_SIZE as i32)
-        .clamp(1, MAX_PAGE_SIZE as i32) as usize
-        * child_complexity
+        .clamp(1, MAX_PAGE_SIZE as i32) as usize)
+        .saturating_mul(child_complexity)
 }
 
 /// A summary is a few aggregate queries whatever it selects.
@@ -124,7 +125,10 @@ impl Org {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    #[graphql(guard = "Gate(\"Org.workspaces\")")]
+    #[graphql(
+        guard = "Gate(\"Org.workspaces\")",
+        complexity = "page_cost(first, child_complexity)"
+    )]
     async fn workspaces(
         &self,
         ctx: &Context<'_>,
@@ -143,7 +147,10 @@ impl Org {
         )
         .await
     }
-    #[graphql(guard = "Gate(\"Org.users\")")]
+    #[graphql(
+        guard = "Gate(\"Org.users\")",
+        complexity = "page_cost(first, child_complexity)"
+    )]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -203,14 +210,14 @@ impl Org {
     /// the twin of `POST /api/v5/artifacts/activity/search`. Needs `session:read`.
     #[graphql(
         guard = "Gate(\"Org.sessions\")",
-        complexity = "page_cost(page_size.map(|n| n.clamp(1, 200) as i32), child_complexity)"
+        complexity = "page_cost(page_size.map(|n| n.clamp(1, 200)), child_complexity)"
     )]
     async fn sessions(
         &self,
         ctx: &Context<'_>,
         filter: Option<SessionFilterInput>,
-        page: Option<i64>,
-        page_size: Option<i64>,
+        page: Option<i32>,
+        page_size: Option<i32>,
         sort_order: Option<SortOrder>,
     ) -> GqlResult<SessionSearchOut> {
         session_page(ctx, None, filter, page, page_size, sort_order).await
@@ -281,7 +288,10 @@ impl Workspace {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    #[graphql(guard = "Gate(\"Workspace.apps\")")]
+    #[graphql(
+        guard = "Gate(\"Workspace.apps\")",
+        complexity = "page_cost(first, child_complexity)"
+    )]
     async fn apps(
         &self,
         ctx: &Context<'_>,
@@ -300,7 +310,10 @@ impl Workspace {
         )
         .await
     }
-    #[graphql(guard = "Gate(\"Workspace.augmentations\")")]
+    #[graphql(
+        guard = "Gate(\"Workspace.augmentations\")",
+        complexity = "page_cost(first, child_complexity)"
+    )]
     async fn augmentations(
         &self,
         ctx: &Context<'_>,
@@ -368,7 +381,10 @@ impl App {
     async fn workspace_id(&self) -> ID {
         ID(self.0.workspace_id.clone())
     }
-    #[graphql(guard = "Gate(\"App.endpoints\")")]
+    #[graphql(
+        guard = "Gate(\"App.endpoints\")",
+        complexity = "page_cost(first, child_complexity)"
+    )]
     async fn endpoints(
         &self,
         ctx: &Context<'_>,
@@ -534,14 +550,14 @@ impl User {
     /// This user's sessions (the history of one profile). Needs `session:read`.
     #[graphql(
         guard = "Gate(\"User.sessions\")",
-        complexity = "page_cost(page_size.map(|n| n.clamp(1, 200) as i32), child_complexity)"
+        complexity = "page_cost(page_size.map(|n| n.clamp(1, 200)), child_complexity)"
     )]
     async fn sessions(
         &self,
         ctx: &Context<'_>,
         filter: Option<SessionFilterInput>,
-        page: Option<i64>,
-        page_size: Option<i64>,
+        page: Option<i32>,
+        page_size: Option<i32>,
         sort_order: Option<SortOrder>,
     ) -> GqlResult<SessionSearchOut> {
         session_page(ctx, Some(&self.0.id), filter, page, page_size, sort_order).await

@@ -177,7 +177,7 @@ async fn list(
     let scope = scope_of(principal, &target);
     let org = principal.org_id.as_str();
     let key = state.cursors.get().await?;
-    let cursor = match params.string("cursor") {
+    let cursor = match params.given("cursor") {
         None => None,
         Some(text) => match Cursor::decode(&text, key, org, &scope, &filter) {
             Ok(c) => Some(c),

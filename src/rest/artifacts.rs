@@ -325,7 +325,7 @@ pub struct SessionSearchRequest {
     /// Only active (`true`) or only inactive (`false`) sessions.
     active: Option<bool>,
     /// From 1 (default 1).
-    #[schema(minimum = 1, default = 1)]
+    #[schema(minimum = 1, maximum = 1_000_000, default = 1)]
     page: Option<i64>,
     #[schema(minimum = 1, maximum = 200, default = 20)]
     page_size: Option<i64>,

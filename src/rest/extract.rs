@@ -96,10 +96,19 @@ impl BodyFields {
         }
         require_json(headers)?;
         match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(fields)) => Ok(Self {
-                fields,
-                problems: vec![],
-            }),
+            Ok(Value::Object(fields)) => {
+                let unstorable = crate::domain::text::unstorable_in_json(
+                    &Value::Object(fields.clone()),
+                    &["body".into()],
+                );
+                if !unstorable.is_empty() {
+                    return Err(AppError::Invalid(unstorable));
+                }
+                Ok(Self {
+                    fields,
+                    problems: vec![],
+                })
+            }
             Ok(other) => Err(AppError::invalid(InvalidInput::new(
                 &["body"],
                 "model_attributes_type",

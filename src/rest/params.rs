@@ -30,14 +30,20 @@ impl Params {
         }
     }
 
-    /// The last value given for `name`; an empty value counts as absent.
+    /// The last value given for a text filter; an empty value counts as
+    /// absent (no filter).
     pub fn string(&self, name: &str) -> Option<String> {
+        self.given(name).filter(|v| !v.is_empty())
+    }
+
+    /// The last value given for `name`, empty or not. Numbers, times,
+    /// choices and cursors read this: `?limit=` is a bad limit, not none.
+    pub fn given(&self, name: &str) -> Option<String> {
         self.pairs
             .iter()
             .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
     }
 
     pub fn report(&mut self, problem: InvalidInput) {
@@ -45,7 +51,7 @@ impl Params {
     }
 
     pub fn int(&mut self, name: &str, min: Option<i64>) -> Option<i64> {
-        let text = self.string(name)?;
+        let text = self.given(name)?;
         let Ok(value) = text.trim().parse::<i64>() else {
             self.report(InvalidInput::new(
                 &["query", name],
@@ -76,7 +82,7 @@ impl Params {
             return default;
         };
         if value > max {
-            let text = self.string(name).unwrap_or_default();
+            let text = self.given(name).unwrap_or_default();
             self.report(
                 InvalidInput::new(
                     &["query", name],
@@ -92,7 +98,7 @@ impl Params {
     }
 
     pub fn time(&mut self, name: &str) -> Option<i64> {
-        let text = self.string(name)?;
+        let text = self.given(name)?;
         match parse_timestamp(&text) {
             Some(t) => Some(t),
             None => {
@@ -109,7 +115,7 @@ impl Params {
 
     /// One of `choices`, as given.
     pub fn choice(&mut self, name: &str, choices: &[&str]) -> Option<String> {
-        let text = self.string(name)?;
+        let text = self.given(name)?;
         if choices.contains(&text.as_str()) {
             return Some(text);
         }

@@ -108,6 +108,52 @@ impl EventRow {
     }
 }
 
+impl EventRow {
+    /// The row with every text field made storable on every backend (see
+    /// [`crate::domain::text`]); for rows the gateway records itself.
+    pub fn storable(mut self) -> Self {
+        use crate::domain::text::storable;
+        let clean = |v: &mut String| {
+            if v.contains('\0') {
+                *v = storable(v);
+            }
+        };
+        for field in [
+            &mut self.id,
+            &mut self.org_id,
+            &mut self.action,
+            &mut self.token_usage,
+            &mut self.metadata,
+        ] {
+            clean(field);
+        }
+        for field in [
+            &mut self.trace_id,
+            &mut self.user_id,
+            &mut self.workspace_id,
+            &mut self.app_id,
+            &mut self.endpoint_id,
+            &mut self.augmentation_id,
+            &mut self.principal_type,
+            &mut self.principal_id,
+            &mut self.token_id,
+            &mut self.token_type,
+            &mut self.method,
+            &mut self.path,
+            &mut self.resource_type,
+            &mut self.resource_id,
+            &mut self.error_code,
+            &mut self.execution_id,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            clean(field);
+        }
+        self
+    }
+}
+
 fn insert_sql(rows: usize, skip_existing: bool) -> String {
     let one = format!("({})", vec!["?"; COLUMNS.len()].join(","));
     let mut sql = format!(

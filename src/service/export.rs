@@ -146,6 +146,25 @@ pub struct Manifest {
     pub files: Vec<ManifestFile>,
     /// The data rows of all the CSV files together.
     pub row_count: u64,
+    /// How cells a spreadsheet would run as a formula were written.
+    pub formula_cells: &'static str,
+}
+
+/// What the manifest says of [`neutralised`] cells.
+pub const FORMULA_CELLS: &str = "A cell that begins with =, +, -, @, a tab or a carriage return is written with a leading ' (OWASP's advice against CSV injection), so spreadsheets show it as text";
+
+/// A cell as a spreadsheet may safely open it: text that it would read as a
+/// formula gets a leading `'` (OWASP). Exported numbers never start so.
+fn neutralised(cell: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match cell.first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => {
+            let mut safe = Vec::with_capacity(cell.len() + 1);
+            safe.push(b'\'');
+            safe.extend_from_slice(cell);
+            std::borrow::Cow::Owned(safe)
+        }
+        _ => std::borrow::Cow::Borrowed(cell),
+    }
 }
 
 /// What the writer thread is handed.
@@ -224,13 +243,18 @@ fn zip_options(large: bool) -> zip::write::SimpleFileOptions {
         .large_file(large)
 }
 
-/// Records as CSV bytes (RFC 4180 quoting: commas, quotes and newlines survive).
+/// Records as CSV bytes (RFC 4180 quoting: commas, quotes and newlines
+/// survive), every cell [`neutralised`].
 fn csv_bytes<R: AsRef<[u8]>>(
     records: impl IntoIterator<Item = impl IntoIterator<Item = R>>,
 ) -> anyhow::Result<Vec<u8>> {
     let mut csv = csv::Writer::from_writer(Vec::new());
     for record in records {
-        csv.write_record(record)?;
+        csv.write_record(
+            record
+                .into_iter()
+                .map(|cell| neutralised(cell.as_ref()).into_owned()),
+        )?;
     }
     csv.into_inner()
         .map_err(|e| anyhow::anyhow!("{}", e.error()))
@@ -303,6 +327,7 @@ fn write_parts(
         created_at: format_micros(now_micros()),
         row_count: files.iter().map(|f| f.row_count).sum(),
         files,
+        formula_cells: FORMULA_CELLS,
     };
     zip.start_file("manifest.json", zip_options(false))?;
     serde_json::to_writer_pretty(&mut zip, &manifest)?;
@@ -632,7 +657,11 @@ pub async fn export(
         .await
         .map_err(AppError::internal)?;
     let path = dir.join(format!("{id}.zip"));
-    let manifest = write_zip(db, org, &path, idle, &|_, _| {}).await?;
+    let manifest = super::detached({
+        let (db, org, path) = (db.clone(), org.to_owned(), path.clone());
+        async move { write_zip(&db, &org, &path, idle, &|_, _| {}).await }
+    })
+    .await?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let file_name = format!("activity-export-{org}-{stamp}.zip");
     let bytes = tokio::fs::metadata(&path)
@@ -677,4 +706,26 @@ pub async fn open(
         return Err(not_found());
     }
     Ok((export, path))
+}
+
+#[cfg(test)]
+mod formula_tests {
+    use super::neutralised;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_get_a_leading_quote() {
+        for (cell, safe) in [
+            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+            ("+1", "'+1"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("plain", "plain"),
+            ("", ""),
+            ("a=b", "a=b"),
+        ] {
+            assert_eq!(neutralised(cell.as_bytes()).as_ref(), safe.as_bytes());
+        }
+    }
 }

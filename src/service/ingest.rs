@@ -3,6 +3,7 @@
 //! and the batch commits whole, durably, before the answer.
 
 use crate::auth::grant::{cap, Grant};
+use crate::domain::text::unstorable_in_json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
@@ -17,6 +18,12 @@ use crate::error::{AppError, AppResult, InvalidInput};
 
 pub const MAX_BATCH: usize = 10_000;
 const MAX_TEXT: usize = 2_048;
+/// One day: no API call is recorded as longer. With this bound and
+/// [`MAX_TOKENS`], a summary's sums stay exact in 64 bits past nine billion
+/// events in one window (`BIGINT` on both backends).
+pub const MAX_DURATION_MS: i64 = 86_400_000;
+/// A billion tokens: the most one event may report, per kind and in all.
+pub const MAX_TOKENS: i64 = 1_000_000_000;
 const MAX_ID: usize = 64;
 
 /// One event as a client sends it: the reference's activity fields (and
@@ -43,16 +50,21 @@ pub struct IngestEvent {
     pub resource_id: Option<String>,
     pub action: Option<String>,
     /// Default 200.
+    #[schema(minimum = 100, maximum = 599)]
     pub status_code: Option<i64>,
     /// Default: `status_code < 400`.
     pub success: Option<bool>,
     pub error_code: Option<String>,
-    /// Default 0.
+    /// Default 0; at most a day.
+    #[schema(minimum = 0, maximum = 86_400_000)]
     pub duration_ms: Option<i64>,
     pub execution_id: Option<String>,
+    #[schema(minimum = 0, maximum = 1000)]
     pub stages_completed: Option<i64>,
+    #[schema(minimum = 0, maximum = 1000)]
     pub total_stages: Option<i64>,
-    /// Token counts by kind: non-negative integers.
+    /// Token counts by kind: integers from 0 to 1,000,000,000, adding up to
+    /// at most 1,000,000,000.
     #[schema(value_type = Option<BTreeMap<String, i64>>)]
     pub token_usage: Option<BTreeMap<String, Value>>,
     #[schema(value_type = Option<Object>)]
@@ -73,10 +85,16 @@ pub struct IngestReport {
 /// well-formed (the common case, and several times faster than through
 /// `Value`s), else item by item for errors at `[index, field]`.
 pub fn parse_body(body: &[u8]) -> AppResult<Vec<IngestEvent>> {
-    if let Ok(events) = serde_json::from_slice::<Vec<IngestEvent>>(body) {
-        return Ok(events);
+    let may_hold_nul = crate::domain::text::json_may_hold_nul(body);
+    if !may_hold_nul {
+        if let Ok(events) = serde_json::from_slice::<Vec<IngestEvent>>(body) {
+            return Ok(events);
+        }
     }
     match serde_json::from_slice::<Value>(body) {
+        Ok(value) if may_hold_nul && !unstorable_in_json(&value, &[]).is_empty() => {
+            Err(AppError::Invalid(unstorable_in_json(&value, &[])))
+        }
         Ok(Value::Array(items)) => parse_items(items).map_err(AppError::Invalid),
         Ok(other) => Err(AppError::invalid(InvalidInput::new(
             &[],
@@ -235,6 +253,18 @@ fn check_fields(i: usize, e: &IngestEvent, problems: &mut Vec<InvalidInput>) {
             d,
         ));
     }
+    if let Some(d) = e.duration_ms.filter(|d| *d > MAX_DURATION_MS) {
+        problems.push(
+            at(
+                i,
+                "duration_ms",
+                "less_than_equal",
+                format!("Input should be less than or equal to {MAX_DURATION_MS}"),
+                d,
+            )
+            .with_ctx(json!({ "le": MAX_DURATION_MS })),
+        );
+    }
     for (field, value) in [
         ("stages_completed", e.stages_completed),
         ("total_stages", e.total_stages),
@@ -261,16 +291,35 @@ fn check_fields(i: usize, e: &IngestEvent, problems: &mut Vec<InvalidInput>) {
         }
     }
     if let Some(usage) = &e.token_usage {
+        let mut sum: i64 = 0;
         for (kind, count) in usage {
-            if !count.as_i64().is_some_and(|n| n >= 0) {
-                problems.push(InvalidInput {
-                    loc: vec![json!(i), json!("token_usage"), json!(kind)],
+            let at_kind = vec![json!(i), json!("token_usage"), json!(kind)];
+            match count.as_i64() {
+                Some(n) if (0..=MAX_TOKENS).contains(&n) => sum = sum.saturating_add(n),
+                Some(n) if n > MAX_TOKENS => problems.push(InvalidInput {
+                    loc: at_kind,
+                    msg: format!("Input should be less than or equal to {MAX_TOKENS}"),
+                    kind: "less_than_equal".into(),
+                    input: count.clone(),
+                    ctx: Some(json!({ "le": MAX_TOKENS })),
+                }),
+                _ => problems.push(InvalidInput {
+                    loc: at_kind,
                     msg: "Token counts are non-negative integers".into(),
                     kind: "value_error".into(),
                     input: count.clone(),
                     ctx: None,
-                });
+                }),
             }
+        }
+        if sum > MAX_TOKENS {
+            problems.push(InvalidInput {
+                loc: vec![json!(i), json!("token_usage")],
+                msg: format!("The token counts should add up to at most {MAX_TOKENS}"),
+                kind: "less_than_equal".into(),
+                input: Value::from(sum),
+                ctx: Some(json!({ "le": MAX_TOKENS })),
+            });
         }
     }
 }
@@ -504,9 +553,16 @@ pub async fn ingest(
         .zip(&ids)
         .map(|(e, id)| into_row(org, e, id.clone(), now))
         .collect();
-    let txn = db.begin().await?;
-    let stored = insert_batch(&txn, rows, true).await?;
-    txn.commit().await?;
+    let stored = super::detached({
+        let db = db.clone();
+        async move {
+            let txn = db.begin().await?;
+            let stored = insert_batch(&txn, rows, true).await?;
+            txn.commit().await?;
+            Ok(stored)
+        }
+    })
+    .await?;
     if stored > 0 {
         live.committed();
     }

@@ -42,6 +42,19 @@ pub(crate) fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>
     Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// Runs `work` to its end on a task of its own. A request future can be
+/// dropped at any await (the client went away, the timeout fired); work that
+/// holds a transaction must not be, or its pooled connection could go back
+/// to the pool inside that transaction (and, for event writers, holding
+/// their advisory lock). Every transaction opened for a request runs here.
+pub(crate) async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = crate::error::AppResult<T>> + Send + 'static,
+) -> crate::error::AppResult<T> {
+    tokio::spawn(work)
+        .await
+        .map_err(crate::error::AppError::internal)?
+}
+
 /// Whether the database answers at all.
 pub async fn ping(db: &DatabaseConnection) -> bool {
     matches!(

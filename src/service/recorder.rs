@@ -22,6 +22,8 @@ const MAX_BATCH: usize = 1_000;
 pub struct Recorder {
     sender: Option<mpsc::Sender<EventRow>>,
     dropped: Arc<AtomicU64>,
+    /// Events the database would not take, after retries and one by one.
+    lost: Arc<AtomicU64>,
     writer: Arc<tokio::sync::Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>>,
 }
 
@@ -30,10 +32,20 @@ impl Recorder {
     pub fn start(db: DatabaseConnection, live: LiveFeed, capacity: usize) -> Self {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let (stop, stopped) = oneshot::channel();
-        let writer = tokio::spawn(write_batches(Writer { db, live }, receiver, stopped));
+        let lost = Arc::<AtomicU64>::default();
+        let writer = tokio::spawn(write_batches(
+            Writer {
+                db,
+                live,
+                lost: lost.clone(),
+            },
+            receiver,
+            stopped,
+        ));
         Self {
             sender: Some(sender),
             dropped: Arc::default(),
+            lost,
             writer: Arc::new(tokio::sync::Mutex::new(Some((stop, writer)))),
         }
     }
@@ -43,6 +55,7 @@ impl Recorder {
         Self {
             sender: None,
             dropped: Arc::default(),
+            lost: Arc::default(),
             writer: Arc::default(),
         }
     }
@@ -55,7 +68,8 @@ impl Recorder {
     /// the event is dropped and counted.
     pub fn record(&self, event: EventRow) {
         let Some(sender) = &self.sender else { return };
-        if sender.try_send(event).is_err() {
+        // Cleaned here, so that no request's text can make a batch fail.
+        if sender.try_send(event.storable()).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
                 tracing::warn!(dropped, "activity recorder buffer full: events dropped");
@@ -66,6 +80,11 @@ impl Recorder {
     /// Events dropped because the buffer was full, since start.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Events the database refused or could not take, since start.
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
     }
 
     /// Writes everything buffered so far and stops the writer; events recorded
@@ -81,6 +100,7 @@ impl Recorder {
 struct Writer {
     db: DatabaseConnection,
     live: LiveFeed,
+    lost: Arc<AtomicU64>,
 }
 
 async fn write_batches(
@@ -127,19 +147,45 @@ async fn flush(writer: &Writer, batch: &mut Vec<EventRow>) {
     let count = rows.len();
     // Retried a few times: a database restart should not lose recorded calls.
     for attempt in 0..3 {
-        let result = async {
-            let txn = writer.db.begin().await?;
-            insert_batch(&txn, rows.clone(), true).await?;
-            txn.commit().await
-        }
-        .await;
-        match result {
+        match store(&writer.db, rows.clone()).await {
             Ok(()) => return writer.live.committed(),
+            // The database answers, so one row is at fault: never let it cost
+            // the others their record.
+            Err(e) if super::ping(&writer.db).await => {
+                tracing::warn!(error = %e, count, "a recorded batch was refused; storing its events one by one");
+                return store_one_by_one(writer, rows).await;
+            }
             Err(e) if attempt < 2 => {
                 tracing::warn!(error = %e, count, "recording activity failed; retrying");
                 tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
             }
-            Err(e) => tracing::error!(error = %e, count, "recorded activity lost"),
+            Err(e) => {
+                writer.lost.fetch_add(count as u64, Ordering::Relaxed);
+                tracing::error!(error = %e, count, "recorded activity lost: the database is unavailable");
+            }
         }
+    }
+}
+
+async fn store(db: &DatabaseConnection, rows: Vec<EventRow>) -> Result<(), sea_orm::DbErr> {
+    let txn = db.begin().await?;
+    insert_batch(&txn, rows, true).await?;
+    txn.commit().await
+}
+
+async fn store_one_by_one(writer: &Writer, rows: Vec<EventRow>) {
+    let mut stored = false;
+    for row in rows {
+        let (org, path) = (row.org_id.clone(), row.path.clone());
+        match store(&writer.db, vec![row]).await {
+            Ok(()) => stored = true,
+            Err(e) => {
+                writer.lost.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, org, path, "a recorded event could not be stored");
+            }
+        }
+    }
+    if stored {
+        writer.live.committed();
     }
 }

@@ -57,7 +57,11 @@ pub async fn refresh_for(
     db: &DatabaseConnection,
     principal: Grant<'_, cap::ActivityRefresh>,
 ) -> AppResult<RefreshAnswer> {
-    let report = refresh(db).await?;
+    let report = super::detached({
+        let db = db.clone();
+        async move { refresh(&db).await }
+    })
+    .await?;
     let org = &principal.org_id;
     let tags = [
         "activity",

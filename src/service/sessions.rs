@@ -117,6 +117,10 @@ pub fn parse_filter(
 }
 
 /// Page (from 1), page size (1 to 200, default 20) and order (`desc` by default).
+/// The last page a search may ask for: a million pages of 200 is far past
+/// any org's sessions, and the offset it makes fits every backend.
+pub const MAX_PAGE: i64 = 1_000_000;
+
 pub fn parse_paging(
     names: &FieldNames,
     page: Option<i64>,
@@ -126,7 +130,19 @@ pub fn parse_paging(
 ) -> (u64, u64, SortOrder) {
     let page = match page {
         None => 1,
-        Some(n) if n >= 1 => n as u64,
+        Some(n) if (1..=MAX_PAGE).contains(&n) => n as u64,
+        Some(n) if n > MAX_PAGE => {
+            problems.push(
+                InvalidInput::new(
+                    &[names.page],
+                    "less_than_equal",
+                    format!("Input should be less than or equal to {MAX_PAGE}"),
+                    n,
+                )
+                .with_ctx(json!({ "le": MAX_PAGE })),
+            );
+            1
+        }
         Some(n) => {
             problems.push(
                 InvalidInput::new(

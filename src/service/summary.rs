@@ -30,11 +30,13 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Saturating, so that no stored data can make a summary fail; the
+    /// ingest bounds keep real sums far below the limit.
     fn add(&mut self, other: Totals) {
-        self.requests += other.requests;
-        self.successes += other.successes;
-        self.duration_sum_ms += other.duration_sum_ms;
-        self.tokens += other.tokens;
+        self.requests = self.requests.saturating_add(other.requests);
+        self.successes = self.successes.saturating_add(other.successes);
+        self.duration_sum_ms = self.duration_sum_ms.saturating_add(other.duration_sum_ms);
+        self.tokens = self.tokens.saturating_add(other.tokens);
     }
 
     pub fn failures(&self) -> i64 {
@@ -384,33 +386,37 @@ async fn aggregate(
                 .await?,
         );
     };
-    let txn = if backend == DbBackend::Postgres {
-        db.begin_with_config(
-            Some(IsolationLevel::RepeatableRead),
-            Some(AccessMode::ReadOnly),
-        )
-        .await?
-    } else {
-        db.begin().await?
-    };
-    let watermark = rollups::watermark(&txn).await?;
-    let unfolded = Condition::all()
-        .add(Column::Seq.gt(watermark))
-        .add(Column::Ts.gte(first_hour))
-        .add(Column::Ts.lt(last_hour));
-    let mut union = rollup_cells(org_id, key, (first_hour, last_hour), grouping);
-    for part in [
-        Condition::all().add(Column::Ts.lt(first_hour)),
-        Condition::all().add(Column::Ts.gte(last_hour)),
-        unfolded,
-    ] {
-        union.union(UnionType::All, raw_cells(base.clone().add(part), grouping));
-    }
-    let cells = Cell::find_by_statement(backend.build(&union))
-        .all(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(cells)
+    let (db, org_id, key) = (db.clone(), org_id.to_owned(), (key.0, key.1.to_owned()));
+    super::detached(async move {
+        let txn = if backend == DbBackend::Postgres {
+            db.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await?
+        } else {
+            db.begin().await?
+        };
+        let watermark = rollups::watermark(&txn).await?;
+        let unfolded = Condition::all()
+            .add(Column::Seq.gt(watermark))
+            .add(Column::Ts.gte(first_hour))
+            .add(Column::Ts.lt(last_hour));
+        let mut union = rollup_cells(&org_id, (key.0, &key.1), (first_hour, last_hour), grouping);
+        for part in [
+            Condition::all().add(Column::Ts.lt(first_hour)),
+            Condition::all().add(Column::Ts.gte(last_hour)),
+            unfolded,
+        ] {
+            union.union(UnionType::All, raw_cells(base.clone().add(part), grouping));
+        }
+        let cells = Cell::find_by_statement(backend.build(&union))
+            .all(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(cells)
+    })
+    .await
 }
 
 /// Exact duration percentiles (nearest rank) over the window, one indexed
