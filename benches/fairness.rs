@@ -5,13 +5,14 @@
 //! median).
 //!
 //! `BENCH_EVENTS` changes the data set (default 200,000 events);
-//! `BENCH_FLOODERS` the flood's concurrent clients (default 64, over two keys).
+//! `BENCH_FLOODERS` the flood's concurrent clients (default 64, over two keys);
+//! `BENCH_MAX_IN_FLIGHT_PER_ORG` the org share to measure (default: the
+//! gateway's default).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use activity_gateway::app::{AppState, Application};
 use activity_gateway::config::HttpArgs;
 use activity_gateway::domain::permission::Role;
 use activity_gateway::service::keys;
@@ -72,6 +73,10 @@ async fn bench(backend: &str, events: u64, flooders: usize) {
         println!("[{backend}] skipped: set TEST_DATABASE_URL (scripts/bench.sh does)");
         return;
     };
+    // Folded as a running gateway's background refresh would have done.
+    activity_gateway::service::rollups::refresh(&db)
+        .await
+        .unwrap();
     let honest = key(&db, "org_globex", Role::Viewer).await;
     let flood_keys = [
         key(&db, "org_acme", Role::Admin).await,
@@ -79,19 +84,13 @@ async fn bench(backend: &str, events: u64, flooders: usize) {
     ];
     let settings = HttpArgs {
         record_requests: false,
+        max_in_flight_per_org: std::env::var("BENCH_MAX_IN_FLIGHT_PER_ORG")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(HttpArgs::default().max_in_flight_per_org),
         ..HttpArgs::default()
     };
-    let app = Application::build(
-        AppState::new(db.clone(), settings),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let base = format!("http://{}", app.local_addr());
-    let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async move {
-        let _ = stopped.await;
-    }));
+    let (base, stop_server) = support::serve(&db, settings).await;
     let client = reqwest::Client::new();
     let page = format!("{base}/v1/orgs/org_globex/activity?limit=50");
     honest_pages(&client, &page, &honest, 50).await; // warm up

@@ -11,7 +11,6 @@
 
 use std::time::{Duration, Instant};
 
-use activity_gateway::app::{AppState, Application};
 use activity_gateway::config::HttpArgs;
 use activity_gateway::domain::permission::Role;
 use activity_gateway::service::events::{insert_batch, EventRow};
@@ -65,18 +64,7 @@ async fn serve(
         record_requests: record,
         ..HttpArgs::default()
     };
-    let app = Application::build(
-        AppState::new(db.clone(), settings),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let base = format!("http://{}", app.local_addr());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async move {
-        let _ = rx.await;
-    }));
-    (base, tx)
+    support::serve(db, settings).await
 }
 
 async fn median(runs: usize, mut f: impl AsyncFnMut() -> ()) -> Duration {

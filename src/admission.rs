@@ -1,43 +1,91 @@
-//! Fairness between callers: one credential may have only so many requests
-//! in flight (past that: 429 with `Retry-After`), and one org only a share
-//! of the database pool at a time (past that, its requests queue behind
-//! each other, not in front of other orgs').
+//! Fairness between callers. One credential may have only so many requests
+//! in flight (past that: 429 with `Retry-After`). One org may run a share of
+//! the database pool's worth of requests while it is alone; while another
+//! org is active too, each org runs only a share of the machine's cores at
+//! once (half of them, at least one), so that a flood of expensive requests
+//! queues behind itself instead of in front of other orgs. Waiting requests
+//! queue within their org (bounded by the request timeout).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 
+/// How long after its last request an org still counts as active.
+const ACTIVE_FOR: Duration = Duration::from_secs(1);
+
 pub struct Admission {
     per_credential: usize,
-    per_org: usize,
+    alone: usize,
+    contended: usize,
     credentials: Mutex<HashMap<String, Arc<Semaphore>>>,
-    orgs: Mutex<HashMap<String, Arc<Semaphore>>>,
+    orgs: Mutex<HashMap<String, OrgLoad>>,
+}
+
+#[derive(Default)]
+struct OrgLoad {
+    in_flight: usize,
+    last_active: Option<Instant>,
+    /// Wakes one of the org's waiting requests when one of its places frees.
+    freed: Arc<Notify>,
+}
+
+impl OrgLoad {
+    fn active(&self, now: Instant) -> bool {
+        self.in_flight > 0 || self.last_active.is_some_and(|t| now - t < ACTIVE_FOR)
+    }
 }
 
 /// Held for as long as the request runs; the places go back on drop.
 pub struct Admitted {
     _credential: OwnedSemaphorePermit,
-    _org: OwnedSemaphorePermit,
+    org: String,
+    admission: Arc<Admission>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut orgs = self.admission.lock_orgs();
+        if let Some(load) = orgs.get_mut(&self.org) {
+            load.in_flight = load.in_flight.saturating_sub(1);
+            load.last_active = Some(Instant::now());
+            load.freed.notify_one();
+        }
+    }
 }
 
 impl Admission {
-    pub fn new(per_credential: usize, per_org: usize) -> Self {
+    /// `per_org`: an org's share while it is alone; `contended`: while
+    /// another org is active too.
+    pub fn new(per_credential: usize, per_org: usize, contended: usize) -> Self {
         Self {
             per_credential: per_credential.max(1),
-            per_org: per_org.max(1),
+            alone: per_org.max(1),
+            contended: contended.clamp(1, per_org.max(1)),
             credentials: Mutex::default(),
             orgs: Mutex::default(),
         }
     }
 
+    /// What an org may run while another is active: half the cores, at least one.
+    pub fn contended_share() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+    }
+
+    fn lock_orgs(&self) -> std::sync::MutexGuard<'_, HashMap<String, OrgLoad>> {
+        self.orgs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// A place for one request of `principal`: at once, or 429 when its
     /// credential already has `per_credential` requests in flight; then a
     /// place among its org's, waited for.
-    pub async fn admit(&self, principal: &Principal) -> AppResult<Admitted> {
+    pub async fn admit(self: &Arc<Self>, principal: &Principal) -> AppResult<Admitted> {
         let credential = principal
             .token_id
             .as_deref()
@@ -45,14 +93,48 @@ impl Admission {
         let credential = semaphore(&self.credentials, credential, self.per_credential)
             .try_acquire_owned()
             .map_err(|_| AppError::TooManyRequests)?;
-        let org = semaphore(&self.orgs, &principal.org_id, self.per_org)
-            .acquire_owned()
-            .await
-            .map_err(AppError::internal)?;
-        Ok(Admitted {
-            _credential: credential,
-            _org: org,
-        })
+        let org = principal.org_id.clone();
+        loop {
+            let freed = match self.take_place(&org) {
+                Ok(()) => {
+                    return Ok(Admitted {
+                        _credential: credential,
+                        org,
+                        admission: self.clone(),
+                    })
+                }
+                Err(freed) => freed,
+            };
+            // Woken when the org frees a place (a permit is stored if that
+            // happened since the check), or after a second at most: another
+            // org may have gone quiet meanwhile.
+            let _ = tokio::time::timeout(ACTIVE_FOR, freed.notified()).await;
+        }
+    }
+
+    /// Takes a place for `org`, or answers what to wait on for one.
+    fn take_place(&self, org: &str) -> Result<(), Arc<Notify>> {
+        let now = Instant::now();
+        let mut orgs = self.lock_orgs();
+        if orgs.len() > 4_096 {
+            orgs.retain(|_, load| load.active(now));
+        }
+        let contended = orgs
+            .iter()
+            .any(|(other, load)| other != org && load.active(now));
+        let share = if contended {
+            self.contended
+        } else {
+            self.alone
+        };
+        let load = orgs.entry(org.to_owned()).or_default();
+        load.last_active = Some(now);
+        if load.in_flight < share {
+            load.in_flight += 1;
+            Ok(())
+        } else {
+            Err(load.freed.clone())
+        }
     }
 }
 
@@ -91,7 +173,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_credential_gets_its_places_and_then_429_others_are_unaffected() {
-        let admission = Admission::new(2, 10);
+        let admission = Arc::new(Admission::new(2, 10, 10));
         let a = principal("org_a", "key_a");
         let first = admission.admit(&a).await.unwrap();
         let _second = admission.admit(&a).await.unwrap();
@@ -106,17 +188,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_org_past_its_share_waits_while_other_orgs_go_ahead() {
-        let admission = Arc::new(Admission::new(10, 1));
-        let held = admission.admit(&principal("org_a", "key_1")).await.unwrap();
+    async fn an_org_alone_gets_its_share_and_waits_past_it() {
+        let admission = Arc::new(Admission::new(10, 2, 1));
+        let _one = admission.admit(&principal("org_a", "key_1")).await.unwrap();
+        let two = admission.admit(&principal("org_a", "key_2")).await.unwrap();
         let waiting = {
             let admission = admission.clone();
-            tokio::spawn(async move { admission.admit(&principal("org_a", "key_2")).await.is_ok() })
+            tokio::spawn(async move { admission.admit(&principal("org_a", "key_3")).await.is_ok() })
         };
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        assert!(!waiting.is_finished(), "org_a's second request waits");
-        assert!(admission.admit(&principal("org_b", "key_3")).await.is_ok());
-        drop(held);
-        assert!(waiting.await.unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "the third waits for a place");
+        drop(two);
+        assert!(waiting.await.unwrap(), "and gets the one freed");
+    }
+
+    #[tokio::test]
+    async fn while_another_org_is_active_each_runs_its_contended_share() {
+        let admission = Arc::new(Admission::new(10, 4, 1));
+        let busy = admission.admit(&principal("org_a", "key_1")).await.unwrap();
+        // org_b arrives: it gets in at once, and org_a is now held to one.
+        let quiet = admission.admit(&principal("org_b", "key_2")).await.unwrap();
+        let second = {
+            let admission = admission.clone();
+            tokio::spawn(async move { admission.admit(&principal("org_a", "key_3")).await.is_ok() })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!second.is_finished(), "org_a waits while org_b is active");
+        drop(busy);
+        assert!(second.await.unwrap());
+        drop(quiet);
     }
 }

@@ -61,6 +61,7 @@ impl AppState {
             admission: Arc::new(Admission::new(
                 settings.max_in_flight_per_credential,
                 per_org,
+                Admission::contended_share(),
             )),
             cursors: CursorKeys::new(db.clone(), settings.cursor_secret.clone()),
             db,

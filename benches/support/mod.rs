@@ -90,3 +90,25 @@ pub async fn count(db: &DatabaseConnection, condition: &str) -> i64 {
         .unwrap();
     row.try_get::<i64>("", "n").unwrap()
 }
+
+/// The real application on an ephemeral port: its base URL, and the sender
+/// that stops it.
+#[allow(dead_code)]
+pub async fn serve(
+    db: &DatabaseConnection,
+    settings: activity_gateway::config::HttpArgs,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    use activity_gateway::app::{AppState, Application};
+    let app = Application::build(
+        AppState::new(db.clone(), settings),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    (base, tx)
+}
