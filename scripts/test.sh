@@ -9,7 +9,7 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   echo "Chromium not found: installing Debian's chromium and chromium-driver" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq chromium chromium-driver >/dev/null
+  apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
 fi
 
 # The tree stays formatted (rustfmt's defaults), where rustfmt is installed.

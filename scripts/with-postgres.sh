@@ -31,7 +31,7 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
     echo "PostgreSQL not found: installing Debian's postgresql package" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq postgresql >/dev/null
+    apt-get install -y -qq --no-install-recommends postgresql >/dev/null
     PG_BIN="$(find_pg_bin)"
   fi
   started_dir="$(mktemp -d /tmp/ag-pg.XXXXXX)"

@@ -16,8 +16,24 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
     about = "GraphQL API and REST compatibility shim over an org's activity data"
 )]
 pub struct Cli {
+    /// How log lines are written to stderr: `text` for people, `json` (one
+    /// object per line) for log shippers.
+    #[arg(
+        long,
+        global = true,
+        env = "ACTIVITY_GATEWAY_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +89,7 @@ pub struct ExportArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// The address and port to listen on.
     #[arg(long, env = "ACTIVITY_GATEWAY_BIND", default_value = DEFAULT_BIND)]
     pub bind: SocketAddr,
     /// Seed the demo data set when the database holds no org, and print a ready-to-use admin key per demo org.
@@ -221,6 +238,7 @@ pub enum KeysCommand {
     Revoke {
         #[command(flatten)]
         database: DatabaseArgs,
+        /// The key's id (`key_...`), as `keys create` printed it.
         key_id: String,
     },
 }
@@ -229,6 +247,7 @@ pub enum KeysCommand {
 pub struct KeyCreateArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// The org the key belongs to.
     #[arg(long, env = "ACTIVITY_GATEWAY_KEY_ORG")]
     pub org: String,
     /// admin, member or viewer (viewer when neither role nor permissions are given).
@@ -237,8 +256,10 @@ pub struct KeyCreateArgs {
     /// Comma-separated `resource:action` permissions; they replace the role's.
     #[arg(long, env = "ACTIVITY_GATEWAY_KEY_PERMISSIONS", value_delimiter = ',')]
     pub permissions: Vec<String>,
+    /// A user of the org the key acts as (its calls are that user's); none: the key itself.
     #[arg(long, env = "ACTIVITY_GATEWAY_KEY_USER")]
     pub user: Option<String>,
+    /// A name to tell keys apart (at most 200 characters; default "api key").
     #[arg(long, env = "ACTIVITY_GATEWAY_KEY_NAME")]
     pub name: Option<String>,
 }

@@ -1,34 +1,32 @@
 use clap::Parser;
 
 use activity_gateway::cli;
-use activity_gateway::config::{Cli, Command, KeysCommand};
+use activity_gateway::config::{Cli, Command, KeysCommand, LogFormat};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "activity_gateway=info,tower_http=info,warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let result = match Cli::parse().command {
+    use std::io::IsTerminal as _;
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "activity_gateway=info,tower_http=info,warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().init(),
+        // Colours only for a person at a terminal, and never under NO_COLOR.
+        LogFormat::Text => logs
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init(),
+    }
+    let result = match cli.command {
         Command::Serve(args) => cli::serve(args).await,
         Command::Migrate(args) => cli::migrate(&args.database_url).await,
         Command::Seed(args) => cli::seed(&args).await,
         Command::Export(args) => cli::export(&args).await,
-        Command::Openapi => {
-            println!("{}", activity_gateway::rest::openapi::json());
-            Ok(())
-        }
-        Command::Schema => {
-            print!("{}", activity_gateway::graphql::sdl());
-            Ok(())
-        }
-        Command::Permissions => {
-            print!("{}", activity_gateway::docs::permission_table());
-            Ok(())
-        }
+        Command::Openapi => print_out(&format!("{}\n", activity_gateway::rest::openapi::json())),
+        Command::Schema => print_out(&activity_gateway::graphql::sdl()),
+        Command::Permissions => print_out(&activity_gateway::docs::permission_table()),
         Command::Keys {
             command: KeysCommand::Create(args),
         } => cli::create_key(&args).await,
@@ -42,5 +40,16 @@ async fn main() -> std::process::ExitCode {
             eprintln!("error: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints to stdout; a reader that went away (`| head`) ends the output
+/// quietly, as a well-behaved command-line tool does.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }

@@ -1,5 +1,5 @@
 //! Turns each served request into an activity event of the caller's org
-//! (CONTRACT §3). Only authenticated requests are recorded: handlers put the
+//! (what `/me/activity` shows). Only authenticated requests are recorded: handlers put the
 //! principal into the response's extensions, and this layer reads it there.
 
 use std::time::Instant;
@@ -52,6 +52,16 @@ pub async fn publish_route(mut req: Request, next: Next) -> Response {
 /// What a GraphQL request did, for the action of its event.
 #[derive(Debug, Clone, Copy)]
 pub struct OperationAction(pub &'static str);
+
+/// How a GraphQL request went, beyond its HTTP status (which is 200 for an
+/// answer with errors): the code of its first error, whether nothing of it
+/// succeeded, and how many errors it answered.
+#[derive(Debug, Clone)]
+pub struct GraphqlOutcome {
+    pub first_error_code: Option<String>,
+    pub failed: bool,
+    pub errors: usize,
+}
 
 /// The trace id of a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if valid.
 pub fn trace_id_of(headers: &HeaderMap) -> Option<String> {
@@ -107,7 +117,8 @@ pub async fn record_requests(State(state): State<AppState>, req: Request, next: 
         return response;
     }
     let status = response.status();
-    let ok = status.as_u16() < 400;
+    let outcome = response.extensions().get::<GraphqlOutcome>().cloned();
+    let ok = status.as_u16() < 400 && !outcome.as_ref().is_some_and(|o| o.failed);
     let RouteInfo { route, params } =
         response
             .extensions()
@@ -147,6 +158,9 @@ pub async fn record_requests(State(state): State<AppState>, req: Request, next: 
     if let Some(agent) = user_agent {
         metadata["user_agent"] = json!(agent);
     }
+    if let Some(outcome) = outcome.as_ref().filter(|o| o.errors > 0) {
+        metadata["errors"] = json!(outcome.errors);
+    }
     state.recorder.record(EventRow {
         id: new_id(IdKind::Activity),
         org_id: principal.org_id.clone(),
@@ -168,7 +182,10 @@ pub async fn record_requests(State(state): State<AppState>, req: Request, next: 
         action: action.to_owned(),
         status_code: i32::from(status.as_u16()),
         success: ok,
-        error_code: (!ok).then(|| code_for_status(status).to_owned()),
+        error_code: match outcome.and_then(|o| o.first_error_code) {
+            Some(code) => Some(code),
+            None => (!ok).then(|| code_for_status(status).to_owned()),
+        },
         duration_ms: started.elapsed().as_millis() as i64,
         execution_id: None,
         stages_completed: None,

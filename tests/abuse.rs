@@ -26,6 +26,7 @@ on_both_backends!(
     slow_headers_and_surplus_connections_are_cut_off,
     an_internal_error_names_an_error_id_and_nothing_internal,
     long_uris_and_large_headers_answer_in_the_envelope_at_and_past_their_edges,
+    a_session_search_page_is_bounded_at_and_past_its_edge,
 );
 
 /// The corpus's placeholders for bodies too large to write out.
@@ -312,16 +313,8 @@ async fn one_unstorable_recorded_event_costs_no_other_event(db: TestDb) {
 }
 
 async fn ingest(app: &TestApp, key: &str, events: Value) -> (u16, Value) {
-    read(
-        app.client
-            .post(app.url("/v1/orgs/org_acme/activity"))
-            .header("X-Api-Key", key)
-            .json(&events)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    app.post_json(key, "/v1/orgs/org_acme/activity", &events)
+        .await
 }
 
 async fn numbers_are_bounded_at_and_past_their_maxima_and_summaries_hold_at_them(db: TestDb) {
@@ -948,6 +941,43 @@ async fn long_uris_and_large_headers_answer_in_the_envelope_at_and_past_their_ed
     assert_eq!(
         (status, &body["error"]),
         (431, &json!("HEADERS_TOO_LARGE")),
+        "{body}"
+    );
+}
+
+async fn a_session_search_page_is_bounded_at_and_past_its_edge(db: TestDb) {
+    use activity_gateway::service::sessions::MAX_PAGE;
+    db.seed(10).await;
+    let key = db.key("org_acme", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let (status, body) = app
+        .post_artifact(
+            &key,
+            "search",
+            json!({ "page": MAX_PAGE, "page_size": 200 }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!([]), "a page past the end is empty");
+    for page in [MAX_PAGE + 1, i64::MAX] {
+        let (status, body) = app
+            .post_artifact(&key, "search", json!({ "page": page, "page_size": 200 }))
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["detail"][0]["loc"], json!(["body", "page"]));
+        assert_eq!(body["detail"][0]["type"], "less_than_equal");
+    }
+    let (_, body) = app
+        .graphql(
+            &key,
+            &format!(
+                r#"{{ org(id: "org_acme") {{ sessions(page: {}) {{ totalCount }} }} }}"#,
+                MAX_PAGE + 1
+            ),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
         "{body}"
     );
 }

@@ -1,4 +1,4 @@
-//! Credentials, permissions and tenancy (CONTRACT §3), over real HTTP.
+//! Credentials, permissions and tenancy, over real HTTP.
 
 mod common;
 

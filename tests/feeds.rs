@@ -1,4 +1,4 @@
-//! Feeds at every level (CONTRACT §5, §7): REST and GraphQL agree, cursors walk
+//! Feeds at every level: REST and GraphQL agree, cursors walk
 //! every event exactly once, every limit holds at and past its edge.
 
 mod common;

@@ -347,3 +347,88 @@ fn postgres_urls_get_their_database_replaced() {
         "postgres://u@h:5/x"
     );
 }
+
+/// `activity-gateway openapi | head -c 100`: the reader goes away, the
+/// command ends quietly and successfully, with no panic.
+#[test]
+fn a_closed_pipe_ends_printing_quietly() {
+    use std::io::Read as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
+        .arg("openapi")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The pipe is closed here; the document is larger than a pipe's buffer.
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Every flag's environment variable is in the README's configuration table,
+/// so the table cannot drift from the command line.
+#[test]
+fn the_readme_names_every_environment_variable_of_the_command_line() {
+    use clap::CommandFactory as _;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = readme
+        .split("## Configuration")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    fn walk(command: &clap::Command, out: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                out.push(env.to_string_lossy().into_owned());
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, out);
+        }
+    }
+    let mut variables = Vec::new();
+    walk(&activity_gateway::config::Cli::command(), &mut variables);
+    assert!(variables.len() > 20, "{variables:?}");
+    let missing: Vec<&String> = variables
+        .iter()
+        .filter(|v| {
+            let short = v.trim_start_matches("ACTIVITY_GATEWAY");
+            !table.contains(&format!("`{v}`")) && !table.contains(&format!("`{short}`"))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in the README's configuration table: {missing:?}"
+    );
+}
+
+/// `--log-format json` writes one JSON object per log line, for log shippers.
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("logs.db").display());
+    let output = binary()
+        .args(["--log-format", "json", "migrate", "--database-url", &url])
+        .env("RUST_LOG", "activity_gateway=debug,sea_orm_migration=info")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "no log lines");
+    for line in lines {
+        let parsed: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            parsed["level"].is_string() && parsed["fields"].is_object(),
+            "{line}"
+        );
+        assert!(!line.contains('\u{1b}'), "colour codes in a JSON line");
+    }
+}

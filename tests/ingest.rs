@@ -1,4 +1,4 @@
-//! Batch ingest (CONTRACT §5): idempotent, all-or-nothing, tenant-safe, and
+//! Batch ingest: idempotent, all-or-nothing, tenant-safe, and
 //! summaries stay exact.
 
 mod common;

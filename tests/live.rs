@@ -1,4 +1,4 @@
-//! `activityAdded`: the live tail over graphql-transport-ws (CONTRACT §7).
+//! `activityAdded`: the live tail over graphql-transport-ws.
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Every authenticated request is recorded as activity of the caller's org,
-//! off the request's path (CONTRACT §3).
+//! off the request's path.
 
 mod common;
 
@@ -17,6 +17,7 @@ on_both_backends!(
     a_call_with_x_mcp_appears_in_me_activity_within_a_second,
     ten_thousand_concurrent_requests_record_ten_thousand_events,
     recording_switched_off_records_nothing,
+    a_graphql_request_is_recorded_with_the_outcome_its_client_got,
 );
 
 async fn a_call_with_x_mcp_appears_in_me_activity_within_a_second(db: TestDb) {
@@ -196,4 +197,73 @@ async fn recording_switched_off_records_nothing(db: TestDb) {
     }
     app.stop().await;
     assert_eq!(db.count_events("org_id = 'org_acme'").await, before);
+}
+
+async fn a_graphql_request_is_recorded_with_the_outcome_its_client_got(db: TestDb) {
+    db.seed(50).await;
+    let key = db
+        .key_with(NewKey {
+            org_id: "org_acme".into(),
+            role: None,
+            permissions: [activity_gateway::domain::permission::Permission::DocsRead].into(),
+            user_id: Some("usr_acme_07".into()),
+            name: None,
+        })
+        .await;
+    let app = TestApp::spawn_with(&db.db, common::recording(1_000)).await;
+    let cases = [
+        ("{ org(id: ", "BAD_USER_INPUT"),
+        (r#"{ org(id: "org_acme") { id } }"#, "FORBIDDEN"),
+        (r#"{ node(id: "usr_nobody") { id } }"#, "FORBIDDEN"),
+    ];
+    for (query, _) in cases {
+        app.graphql(&key, query).await;
+    }
+    // Partly successful: the viewer answers, its org does not.
+    let (_, partial) = app
+        .graphql(&key, r#"{ viewer { principalId org { id } } }"#)
+        .await;
+    assert!(
+        partial["data"]["viewer"]["principalId"].is_string(),
+        "{partial}"
+    );
+    let recorded = "org_id = 'org_acme' AND user_id = 'usr_acme_07' AND path = '/graphql'";
+    for _ in 0..100 {
+        if db.count_events(recorded).await >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let rows = db
+        .db
+        .query_all_raw(Statement::from_string(
+            db.db.get_database_backend(),
+            format!("SELECT status_code, success, error_code, metadata FROM activity_events WHERE {recorded} ORDER BY seq"),
+        ))
+        .await
+        .unwrap();
+    let seen: Vec<(i32, bool, Option<String>, serde_json::Value)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "status_code").unwrap(),
+                r.try_get("", "success").unwrap(),
+                r.try_get("", "error_code").unwrap(),
+                serde_json::from_str(&r.try_get::<String>("", "metadata").unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    for ((status, success, code, _), (_, expected)) in seen.iter().zip(cases) {
+        assert_eq!(
+            (*status, *success, code.as_deref()),
+            (200, false, Some(expected))
+        );
+    }
+    let (status, success, code, metadata) = &seen[3];
+    assert_eq!(
+        (*status, *success, code.as_deref()),
+        (200, true, Some("FORBIDDEN"))
+    );
+    assert_eq!(metadata["errors"], 1, "{metadata}");
 }

@@ -199,16 +199,8 @@ async fn node_needs_the_permission_of_the_kind_of_id_it_resolves(db: TestDb) {
 }
 
 async fn ingest(app: &TestApp, key: &str, org: &str, events: Value) -> (u16, Value) {
-    read(
-        app.client
-            .post(app.url(&format!("/v1/orgs/{org}/activity")))
-            .header("X-Api-Key", key)
-            .json(&events)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    app.post_json(key, &format!("/v1/orgs/{org}/activity"), &events)
+        .await
 }
 
 async fn an_activity_id_is_unique_within_its_org_only(db: TestDb) {

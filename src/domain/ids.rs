@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-/// The type prefixes of CONTRACT §2, without their underscore.
+/// The type prefixes of every id, without their underscore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdKind {
     Org,

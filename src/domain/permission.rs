@@ -1,4 +1,4 @@
-//! `resource:action` permissions and the roles that bundle them (CONTRACT §3).
+//! `resource:action` permissions and the roles that bundle them.
 
 use std::collections::BTreeSet;
 

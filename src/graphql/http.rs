@@ -18,7 +18,7 @@ use super::budget::{SharedBudget, MAX_BATCH_OPERATIONS};
 use crate::app::AppState;
 use crate::auth;
 use crate::error::{AppError, InvalidInput};
-use crate::recording::OperationAction;
+use crate::recording::{GraphqlOutcome, OperationAction};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
@@ -27,25 +27,48 @@ pub async fn post_handler(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
-        Ok(batch) => batch,
-        Err(e) => {
-            let input = InvalidInput::new(
-                &["body"],
-                "json_invalid",
-                "JSON decode error",
-                serde_json::json!({}),
-            )
-            .with_ctx(serde_json::json!({ "error": e.to_string() }));
-            return AppError::invalid(input).into_response();
-        }
+    // The credential first: without one, the answer is 401 whatever the body.
+    let principal = match auth::resolve(&state.db, state.jwt_secret(), &headers).await {
+        Ok(p) => p,
+        Err(e) => return graphql_error_response(e),
     };
+    let mut response = match read_batch(&body) {
+        Ok(batch) => {
+            // Parsed here only for the recorded action; nothing else needs it.
+            let action = if state.recorder.is_enabled() {
+                batch_action(&batch)
+            } else {
+                "read"
+            };
+            execute(&state, &headers, principal.clone(), batch, action).await
+        }
+        Err(refusal) => refusal,
+    };
+    // Recorded like every answer to an authenticated request.
+    response.extensions_mut().insert(principal);
+    response
+}
+
+/// The body's operations, or the answer that refuses them: malformed JSON
+/// (422), more than [`MAX_BATCH_OPERATIONS`] operations (400), text that no
+/// backend can store (422).
+fn read_batch(body: &[u8]) -> Result<BatchRequest, Response> {
+    let batch: BatchRequest = serde_json::from_slice(body).map_err(|e| {
+        let input = InvalidInput::new(
+            &["body"],
+            "json_invalid",
+            "JSON decode error",
+            serde_json::json!({}),
+        )
+        .with_ctx(serde_json::json!({ "error": e.to_string() }));
+        AppError::invalid(input).into_response()
+    })?;
     if let BatchRequest::Batch(requests) = &batch {
         if requests.len() > MAX_BATCH_OPERATIONS {
-            return bad_request(format!(
+            return Err(bad_request(format!(
                 "A request holds at most {MAX_BATCH_OPERATIONS} operations; this one holds {}",
                 requests.len()
-            ));
+            )));
         }
     }
     let unstorable: Vec<InvalidInput> = match &batch {
@@ -56,16 +79,11 @@ pub async fn post_handler(
             .flat_map(|(i, r)| unstorable_text(r, &["body".into(), i.into()]))
             .collect(),
     };
-    if !unstorable.is_empty() {
-        return AppError::Invalid(unstorable).into_response();
-    }
-    // Parsed here only for the recorded action; nothing else needs it.
-    let action = if state.recorder.is_enabled() {
-        batch_action(&batch)
+    if unstorable.is_empty() {
+        Ok(batch)
     } else {
-        "read"
-    };
-    execute(&state, &headers, batch, action).await
+        Err(AppError::Invalid(unstorable).into_response())
+    }
 }
 
 pub async fn get_handler(
@@ -76,32 +94,52 @@ pub async fn get_handler(
     if parts.headers.contains_key(header::UPGRADE) {
         return subscribe(state, parts).await;
     }
-    let (headers, query) = (parts.headers, parts.uri.query());
-    let request = match async_graphql::http::parse_query_string(query.unwrap_or_default()) {
-        Ok(request) => request,
-        Err(e) => {
+    let principal = match auth::resolve(&state.db, state.jwt_secret(), &parts.headers).await {
+        Ok(p) => p,
+        Err(e) => return graphql_error_response(e),
+    };
+    let mut response = match read_query_string(parts.uri.query()) {
+        Ok(request) => {
+            execute(
+                &state,
+                &parts.headers,
+                principal.clone(),
+                BatchRequest::Single(request),
+                "read",
+            )
+            .await
+        }
+        Err(refusal) => refusal,
+    };
+    response.extensions_mut().insert(principal);
+    response
+}
+
+/// The operation of a GET, or the answer that refuses it; a mutation is 405,
+/// as GET must never change state.
+fn read_query_string(query: Option<&str>) -> Result<Request, Response> {
+    let request =
+        async_graphql::http::parse_query_string(query.unwrap_or_default()).map_err(|e| {
             let input = InvalidInput::new(
                 &["query"],
                 "query_invalid",
                 e.to_string(),
                 serde_json::Value::Null,
             );
-            return AppError::invalid(input).into_response();
-        }
-    };
+            AppError::invalid(input).into_response()
+        })?;
     let unstorable = unstorable_text(&request, &["query".into()]);
     if !unstorable.is_empty() {
-        return AppError::Invalid(unstorable).into_response();
+        return Err(AppError::Invalid(unstorable).into_response());
     }
-    // GET must never change state.
     if mutation_action(&request).is_some() {
         let mut response = AppError::MethodNotAllowed.into_response();
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
+        return Err(response);
     }
-    execute(&state, &headers, BatchRequest::Single(request), "read").await
+    Ok(request)
 }
 
 /// How often an open WebSocket checks that its credential still holds: a
@@ -309,13 +347,10 @@ fn headers_of(payload: &serde_json::Value) -> HeaderMap {
 async fn execute(
     state: &AppState,
     headers: &HeaderMap,
+    principal: auth::Principal,
     batch: BatchRequest,
     action: &'static str,
 ) -> Response {
-    let principal = match auth::resolve(&state.db, state.jwt_secret(), headers).await {
-        Ok(p) => p,
-        Err(e) => return graphql_error_response(e),
-    };
     let _place = match state.admission.admit(&principal).await {
         Ok(place) => place,
         Err(e) => {
@@ -343,6 +378,7 @@ async fn execute(
         BatchResponse::Single(r) => with_codes(&mut r.errors),
         BatchResponse::Batch(rs) => rs.iter_mut().for_each(|r| with_codes(&mut r.errors)),
     }
+    let outcome = outcome_of(&response);
     let body = serde_json::to_vec(&response).unwrap_or_default();
     let mut answer = (
         StatusCode::OK,
@@ -352,7 +388,34 @@ async fn execute(
         .into_response();
     answer.extensions_mut().insert(principal);
     answer.extensions_mut().insert(OperationAction(action));
+    answer.extensions_mut().insert(outcome);
     answer
+}
+
+/// How the request went, for its record: it failed when no operation of it
+/// produced data (parse, validation, limits, permission, not found...).
+fn outcome_of(response: &BatchResponse) -> GraphqlOutcome {
+    let responses: Vec<&async_graphql::Response> = match response {
+        BatchResponse::Single(r) => vec![r],
+        BatchResponse::Batch(rs) => rs.iter().collect(),
+    };
+    let errors: Vec<&ServerError> = responses.iter().flat_map(|r| &r.errors).collect();
+    let first_error_code =
+        errors
+            .first()
+            .and_then(|e| match e.extensions.as_ref()?.get("code")? {
+                async_graphql::Value::String(code) => Some(code.clone()),
+                _ => None,
+            });
+    GraphqlOutcome {
+        first_error_code,
+        failed: !errors.is_empty()
+            && responses.iter().all(|r| {
+                matches!(r.data, async_graphql::Value::Null)
+                    || matches!(&r.data, async_graphql::Value::Object(fields) if fields.values().all(|v| matches!(v, async_graphql::Value::Null)))
+            }),
+        errors: errors.len(),
+    }
 }
 
 /// The action a GraphQL request is recorded with: `read` for queries, and for

@@ -241,7 +241,7 @@ pub fn activity_operations() -> Vec<Operation> {
     ]
 }
 
-/// Batch ingest (beyond the reference, CONTRACT §5).
+/// Batch ingest (beyond the reference document).
 pub fn ingest_operation() -> Operation {
     Operation {
         method: Method::Post,
@@ -346,7 +346,7 @@ pub fn artifact_operations() -> Vec<Operation> {
     ]
 }
 
-/// The download of an export (beyond the reference, CONTRACT §6).
+/// The download of an export (beyond the reference document).
 pub fn download_operation() -> Operation {
     Operation {
         method: Method::Get,

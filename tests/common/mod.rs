@@ -246,6 +246,25 @@ impl TestApp {
         .await
     }
 
+    /// POSTs a JSON body to `path` with an API key.
+    pub async fn post_json(
+        &self,
+        key: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        read(
+            self.client
+                .post(self.url(path))
+                .header("X-Api-Key", key)
+                .json(body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
     /// One figure of `/metrics`.
     pub async fn metric(&self, key: &str, name: &str) -> u64 {
         let text = self
