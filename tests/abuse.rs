@@ -534,22 +534,14 @@ async fn graphql_batches_hold_ten_operations_and_share_one_budget(db: TestDb) {
         })
         .count();
     assert!(refused >= 1, "{together}");
-    // Abuse is refused before any work, fast (best of five, to be fair to a busy machine).
+    // Abuse is refused whole, before any work (how fast: tests/refusal_speed.rs).
     for body in [
         json!({ "query": fan_out(40) }).to_string(),
         batch(1_000).to_string(),
     ] {
-        let mut fastest = Duration::MAX;
-        for _ in 0..5 {
-            let (status, answer, took) = post_graphql(&app, &key, body.clone()).await;
-            assert!(status == 400 || answer["errors"].is_array(), "{answer}");
-            assert!(answer["data"].is_null(), "{answer}");
-            fastest = fastest.min(took);
-        }
-        assert!(
-            fastest < Duration::from_millis(50),
-            "refused after {fastest:?}"
-        );
+        let (status, answer, _) = post_graphql(&app, &key, body).await;
+        assert!(status == 400 || answer["errors"].is_array(), "{answer}");
+        assert!(answer["data"].is_null(), "{answer}");
     }
     // GraphQL's Int is 32-bit: past it is a validation error.
     for query in [

@@ -2,6 +2,8 @@
 //! activity docs) are composed from, never a second hand-written list. A test
 //! calls every operation through the real router, so the two cannot drift.
 
+use std::collections::HashMap;
+
 use crate::domain::permission::Permission;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,22 +375,19 @@ pub fn operations() -> Vec<Operation> {
 /// The permission every REST route needs, by method and route pattern: what
 /// the transport enforces ([`crate::rest::extract::Authorized`]).
 pub fn rest_permission(method: &axum::http::Method, route: &str) -> Option<Permission> {
-    static BY_ROUTE: std::sync::LazyLock<Vec<(Method, &'static str, Permission)>> =
+    static BY_ROUTE: std::sync::LazyLock<HashMap<(bool, &'static str), Permission>> =
         std::sync::LazyLock::new(|| {
             operations()
                 .into_iter()
-                .map(|op| (op.method, op.path, op.permission))
+                .map(|op| ((op.method == Method::Get, op.path), op.permission))
                 .collect()
         });
-    let method = match *method {
-        axum::http::Method::GET => Method::Get,
-        axum::http::Method::POST => Method::Post,
+    let get = match *method {
+        axum::http::Method::GET => true,
+        axum::http::Method::POST => false,
         _ => return None,
     };
-    BY_ROUTE
-        .iter()
-        .find(|(m, path, _)| *m == method && *path == route)
-        .map(|(_, _, p)| *p)
+    BY_ROUTE.get(&(get, route)).copied()
 }
 
 /// What a GraphQL field needs.
@@ -436,12 +435,15 @@ pub fn node_permission(kind: crate::domain::ids::IdKind) -> Permission {
 
 /// What a GraphQL field needs, by its registry name.
 pub fn graphql_access(field: &str) -> Option<Access> {
-    static BY_FIELD: std::sync::LazyLock<Vec<GraphqlOperation>> =
-        std::sync::LazyLock::new(graphql_operations);
-    BY_FIELD
-        .iter()
-        .find(|op| op.field == field)
-        .map(|op| op.access)
+    // Guarded fields ask once per row for a row's relations: a hash lookup.
+    static BY_FIELD: std::sync::LazyLock<HashMap<&'static str, Access>> =
+        std::sync::LazyLock::new(|| {
+            graphql_operations()
+                .into_iter()
+                .map(|op| (op.field, op.access))
+                .collect()
+        });
+    BY_FIELD.get(field).copied()
 }
 
 /// Every GraphQL field of the activity API that reads or changes data. The
