@@ -257,6 +257,22 @@ impl From<sea_orm::DbErr> for AppError {
     }
 }
 
+/// serde's messages carry the line and column, never internals; keep them short.
+pub fn first_line(text: &str) -> String {
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect()
+}
+
+/// FastAPI's answer to a body that is not JSON at all, located at the body root.
+pub fn json_invalid(e: &serde_json::Error) -> InvalidInput {
+    InvalidInput::new(&[], "json_invalid", "JSON decode error", json!({}))
+        .with_ctx(json!({ "error": first_line(&e.to_string()) }))
+}
+
 /// A short random id that ties a client's 500 to the server's log line.
 #[derive(Debug, Clone)]
 pub struct ErrorId(pub String);

@@ -1,53 +1,18 @@
 //! Credentials and principals. A request's credential is resolved once, in
 //! [`resolve`], into a [`Principal`] that GraphQL and REST share.
 
-pub mod api_key;
-pub mod grant;
 pub mod jwt;
 
-use std::collections::BTreeSet;
+// The values this layer deals in live in `domain`, where services use them too.
+pub use crate::domain::api_key;
+pub use crate::domain::grant;
+pub use crate::domain::principal::{grants, Principal};
 
 use axum::http::HeaderMap;
 use sea_orm::DatabaseConnection;
 
-use crate::domain::permission::{Permission, Role};
 use crate::error::{AppError, AppResult};
 use crate::service;
-
-/// Who is calling, within which org, with which permissions.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub org_id: String,
-    /// `api_key`, `user` or `mcp_agent`.
-    pub principal_type: &'static str,
-    /// The user when there is one, else the key itself.
-    pub principal_id: String,
-    pub user_id: Option<String>,
-    /// The key id (`key_…`) or, for a JWT, its `jti` when present.
-    pub token_id: Option<String>,
-    /// `api_key` or `jwt`.
-    pub token_type: &'static str,
-    pub permissions: BTreeSet<Permission>,
-    /// The `X-MCP` header: the call comes from an AI agent through MCP.
-    pub mcp_client: Option<String>,
-}
-
-impl Principal {
-    /// Proof of a permission, or the 403 that names it.
-    pub fn require(&self, permission: Permission) -> AppResult<()> {
-        if self.permissions.contains(&permission) {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden {
-                required_permission: permission.as_str(),
-            })
-        }
-    }
-
-    pub fn permission_names(&self) -> Vec<&'static str> {
-        self.permissions.iter().map(|p| p.as_str()).collect()
-    }
-}
 
 /// The shape of a credential before it is checked.
 enum Credential<'a> {
@@ -116,14 +81,4 @@ pub async fn resolve(
         principal.mcp_client = mcp_client;
     }
     Ok(principal)
-}
-
-/// The permissions a key or token grants: explicit permissions win over a role.
-pub fn grants(role: Option<&str>, permissions: &BTreeSet<Permission>) -> BTreeSet<Permission> {
-    if !permissions.is_empty() {
-        return permissions.clone();
-    }
-    role.and_then(Role::parse)
-        .map(Role::permissions)
-        .unwrap_or_default()
 }

@@ -38,15 +38,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authorized {
     }
 }
 
-/// serde's messages carry the line and column, never internals; keep them short.
-pub fn first_line(text: &str) -> String {
-    text.lines()
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .take(300)
-        .collect()
-}
+pub use crate::error::{first_line, json_invalid};
 
 /// A body must say it is JSON, as axum's `Json` demands.
 pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), AppError> {
@@ -70,12 +62,6 @@ pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), AppError> {
             Value::Null,
         )))
     }
-}
-
-/// FastAPI's answer to a body that is not JSON at all, located at the body root.
-pub fn json_invalid(e: &serde_json::Error) -> InvalidInput {
-    InvalidInput::new(&[], "json_invalid", "JSON decode error", json!({}))
-        .with_ctx(json!({ "error": first_line(&e.to_string()) }))
 }
 
 /// A JSON object body read field by field, as FastAPI would validate it: every

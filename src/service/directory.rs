@@ -5,8 +5,9 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use entity::{org, user};
 
-use crate::auth::{grants, jwt::Claims, Principal};
+use crate::domain::claims::Claims;
 use crate::domain::permission::parse_permissions;
+use crate::domain::principal::{grants, Principal};
 use crate::error::{AppError, AppResult};
 
 /// The org, when it is the caller's own; 404 otherwise, whether it exists or not.

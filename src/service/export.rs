@@ -8,7 +8,7 @@
 //! is written under a temporary name and renamed when complete, so a failed or
 //! abandoned export never leaves a file that looks finished.
 
-use crate::auth::grant::{cap, Grant};
+use crate::domain::grant::{cap, Grant};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -2,7 +2,7 @@
 //! and field), ids are idempotent, references must belong to the caller's org,
 //! and the batch commits whole, durably, before the answer.
 
-use crate::auth::grant::{cap, Grant};
+use crate::domain::grant::{cap, Grant};
 use crate::domain::text::unstorable_in_json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -102,7 +102,7 @@ pub fn parse_body(body: &[u8]) -> AppResult<Vec<IngestEvent>> {
             "Input should be a valid list",
             other,
         ))),
-        Err(e) => Err(AppError::invalid(crate::rest::extract::json_invalid(&e))),
+        Err(e) => Err(AppError::invalid(crate::error::json_invalid(&e))),
     }
 }
 
@@ -129,7 +129,7 @@ pub fn parse_items(items: Vec<Value>) -> Result<Vec<IngestEvent>, Vec<InvalidInp
                 };
                 problems.push(InvalidInput {
                     loc,
-                    msg: crate::rest::extract::first_line(&e.inner().to_string()),
+                    msg: crate::error::first_line(&e.inner().to_string()),
                     kind: "type_error".into(),
                     input,
                     ctx: None,

@@ -6,9 +6,10 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 
 use entity::{api_key, org};
 
-use crate::auth::{api_key as secret, grants, Principal};
+use crate::domain::api_key as secret;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::permission::{join_permissions, Permission, Role};
+use crate::domain::principal::{grants, Principal};
 use crate::domain::time::{now_micros, MICROS_PER_MINUTE};
 use crate::error::{AppError, AppResult, InvalidInput};
 

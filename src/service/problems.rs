@@ -1,7 +1,7 @@
 //! Problems: notes about something wrong in an org, created, resolved and
 //! unresolved by its users, optionally pointing at an activity or a session.
 
-use crate::auth::grant::{cap, Grant};
+use crate::domain::grant::{cap, Grant};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,

@@ -2,7 +2,7 @@
 //! folded in by ingest order (`seq`), so late events with old timestamps are
 //! folded too; summaries read the raw events beyond the watermark.
 
-use crate::auth::grant::{cap, Grant};
+use crate::domain::grant::{cap, Grant};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
 
 use super::statement;

@@ -3,8 +3,8 @@
 use sea_orm::DatabaseConnection;
 
 use super::directory;
-use crate::auth::Principal;
 use crate::domain::feed::Scope;
+use crate::domain::principal::Principal;
 use crate::error::AppResult;
 
 /// What a request names, before anything is looked up.

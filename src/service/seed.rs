@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::events::{insert_batch, EventRow};
 use super::statement;
-use crate::auth::api_key;
+use crate::domain::api_key;
 use crate::domain::time::{now_micros, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE};
 
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use super::Principal;
+use super::principal::Principal;
 use crate::domain::permission::Permission;
 use crate::error::{AppError, AppResult};
 
