@@ -162,6 +162,8 @@ fn describe(e: &crate::error::AppError) -> String {
             .map(|i| i.msg.clone())
             .collect::<Vec<_>>()
             .join("; "),
+        // The operator runs the command: the cause and the path, in one line.
+        crate::error::AppError::Internal(cause, _) => format!("{cause:#}"),
         other => other.to_string(),
     }
 }

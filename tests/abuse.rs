@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use activity_gateway::config::HttpArgs;
 use activity_gateway::domain::permission::Role;
 use common::{read, TestApp, TestDb};
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
 
 on_both_backends!(

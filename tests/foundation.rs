@@ -432,3 +432,52 @@ fn json_logs_are_one_object_per_line() {
         assert!(!line.contains('\u{1b}'), "colour codes in a JSON line");
     }
 }
+
+/// An export to a directory that does not exist says which path and why,
+/// in one line, and fails.
+#[test]
+fn an_export_to_a_missing_directory_names_the_path_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("export.db").display()
+    );
+    let seeded = binary()
+        .args([
+            "seed",
+            "--events",
+            "100",
+            "--days",
+            "1",
+            "--database-url",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(seeded.status.success());
+    let out = dir.path().join("missing").join("acme.zip");
+    let output = binary()
+        .args([
+            "export",
+            "--org",
+            "org_acme",
+            "--database-url",
+            &url,
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert!(
+        line.contains(&dir.path().join("missing").display().to_string()),
+        "{stderr}"
+    );
+    assert!(line.contains("No such file or directory"), "{stderr}");
+    assert!(!stderr.contains("unexpected error"), "{stderr}");
+}

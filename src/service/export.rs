@@ -216,9 +216,17 @@ pub async fn write_zip(
     let result = match (read, written) {
         (Ok(()), Ok(manifest)) => std::fs::rename(&partial, out)
             .map(|_| manifest)
-            .map_err(AppError::internal),
-        (Err(e), _) => Err(e),
+            .map_err(|e| {
+                AppError::internal_msg(format!(
+                    "cannot rename {} to {}: {e}",
+                    partial.display(),
+                    out.display()
+                ))
+            }),
+        // The writer's own failure (a file it cannot create or write) is the
+        // cause when both fail: the reader only saw the writer go away.
         (_, Err(e)) => Err(AppError::internal(e)),
+        (Err(e), _) => Err(e),
     };
     if result.is_err() {
         let _ = std::fs::remove_file(&partial);
@@ -294,7 +302,9 @@ fn write_parts(
     org_id: String,
     org_name: String,
 ) -> anyhow::Result<Manifest> {
-    let mut zip = zip::ZipWriter::new(BufWriter::new(File::create(path)?));
+    let file =
+        File::create(path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    let mut zip = zip::ZipWriter::new(BufWriter::new(file));
     let mut files = Vec::new();
     let mut current: Option<OpenFile> = None;
     while let Some(part) = parts.blocking_recv() {
@@ -653,9 +663,12 @@ pub async fn export(
     let org = principal.org_id.as_str();
     let id = new_id(IdKind::Export);
     let dir = org_dir(export_dir, org);
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(AppError::internal)?;
+    tokio::fs::create_dir_all(&dir).await.map_err(|e| {
+        AppError::internal_msg(format!(
+            "cannot create the directory {}: {e}",
+            dir.display()
+        ))
+    })?;
     let path = dir.join(format!("{id}.zip"));
     let manifest = super::detached({
         let (db, org, path) = (db.clone(), org.to_owned(), path.clone());
