@@ -36,9 +36,58 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     options
         .max_connections(pool_size(backend))
         .min_connections(1);
-    Database::connect(options)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))
+    if backend == DbBackend::Postgres {
+        // One direct connection first: a refused or unknown server fails at
+        // once with its cause, where the pool would wait out its timeout and
+        // say only that it timed out.
+        reach_postgres(url).await?;
+    }
+    Database::connect(options).await.map_err(|e| match backend {
+        DbBackend::Sqlite => {
+            anyhow::anyhow!("cannot open the SQLite database {}: {e}", sqlite_path(url))
+        }
+        _ => anyhow::anyhow!("cannot open the database: {}", without_line(&e.to_string())),
+    })
+}
+
+/// The file of a `sqlite://FILE?...` URL, as the error names it.
+fn sqlite_path(url: &str) -> &str {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    rest.split('?').next().unwrap_or(rest)
+}
+
+/// PostgreSQL's messages end in the server's own source line ("at line 948"),
+/// which reads like a place in the user's input: it goes.
+fn without_line(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) if message[at + 9..].trim().bytes().all(|b| b.is_ascii_digit()) => {
+            message[..at].to_owned()
+        }
+        _ => message.to_owned(),
+    }
+}
+
+async fn reach_postgres(url: &str) -> anyhow::Result<()> {
+    use sea_orm::sqlx::postgres::PgConnectOptions;
+    use sea_orm::sqlx::{ConnectOptions as _, Connection as _};
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|e| anyhow::anyhow!("the database URL is not a valid PostgreSQL URL: {e}"))?;
+    // Host and port only: the URL may hold a password.
+    let server = format!("{}:{}", options.get_host(), options.get_port());
+    match tokio::time::timeout(Duration::from_secs(5), options.connect()).await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(anyhow::anyhow!(
+            "cannot connect to PostgreSQL at {server}: {}",
+            without_line(&e.to_string())
+        )),
+        Err(_) => Err(anyhow::anyhow!(
+            "cannot connect to PostgreSQL at {server}: no answer within 5 s"
+        )),
+    }
 }
 
 /// Connections in the pool: SQLite has one writer anyway; PostgreSQL serves
@@ -59,4 +108,21 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 /// How many migrations are not applied yet.
 pub async fn pending_migrations(db: &DatabaseConnection) -> anyhow::Result<usize> {
     Ok(Migrator::get_pending_migrations(db).await?.len())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_servers_own_source_line_is_cut_from_its_messages() {
+        assert_eq!(
+            super::without_line("relation \"x\" does not exist at line 948"),
+            "relation \"x\" does not exist"
+        );
+        assert_eq!(super::without_line("at line one"), "at line one");
+        assert_eq!(
+            super::sqlite_path("sqlite:///tmp/a.db?mode=rwc"),
+            "/tmp/a.db"
+        );
+        assert_eq!(super::sqlite_path("sqlite://a.db"), "a.db");
+    }
 }

@@ -481,3 +481,43 @@ fn an_export_to_a_missing_directory_names_the_path_and_the_reason() {
     assert!(line.contains("No such file or directory"), "{stderr}");
     assert!(!stderr.contains("unexpected error"), "{stderr}");
 }
+
+/// A database that cannot be reached is named with its cause, at once: the
+/// PostgreSQL host and port (never the password) and the refusal, the SQLite
+/// file and why it cannot be opened.
+#[test]
+fn an_unreachable_database_is_named_with_its_cause_at_once() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let started = std::time::Instant::now();
+    let output = binary()
+        .args(["migrate", "--database-url"])
+        .arg(format!("postgres://postgres:hunter2@127.0.0.1:{port}/x"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(stderr.to_lowercase().contains("refused"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
+    assert!(!stderr.contains("timed out"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("missing").join("x.db");
+    let output = binary()
+        .args(["migrate", "--database-url"])
+        .arg(format!("sqlite://{}?mode=rwc", file.display()))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+    assert!(stderr.contains("unable to open database file"), "{stderr}");
+}
