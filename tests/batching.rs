@@ -12,12 +12,7 @@ use common::TestDb;
 
 on_both_backends!(two_hundred_activities_with_five_relations_cost_seven_statements);
 
-/// The SQLite and PostgreSQL runs of this binary take turns: side by side on
-/// a small machine, each stretches the other past the loaders' window.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 async fn two_hundred_activities_with_five_relations_cost_seven_statements(db: TestDb) {
-    let _alone = ONE_AT_A_TIME.lock().await;
     db.seed(3_000).await;
     let secret = db.key("org_acme", Role::Viewer).await;
     let principal = activity_gateway::service::keys::authenticate(&db.db, &secret)
@@ -41,10 +36,13 @@ async fn two_hundred_activities_with_five_relations_cost_seven_statements(db: Te
     );
     let query = "{ org(id: \"org_acme\") { activity(first: 200) { nodes { id user { email } workspace { name } app { name } endpoint { name } augmentation { name } } } } }";
     let run = || {
-        let loaders = Arc::new(activity_gateway::graphql::loaders::Loaders::new(
+        // A window wide enough for a busy machine: what is measured is that
+        // the loaders batch, not how fast this machine resolves 1,000 fields.
+        let loaders = Arc::new(activity_gateway::graphql::loaders::Loaders::with_window(
             &counted,
             "org_acme",
             &Default::default(),
+            std::time::Duration::from_millis(200),
         ));
         schema.execute(
             async_graphql::Request::new(query)
@@ -54,22 +52,9 @@ async fn two_hundred_activities_with_five_relations_cost_seven_statements(db: Te
     };
     // The first request also reads the cursor key, once per process.
     assert!(run().await.errors.is_empty());
-    // The loaders batch what arrives within their window: a machine busy
-    // enough to stretch one request past it splits a batch, so the best of
-    // three requests is what the batching achieves.
-    let mut fewest = usize::MAX;
-    let mut last = None;
-    for _ in 0..3 {
-        log.lock().unwrap().clear();
-        statements.store(0, Ordering::SeqCst);
-        let answered = run().await;
-        fewest = fewest.min(statements.load(Ordering::SeqCst));
-        last = Some(answered);
-        if fewest == 7 {
-            break;
-        }
-    }
-    let response = last.expect("three requests ran");
+    log.lock().unwrap().clear();
+    statements.store(0, Ordering::SeqCst);
+    let response = run().await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
     let data = response.data.into_json().unwrap();
     let nodes = data["org"]["activity"]["nodes"].as_array().unwrap();
@@ -83,6 +68,6 @@ async fn two_hundred_activities_with_five_relations_cost_seven_statements(db: Te
     // The org lookup, then the page and one query per relation type: six for
     // the 200 activities and their relations.
     let log = log.lock().unwrap();
-    assert_eq!(fewest, 7, "{log:#?}");
+    assert_eq!(statements.load(Ordering::SeqCst), 7, "{log:#?}");
     assert!(log[0].contains("\"orgs\""), "{log:#?}");
 }

@@ -87,45 +87,77 @@ pub struct Loaders {
 /// relations.
 const BATCH_WINDOW: Duration = Duration::from_millis(10);
 
-fn loader<T: Loader<String>>(inner: T) -> DataLoader<T> {
+fn loader<T: Loader<String>>(inner: T, window: Duration) -> DataLoader<T> {
     DataLoader::new(inner, tokio::spawn)
-        .delay(BATCH_WINDOW)
+        .delay(window)
         .max_batch_size(1_000)
 }
 
 impl Loaders {
     pub fn new(db: &DatabaseConnection, org_id: &str, settings: &Arc<HttpArgs>) -> Self {
+        Self::with_window(db, org_id, settings, BATCH_WINDOW)
+    }
+
+    /// Loaders that gather keys for `window` before they query (tests give a
+    /// busy machine a wider one; requests use [`BATCH_WINDOW`]).
+    pub fn with_window(
+        db: &DatabaseConnection,
+        org_id: &str,
+        settings: &Arc<HttpArgs>,
+        window: Duration,
+    ) -> Self {
         let org = org_id.to_owned();
         Self {
-            activities: loader(ActivityLoader {
-                db: db.clone(),
-                org_id: org.clone(),
-            }),
-            sessions: loader(SessionLoader {
-                db: db.clone(),
-                org_id: org.clone(),
-                settings: settings.clone(),
-            }),
-            users: loader(UserLoader {
-                db: db.clone(),
-                org_id: org.clone(),
-            }),
-            workspaces: loader(WorkspaceLoader {
-                db: db.clone(),
-                org_id: org.clone(),
-            }),
-            apps: loader(AppLoader {
-                db: db.clone(),
-                org_id: org.clone(),
-            }),
-            endpoints: loader(EndpointLoader {
-                db: db.clone(),
-                org_id: org.clone(),
-            }),
-            augmentations: loader(AugmentationLoader {
-                db: db.clone(),
-                org_id: org,
-            }),
+            activities: loader(
+                ActivityLoader {
+                    db: db.clone(),
+                    org_id: org.clone(),
+                },
+                window,
+            ),
+            sessions: loader(
+                SessionLoader {
+                    db: db.clone(),
+                    org_id: org.clone(),
+                    settings: settings.clone(),
+                },
+                window,
+            ),
+            users: loader(
+                UserLoader {
+                    db: db.clone(),
+                    org_id: org.clone(),
+                },
+                window,
+            ),
+            workspaces: loader(
+                WorkspaceLoader {
+                    db: db.clone(),
+                    org_id: org.clone(),
+                },
+                window,
+            ),
+            apps: loader(
+                AppLoader {
+                    db: db.clone(),
+                    org_id: org.clone(),
+                },
+                window,
+            ),
+            endpoints: loader(
+                EndpointLoader {
+                    db: db.clone(),
+                    org_id: org.clone(),
+                },
+                window,
+            ),
+            augmentations: loader(
+                AugmentationLoader {
+                    db: db.clone(),
+                    org_id: org,
+                },
+                window,
+            ),
         }
     }
 }
