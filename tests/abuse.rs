@@ -27,6 +27,7 @@ on_both_backends!(
     an_internal_error_names_an_error_id_and_nothing_internal,
     long_uris_and_large_headers_answer_in_the_envelope_at_and_past_their_edges,
     a_session_search_page_is_bounded_at_and_past_its_edge,
+    summaries_hold_over_rows_stored_before_the_maxima,
 );
 
 /// The corpus's placeholders for bodies too large to write out.
@@ -972,4 +973,47 @@ async fn a_session_search_page_is_bounded_at_and_past_its_edge(db: TestDb) {
         body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
         "{body}"
     );
+}
+
+async fn summaries_hold_over_rows_stored_before_the_maxima(db: TestDb) {
+    db.seed(50).await;
+    let key = db.key("org_acme", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    // Rows an older gateway accepted, written straight to the table: sums of
+    // them overflow 64 bits.
+    let now = activity_gateway::domain::time::now_micros();
+    for (i, (duration, tokens)) in [
+        (4_611_686_018_427_387_904_i64, 0_i64),
+        (4_611_686_018_427_387_904, 0),
+        (1, i64::MAX),
+        (1, i64::MAX),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        db.db
+            .execute_unprepared(&format!(
+                "INSERT INTO activity_events (id, org_id, ts, action, status_code, success, duration_ms, token_usage, tokens_total, metadata) VALUES ('act_legacy_{i}', 'org_acme', {}, 'legacy', 200, true, {duration}, '{{}}', {tokens}, '{{}}')",
+                now - 1_000 - i as i64
+            ))
+            .await
+            .unwrap();
+    }
+    for path in [
+        "/v1/orgs/org_acme/activity/summary?hours=1",
+        "/v1/orgs/org_acme/activity/summary?hours=168",
+        "/v1/orgs/org_acme/activity?limit=5",
+    ] {
+        let (status, body) = app.get(path, &key).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        if let Some(avg) = body["avg_duration_ms"].as_f64() {
+            assert!(avg > 0.0, "{body}");
+            assert_eq!(body["total_tokens_used"], i64::MAX, "saturated, not wrapped: {body}");
+        }
+    }
+    let (_, gql) = app
+        .graphql(&key, r#"{ org(id: "org_acme") { activitySummary(hours: 2) { totalTokensUsed avgDurationMs buckets(interval: HOUR) { totalRequests } } activity(first: 1) { totalCount } } }"#)
+        .await;
+    assert!(gql["errors"].is_null(), "{gql}");
+    assert!(gql["data"]["org"]["activitySummary"]["avgDurationMs"].as_f64().unwrap() > 0.0);
 }

@@ -166,7 +166,22 @@ impl Grouping {
     }
 }
 
+/// A sum that no stored data can make fail: exact in 64 bits as far as they
+/// reach, saturating past them (PostgreSQL sums `BIGINT` as `NUMERIC`;
+/// SQLite's `TOTAL` never overflows and is exact below 2^53). The ingest
+/// bounds keep real sums far below either limit; this guards rows stored
+/// before those bounds existed.
+fn wide_sum(backend: DbBackend, expr: &str) -> String {
+    match backend {
+        DbBackend::Postgres => {
+            format!("CAST(LEAST(COALESCE(SUM({expr}), 0), 9223372036854775807) AS BIGINT)")
+        }
+        _ => format!("CAST(TOTAL({expr}) AS INTEGER)"),
+    }
+}
+
 fn grouped<E: EntityTrait>(
+    backend: DbBackend,
     grouping: Grouping,
     rollup: bool,
     sums: [&str; 4],
@@ -178,10 +193,7 @@ fn grouped<E: EntityTrait>(
         .column_as(Expr::cust(action.clone()), "action")
         .column_as(Expr::cust(resource.clone()), "resource_type");
     for (alias, sum) in ["n", "ok", "dur", "tok"].into_iter().zip(sums) {
-        select = select.column_as(
-            Expr::cust(format!("CAST(COALESCE(SUM({sum}), 0) AS BIGINT)")),
-            alias,
-        );
+        select = select.column_as(Expr::cust(wide_sum(backend, sum)), alias);
     }
     for key in [hour, action, resource]
         .into_iter()
@@ -192,8 +204,9 @@ fn grouped<E: EntityTrait>(
     select
 }
 
-fn raw_cells(condition: Condition, grouping: Grouping) -> SelectStatement {
+fn raw_cells(backend: DbBackend, condition: Condition, grouping: Grouping) -> SelectStatement {
     grouped::<activity_event::Entity>(
+        backend,
         grouping,
         false,
         [
@@ -209,6 +222,7 @@ fn raw_cells(condition: Condition, grouping: Grouping) -> SelectStatement {
 
 /// The rollup cells of whole hours `[first_hour, last_hour)`, only the columns a summary needs.
 fn rollup_cells(
+    backend: DbBackend,
     org_id: &str,
     (kind, scope_id): (&str, &str),
     (first_hour, last_hour): (i64, i64),
@@ -216,6 +230,7 @@ fn rollup_cells(
 ) -> SelectStatement {
     use activity_rollup::Column as R;
     grouped::<activity_rollup::Entity>(
+        backend,
         grouping,
         true,
         [
@@ -381,7 +396,7 @@ async fn aggregate(
     let backend = db.get_database_backend();
     let Some(key) = rollup else {
         return Ok(
-            Cell::find_by_statement(backend.build(&raw_cells(base, grouping)))
+            Cell::find_by_statement(backend.build(&raw_cells(backend, base, grouping)))
                 .all(db)
                 .await?,
         );
@@ -402,13 +417,22 @@ async fn aggregate(
             .add(Column::Seq.gt(watermark))
             .add(Column::Ts.gte(first_hour))
             .add(Column::Ts.lt(last_hour));
-        let mut union = rollup_cells(&org_id, (key.0, &key.1), (first_hour, last_hour), grouping);
+        let mut union = rollup_cells(
+            backend,
+            &org_id,
+            (key.0, &key.1),
+            (first_hour, last_hour),
+            grouping,
+        );
         for part in [
             Condition::all().add(Column::Ts.lt(first_hour)),
             Condition::all().add(Column::Ts.gte(last_hour)),
             unfolded,
         ] {
-            union.union(UnionType::All, raw_cells(base.clone().add(part), grouping));
+            union.union(
+                UnionType::All,
+                raw_cells(backend, base.clone().add(part), grouping),
+            );
         }
         let cells = Cell::find_by_statement(backend.build(&union))
             .all(&txn)
