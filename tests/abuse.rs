@@ -1008,12 +1008,21 @@ async fn summaries_hold_over_rows_stored_before_the_maxima(db: TestDb) {
         assert_eq!(status, 200, "{path}: {body}");
         if let Some(avg) = body["avg_duration_ms"].as_f64() {
             assert!(avg > 0.0, "{body}");
-            assert_eq!(body["total_tokens_used"], i64::MAX, "saturated, not wrapped: {body}");
+            assert_eq!(
+                body["total_tokens_used"],
+                i64::MAX,
+                "saturated, not wrapped: {body}"
+            );
         }
     }
     let (_, gql) = app
         .graphql(&key, r#"{ org(id: "org_acme") { activitySummary(hours: 2) { totalTokensUsed avgDurationMs buckets(interval: HOUR) { totalRequests } } activity(first: 1) { totalCount } } }"#)
         .await;
     assert!(gql["errors"].is_null(), "{gql}");
-    assert!(gql["data"]["org"]["activitySummary"]["avgDurationMs"].as_f64().unwrap() > 0.0);
+    assert!(
+        gql["data"]["org"]["activitySummary"]["avgDurationMs"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
 }
