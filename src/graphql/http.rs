@@ -40,7 +40,7 @@ pub async fn post_handler(
             } else {
                 "read"
             };
-            execute(&state, &headers, principal.clone(), batch, action).await
+            execute(&state, &headers, &principal, batch, action).await
         }
         Err(refusal) => refusal,
     };
@@ -103,7 +103,7 @@ pub async fn get_handler(
             execute(
                 &state,
                 &parts.headers,
-                principal.clone(),
+                &principal,
                 BatchRequest::Single(request),
                 "read",
             )
@@ -344,21 +344,18 @@ fn headers_of(payload: &serde_json::Value) -> HeaderMap {
     headers
 }
 
+/// Runs the operations for `principal`. The caller puts the principal into
+/// the answer for the recorder, whatever this answers.
 async fn execute(
     state: &AppState,
     headers: &HeaderMap,
-    principal: auth::Principal,
+    principal: &auth::Principal,
     batch: BatchRequest,
     action: &'static str,
 ) -> Response {
-    let _place = match state.admission.admit(&principal).await {
+    let _place = match state.admission.admit(principal).await {
         Ok(place) => place,
-        Err(e) => {
-            // Recorded like any refusal of an authenticated request.
-            let mut refused = graphql_error_response(e);
-            refused.extensions_mut().insert(principal);
-            return refused;
-        }
+        Err(e) => return graphql_error_response(e),
     };
     let loaders = std::sync::Arc::new(super::loaders::Loaders::new(
         &state.db,
@@ -386,7 +383,6 @@ async fn execute(
         body,
     )
         .into_response();
-    answer.extensions_mut().insert(principal);
     answer.extensions_mut().insert(OperationAction(action));
     answer.extensions_mut().insert(outcome);
     answer

@@ -81,29 +81,23 @@ impl BodyFields {
             });
         }
         require_json(headers)?;
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(fields)) => {
-                let unstorable = crate::domain::text::unstorable_in_json(
-                    &Value::Object(fields.clone()),
-                    &["body".into()],
-                );
-                if !unstorable.is_empty() {
-                    return Err(AppError::Invalid(unstorable));
-                }
-                Ok(Self {
-                    fields,
-                    problems: vec![],
-                })
-            }
-            Ok(other) => Err(AppError::invalid(InvalidInput::new(
+        let value = serde_json::from_slice::<Value>(body)
+            .map_err(|e| AppError::invalid(json_invalid(&e).under(vec!["body".into()])))?;
+        let unstorable = crate::domain::text::unstorable_in_json(&value, &["body".into()]);
+        if !unstorable.is_empty() {
+            return Err(AppError::Invalid(unstorable));
+        }
+        match value {
+            Value::Object(fields) => Ok(Self {
+                fields,
+                problems: vec![],
+            }),
+            other => Err(AppError::invalid(InvalidInput::new(
                 &["body"],
                 "model_attributes_type",
                 "Input should be a valid dictionary or object to extract fields from",
                 other,
             ))),
-            Err(e) => Err(AppError::invalid(
-                json_invalid(&e).under(vec!["body".into()]),
-            )),
         }
     }
 

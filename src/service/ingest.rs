@@ -91,10 +91,14 @@ pub fn parse_body(body: &[u8]) -> AppResult<Vec<IngestEvent>> {
             return Ok(events);
         }
     }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(value) if may_hold_nul && !unstorable_in_json(&value, &[]).is_empty() => {
-            Err(AppError::Invalid(unstorable_in_json(&value, &[])))
+    let value = serde_json::from_slice::<Value>(body);
+    if let (true, Ok(value)) = (may_hold_nul, &value) {
+        let unstorable = unstorable_in_json(value, &[]);
+        if !unstorable.is_empty() {
+            return Err(AppError::Invalid(unstorable));
         }
+    }
+    match value {
         Ok(Value::Array(items)) => parse_items(items).map_err(AppError::Invalid),
         Ok(other) => Err(AppError::invalid(InvalidInput::new(
             &[],
