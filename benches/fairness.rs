@@ -7,7 +7,8 @@
 //! `BENCH_EVENTS` changes the data set (default 200,000 events);
 //! `BENCH_FLOODERS` the flood's concurrent clients (default 64, over two keys);
 //! `BENCH_MAX_IN_FLIGHT_PER_ORG` the org share to measure (default: the
-//! gateway's default).
+//! gateway's default); `BENCH_HONEST_RUNS` how many honest pages are timed
+//! during the flood (default 300; more makes room for a profiler).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -68,7 +69,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-async fn bench(backend: &str, events: u64, flooders: usize) {
+async fn bench(backend: &str, events: u64, flooders: usize, flooded_runs: usize) {
     let Some((db, _dir)) = support::open(backend, "fairness", events).await else {
         println!("[{backend}] skipped: set TEST_DATABASE_URL (scripts/bench.sh does)");
         return;
@@ -133,7 +134,7 @@ async fn bench(backend: &str, events: u64, flooders: usize) {
         }));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let flooded = honest_pages(&client, &page, &honest, 300).await;
+    let flooded = honest_pages(&client, &page, &honest, flooded_runs).await;
     flooding.store(false, Ordering::Relaxed);
     for task in flood {
         let _ = task.await;
@@ -169,7 +170,11 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(64);
+    let flooded_runs = std::env::var("BENCH_HONEST_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
     for backend in ["sqlite", "postgres"] {
-        bench(backend, events, flooders).await;
+        bench(backend, events, flooders, flooded_runs).await;
     }
 }
