@@ -210,8 +210,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// The longest request URI answered; longer is 414 in the envelope.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// The most header bytes (names and values) answered; more is 431 in the
-/// envelope. (Past hyper's own read buffer, some 400 KiB, hyper answers a
-/// bare 431 before the gateway sees the request.)
+/// envelope. (Past hyper's own read buffer, some 400 KiB, hyper answers
+/// before the router sees the request; `serve::Enveloped` puts that answer
+/// in the envelope too.)
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 async fn refuse_oversized_heads(req: Request, next: Next) -> Response {

@@ -67,6 +67,8 @@ pub enum AppError {
     Unavailable,
     #[error("Too many requests in flight for this credential; retry shortly")]
     TooManyRequests,
+    #[error("The request is not valid HTTP")]
+    BadRequest,
     #[error("The request URI is too long")]
     UriTooLong,
     #[error("The request's headers are too large")]
@@ -138,6 +140,7 @@ impl AppError {
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Internal(..) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -156,6 +159,7 @@ impl AppError {
             Self::Timeout => "REQUEST_TIMEOUT",
             Self::Unavailable => "SERVICE_UNAVAILABLE",
             Self::TooManyRequests => "TOO_MANY_REQUESTS",
+            Self::BadRequest => "BAD_REQUEST",
             Self::UriTooLong => "URI_TOO_LONG",
             Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
             Self::Internal(..) => "INTERNAL_SERVER_ERROR",

@@ -28,6 +28,7 @@ on_both_backends!(
     long_uris_and_large_headers_answer_in_the_envelope_at_and_past_their_edges,
     a_session_search_page_is_bounded_at_and_past_its_edge,
     summaries_hold_over_rows_stored_before_the_maxima,
+    requests_that_are_not_http_answer_in_the_envelope,
 );
 
 /// The corpus's placeholders for bodies too large to write out.
@@ -425,16 +426,22 @@ async fn post_raw(app: &TestApp, key: &str, body: String) -> (u16, Value) {
 /// before any of the body is sent: a body over the limit is refused on its
 /// `Content-Length` alone, never read.
 async fn declared_past(app: &TestApp, key: &str, length: usize) -> (u16, Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let head = format!(
         "POST /v1/orgs/org_acme/activity HTTP/1.1\r\nHost: x\r\nX-Api-Key: {key}\r\ncontent-type: application/json\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n"
     );
-    tcp.write_all(head.as_bytes()).await.unwrap();
+    exchange(app.addr, head.as_bytes()).await
+}
+
+/// Sends `bytes` as they are and reads the whole answer (the server closes
+/// the connection): its status and JSON body (null when not JSON).
+async fn exchange(addr: std::net::SocketAddr, bytes: &[u8]) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(bytes).await.unwrap();
     let mut answer = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer))
         .await
-        .expect("answered without the body")
+        .expect("answered")
         .unwrap();
     let answer = String::from_utf8_lossy(&answer);
     let status = answer[9..12].parse().unwrap();
@@ -899,7 +906,6 @@ async fn long_uris_and_large_headers_answer_in_the_envelope_at_and_past_their_ed
     let with_padding = |bytes: usize| {
         let (addr, key) = (app.addr, key.clone());
         async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let fixed = "host".len()
                 + 1
                 + "x-api-key".len()
@@ -911,21 +917,7 @@ async fn long_uris_and_large_headers_answer_in_the_envelope_at_and_past_their_ed
                 "GET /v1/orgs/org_acme/activity?limit=1 HTTP/1.1\r\nhost: h\r\nx-api-key: {key}\r\nx-padding: {}\r\nconnection: close\r\n\r\n",
                 "p".repeat(bytes - fixed)
             );
-            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            tcp.write_all(head.as_bytes()).await.unwrap();
-            let mut answer = Vec::new();
-            tcp.read_to_end(&mut answer).await.unwrap();
-            let answer = String::from_utf8_lossy(&answer).into_owned();
-            let status: u16 = answer[9..12].parse().unwrap();
-            let body = answer
-                .split("\r\n\r\n")
-                .nth(1)
-                .unwrap_or_default()
-                .to_owned();
-            (
-                status,
-                serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
-            )
+            exchange(addr, head.as_bytes()).await
         }
     };
     let (status, body) = with_padding(MAX_HEADER_BYTES).await;
@@ -1025,4 +1017,36 @@ async fn summaries_hold_over_rows_stored_before_the_maxima(db: TestDb) {
             .unwrap()
             > 0.0
     );
+}
+
+/// What hyper refuses before the router sees it (a broken request line or
+/// header, a head past hyper's own read buffer) answers in the envelope too,
+/// and the server goes on serving.
+async fn requests_that_are_not_http_answer_in_the_envelope(db: TestDb) {
+    db.seed(10).await;
+    let key = db.key("org_acme", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let huge_header = format!(
+        "GET /v1/orgs/org_acme/activity HTTP/1.1\r\nhost: h\r\nx-padding: {}\r\n\r\n",
+        "p".repeat(600 * 1024)
+    );
+    for (bytes, status, code) in [
+        (&b"GARBAGE\r\n\r\n"[..], 400, "BAD_REQUEST"),
+        (
+            b"GET / HTTP/1.1\r\nno colon here\r\n\r\n",
+            400,
+            "BAD_REQUEST",
+        ),
+        (b"GET /\x01 HTTP/1.1\r\nhost: h\r\n\r\n", 400, "BAD_REQUEST"),
+        (b"GET / HTTP/7.0\r\nhost: h\r\n\r\n", 400, "BAD_REQUEST"),
+        (huge_header.as_bytes(), 431, "HEADERS_TOO_LARGE"),
+    ] {
+        let (answered, body) = exchange(app.addr, bytes).await;
+        assert_eq!(answered, status, "{body}");
+        assert_eq!(body["error"], code, "{body}");
+        assert_eq!(body["status_code"], status, "{body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let (status, _) = app.get("/v1/orgs/org_acme/activity?limit=1", &key).await;
+    assert_eq!(status, 200, "still serving");
 }
