@@ -9,8 +9,49 @@ use serde_json::json;
 
 on_both_backends!(
     every_readme_query_passes_and_abusive_ones_fail,
-    node_answers_another_orgs_ids_like_unknown_ones
+    node_answers_another_orgs_ids_like_unknown_ones,
+    the_standard_introspection_query_passes_and_a_self_multiplying_one_fails,
+    ints_past_32_bits_are_refused_before_anything_runs,
 );
+
+/// graphql-js's `getIntrospectionQuery()` (v16, default options), which
+/// GraphiQL, codegen and schema fetchers send: its `ofType` chain goes nine
+/// levels down.
+const INTROSPECTION_QUERY: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name }
+    mutationType { name }
+    subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) {
+    name description
+    args { ...InputValue }
+    type { ...TypeRef }
+    isDeprecated deprecationReason
+  }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue {
+  name description
+  type { ...TypeRef }
+  defaultValue
+}
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+  ofType { kind name } } } } } } } } }
+}
+"#;
 
 /// The ```graphql blocks of the README.
 fn readme_queries() -> Vec<String> {
@@ -181,4 +222,111 @@ async fn node_answers_another_orgs_ids_like_unknown_ones(db: TestDb) {
         let (_, own) = app.graphql(&acme, &q(theirs)).await;
         assert_eq!(own["data"]["node"]["id"], json!(theirs));
     }
+}
+
+async fn the_standard_introspection_query_passes_and_a_self_multiplying_one_fails(db: TestDb) {
+    db.seed(10).await;
+    let key = db.key("org_acme", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let (status, body) = app.graphql(&key, INTROSPECTION_QUERY).await;
+    assert_eq!(status, 200);
+    assert!(body["errors"].is_null(), "{}", body["errors"]);
+    let types = body["data"]["__schema"]["types"].as_array().unwrap();
+    assert!(
+        types.iter().any(|t| t["name"] == "Activity"),
+        "{} types",
+        types.len()
+    );
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "QueryRoot");
+    // Introspection's list fields nested three deep multiply the schema by
+    // itself: refused whole, before it runs (graphql-js's rule).
+    let two = "{ __schema { types { fields { type { fields { name } } } } } }";
+    let (_, body) = app.graphql(&key, two).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let three =
+        "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
+    let (_, body) = app.graphql(&key, three).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("introspection"),
+        "{body}"
+    );
+    assert!(
+        body.get("data").is_none() || body["data"].is_null(),
+        "{body}"
+    );
+    let chain = format!(
+        "{{ __type(name: \"Org\") {{ {} name {} }} }}",
+        "ofType {".repeat(20),
+        "}".repeat(20)
+    );
+    let (_, body) = app.graphql(&key, &chain).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+}
+
+async fn ints_past_32_bits_are_refused_before_anything_runs(db: TestDb) {
+    db.seed(50).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    let refused = |body: &serde_json::Value| {
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}"
+        );
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("2147483647"),
+            "{body}"
+        );
+        // Refused whole, as validation refuses: no data at all.
+        assert!(
+            body.get("data").is_none() || body["data"].is_null(),
+            "{body}"
+        );
+    };
+    for literal in [
+        r#"{ org(id: "org_acme") { sessions(pageSize: 2147483648) { totalCount } } }"#,
+        r#"{ org(id: "org_acme") { activity(filter: { maxDurationMs: 2147483648 }) { totalCount } } }"#,
+        r#"{ org(id: "org_acme") { activity(filter: { minDurationMs: -2147483649 }) { totalCount } } }"#,
+        r#"{ org(id: "org_acme") { activity(first: 9223372036854775808) { totalCount } } }"#,
+    ] {
+        let (_, body) = app.graphql(&key, literal).await;
+        refused(&body);
+    }
+    // The same through variables, a whole input object's included.
+    let by_variable = r#"query($f: ActivityFilterInput, $n: Int) { org(id: "org_acme") { activity(filter: $f, first: $n) { totalCount } } }"#;
+    for variables in [
+        json!({ "f": { "maxDurationMs": 2147483648_i64 } }),
+        json!({ "n": 4294967296_i64 }),
+    ] {
+        let (_, body) = app
+            .graphql_with(by_variable, variables, |r| r.header("X-Api-Key", &key))
+            .await;
+        refused(&body);
+    }
+    // At the edge: the largest Int is a valid duration bound, one that no
+    // stored duration passes.
+    let (_, body) = app
+        .graphql(&key, r#"{ org(id: "org_acme") { all: activity { totalCount } bounded: activity(filter: { maxDurationMs: 2147483647 }) { totalCount } } }"#)
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert!(
+        body["data"]["org"]["all"]["totalCount"].as_i64().unwrap() > 0,
+        "{body}"
+    );
+    assert_eq!(
+        body["data"]["org"]["bounded"], body["data"]["org"]["all"],
+        "{body}"
+    );
 }
