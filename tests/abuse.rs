@@ -568,7 +568,10 @@ async fn graphql_batches_hold_ten_operations_and_share_one_budget(db: TestDb) {
                 .contains("2147483647"),
             "{body}"
         );
-        assert!(body["data"].is_null(), "refused before anything ran: {body}");
+        assert!(
+            body["data"].is_null(),
+            "refused before anything ran: {body}"
+        );
     }
     // Child connections check their cursors like every other.
     for query in [
@@ -988,11 +991,29 @@ async fn summaries_hold_over_rows_stored_before_the_maxima(db: TestDb) {
             .await
             .unwrap();
     }
-    for path in [
+    // Read from the raw rows, then again once a refresh folded them into the
+    // rollups, twice (the second fold adds to the first).
+    for (round, path) in [
         "/v1/orgs/org_acme/activity/summary?hours=1",
         "/v1/orgs/org_acme/activity/summary?hours=168",
         "/v1/orgs/org_acme/activity?limit=5",
-    ] {
+    ]
+    .repeat(3)
+    .into_iter()
+    .enumerate()
+    {
+        if round % 3 == 0 && round > 0 {
+            activity_gateway::service::rollups::refresh(&db.db)
+                .await
+                .expect("a refresh over rows past the maxima");
+            db.db
+                .execute_unprepared(&format!(
+                    "INSERT INTO activity_events (id, org_id, ts, action, status_code, success, duration_ms, token_usage, tokens_total, metadata) VALUES ('act_legacy_r{round}', 'org_acme', {}, 'legacy', 200, true, {}, '{{}}', {}, '{{}}')",
+                    now - 2_000, i64::MAX, i64::MAX
+                ))
+                .await
+                .unwrap();
+        }
         let (status, body) = app.get(path, &key).await;
         assert_eq!(status, 200, "{path}: {body}");
         if let Some(avg) = body["avg_duration_ms"].as_f64() {

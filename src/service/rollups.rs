@@ -125,7 +125,7 @@ pub async fn refresh(db: &DatabaseConnection) -> AppResult<RefreshReport> {
         for (kind, column) in SCOPE_COLUMNS {
             txn.execute_raw(statement(
                 &txn,
-                &fold_sql(kind, column),
+                &fold_sql(txn.get_database_backend(), kind, column),
                 vec![from.into(), to.into()],
             ))
             .await?;
@@ -151,20 +151,40 @@ pub async fn refresh(db: &DatabaseConnection) -> AppResult<RefreshReport> {
     })
 }
 
-fn fold_sql(kind: &str, column: &str) -> String {
+/// Folds the events of a `seq` range into the hourly rollups of one scope
+/// kind. Sums are wide and saturate (see `summary::wide_sum`), so that rows
+/// stored before the ingest bounds cannot make a refresh fail.
+fn fold_sql(backend: DbBackend, kind: &str, column: &str) -> String {
+    use super::summary::{wide_add, wide_sum};
     let hour = format!("(ts / {MICROS_PER_HOUR}) * {MICROS_PER_HOUR}");
+    let (durations, tokens) = (
+        wide_sum(backend, "duration_ms"),
+        wide_sum(backend, "tokens_total"),
+    );
+    let (add_durations, add_tokens) = (
+        wide_add(
+            backend,
+            "activity_rollups_hourly.duration_sum_ms",
+            "excluded.duration_sum_ms",
+        ),
+        wide_add(
+            backend,
+            "activity_rollups_hourly.tokens_sum",
+            "excluded.tokens_sum",
+        ),
+    );
     format!(
         "INSERT INTO activity_rollups_hourly \
          (org_id, scope_kind, scope_id, hour_start, action, resource_type, request_count, success_count, duration_sum_ms, tokens_sum) \
          SELECT org_id, '{kind}', {column}, {hour}, action, COALESCE(resource_type, ''), COUNT(*), \
-                SUM(CASE WHEN success THEN 1 ELSE 0 END), SUM(duration_ms), SUM(tokens_total) \
+                SUM(CASE WHEN success THEN 1 ELSE 0 END), {durations}, {tokens} \
          FROM activity_events WHERE seq > ? AND seq <= ? AND {column} IS NOT NULL \
          GROUP BY org_id, {column}, {hour}, action, COALESCE(resource_type, '') \
          ON CONFLICT (org_id, scope_kind, scope_id, hour_start, action, resource_type) DO UPDATE SET \
            request_count = activity_rollups_hourly.request_count + excluded.request_count, \
            success_count = activity_rollups_hourly.success_count + excluded.success_count, \
-           duration_sum_ms = activity_rollups_hourly.duration_sum_ms + excluded.duration_sum_ms, \
-           tokens_sum = activity_rollups_hourly.tokens_sum + excluded.tokens_sum"
+           duration_sum_ms = {add_durations}, \
+           tokens_sum = {add_tokens}"
     )
 }
 

@@ -171,12 +171,23 @@ impl Grouping {
 /// SQLite's `TOTAL` never overflows and is exact below 2^53). The ingest
 /// bounds keep real sums far below either limit; this guards rows stored
 /// before those bounds existed.
-fn wide_sum(backend: DbBackend, expr: &str) -> String {
+pub(super) fn wide_sum(backend: DbBackend, expr: &str) -> String {
     match backend {
         DbBackend::Postgres => {
             format!("CAST(LEAST(COALESCE(SUM({expr}), 0), 9223372036854775807) AS BIGINT)")
         }
         _ => format!("CAST(TOTAL({expr}) AS INTEGER)"),
+    }
+}
+
+/// `a + b` of two 64-bit sums, saturating like [`wide_sum`] (SQLite turns an
+/// overflowing integer sum into a real, which the cast saturates).
+pub(super) fn wide_add(backend: DbBackend, a: &str, b: &str) -> String {
+    match backend {
+        DbBackend::Postgres => {
+            format!("CAST(LEAST(CAST({a} AS NUMERIC) + {b}, 9223372036854775807) AS BIGINT)")
+        }
+        _ => format!("CAST({a} + {b} AS INTEGER)"),
     }
 }
 
