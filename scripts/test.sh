@@ -12,6 +12,15 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
 fi
 
+# The GraphQL over HTTP audit suite runs under Node.js (its packages are
+# pinned in tests/conformance and installed by the test with npm ci).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "Node.js not found: installing Debian's nodejs and npm" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
 # The tree stays formatted (rustfmt's defaults), where rustfmt is installed.
 if cargo fmt --version >/dev/null 2>&1; then
   cargo fmt --all --check

@@ -14,7 +14,7 @@ on_both_backends!(
     the_demo_set_has_every_kind_of_record,
     healthz_and_readyz_answer_ok_with_a_database,
     a_body_over_the_limit_answers_413_in_the_envelope,
-    malformed_json_answers_422_at_the_body,
+    malformed_json_answers_400_on_graphql_and_422_on_rest,
     unknown_routes_and_methods_answer_in_the_envelope,
 );
 
@@ -285,12 +285,12 @@ async fn a_body_over_the_limit_answers_413_in_the_envelope(db: TestDb) {
     assert!(body["timestamp"].is_string());
 }
 
-async fn malformed_json_answers_422_at_the_body(db: TestDb) {
+async fn malformed_json_answers_400_on_graphql_and_422_on_rest(db: TestDb) {
     db.seed(10).await;
     let key = db
         .key(
             "org_acme",
-            activity_gateway::domain::permission::Role::Viewer,
+            activity_gateway::domain::permission::Role::Admin,
         )
         .await;
     let app = TestApp::spawn(&db.db).await;
@@ -303,9 +303,26 @@ async fn malformed_json_answers_422_at_the_body(db: TestDb) {
         .send()
         .await
         .unwrap();
+    // /graphql answers as GraphQL over HTTP does: 400, a GraphQL error.
     let (status, body) = read(res).await;
-    assert_eq!(status, 422);
-    assert_eq!(body["detail"][0]["loc"], serde_json::json!(["body"]));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("The body is not valid JSON"));
+    // REST answers the contract's 422 at the body.
+    let res = app
+        .client
+        .post(app.url("/v1/orgs/org_acme/activity"))
+        .header("X-Api-Key", &key)
+        .header("content-type", "application/json")
+        .body("[{\"action\": ")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(status, 422, "{body}");
     assert_eq!(body["detail"][0]["type"], "json_invalid");
 }
 

@@ -32,7 +32,15 @@ pub async fn post_handler(
         Ok(p) => p,
         Err(e) => return graphql_error_response(e),
     };
-    let mut response = match read_batch(&body) {
+    let read = if is_json_body(&headers) {
+        read_batch(&body)
+    } else {
+        Err(refusal(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "A GraphQL POST body is JSON: send it with `Content-Type: application/json`".into(),
+        ))
+    };
+    let mut response = match read {
         Ok(batch) => {
             // Parsed here only for the recorded action; nothing else needs it.
             let action = if state.recorder.is_enabled() {
@@ -49,28 +57,59 @@ pub async fn post_handler(
     response
 }
 
-/// The body's operations, or the answer that refuses them: malformed JSON
-/// (422), more than [`MAX_BATCH_OPERATIONS`] operations (400), text that no
-/// backend can store (422).
+/// Whether a POST body is declared as JSON: `application/json` (or
+/// `application/graphql-response+json`), in UTF-8 if a charset is named.
+/// Anything else, a missing type included, is 415: a form or `text/plain`
+/// body is what a browser sends cross-site without asking first.
+fn is_json_body(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut parts = value.split(';').map(str::trim);
+    let essence = parts.next().unwrap_or_default();
+    let json = essence.eq_ignore_ascii_case("application/json")
+        || essence.eq_ignore_ascii_case(GRAPHQL_RESPONSE);
+    json && parts.all(|param| match param.split_once('=') {
+        Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+            value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        }
+        _ => true,
+    })
+}
+
+/// The body's operations, or the answer that refuses them: an empty body,
+/// malformed JSON or a body not shaped like GraphQL requests (400, with a
+/// message that says what is wrong), more than [`MAX_BATCH_OPERATIONS`]
+/// operations (400), text that no backend can store (422).
 fn read_batch(body: &[u8]) -> Result<BatchRequest, Response> {
-    let batch: BatchRequest = serde_json::from_slice(body).map_err(|e| {
-        let input = InvalidInput::new(
-            &["body"],
-            "json_invalid",
-            "JSON decode error",
-            serde_json::json!({}),
-        )
-        .with_ctx(serde_json::json!({ "error": e.to_string() }));
-        AppError::invalid(input).into_response()
+    let bad = |message: String| refusal(StatusCode::BAD_REQUEST, message);
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(bad(
+            "The body is empty: send a JSON object with a `query` string".into(),
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        bad(format!(
+            "The body is not valid JSON: {}",
+            crate::error::first_line(&e.to_string())
+        ))
     })?;
-    if let BatchRequest::Batch(requests) = &batch {
+    if let serde_json::Value::Array(requests) = &value {
         if requests.len() > MAX_BATCH_OPERATIONS {
-            return Err(bad_request(format!(
+            return Err(bad(format!(
                 "A request holds at most {MAX_BATCH_OPERATIONS} operations; this one holds {}",
                 requests.len()
             )));
         }
     }
+    if let Some(problem) = shape_problem(&value) {
+        return Err(bad(problem));
+    }
+    let batch: BatchRequest = serde_json::from_value(value)
+        .map_err(|_| bad("The body is not a GraphQL request".into()))?;
     let unstorable: Vec<InvalidInput> = match &batch {
         BatchRequest::Single(r) => unstorable_text(r, &["body".into()]),
         BatchRequest::Batch(rs) => rs
@@ -84,6 +123,51 @@ fn read_batch(body: &[u8]) -> Result<BatchRequest, Response> {
     } else {
         Err(AppError::Invalid(unstorable).into_response())
     }
+}
+
+/// What is wrong with the shape of a POST body, if anything: one request
+/// object, or an array of them.
+fn shape_problem(body: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match body {
+        Value::Object(request) => request_problem(request),
+        Value::Array(requests) if requests.is_empty() => {
+            Some("The array holds no operation".into())
+        }
+        Value::Array(requests) => requests.iter().enumerate().find_map(|(i, r)| match r {
+            Value::Object(request) => {
+                request_problem(request).map(|p| format!("Operation {i}: {p}"))
+            }
+            _ => Some(format!("Operation {i} is not a JSON object")),
+        }),
+        _ => Some(
+            "The body must be a JSON object with a `query` string, or an array of such objects"
+                .into(),
+        ),
+    }
+}
+
+/// What is wrong with one request object's members, if anything.
+fn request_problem(request: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    use serde_json::Value;
+    match request.get("query") {
+        Some(Value::String(_)) => {}
+        None => return Some("`query` is missing".into()),
+        Some(_) => return Some("`query` must be a string".into()),
+    }
+    match request.get("operationName") {
+        None | Some(Value::Null | Value::String(_)) => {}
+        Some(_) => return Some("`operationName` must be a string or null".into()),
+    }
+    ["variables", "extensions"]
+        .into_iter()
+        .find(|member| {
+            !matches!(
+                request.get(*member),
+                None | Some(Value::Null | Value::Object(_))
+            )
+        })
+        .map(|member| format!("`{member}` must be an object or null"))
 }
 
 pub async fn get_handler(
@@ -115,19 +199,46 @@ pub async fn get_handler(
     response
 }
 
-/// The operation of a GET, or the answer that refuses it; a mutation is 405,
-/// as GET must never change state.
+/// The operation of a GET (`query`, `operationName`, and `variables` and
+/// `extensions` as JSON text), or the answer that refuses it: 400 for
+/// parameters that are missing or not JSON objects, 405 when the selected
+/// operation is a mutation, as GET must never change state.
 fn read_query_string(query: Option<&str>) -> Result<Request, Response> {
-    let request =
-        async_graphql::http::parse_query_string(query.unwrap_or_default()).map_err(|e| {
-            let input = InvalidInput::new(
-                &["query"],
-                "query_invalid",
-                e.to_string(),
-                serde_json::Value::Null,
-            );
-            AppError::invalid(input).into_response()
-        })?;
+    let bad = |message: String| refusal(StatusCode::BAD_REQUEST, message);
+    let (mut document, mut operation_name, mut variables, mut extensions) =
+        (None, None, None, None);
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match name.as_ref() {
+            "query" => document = Some(value.into_owned()),
+            "operationName" => operation_name = Some(value.into_owned()),
+            "variables" => variables = Some(value.into_owned()),
+            "extensions" => extensions = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let document = document.ok_or_else(|| bad("`query` is missing".into()))?;
+    let json_object = |member: &str, text: Option<String>| match text.filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Null) => Ok(None),
+            Ok(value @ serde_json::Value::Object(_)) => Ok(Some(value)),
+            _ => Err(bad(format!("`{member}` must be a JSON object"))),
+        },
+    };
+    let mut request = Request::new(document);
+    if let Some(name) = operation_name.filter(|n| !n.is_empty()) {
+        request = request.operation_name(name);
+    }
+    if let Some(value) = json_object("variables", variables)? {
+        request = request.variables(async_graphql::Variables::from_json(value));
+    }
+    if let Some(serde_json::Value::Object(members)) = json_object("extensions", extensions)? {
+        for (name, value) in members {
+            let value = async_graphql::Value::from_json(value)
+                .map_err(|_| bad("`extensions` must be a JSON object".into()))?;
+            request.extensions.insert(name, value);
+        }
+    }
     let unstorable = unstorable_text(&request, &["query".into()]);
     if !unstorable.is_empty() {
         return Err(AppError::Invalid(unstorable).into_response());
@@ -362,13 +473,16 @@ async fn execute(
         &principal.org_id,
         &state.settings,
     ));
+    let executed = super::ordering::Executed::default();
+    let single = matches!(batch, BatchRequest::Single(_));
     let mut response = state
         .schema
         .execute_batch(
             batch
                 .data(principal.clone())
                 .data(loaders)
-                .data(SharedBudget::default()),
+                .data(SharedBudget::default())
+                .data(executed.clone()),
         )
         .await;
     match &mut response {
@@ -376,11 +490,26 @@ async fn execute(
         BatchResponse::Batch(rs) => rs.iter_mut().for_each(|r| with_codes(&mut r.errors)),
     }
     let outcome = outcome_of(&response);
-    let body = serde_json::to_vec(&response).unwrap_or_default();
+    // A request refused before execution (parse, validation, limits) is a
+    // request error: no `data` entry, and under graphql-response+json a 400.
+    // (Batches answer 200: their operations went their own ways.)
+    let request_error = single && !executed.began();
+    let mut body = serde_json::to_value(&response).unwrap_or_default();
+    if request_error {
+        if let Some(members) = body.as_object_mut() {
+            members.remove("data");
+        }
+    }
+    let media = content_type(headers);
+    let status = if request_error && media == GRAPHQL_RESPONSE {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     let mut answer = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, content_type(headers))],
-        body,
+        status,
+        [(header::CONTENT_TYPE, media)],
+        serde_json::to_vec(&body).unwrap_or_default(),
     )
         .into_response();
     answer.extensions_mut().insert(OperationAction(action));
@@ -428,13 +557,18 @@ fn batch_action(batch: &BatchRequest) -> &'static str {
 /// Unparseable queries are left for the executor to refuse.
 fn mutation_action(request: &Request) -> Option<&'static str> {
     let doc = async_graphql::parser::parse_query(&request.query).ok()?;
-    let (_, op) = doc.operations.iter().find(|(name, op)| {
-        op.node.ty == OperationType::Mutation
-            && match (&request.operation_name, name) {
-                (Some(wanted), Some(name)) => wanted == name.as_str(),
-                _ => true,
-            }
-    })?;
+    // The operation the request selects: the one named, or the only one.
+    let mut operations = doc.operations.iter();
+    let (_, op) = match &request.operation_name {
+        Some(wanted) => operations.find(|(name, _)| name.is_some_and(|n| n.as_str() == wanted))?,
+        None => match (operations.next(), operations.next()) {
+            (Some(only), None) => only,
+            _ => return None,
+        },
+    };
+    if op.node.ty != OperationType::Mutation {
+        return None;
+    }
     let field = op
         .node
         .selection_set
@@ -467,16 +601,17 @@ fn with_codes(errors: &mut [ServerError]) {
     }
 }
 
-/// A request the transport refuses before execution: 400 with a GraphQL
-/// error, as the GraphQL over HTTP spec answers a request it cannot run.
-fn bad_request(message: String) -> Response {
+/// A request the transport refuses before execution (400, 415): a GraphQL
+/// error with no `data` entry, as GraphQL over HTTP answers a request it
+/// cannot run.
+fn refusal(status: StatusCode, message: String) -> Response {
     let body = serde_json::json!({
         "errors": [{
             "message": message,
-            "extensions": { "code": "BAD_USER_INPUT", "status_code": 400, "details": {} }
+            "extensions": { "code": "BAD_USER_INPUT", "status_code": status.as_u16(), "details": {} }
         }]
     });
-    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+    (status, axum::Json(body)).into_response()
 }
 
 /// A request that never reached the schema (no valid credential): HTTP status
@@ -484,7 +619,6 @@ fn bad_request(message: String) -> Response {
 fn graphql_error_response(error: AppError) -> Response {
     let status = error.status();
     let body = serde_json::json!({
-        "data": null,
         "errors": [{
             "message": error.to_string(),
             "extensions": { "code": error.code(), "status_code": status.as_u16(), "details": error.details() }

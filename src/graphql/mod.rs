@@ -6,6 +6,7 @@ mod guard;
 pub mod http;
 pub mod loaders;
 mod mutation;
+pub mod ordering;
 mod query;
 mod sessions;
 pub mod shape;
@@ -47,6 +48,7 @@ pub fn build_schema(
         .limit_complexity(MAX_COMPLEXITY)
         .limit_directives(MAX_DIRECTIVES)
         .extension(shape::DocumentShape)
+        .extension(ordering::SelectionOrder)
         .extension(budget::BatchBudget {
             limit: MAX_COMPLEXITY,
         })
