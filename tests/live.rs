@@ -20,6 +20,7 @@ on_both_backends!(
     a_revoked_key_ends_its_open_subscription_with_4403,
     an_expired_jwt_ends_its_open_subscription_with_4403,
     live_cursors_carry_no_global_commit_sequence,
+    each_protocol_violation_closes_with_its_graphql_transport_ws_code,
 );
 
 const SUBSCRIPTION: &str = "subscription($org: ID!, $filter: ActivityFilterInput, $after: String) {
@@ -41,6 +42,18 @@ impl Subscriber {
         headers: &[(&str, &str)],
         init: Value,
     ) -> Result<Subscriber, Value> {
+        let mut subscriber = Subscriber::open(app, headers).await?;
+        subscriber
+            .send(json!({ "type": "connection_init", "payload": init }))
+            .await;
+        match subscriber.message().await {
+            Some(m) if m["type"] == "connection_ack" => Ok(subscriber),
+            other => Err(other.unwrap_or(Value::Null)),
+        }
+    }
+
+    /// An open socket that has said nothing yet.
+    async fn open(app: &TestApp, headers: &[(&str, &str)]) -> Result<Subscriber, Value> {
         let mut request = format!("ws://{}/graphql", app.addr)
             .into_client_request()
             .unwrap();
@@ -54,24 +67,22 @@ impl Subscriber {
                     .unwrap();
             request.headers_mut().insert(name, value.parse().unwrap());
         }
-        let (mut socket, _) = match tokio_tungstenite::connect_async(request).await {
+        let (socket, _) = match tokio_tungstenite::connect_async(request).await {
             Ok(ok) => ok,
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 return Err(json!({ "http_status": response.status().as_u16() }))
             }
             Err(e) => panic!("connect: {e}"),
         };
-        socket
-            .send(Message::text(
-                json!({ "type": "connection_init", "payload": init }).to_string(),
-            ))
-            .await
-            .unwrap();
-        let mut subscriber = Subscriber { socket };
-        match subscriber.message().await {
-            Some(m) if m["type"] == "connection_ack" => Ok(subscriber),
-            other => Err(other.unwrap_or(Value::Null)),
-        }
+        Ok(Subscriber { socket })
+    }
+
+    async fn send(&mut self, message: Value) {
+        self.send_text(message.to_string()).await;
+    }
+
+    async fn send_text(&mut self, text: String) {
+        self.socket.send(Message::text(text)).await.unwrap();
     }
 
     async fn subscribe(&mut self, variables: Value) {
@@ -541,4 +552,75 @@ async fn live_cursors_carry_no_global_commit_sequence(db: TestDb) {
         "the cursor shows the global sequence {seq}: {readable}"
     );
     subscriber.close().await;
+}
+
+/// graphql-transport-ws's close codes, each from a real WebSocket client:
+/// 4400 for a message that is not the protocol's, 4401 for a subscription
+/// before `connection_ack`, 4408 when no `connection_init` comes, 4409 for
+/// an id already running, 4429 for a second `connection_init` (4403 for
+/// refused credentials is tested above); and `ping` gets `pong`.
+async fn each_protocol_violation_closes_with_its_graphql_transport_ws_code(db: TestDb) {
+    db.seed(10).await;
+    let key = db.key("org_acme", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let init = json!({ "X-Api-Key": key });
+    let subscribe = |id: &str| json!({ "id": id, "type": "subscribe", "payload": { "query": SUBSCRIPTION, "variables": { "org": "org_acme" } } });
+    let close_code =
+        |message: Option<Value>| message.map(|m| m["close"].clone()).unwrap_or(Value::Null);
+
+    // 4400: not JSON; an unknown type; a subscribe without an id.
+    for bad in [
+        "not json".to_owned(),
+        json!({ "type": "shout" }).to_string(),
+        json!({ "type": "subscribe", "payload": { "query": "{ __typename }" } }).to_string(),
+    ] {
+        let mut socket = Subscriber::connect(&app, &[], init.clone()).await.unwrap();
+        socket.send_text(bad.clone()).await;
+        assert_eq!(close_code(socket.message().await), 4400, "{bad}");
+    }
+    // 4401: a subscription before the acknowledgement.
+    let mut socket = Subscriber::open(&app, &[]).await.unwrap();
+    socket.send(subscribe("1")).await;
+    assert_eq!(close_code(socket.message().await), 4401);
+    // 4409: the same id twice while the first runs.
+    let mut socket = Subscriber::connect(&app, &[], init.clone()).await.unwrap();
+    socket.send(subscribe("1")).await;
+    socket.send(subscribe("1")).await;
+    let closed = socket.message().await.unwrap();
+    assert_eq!(closed["close"], 4409, "{closed}");
+    assert!(
+        closed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Subscriber for 1 already exists"),
+        "{closed}"
+    );
+    // An id may be used again once its subscription completed.
+    let mut socket = Subscriber::connect(&app, &[], init.clone()).await.unwrap();
+    socket.send(subscribe("1")).await;
+    socket.send(json!({ "id": "1", "type": "complete" })).await;
+    socket.send(subscribe("1")).await;
+    socket
+        .send(json!({ "type": "ping", "payload": { "n": 1 } }))
+        .await;
+    let pong = socket.message().await.unwrap();
+    assert_eq!(pong["type"], "pong", "{pong}");
+    // 4429: a second connection_init.
+    socket
+        .send(json!({ "type": "connection_init", "payload": init }))
+        .await;
+    assert_eq!(close_code(socket.message().await), 4429);
+    // 4408: nothing said within the initialisation timeout.
+    let mut socket = Subscriber::open(&app, &[]).await.unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(close_code(socket.message().await), 4408);
+    let waited = started.elapsed();
+    assert!(
+        waited >= activity_gateway::graphql::http::INIT_TIMEOUT,
+        "{waited:?}"
+    );
+    assert!(
+        waited < activity_gateway::graphql::http::INIT_TIMEOUT + Duration::from_secs(3),
+        "{waited:?}"
+    );
 }

@@ -310,8 +310,10 @@ async fn subscribe(state: AppState, mut parts: Parts) -> Response {
 }
 
 /// async-graphql's protocol machine over the socket, plus what it does not
-/// do: the credential is checked again every [`CREDENTIAL_RECHECK`], and a
-/// refused or lapsed one closes the socket with 4403.
+/// do: graphql-transport-ws's own close codes ([`Session::admit`]), a
+/// `connection_init` within [`INIT_TIMEOUT`] (else 4408), and the
+/// credential checked again every [`CREDENTIAL_RECHECK`] (a refused or
+/// lapsed one closes the socket with 4403).
 async fn serve_socket(
     state: AppState,
     socket: axum::extract::ws::WebSocket,
@@ -327,16 +329,16 @@ async fn serve_socket(
         from_headers.as_ref().map(|(_, h)| h.clone()),
     ));
     let refused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (mut sink, source) = socket.split();
-    let input = source
-        .take_while(|message| std::future::ready(message.is_ok()))
-        .filter_map(|message| {
-            std::future::ready(match message {
-                Ok(Message::Text(text)) => Some(axum::body::Bytes::from(text)),
-                Ok(Message::Binary(bytes)) => Some(bytes),
-                _ => None,
-            })
-        });
+    let (mut sink, mut source) = socket.split();
+    // Client messages reach async-graphql's machine only past the session's
+    // checks (the legacy subscriptions-transport-ws passes unchecked).
+    let (to_machine, machine_input) = tokio::sync::mpsc::unbounded_channel::<axum::body::Bytes>();
+    let input = Box::pin(async_graphql::futures_util::stream::unfold(
+        machine_input,
+        |mut rx| async move { rx.recv().await.map(|message| (message, rx)) },
+    ));
+    let checked = protocol == WebSocketProtocols::GraphQLWS;
+    let mut session = Session::default();
     let init = {
         let (state, credential, refused) = (state.clone(), credential.clone(), refused.clone());
         move |payload: serde_json::Value| async move {
@@ -370,6 +372,8 @@ async fn serve_socket(
         .on_connection_init(init);
     let mut recheck = tokio::time::interval(CREDENTIAL_RECHECK);
     recheck.tick().await;
+    let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
+    tokio::pin!(init_deadline);
     let close = |code: u16, reason: String| {
         Message::Close(Some(CloseFrame {
             code,
@@ -378,8 +382,35 @@ async fn serve_socket(
     };
     loop {
         let outgoing = tokio::select! {
+            incoming = source.next() => {
+                let text = match incoming {
+                    Some(Ok(Message::Text(text))) => axum::body::Bytes::from(text),
+                    Some(Ok(Message::Binary(bytes))) if !checked => bytes,
+                    Some(Ok(Message::Binary(_))) => {
+                        let _ = sink.send(close(CLOSE_BAD_MESSAGE, "Invalid message received: binary".into())).await;
+                        break;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                };
+                if checked {
+                    if let Err((code, reason)) = session.admit(&text) {
+                        let _ = sink.send(close(code, reason)).await;
+                        break;
+                    }
+                }
+                if to_machine.send(text).is_err() {
+                    break;
+                }
+                continue;
+            }
             message = messages.next() => match message {
-                Some(WsMessage::Text(text)) => Message::Text(text.into()),
+                Some(WsMessage::Text(text)) => {
+                    if !session.answered(&text) {
+                        continue;
+                    }
+                    Message::Text(text.into())
+                }
                 Some(WsMessage::Close(code, reason)) => {
                     let code = if refused.load(std::sync::atomic::Ordering::Relaxed) {
                         CLOSE_FORBIDDEN
@@ -391,6 +422,11 @@ async fn serve_socket(
                 }
                 None => break,
             },
+            _ = &mut init_deadline, if checked && !session.initialised => {
+                let reason = "Connection initialisation timeout".to_owned();
+                let _ = sink.send(close(CLOSE_INIT_TIMEOUT, reason)).await;
+                break;
+            }
             _ = recheck.tick() => {
                 let headers = credential.lock().ok().and_then(|h| h.clone());
                 let Some(headers) = headers else { continue };
@@ -408,6 +444,117 @@ async fn serve_socket(
         if sink.send(outgoing).await.is_err() {
             break;
         }
+    }
+}
+
+/// How long a socket may stay open without `connection_init`.
+pub const INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// graphql-transport-ws's close codes that async-graphql leaves to us.
+const CLOSE_BAD_MESSAGE: u16 = 4400;
+const CLOSE_UNAUTHORIZED: u16 = 4401;
+const CLOSE_INIT_TIMEOUT: u16 = 4408;
+const CLOSE_DUPLICATE_ID: u16 = 4409;
+const CLOSE_TOO_MANY_INITS: u16 = 4429;
+
+/// What a graphql-transport-ws socket has said so far, to hold its client to
+/// the protocol.
+#[derive(Default)]
+struct Session {
+    initialised: bool,
+    acknowledged: bool,
+    /// The ids of the client's running subscriptions.
+    running: std::collections::HashSet<String>,
+    /// Subscriptions the client completed: async-graphql answers each with a
+    /// `complete` of its own, which the protocol does not have and which a
+    /// client could take for the end of a new subscription under that id.
+    completed_by_client: std::collections::HashSet<String>,
+}
+
+impl Session {
+    /// Checks one client message: `Err((code, reason))` closes the socket.
+    fn admit(&mut self, text: &[u8]) -> Result<(), (u16, String)> {
+        use serde_json::Value;
+        let invalid = |why: &str| {
+            (
+                CLOSE_BAD_MESSAGE,
+                format!("Invalid message received: {why}"),
+            )
+        };
+        let message: serde_json::Map<String, Value> =
+            serde_json::from_slice(text).map_err(|_| invalid("not a JSON object"))?;
+        let payload_is = |ok: fn(&Value) -> bool| message.get("payload").is_none_or(ok);
+        let id = || match message.get("id") {
+            Some(Value::String(id)) if !id.is_empty() => Ok(id.clone()),
+            _ => Err(invalid("`id` must be a non-empty string")),
+        };
+        match message.get("type").and_then(Value::as_str) {
+            Some("connection_init") => {
+                if self.initialised {
+                    return Err((
+                        CLOSE_TOO_MANY_INITS,
+                        "Too many initialisation requests".into(),
+                    ));
+                }
+                if !payload_is(|p| p.is_object() || p.is_null()) {
+                    return Err(invalid("`payload` must be an object"));
+                }
+                self.initialised = true;
+            }
+            Some("ping" | "pong") => {
+                if !payload_is(|p| p.is_object() || p.is_null()) {
+                    return Err(invalid("`payload` must be an object"));
+                }
+            }
+            Some("subscribe") => {
+                let id = id()?;
+                let query = message.get("payload").and_then(|p| p.get("query"));
+                if !query.is_some_and(Value::is_string) {
+                    return Err(invalid("`payload.query` must be a string"));
+                }
+                if !self.acknowledged {
+                    return Err((CLOSE_UNAUTHORIZED, "Unauthorized".into()));
+                }
+                if !self.running.insert(id.clone()) {
+                    return Err((
+                        CLOSE_DUPLICATE_ID,
+                        format!("Subscriber for {id} already exists"),
+                    ));
+                }
+            }
+            Some("complete") => {
+                let id = id()?;
+                if self.running.remove(&id) {
+                    self.completed_by_client.insert(id);
+                }
+            }
+            Some(other) => return Err(invalid(&format!("unknown type `{other}`"))),
+            None => return Err(invalid("`type` is missing")),
+        }
+        Ok(())
+    }
+
+    /// Notes what the server said: the acknowledgement, and the ends of
+    /// subscriptions (whose ids may then be used again). False for a message
+    /// that is not sent on: the echo of a client's own `complete`.
+    fn answered(&mut self, text: &str) -> bool {
+        #[derive(serde::Deserialize)]
+        struct Said<'a> {
+            #[serde(rename = "type")]
+            kind: &'a str,
+            id: Option<String>,
+        }
+        let Ok(said) = serde_json::from_str::<Said>(text) else {
+            return true;
+        };
+        match (said.kind, said.id) {
+            ("connection_ack", _) => self.acknowledged = true,
+            ("complete", Some(id)) if self.completed_by_client.remove(&id) => return false,
+            ("complete" | "error", Some(id)) => {
+                self.running.remove(&id);
+            }
+            _ => {}
+        }
+        true
     }
 }
 
