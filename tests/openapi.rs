@@ -1,5 +1,6 @@
 //! The OpenAPI document: generated from the operation registry, served and
-//! printed identically, and true to the router (every operation answers).
+//! printed identically, true to the router (every operation answers), valid
+//! OpenAPI 3.1, and true to the server's answers under a schema-driven fuzzer.
 
 mod common;
 
@@ -10,7 +11,95 @@ use activity_gateway::rest::operations::{
 use common::{read, TestApp, TestDb};
 use serde_json::Value;
 
-on_both_backends!(every_documented_operation_is_served_and_the_document_is_served_as_printed);
+on_both_backends!(
+    every_documented_operation_is_served_and_the_document_is_served_as_printed,
+    a_schema_driven_fuzzer_finds_nothing,
+);
+
+/// `tests/conformance/.venv` with the pinned fuzzer and validator installed
+/// (once), and the path of its `bin`.
+fn python_tools() -> std::path::PathBuf {
+    static INSTALLED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance"));
+    let bin = dir.join(".venv/bin");
+    let mut installed = INSTALLED.lock().unwrap_or_else(|p| p.into_inner());
+    if !*installed {
+        if !bin.join("python").exists() {
+            let status = std::process::Command::new("python3")
+                .args(["-m", "venv", ".venv"])
+                .current_dir(&dir)
+                .status()
+                .expect("python3 runs");
+            assert!(status.success(), "python3 -m venv failed");
+        }
+        let status = std::process::Command::new(bin.join("pip"))
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                "requirements.txt",
+            ])
+            .current_dir(&dir)
+            .status()
+            .expect("pip runs");
+        assert!(
+            status.success(),
+            "pip install -r tests/conformance/requirements.txt failed"
+        );
+        *installed = true;
+    }
+    bin
+}
+
+/// The document passes an OpenAPI 3.1 validator, and Schemathesis, with
+/// every check, the demo data set's ids and a bounded number of examples
+/// per operation, finds nothing against the real server.
+async fn a_schema_driven_fuzzer_finds_nothing(db: TestDb) {
+    db.seed(300).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    let bin = python_tools();
+    let dir = bin.parent().unwrap().parent().unwrap().to_owned();
+    let document = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(document.path(), activity_gateway::rest::openapi::json()).unwrap();
+    let validated = tokio::process::Command::new(bin.join("openapi-spec-validator"))
+        .arg(document.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        validated.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&validated.stdout),
+        String::from_utf8_lossy(&validated.stderr)
+    );
+    let fuzzed = tokio::process::Command::new(bin.join("schemathesis"))
+        .args(["--config-file", "schemathesis.toml", "run"])
+        .arg(app.url("/openapi.json"))
+        .args([
+            "--checks",
+            "all",
+            "--max-examples",
+            "10",
+            "--generation-deterministic",
+            "--workers",
+            "1",
+        ])
+        .args(["--header", &format!("X-Api-Key: {key}")])
+        .env("NO_COLOR", "1")
+        .current_dir(&dir)
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&fuzzed.stdout);
+    assert!(
+        fuzzed.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&fuzzed.stderr)
+    );
+    assert!(report.contains("Tested: 24"), "{report}");
+}
 
 fn refs(v: &Value, out: &mut Vec<String>) {
     match v {

@@ -33,18 +33,38 @@ struct ErrorEnvelope {
     status_code: u16,
 }
 
+/// A place in the request: `"body"`, `"query"`, `"path"`, `"header"`, a field
+/// name, or the index of an item in a list.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum LocItem {
+    Name(String),
+    Index(u64),
+}
+
+/// One invalid input, in FastAPI's `detail[]` shape.
 #[derive(Serialize, ToSchema)]
 #[allow(dead_code)]
 struct ValidationIssue {
-    #[schema(value_type = Vec<Object>)]
-    loc: Vec<serde_json::Value>,
+    loc: Vec<LocItem>,
     msg: String,
     #[serde(rename = "type")]
     kind: String,
-    #[schema(value_type = Object)]
+    /// The value as the client sent it: any JSON value.
+    #[schema(schema_with = any_value)]
     input: serde_json::Value,
-    #[schema(value_type = Object)]
-    ctx: serde_json::Value,
+    /// The limits involved (`{"le": 200}`), when there are any.
+    #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ctx: Option<serde_json::Value>,
+}
+
+/// A schema every JSON value satisfies.
+fn any_value() -> utoipa::openapi::schema::Object {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
+        .build()
 }
 
 /// FastAPI's 422 shape.
@@ -54,9 +74,83 @@ struct ValidationError {
     detail: Vec<ValidationIssue>,
 }
 
+/// Text any backend can store: no NUL character (refused with 422
+/// `string_unstorable` wherever it appears).
+pub const STORABLE_TEXT: &str = "^[^\\u0000]*$";
+
+/// Any JSON value with no NUL character in its strings or member names: what
+/// a request body may hold anywhere (NUL is refused wherever it appears,
+/// unknown members included). Recursive, as `#/components/schemas/StorableJson`.
+fn storable_json() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, SchemaType};
+    let text = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(STORABLE_TEXT));
+    let scalar = ObjectBuilder::new().schema_type(SchemaType::from_iter([
+        Type::Number,
+        Type::Boolean,
+        Type::Null,
+    ]));
+    let array = ArrayBuilder::new().items(Ref::from_schema_name("StorableJson"));
+    utoipa::openapi::schema::Schema::AnyOf(
+        AnyOfBuilder::new()
+            .item(text)
+            .item(scalar)
+            .item(array)
+            .item(storable_object(Type::Object.into()))
+            .build(),
+    )
+}
+
+/// A JSON object of storable members (see [`storable_json`]), of `kind`.
+pub fn storable_object(
+    kind: utoipa::openapi::schema::SchemaType,
+) -> utoipa::openapi::schema::Object {
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(STORABLE_TEXT))
+                .build(),
+        ))
+        .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::RefOr(
+            Ref::from_schema_name("StorableJson").into(),
+        )))
+        .build()
+}
+
+/// The request bodies that ignore members they do not know: those members
+/// may hold any storable JSON.
+const OPEN_BODIES: [&str; 5] = [
+    "SessionAnalyticsRequest",
+    "SessionSearchRequest",
+    "ProblemRequest",
+    "ResolveRequest",
+    "DocsRequest",
+];
+
+/// An ISO 8601 date (`2026-11-01`) or datetime, as the session routes take.
+pub fn date_or_datetime() -> utoipa::openapi::schema::Schema {
+    let format = |f: KnownFormat| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(f)))
+    };
+    utoipa::openapi::schema::Schema::AnyOf(
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(format(KnownFormat::Date))
+            .item(format(KnownFormat::DateTime))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .build(),
+    )
+}
+
 fn param_schema(kind: ParamKind) -> ObjectBuilder {
     match kind {
-        ParamKind::Text => ObjectBuilder::new().schema_type(Type::String),
+        ParamKind::Text => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(STORABLE_TEXT)),
         ParamKind::DateTime => ObjectBuilder::new()
             .schema_type(Type::String)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
@@ -65,6 +159,12 @@ fn param_schema(kind: ParamKind) -> ObjectBuilder {
             .minimum(Some(min as f64))
             .maximum(max.map(|m| m as f64))
             .default(default.map(|d| json!(d))),
+        // What a sealed cursor looks like (payload and tag, base64url); only
+        // the ones the feed issued are accepted.
+        ParamKind::Cursor => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .pattern(Some("^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$")),
         ParamKind::Choice(values) => ObjectBuilder::new()
             .schema_type(Type::String)
             .enum_values(Some(values.iter().copied())),
@@ -121,7 +221,30 @@ pub fn document() -> OpenApi {
                 json_response("Unknown id, or an id of another org", "ErrorEnvelope"),
             )
             .response("422", json_response("Validation Error", "ValidationError"))
-            .response("500", json_response("Internal error", "ErrorEnvelope"));
+            .response(
+                "408",
+                json_response("The request took longer than its timeout", "ErrorEnvelope"),
+            )
+            .response(
+                "414",
+                json_response("The path and query are over 8 KiB", "ErrorEnvelope"),
+            )
+            .response(
+                "429",
+                json_response(
+                    "The credential has too many requests in flight (`Retry-After`)",
+                    "ErrorEnvelope",
+                ),
+            )
+            .response(
+                "431",
+                json_response("The headers are over 32 KiB", "ErrorEnvelope"),
+            )
+            .response("500", json_response("Internal error", "ErrorEnvelope"))
+            .response(
+                "503",
+                json_response("The database is unreachable", "ErrorEnvelope"),
+            );
         let body = match op.body {
             Body::None => None,
             Body::ArrayOf { schema, max } => {
@@ -138,6 +261,13 @@ pub fn document() -> OpenApi {
             )),
         };
         if let Some((content, required)) = body {
+            operation = operation.response(
+                "413",
+                json_response(
+                    "The body is over the configured limit (32 MiB by default)",
+                    "ErrorEnvelope",
+                ),
+            );
             operation = operation.request_body(Some(
                 utoipa::openapi::request_body::RequestBodyBuilder::new()
                     .required(Some(if required {
@@ -179,12 +309,15 @@ pub fn document() -> OpenApi {
                 .build(),
         );
     }
-    let components = ComponentsBuilder::new()
+    let mut components = ComponentsBuilder::new()
+        .schema("StorableJson", storable_json())
         .schema_from::<ActivityOut>()
         .schema_from::<ActivityList>()
         .schema_from::<SummaryOut>()
         .schema_from::<IngestOut>()
         .schema_from::<crate::service::ingest::IngestEvent>()
+        .schema_from::<artifacts::RoleName>()
+        .schema_from::<artifacts::SortOrder>()
         .schema_from::<artifacts::SessionAnalyticsRequest>()
         .schema_from::<artifacts::SessionSearchRequest>()
         .schema_from::<artifacts::ProblemRequest>()
@@ -208,6 +341,7 @@ pub fn document() -> OpenApi {
         .schema_from::<crate::docs::OperationInfo>()
         .schema_from::<crate::docs::PageMetadata>()
         .schema_from::<ErrorEnvelope>()
+        .schema_from::<LocItem>()
         .schema_from::<ValidationIssue>()
         .schema_from::<ValidationError>()
         .security_scheme(
@@ -219,6 +353,30 @@ pub fn document() -> OpenApi {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         )
         .build();
+    // An event's free-form members hold storable JSON only.
+    if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(event))) =
+        components.schemas.get_mut("IngestEvent")
+    {
+        use utoipa::openapi::schema::SchemaType;
+        let nullable = || SchemaType::from_iter([Type::Object, Type::Null]);
+        event
+            .properties
+            .insert("metadata".into(), storable_object(nullable()).into());
+        if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(usage))) =
+            event.properties.get_mut("token_usage")
+        {
+            usage.property_names = storable_object(nullable()).property_names;
+        }
+    }
+    for name in OPEN_BODIES {
+        if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(body))) =
+            components.schemas.get_mut(name)
+        {
+            let open = storable_object(Type::Object.into());
+            body.property_names = open.property_names;
+            body.additional_properties = open.additional_properties;
+        }
+    }
     OpenApiBuilder::new()
         .info(
             InfoBuilder::new()

@@ -28,6 +28,8 @@ pub enum ParamKind {
         default: Option<i64>,
     },
     Choice(&'static [&'static str]),
+    /// An opaque, sealed pagination cursor.
+    Cursor,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -116,8 +118,8 @@ const LIMIT: Param = query(
 );
 const CURSOR: Param = query(
     "cursor",
-    "Cursor for pagination (from previous response's next_cursor)",
-    ParamKind::Text,
+    "Cursor for pagination (from previous response's next_cursor); one the feed did not issue is 422",
+    ParamKind::Cursor,
 );
 const HOURS: Param = query(
     "hours",
