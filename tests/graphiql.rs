@@ -124,6 +124,75 @@ async fn rendered_result(browser: &Client, done: impl Fn(&Value) -> bool) -> Val
     }
 }
 
+async fn click(browser: &Client, selector: &str) {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(selector))
+        .await
+        .unwrap_or_else(|e| panic!("{selector}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("{selector}: {e}"));
+}
+
+/// The text the element at `selector` shows (empty when there is none).
+async fn inner_text(browser: &Client, selector: &str) -> String {
+    let shown = browser
+        .execute(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+            vec![json!(selector)],
+        )
+        .await
+        .unwrap();
+    shown.as_str().unwrap_or_default().to_owned()
+}
+
+/// Waits until the element at `selector` shows `text`.
+async fn text_shows(browser: &Client, selector: &str, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let shown = inner_text(browser, selector).await;
+        if shown.contains(text) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{selector} never showed {text}: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What the query editor suggests with `query` in it and the cursor at
+/// column `at` of its first line (CodeMirror's autocomplete, as Ctrl-Space).
+async fn suggestions(browser: &Client, query: &str, at: u32) -> Vec<String> {
+    let script =
+        "const cm = document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror;
+        cm.setValue(arguments[0]); cm.focus(); cm.setCursor({ line: 0, ch: arguments[1] });
+        cm.execCommand('autocomplete'); return true;";
+    browser
+        .execute(script, vec![json!(query), json!(at)])
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let shown = browser
+            .execute(
+                "return [...document.querySelectorAll('.CodeMirror-hint')].map(h => h.innerText.trim().split(/\\s/)[0]);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let shown: Vec<String> = serde_json::from_value(shown).unwrap();
+        if !shown.is_empty() {
+            return shown;
+        }
+        assert!(Instant::now() < deadline, "no suggestion appeared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn run(browser: &Client) {
     browser
         .find(Locator::Css(".graphiql-execute-button"))
@@ -163,6 +232,54 @@ async fn graphiql_runs_a_query_and_a_subscription_in_headless_chromium(db: TestD
         &json!({ "X-Api-Key": key }).to_string(),
     )
     .await;
+
+    // With the key in, the schema is fetched again by introspection: the
+    // Docs explorer finds `ActivityConnection` and shows its fields, and the
+    // query editor suggests fields as one types.
+    // (GraphiQL reads the headers editor after a short debounce: the schema
+    // is fetched again until the explorer shows it.)
+    click(&browser, "button[aria-label='Show Documentation Explorer']").await;
+    let docs = ".graphiql-doc-explorer";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !inner_text(&browser, docs).await.contains("QueryRoot") {
+        assert!(
+            Instant::now() < deadline,
+            "the Docs explorer never showed the schema"
+        );
+        click(&browser, "button[aria-label='Re-fetch GraphQL schema']").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    click(&browser, ".graphiql-doc-explorer-search-input").await;
+    browser
+        .find(Locator::Css(".graphiql-doc-explorer-search-input input"))
+        .await
+        .unwrap()
+        .send_keys("ActivityConnection")
+        .await
+        .unwrap();
+    text_shows(
+        &browser,
+        "[data-cy='doc-explorer-list']",
+        "ActivityConnection",
+    )
+    .await;
+    let picked = browser
+        .execute(
+            "const o = [...document.querySelectorAll(\"[data-cy='doc-explorer-option']\")].find(o => o.innerText.trim() === 'ActivityConnection'); if (o) o.click(); return !!o;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(picked, json!(true), "ActivityConnection among the results");
+    text_shows(&browser, docs, "totalCount").await;
+    let default_query = editors(&browser, ".graphiql-query-editor").await.join("");
+    let suggested = suggestions(&browser, "{ viewer { } }", 11).await;
+    assert!(
+        suggested.iter().any(|s| s == "principalId"),
+        "{suggested:?}"
+    );
+    assert!(suggested.iter().any(|s| s == "org"), "{suggested:?}");
+    set_editor(&browser, ".graphiql-query-editor", &default_query).await;
 
     // The default query runs against this server and renders.
     run(&browser).await;
