@@ -246,55 +246,33 @@ async fn the_standard_introspection_query_passes_and_a_self_multiplying_one_fail
     let three =
         "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
     let (_, body) = app.graphql(&key, three).await;
-    assert_eq!(
-        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
-        "{body}"
-    );
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("introspection"),
-        "{body}"
-    );
-    assert!(
-        body.get("data").is_none() || body["data"].is_null(),
-        "{body}"
-    );
+    refused_before_running(&body, "introspection");
     let chain = format!(
         "{{ __type(name: \"Org\") {{ {} name {} }} }}",
         "ofType {".repeat(20),
         "}".repeat(20)
     );
     let (_, body) = app.graphql(&key, &chain).await;
+    refused_before_running(&body, "introspection");
+}
+
+/// A request refused whole, as validation refuses: `BAD_USER_INPUT`, a
+/// message that says `says`, and no data at all.
+fn refused_before_running(body: &serde_json::Value, says: &str) {
     assert_eq!(
         body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
         "{body}"
     );
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains(says), "{body}");
+    assert!(body.get("data").is_none(), "{body}");
 }
 
 async fn ints_past_32_bits_are_refused_before_anything_runs(db: TestDb) {
     db.seed(50).await;
     let key = db.key("org_acme", Role::Admin).await;
     let app = TestApp::spawn(&db.db).await;
-    let refused = |body: &serde_json::Value| {
-        assert_eq!(
-            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
-            "{body}"
-        );
-        assert!(
-            body["errors"][0]["message"]
-                .as_str()
-                .unwrap()
-                .contains("2147483647"),
-            "{body}"
-        );
-        // Refused whole, as validation refuses: no data at all.
-        assert!(
-            body.get("data").is_none() || body["data"].is_null(),
-            "{body}"
-        );
-    };
+    let refused = |body: &serde_json::Value| refused_before_running(body, "2147483647");
     for literal in [
         r#"{ org(id: "org_acme") { sessions(pageSize: 2147483648) { totalCount } } }"#,
         r#"{ org(id: "org_acme") { activity(filter: { maxDurationMs: 2147483648 }) { totalCount } } }"#,
