@@ -479,6 +479,42 @@ async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
         (&manifest["org_id"], &manifest["org_name"]),
         (&json!("org_acme"), &json!("Acme Corporation"))
     );
+    // Every entry is dated at the export's time (UTC, to the ZIP format's
+    // two seconds), not 1980.
+    let created = chrono::NaiveDateTime::parse_from_str(
+        manifest["created_at"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('Z'),
+        "%Y-%m-%dT%H:%M:%S%.f",
+    )
+    .unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..])).unwrap();
+    for i in 0..archive.len() {
+        let entry = archive.by_index(i).unwrap();
+        let at = entry.last_modified().unwrap();
+        use chrono::{Datelike, Timelike};
+        assert_eq!(
+            (
+                at.year(),
+                at.month(),
+                at.day(),
+                at.hour(),
+                at.minute(),
+                at.second()
+            ),
+            (
+                created.year() as u16,
+                created.month() as u8,
+                created.day() as u8,
+                created.hour() as u8,
+                created.minute() as u8,
+                (created.second() - created.second() % 2) as u8
+            ),
+            "{}",
+            entry.name()
+        );
+    }
     let mut total = 0;
     for file in manifest["files"].as_array().unwrap() {
         let name = file["name"].as_str().unwrap();

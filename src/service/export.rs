@@ -244,11 +244,33 @@ pub async fn write_zip(
 
 /// Deflate at its fastest level: it still shrinks CSV several times, and at
 /// the default level compression would take most of an export's time.
-fn zip_options(large: bool) -> zip::write::SimpleFileOptions {
+///
+/// Every entry is dated at the export's time (UTC; the ZIP format keeps no
+/// zone and counts seconds in twos), not at the format's 1980 default.
+fn zip_options(large: bool, at: zip::DateTime) -> zip::write::SimpleFileOptions {
     zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .compression_level(Some(1))
         .large_file(large)
+        .last_modified_time(at)
+}
+
+/// `micros` as a ZIP entry's date (the 1980 default if it cannot be one).
+fn zip_time(micros: i64) -> zip::DateTime {
+    use chrono::{Datelike, Timelike};
+    chrono::DateTime::from_timestamp_micros(micros)
+        .and_then(|t| {
+            zip::DateTime::from_date_and_time(
+                u16::try_from(t.year()).ok()?,
+                t.month() as u8,
+                t.day() as u8,
+                t.hour() as u8,
+                t.minute() as u8,
+                t.second() as u8,
+            )
+            .ok()
+        })
+        .unwrap_or_default()
 }
 
 /// Records as CSV bytes (RFC 4180 quoting: commas, quotes and newlines
@@ -305,13 +327,15 @@ fn write_parts(
     let file =
         File::create(path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
     let mut zip = zip::ZipWriter::new(BufWriter::new(file));
+    let created_at = now_micros();
+    let dated = zip_time(created_at);
     let mut files = Vec::new();
     let mut current: Option<OpenFile> = None;
     while let Some(part) = parts.blocking_recv() {
         match part {
             Part::File(name, header) => {
                 files.extend(current.take().map(OpenFile::close));
-                zip.start_file(name, zip_options(name == "events.csv"))?;
+                zip.start_file(name, zip_options(name == "events.csv", dated))?;
                 let mut file = OpenFile {
                     name,
                     hasher: Sha256::new(),
@@ -334,12 +358,12 @@ fn write_parts(
     let manifest = Manifest {
         org_id,
         org_name,
-        created_at: format_micros(now_micros()),
+        created_at: format_micros(created_at),
         row_count: files.iter().map(|f| f.row_count).sum(),
         files,
         formula_cells: FORMULA_CELLS,
     };
-    zip.start_file("manifest.json", zip_options(false))?;
+    zip.start_file("manifest.json", zip_options(false, dated))?;
     serde_json::to_writer_pretty(&mut zip, &manifest)?;
     zip.write_all(b"\n")?;
     let file = zip.finish()?.into_inner().map_err(|e| e.into_error())?;
