@@ -40,6 +40,8 @@ pub struct AppState {
     pub cursors: CursorKeys,
     /// Places for requests, per credential and per org.
     pub admission: Arc<Admission>,
+    /// What `/metrics` reports.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 impl AppState {
@@ -69,6 +71,7 @@ impl AppState {
             schema,
             recorder,
             live,
+            telemetry: Arc::default(),
         }
     }
 
@@ -129,6 +132,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             recording::record_requests,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            measure_requests,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The matched route, never the raw path: ids and query strings stay out of span names.
             let route = req
@@ -175,36 +182,103 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
     }
 }
 
-/// Process counters in the Prometheus text format. Needs a credential (any
-/// role): the figures are the process's, never an org's data.
+/// The process's figures in the Prometheus text format: requests and
+/// GraphQL operations as they happened, and the figures of the moment (pool,
+/// rollup lag, recorder, live tail). Needs a credential (any role): they are
+/// the process's, never an org's data.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let gauges = [
-        (
+    use crate::telemetry::{Kind, Reading};
+    let reading = |name, help, kind, value: f64| Reading {
+        name,
+        help,
+        kind,
+        value,
+    };
+    let (size, idle) = crate::db::pool_usage(&state.db);
+    let mut readings = vec![
+        reading(
             "activity_gateway_recorder_dropped_total",
-            "counter",
             "Recorded requests dropped because the recorder's buffer was full.",
-            state.recorder.dropped(),
+            Kind::Counter,
+            state.recorder.dropped() as f64,
         ),
-        (
+        reading(
             "activity_gateway_recorder_lost_total",
-            "counter",
             "Recorded requests the database refused or could not take (after retries, one by one).",
-            state.recorder.lost(),
+            Kind::Counter,
+            state.recorder.lost() as f64,
         ),
-        (
+        reading(
+            "activity_gateway_recorder_queued",
+            "Recorded requests waiting in the recorder's buffer.",
+            Kind::Gauge,
+            state.recorder.queued() as f64,
+        ),
+        reading(
             "activity_gateway_live_subscriptions",
-            "gauge",
             "Open activityAdded subscriptions.",
-            state.live.subscribers(),
+            Kind::Gauge,
+            state.live.subscribers() as f64,
+        ),
+        reading(
+            "activity_gateway_db_pool_connections",
+            "Connections the database pool holds open.",
+            Kind::Gauge,
+            size as f64,
+        ),
+        reading(
+            "activity_gateway_db_pool_idle",
+            "Open pool connections no request is using.",
+            Kind::Gauge,
+            idle as f64,
+        ),
+        reading(
+            "activity_gateway_db_pool_in_use",
+            "Pool connections requests are using.",
+            Kind::Gauge,
+            size.saturating_sub(idle) as f64,
         ),
     ];
-    let mut body = String::new();
-    for (name, kind, help, value) in gauges {
-        body.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+    // The rollups' lag needs the database; without it the other figures still answer.
+    if let Ok(lag) = service::rollups::lag(&state.db).await {
+        readings.push(reading(
+            "activity_gateway_rollup_unfolded_events",
+            "Events not folded into the hourly rollups yet.",
+            Kind::Gauge,
+            lag.unfolded_events as f64,
         ));
+        if let Some(seconds) = lag.seconds_since_fold {
+            readings.push(reading(
+                "activity_gateway_rollup_seconds_since_fold",
+                "Seconds since a refresh last folded events into the rollups.",
+                Kind::Gauge,
+                seconds,
+            ));
+        }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.telemetry.render(&readings),
+    )
+}
+
+/// Counts and times every answer by matched route, method and status.
+async fn measure_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    state.telemetry.request(
+        &route,
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// The longest request URI answered; longer is 414 in the envelope.

@@ -113,6 +113,20 @@ pub fn pool_size(backend: DbBackend) -> u32 {
     }
 }
 
+/// The pool's open connections and, of them, the idle ones.
+pub fn pool_usage(db: &DatabaseConnection) -> (usize, usize) {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size() as usize, pool.num_idle())
+        }
+        _ => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size() as usize, pool.num_idle())
+        }
+    }
+}
+
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None)
         .await

@@ -16,3 +16,4 @@ pub mod recording;
 pub mod rest;
 pub mod serve;
 pub mod service;
+pub mod telemetry;

@@ -637,6 +637,7 @@ async fn execute(
         BatchResponse::Batch(rs) => rs.iter_mut().for_each(|r| with_codes(&mut r.errors)),
     }
     let outcome = outcome_of(&response);
+    count_operations(state, &response, &executed);
     // A request refused before execution (parse, validation, limits) is a
     // request error: no `data` entry, and under graphql-response+json a 400.
     // (Batches answer 200: their operations went their own ways.)
@@ -662,6 +663,38 @@ async fn execute(
     answer.extensions_mut().insert(OperationAction(action));
     answer.extensions_mut().insert(outcome);
     answer
+}
+
+/// Counts each operation of the answer for `/metrics`: by type and first
+/// root field (`none` when it never ran; a batch's operations count as
+/// `batch`) and whether it answered data without errors (`ok`), data and
+/// errors (`partial`) or errors alone (`error`).
+fn count_operations(
+    state: &AppState,
+    response: &BatchResponse,
+    executed: &super::ordering::Executed,
+) {
+    let outcome = |r: &async_graphql::Response| {
+        let data = !matches!(r.data, async_graphql::Value::Null);
+        match (data, r.errors.is_empty()) {
+            (true, true) => "ok",
+            (true, false) => "partial",
+            (false, _) => "error",
+        }
+    };
+    match response {
+        BatchResponse::Single(r) => {
+            let (kind, field) = executed.operation().unwrap_or(("none", "none".to_owned()));
+            state.telemetry.graphql_operation(kind, &field, outcome(r));
+        }
+        BatchResponse::Batch(rs) => {
+            for r in rs {
+                state
+                    .telemetry
+                    .graphql_operation("batch", "batch", outcome(r));
+            }
+        }
+    }
 }
 
 /// How the request went, for its record: it failed when no operation of it

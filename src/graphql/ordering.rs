@@ -15,16 +15,25 @@ use std::sync::{Arc, Mutex};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
 };
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{
+    ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
+};
 use async_graphql::{Name, Response, ServerResult, Value, Variables};
 
-/// Put into a request's data by the transport: set once execution begins.
+/// Put into a request's data by the transport: set once execution begins,
+/// with the executed operation's type and first root field.
 #[derive(Clone, Default)]
-pub struct Executed(Arc<AtomicBool>);
+pub struct Executed(Arc<(AtomicBool, Mutex<Option<(&'static str, String)>>)>);
 
 impl Executed {
     pub fn began(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0 .0.load(Ordering::Relaxed)
+    }
+
+    /// `("query" | "mutation" | "subscription", first root field)`, once
+    /// execution began.
+    pub fn operation(&self) -> Option<(&'static str, String)> {
+        self.0 .1.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -62,29 +71,57 @@ impl Extension for Ordered {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
-        if let Some(executed) = ctx.data_opt::<Executed>() {
-            executed.0.store(true, Ordering::Relaxed);
-        }
-        let mut response = next.run(ctx, operation_name).await;
         let document = self
             .document
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some(document) = document {
-            let operation = document.operations.iter().find(|(name, _)| {
-                operation_name.is_none() || name.map(|n| n.as_str()) == operation_name
-            });
-            if let Some((_, operation)) = operation {
-                order(
-                    &mut response.data,
-                    &[&operation.node.selection_set.node],
-                    &document,
-                );
+        let operation = document.as_ref().and_then(|document| {
+            document
+                .operations
+                .iter()
+                .find(|(name, _)| {
+                    operation_name.is_none() || name.map(|n| n.as_str()) == operation_name
+                })
+                .map(|(_, operation)| operation)
+        });
+        if let Some(executed) = ctx.data_opt::<Executed>() {
+            executed.0 .0.store(true, Ordering::Relaxed);
+            if let Some(operation) = operation {
+                *executed.0 .1.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(label(&operation.node));
             }
+        }
+        let mut response = next.run(ctx, operation_name).await;
+        if let (Some(document), Some(operation)) = (&document, operation) {
+            order(
+                &mut response.data,
+                &[&operation.node.selection_set.node],
+                document,
+            );
         }
         response
     }
+}
+
+/// An operation's type and first root field.
+fn label(operation: &OperationDefinition) -> (&'static str, String) {
+    let kind = match operation.ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    };
+    let field = operation
+        .selection_set
+        .node
+        .items
+        .iter()
+        .find_map(|s| match &s.node {
+            Selection::Field(f) => Some(f.node.name.node.to_string()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    (kind, field)
 }
 
 /// Puts every object in `value` in the order of `sets` (the selection sets

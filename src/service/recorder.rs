@@ -77,6 +77,13 @@ impl Recorder {
         }
     }
 
+    /// Events waiting in the recorder's buffer.
+    pub fn queued(&self) -> usize {
+        self.sender
+            .as_ref()
+            .map_or(0, |s| s.max_capacity() - s.capacity())
+    }
+
     /// Events dropped because the buffer was full, since start.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)

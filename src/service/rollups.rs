@@ -43,6 +43,40 @@ pub async fn watermark(db: &impl ConnectionTrait) -> AppResult<i64> {
         .unwrap_or(0))
 }
 
+/// How far the rollups are behind: events not folded yet, and seconds since
+/// the last fold that folded something (`None` before the first).
+pub struct Lag {
+    pub unfolded_events: i64,
+    pub seconds_since_fold: Option<f64>,
+}
+
+/// The rollups' [`Lag`]: one read of the watermark and a count over the
+/// `seq` index beyond it (short while the background refresh keeps up).
+pub async fn lag(db: &DatabaseConnection) -> AppResult<Lag> {
+    // No watermark row yet (no refresh ever ran): every event is unfolded.
+    let row = db
+        .query_one_raw(statement(
+            db,
+            "SELECT COALESCE((SELECT refreshed_at FROM rollup_watermarks WHERE name = ?), 0), \
+                    (SELECT COUNT(*) FROM activity_events WHERE seq > \
+                        COALESCE((SELECT last_seq FROM rollup_watermarks WHERE name = ?), 0))",
+            vec![ROLLUP_VIEW.into(), ROLLUP_VIEW.into()],
+        ))
+        .await?;
+    let (refreshed_at, unfolded) = match row {
+        Some(row) => (
+            row.try_get_by_index::<i64>(0)?,
+            row.try_get_by_index::<i64>(1)?,
+        ),
+        None => (0, 0),
+    };
+    Ok(Lag {
+        unfolded_events: unfolded,
+        seconds_since_fold: (refreshed_at > 0)
+            .then(|| (now_micros() - refreshed_at).max(0) as f64 / 1e6),
+    })
+}
+
 /// What a refresh answers: the views brought up to date, and the cache tags
 /// of the org's summaries and analytics. The gateway itself caches no
 /// summary (they read the rollups and the newer raw events in one snapshot,

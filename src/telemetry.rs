@@ -1,0 +1,122 @@
+//! The figures an operator's tools read, in the Prometheus text format at
+//! `/metrics`. Events (requests, GraphQL operations) go through the `metrics`
+//! facade into this gateway's own recorder (several gateways can share a
+//! process, as the tests do); figures of a moment (pool, rollup lag, queues,
+//! subscriptions) are read when scraped.
+
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+pub const HTTP_REQUESTS: &str = "activity_gateway_http_requests_total";
+pub const HTTP_DURATION: &str = "activity_gateway_http_request_duration_seconds";
+pub const GRAPHQL_OPERATIONS: &str = "activity_gateway_graphql_operations_total";
+
+/// Latency buckets, in seconds: from a cached page to a timed-out request.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+pub struct Telemetry {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One figure of the moment, set when `/metrics` is scraped.
+pub struct Reading {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: Kind,
+    pub value: f64,
+}
+
+pub enum Kind {
+    Counter,
+    Gauge,
+}
+
+impl Telemetry {
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &LATENCY_BUCKETS)
+            .expect("the buckets are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        let telemetry = Self { recorder, handle };
+        telemetry.with(|| {
+            metrics::describe_counter!(
+                HTTP_REQUESTS,
+                "HTTP requests answered, by matched route, method and status."
+            );
+            metrics::describe_histogram!(
+                HTTP_DURATION,
+                metrics::Unit::Seconds,
+                "Time to answer an HTTP request, by matched route, method and status."
+            );
+            metrics::describe_counter!(
+                GRAPHQL_OPERATIONS,
+                "GraphQL requests over HTTP, by operation type, first root field and outcome (ok, partial, error)."
+            );
+        });
+        telemetry
+    }
+
+    fn with(&self, f: impl FnOnce()) {
+        metrics::with_local_recorder(&self.recorder, f)
+    }
+
+    /// One answered HTTP request. `route` is the matched route template
+    /// (`/v1/orgs/{org_id}/activity`), never the raw path, so the series stay
+    /// as few as the routes.
+    pub fn request(&self, route: &str, method: &str, status: u16, took: Duration) {
+        let labels = [
+            ("route", route.to_owned()),
+            ("method", method.to_owned()),
+            ("status", status.to_string()),
+        ];
+        self.with(|| {
+            counter!(HTTP_REQUESTS, &labels).increment(1);
+            histogram!(HTTP_DURATION, &labels).record(took.as_secs_f64());
+        });
+    }
+
+    /// One GraphQL request: its operation type and first root field (names
+    /// the schema bounds; client-chosen operation names would let a client
+    /// grow the series without end) and how it went.
+    pub fn graphql_operation(&self, kind: &str, root_field: &str, outcome: &str) {
+        let labels = [
+            ("type", kind.to_owned()),
+            ("field", root_field.to_owned()),
+            ("outcome", outcome.to_owned()),
+        ];
+        self.with(|| counter!(GRAPHQL_OPERATIONS, &labels).increment(1));
+    }
+
+    /// The text a scraper reads, with `readings` of the moment.
+    pub fn render(&self, readings: &[Reading]) -> String {
+        self.with(|| {
+            for reading in readings {
+                match reading.kind {
+                    Kind::Counter => {
+                        metrics::describe_counter!(reading.name, reading.help);
+                        counter!(reading.name).absolute(reading.value as u64);
+                    }
+                    Kind::Gauge => {
+                        metrics::describe_gauge!(reading.name, reading.help);
+                        gauge!(reading.name).set(reading.value);
+                    }
+                }
+            }
+        });
+        self.handle.render()
+    }
+}
