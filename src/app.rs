@@ -86,7 +86,6 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
-        .route("/metrics", get(metrics))
         .nest("/v1/orgs/{org_id}", rest::orgs::router())
         .nest(rest::operations::ARTIFACTS, rest::artifacts::router())
         .layer(middleware::from_fn_with_state(
@@ -94,6 +93,7 @@ pub fn router(state: AppState) -> Router {
             require_principal,
         ));
     Router::new()
+        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route(
@@ -182,11 +182,49 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
     }
 }
 
+/// Who may scrape `/metrics`: with a metrics token configured, whoever sends
+/// it as a bearer token (compared in constant time); without one, only
+/// connections from this machine. Org credentials play no part: scrapers
+/// hold none, and the figures are the process's, never an org's data.
+fn may_scrape(settings: &crate::config::HttpArgs, req: &Request) -> Result<(), AppError> {
+    match settings.metrics_token.as_deref().filter(|t| !t.is_empty()) {
+        Some(token) => {
+            let sent = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            let same = sent.len() == token.len()
+                && sent
+                    .bytes()
+                    .zip(token.bytes())
+                    .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                    == 0;
+            same.then_some(()).ok_or(AppError::Unauthenticated)
+        }
+        None => {
+            let peer = req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip());
+            match peer {
+                Some(ip) if ip.is_loopback() => Ok(()),
+                _ => Err(AppError::Forbidden {
+                    required_permission: "metrics",
+                }),
+            }
+        }
+    }
+}
+
 /// The process's figures in the Prometheus text format: requests and
 /// GraphQL operations as they happened, and the figures of the moment (pool,
-/// rollup lag, recorder, live tail). Needs a credential (any role): they are
-/// the process's, never an org's data.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// rollup lag, recorder, live tail). Who may read them: [`may_scrape`].
+async fn metrics(State(state): State<AppState>, req: Request) -> Response {
+    if let Err(refused) = may_scrape(&state.settings, &req) {
+        return refused.into_response();
+    }
     use crate::telemetry::{Kind, Reading};
     let reading = |name, help, kind, value: f64| Reading {
         name,
@@ -260,6 +298,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.telemetry.render(&readings),
     )
+        .into_response()
 }
 
 /// Counts and times every answer by matched route, method and status.

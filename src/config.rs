@@ -109,6 +109,10 @@ pub struct HttpArgs {
     /// every gateway on one database shares it.
     #[arg(long, env = "ACTIVITY_GATEWAY_CURSOR_SECRET", hide_env_values = true)]
     pub cursor_secret: Option<String>,
+    /// Bearer token that `/metrics` asks for. Unset: `/metrics` answers
+    /// connections from this machine (loopback) only.
+    #[arg(long, env = "ACTIVITY_GATEWAY_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Where export ZIPs are written.
     #[arg(long, env = "ACTIVITY_GATEWAY_EXPORT_DIR", default_value = "exports")]
     pub export_dir: PathBuf,
@@ -182,6 +186,7 @@ impl Default for HttpArgs {
         Self {
             jwt_secret: None,
             cursor_secret: None,
+            metrics_token: None,
             export_dir: PathBuf::from("exports"),
             max_body_bytes: 32 * 1024 * 1024,
             request_timeout_secs: 30,

@@ -64,10 +64,22 @@ pub async fn serve(
         // Small responses go out at once instead of waiting on the peer's
         // delayed ACK (measured: 25 ms per page of 50 without this).
         let _ = tcp.set_nodelay(true);
+        // Handlers that care who is on the other end (`/metrics`) find the
+        // peer's address in the request's extensions, as axum's own
+        // `ConnectInfo`.
+        let service = tower::ServiceExt::map_request(
+            router.clone(),
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        );
         let connection = http
             .serve_connection(
                 TokioIo::new(Enveloped::new(tcp)),
-                TowerToHyperService::new(router.clone()),
+                TowerToHyperService::new(service),
             )
             .with_upgrades();
         let mut stop = stop.clone();

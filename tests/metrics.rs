@@ -9,7 +9,10 @@ use activity_gateway::domain::permission::Role;
 use common::{TestApp, TestDb};
 use serde_json::json;
 
-on_both_backends!(metrics_count_what_happened);
+on_both_backends!(
+    metrics_count_what_happened,
+    metrics_answer_a_scraper_by_its_token_or_from_this_machine,
+);
 
 async fn scrape(app: &TestApp, key: &str) -> String {
     app.client
@@ -21,6 +24,81 @@ async fn scrape(app: &TestApp, key: &str) -> String {
         .text()
         .await
         .unwrap()
+}
+
+/// This machine's address on its network (not loopback), as a peer there sees it.
+fn network_address() -> std::net::IpAddr {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    probe.connect("10.255.255.255:9").unwrap();
+    let ip = probe.local_addr().unwrap().ip();
+    assert!(!ip.is_loopback(), "this machine needs a network address");
+    ip
+}
+
+async fn metrics_answer_a_scraper_by_its_token_or_from_this_machine(db: TestDb) {
+    db.seed(10).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let client = reqwest::Client::new();
+    let status = |request: reqwest::RequestBuilder| async move {
+        request.send().await.unwrap().status().as_u16()
+    };
+    // No token: this machine scrapes with no credential at all; another
+    // machine is refused, org key or not.
+    let app = TestApp::spawn_on(
+        &db.db,
+        common::test_settings(),
+        "0.0.0.0:0".parse().unwrap(),
+    )
+    .await;
+    let port = app.addr.port();
+    let local = format!("http://127.0.0.1:{port}/metrics");
+    let remote = format!("http://{}:{port}/metrics", network_address());
+    assert_eq!(status(client.get(&local)).await, 200);
+    let refused = client
+        .get(&remote)
+        .header("X-Api-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "FORBIDDEN", "{body}");
+    app.stop().await;
+    // A token: only it opens /metrics, from anywhere.
+    let settings = activity_gateway::config::HttpArgs {
+        metrics_token: Some("scrape-me".into()),
+        ..common::test_settings()
+    };
+    let app = TestApp::spawn_on(&db.db, settings, "0.0.0.0:0".parse().unwrap()).await;
+    let port = app.addr.port();
+    let local = format!("http://127.0.0.1:{port}/metrics");
+    let remote = format!("http://{}:{port}/metrics", network_address());
+    for url in [&local, &remote] {
+        assert_eq!(status(client.get(url)).await, 401, "{url}");
+        assert_eq!(
+            status(client.get(url).header("X-Api-Key", &key)).await,
+            401,
+            "{url}"
+        );
+        assert_eq!(
+            status(client.get(url).bearer_auth("scrape-mE")).await,
+            401,
+            "{url}"
+        );
+        let scraped = client
+            .get(url)
+            .bearer_auth("scrape-me")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(scraped.status(), 200, "{url}");
+        assert!(scraped
+            .text()
+            .await
+            .unwrap()
+            .contains("activity_gateway_db_pool_connections"));
+    }
+    app.stop().await;
 }
 
 /// The value of the series `series` (name and labels, as printed).

@@ -193,11 +193,18 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: &DatabaseConnection, settings: HttpArgs) -> TestApp {
+        Self::spawn_on(db, settings, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// [`TestApp::spawn_with`] on `bind` (port 0: any free port).
+    pub async fn spawn_on(
+        db: &DatabaseConnection,
+        settings: HttpArgs,
+        bind: SocketAddr,
+    ) -> TestApp {
         let state = AppState::new(db.clone(), settings);
         let recorder = state.recorder.clone();
-        let app = Application::build(state, "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("binds");
+        let app = Application::build(state, bind).await.expect("binds");
         let addr = app.local_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
