@@ -7,17 +7,31 @@ use activity_gateway::config::{Cli, Command, KeysCommand, LogFormat};
 async fn main() -> std::process::ExitCode {
     use std::io::IsTerminal as _;
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "activity_gateway=info,tower_http=info,warn".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Json => logs.json().init(),
-        // Colours only for a person at a terminal, and never under NO_COLOR.
-        LogFormat::Text => logs
-            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-            .init(),
+    let traces = activity_gateway::telemetry::otlp_tracer();
+    {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        use tracing_subscriber::Layer as _;
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| "activity_gateway=info,tower_http=info,warn".into());
+        let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+        let logs = match cli.log_format {
+            LogFormat::Json => logs.json().boxed(),
+            // Colours only for a person at a terminal, and never under NO_COLOR.
+            LogFormat::Text => logs
+                .with_ansi(
+                    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+                )
+                .boxed(),
+        };
+        let spans = traces
+            .as_ref()
+            .map(|(_, tracer)| tracing_opentelemetry::layer().with_tracer(tracer.clone()));
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(logs)
+            .with(spans)
+            .init();
     }
     let result = match cli.command {
         Command::Serve(args) => cli::serve(args).await,
@@ -34,6 +48,12 @@ async fn main() -> std::process::ExitCode {
             command: KeysCommand::Revoke { database, key_id },
         } => cli::revoke_key(&database.database_url, &key_id).await,
     };
+    // Spans still buffered go out before the process ends.
+    if let Some((provider, _)) = traces {
+        if let Err(e) = provider.shutdown() {
+            eprintln!("warning: traces not all exported: {e}");
+        }
+    }
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

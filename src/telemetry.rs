@@ -120,3 +120,50 @@ impl Telemetry {
         self.handle.render()
     }
 }
+
+/// OpenTelemetry traces over OTLP (HTTP, JSON), when the standard
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`)
+/// names a collector: every `tracing` span (one per request, named by its
+/// matched route, and the ones inside it) becomes an OpenTelemetry span. The
+/// exporter reads the standard variables itself (endpoint, headers,
+/// timeout); the service name is `OTEL_SERVICE_NAME` or `activity-gateway`.
+/// `None` without an endpoint, or when the exporter cannot be built (said on
+/// stderr: logs are not set up yet).
+pub fn otlp_tracer() -> Option<(
+    opentelemetry_sdk::trace::SdkTracerProvider,
+    opentelemetry_sdk::trace::Tracer,
+)> {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig as _;
+    let configured = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
+    if !configured {
+        return None;
+    }
+    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpJson)
+        .build()
+    {
+        Ok(exporter) => exporter,
+        Err(e) => {
+            eprintln!("warning: OpenTelemetry traces are off: {e}");
+            return None;
+        }
+    };
+    let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "activity-gateway".into());
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name(service)
+                .build(),
+        )
+        .build();
+    let tracer = provider.tracer("activity-gateway");
+    Some((provider, tracer))
+}
