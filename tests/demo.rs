@@ -1,6 +1,8 @@
 //! The README's run command: `serve --demo` on an empty SQLite file in the
 //! working directory seeds the demo set and prints a working admin key per org.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -8,11 +10,7 @@ use std::time::{Duration, Instant};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_demo_seeds_an_empty_database_and_prints_working_admin_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
         .args(["serve", "--demo", "--bind", &format!("127.0.0.1:{port}")])
         .current_dir(dir.path())
@@ -86,15 +84,5 @@ async fn serve_demo_seeds_an_empty_database_and_prints_working_admin_keys() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("graphiql.min.js"));
     // SIGTERM stops it gracefully.
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "graceful shutdown exits 0");
-            break;
-        }
-        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::terminate(&mut child);
 }

@@ -4,10 +4,9 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use activity_gateway::domain::permission::Role;
-use common::TestDb;
+use common::{Served, TestDb};
 use sea_orm::{ConnectionTrait, Statement};
 
 on_both_backends!(kill_9_right_after_a_200_loses_nothing);
@@ -15,39 +14,13 @@ on_both_backends!(kill_9_right_after_a_200_loses_nothing);
 async fn kill_9_right_after_a_200_loses_nothing(db: TestDb) {
     db.seed(10).await;
     let key = db.key("org_acme", Role::Admin).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            &db.url,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let Served { mut child, base } = Served::start(&db.url, &[], &[], Stdio::null()).await;
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client
-        .get(format!("http://127.0.0.1:{port}/readyz"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let batch: Vec<serde_json::Value> = (0..2_000)
         .map(|n| serde_json::json!({ "id": format!("act_durable{n:021}"), "action": "create" }))
         .collect();
     let res = client
-        .post(format!("http://127.0.0.1:{port}/v1/orgs/org_acme/activity"))
+        .post(format!("{base}/v1/orgs/org_acme/activity"))
         .header("X-Api-Key", &key)
         .json(&batch)
         .send()

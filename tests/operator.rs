@@ -5,11 +5,10 @@
 mod common;
 
 use std::io::Read as _;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 use activity_gateway::domain::permission::Role;
-use common::TestDb;
+use common::{terminate, Served, TestDb};
 
 on_both_backends!(an_export_into_an_unusable_directory_logs_its_path_and_cause);
 
@@ -21,33 +20,15 @@ async fn an_export_into_an_unusable_directory_logs_its_path_and_cause(db: TestDb
     let blocker = dir.path().join("not-a-directory");
     std::fs::write(&blocker, b"a file").unwrap();
     let export_dir = blocker.join("exports");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            &db.url,
-            "--export-dir",
-        ])
-        .arg(&export_dir)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut served = Served::start(
+        &db.url,
+        &["--export-dir".as_ref(), export_dir.as_os_str()],
+        &[("NO_COLOR", "1")],
+        Stdio::piped(),
+    )
+    .await;
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(format!("{base}/readyz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let base = &served.base;
     let answer = client
         .post(format!("{base}/api/v5/artifacts/activity/export"))
         .header("X-Api-Key", &key)
@@ -65,17 +46,10 @@ async fn an_export_into_an_unusable_directory_logs_its_path_and_cause(db: TestDb
         "no path to the client: {shown}"
     );
     assert!(!shown.to_lowercase().contains("os error"), "{shown}");
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    terminate(&mut served.child);
     let mut log = String::new();
-    child
+    served
+        .child
         .stderr
         .take()
         .unwrap()

@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use activity_gateway::domain::permission::Role;
-use common::TestDb;
+use common::{terminate, Served, TestDb};
 use serde_json::Value;
 
 on_both_backends!(every_request_becomes_a_span_at_the_otlp_collector);
@@ -40,55 +39,18 @@ async fn collector() -> (String, Arc<Mutex<Vec<Value>>>) {
 /// Serves `db` with the real binary and `env`, makes a few requests, stops
 /// it with SIGTERM, and answers once it has exited.
 async fn serve_and_stop(db: &TestDb, key: &str, env: &[(&str, &str)]) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            &db.url,
-        ])
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut served = Served::start(&db.url, &[], env, Stdio::null()).await;
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(format!("{base}/readyz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     for _ in 0..3 {
         let answer = client
-            .get(format!("{base}/v1/orgs/org_acme/activity?limit=5"))
+            .get(format!("{}/v1/orgs/org_acme/activity?limit=5", served.base))
             .header("X-Api-Key", key)
             .send()
             .await
             .unwrap();
         assert_eq!(answer.status(), 200);
     }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "graceful shutdown exits 0");
-            break;
-        }
-        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    terminate(&mut served.child);
 }
 
 /// Every span of the received exports: (name, attributes as "key=value").

@@ -356,3 +356,80 @@ macro_rules! on_both_backends {
         }
     )*};
 }
+
+/// A free local port (bound, then released for the process about to bind it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real binary serving a database on a free port, once it answers
+/// `/readyz`.
+pub struct Served {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl Served {
+    /// `serve --bind … --database-url <url>` plus `args`, with `env` added
+    /// (and the OTLP variables removed unless `env` sets them); stdout is
+    /// dropped, stderr goes where `stderr` says.
+    pub async fn start(
+        url: &str,
+        args: &[&std::ffi::OsStr],
+        env: &[(&str, &str)],
+        stderr: std::process::Stdio,
+    ) -> Served {
+        let port = free_port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                url,
+            ])
+            .args(args)
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while client.get(format!("{base}/readyz")).send().await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Served { child, base }
+    }
+}
+
+/// SIGTERM, then waits (30 s at most) for the graceful exit, which must be 0.
+pub fn terminate(child: &mut std::process::Child) {
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "graceful shutdown exits 0");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
