@@ -293,6 +293,14 @@ async fn ints_past_32_bits_are_refused_before_anything_runs(db: TestDb) {
             .await;
         refused(&body);
     }
+    // A variable's default value is held to the same range.
+    let (_, body) = app
+        .graphql(
+            &key,
+            r#"query($n: Int = 2147483648) { org(id: "org_acme") { activity(first: $n) { totalCount } } }"#,
+        )
+        .await;
+    refused(&body);
     // At the edge: the largest Int is a valid duration bound, one that no
     // stored duration passes.
     let (_, body) = app
