@@ -195,12 +195,8 @@ fn may_scrape(settings: &crate::config::HttpArgs, req: &Request) -> Result<(), A
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .unwrap_or_default();
-            let same = sent.len() == token.len()
-                && sent
-                    .bytes()
-                    .zip(token.bytes())
-                    .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-                    == 0;
+            use subtle::ConstantTimeEq as _;
+            let same = bool::from(sent.as_bytes().ct_eq(token.as_bytes()));
             same.then_some(()).ok_or(AppError::Unauthenticated)
         }
         None => {

@@ -247,12 +247,20 @@ async fn the_standard_introspection_query_passes_and_a_self_multiplying_one_fail
         "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
     let (_, body) = app.graphql(&key, three).await;
     refused_before_running(&body, "introspection");
-    let chain = format!(
-        "{{ __type(name: \"Org\") {{ {} name {} }} }}",
-        "ofType {".repeat(20),
-        "}".repeat(20)
-    );
-    let (_, body) = app.graphql(&key, &chain).await;
+    // A chain counts every level: `__type`, each `ofType`, then `name`. Sixteen
+    // levels pass, seventeen do not.
+    let chain = |of_types: usize| {
+        format!(
+            "{{ __type(name: \"Org\") {{ {} name {} }} }}",
+            "ofType {".repeat(of_types),
+            "}".repeat(of_types)
+        )
+    };
+    let (_, body) = app.graphql(&key, &chain(14)).await;
+    assert!(body["errors"].is_null(), "{body}");
+    // It ran: `Org` is a named type, so its `ofType` is null.
+    assert_eq!(body["data"]["__type"], json!({ "ofType": null }), "{body}");
+    let (_, body) = app.graphql(&key, &chain(15)).await;
     refused_before_running(&body, "introspection");
 }
 
