@@ -4,7 +4,6 @@
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::{WebSocketProtocols, WsMessage};
-use async_graphql::parser::types::OperationType;
 use async_graphql::Data;
 use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, Request, ServerError};
 use axum::body::Bytes;
@@ -746,24 +745,15 @@ fn mutation_action(request: &Request) -> Option<&'static str> {
             _ => return None,
         },
     };
-    if op.node.ty != OperationType::Mutation {
-        return None;
+    // What a mutation does, by its first root field.
+    match super::ordering::label(&op.node) {
+        ("mutation", field) => Some(match field.as_str() {
+            "ingestActivity" | "createProblem" => "create",
+            "resolveProblem" => "update",
+            _ => "execute",
+        }),
+        _ => None,
     }
-    let field = op
-        .node
-        .selection_set
-        .node
-        .items
-        .iter()
-        .find_map(|s| match &s.node {
-            async_graphql::parser::types::Selection::Field(f) => Some(f.node.name.node.to_string()),
-            _ => None,
-        });
-    Some(match field.as_deref() {
-        Some("ingestActivity" | "createProblem") => "create",
-        Some("resolveProblem") => "update",
-        _ => "execute",
-    })
 }
 
 /// Parse, validation and limit errors come from async-graphql without our

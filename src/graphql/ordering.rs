@@ -105,7 +105,7 @@ impl Extension for Ordered {
 }
 
 /// An operation's type and first root field.
-fn label(operation: &OperationDefinition) -> (&'static str, String) {
+pub(super) fn label(operation: &OperationDefinition) -> (&'static str, String) {
     let kind = match operation.ty {
         OperationType::Query => "query",
         OperationType::Mutation => "mutation",
