@@ -20,7 +20,7 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
 };
-use async_graphql::registry::{MetaType, Registry};
+use async_graphql::registry::{MetaField, MetaType, Registry};
 use async_graphql::{Pos, ServerError, ServerResult, Value as ConstValue, Variables};
 
 /// How deep the fields that read data may nest.
@@ -130,26 +130,28 @@ impl<'a> Walk<'a> {
                         return;
                     };
                     let meta = parent.and_then(|p| self.field(p, name));
-                    if let Some((_, args)) = &meta {
+                    if let Some(meta) = meta {
                         for (arg, value) in &field.node.arguments {
-                            let Some(ty) = args.get(arg.node.as_str()) else {
+                            let Some(ty) = meta.args.get(arg.node.as_str()).map(|a| a.ty.as_str())
+                            else {
                                 continue;
                             };
                             // Variables count as null here: they are checked
                             // against their own definitions.
+                            let at = value.pos;
                             let value = value.node.clone().into_const_with(|_| {
                                 Ok::<_, std::convert::Infallible>(ConstValue::Null)
                             });
                             if let Ok(Some(problem)) = value.map(|v| self.out_of_range(&v, ty)) {
                                 self.fail(
                                     format!("Invalid value for argument \"{arg}\" of \"{name}\": {problem}", arg = arg.node),
-                                    value_pos(field, arg.node.as_str()),
+                                    at,
                                 );
                                 return;
                             }
                         }
                     }
-                    let child = meta.map(|(ty, _)| named(ty));
+                    let child = meta.map(|f| named(&f.ty));
                     self.selections(&field.node.selection_set.node, child, depth);
                 }
                 Selection::FragmentSpread(spread) => {
@@ -206,23 +208,14 @@ impl<'a> Walk<'a> {
         Some(inner)
     }
 
-    /// The type of field `name` of type `parent`, and its arguments' types.
-    fn field(
-        &self,
-        parent: &str,
-        name: &str,
-    ) -> Option<(&'a str, std::collections::HashMap<&'a str, &'a str>)> {
-        let fields = match self.registry.types.get(parent)? {
-            MetaType::Object { fields, .. } | MetaType::Interface { fields, .. } => fields,
-            _ => return None,
-        };
-        let field = fields.get(name)?;
-        let args = field
-            .args
-            .iter()
-            .map(|(name, arg)| (name.as_str(), arg.ty.as_str()))
-            .collect();
-        Some((field.ty.as_str(), args))
+    /// Field `name` of type `parent`, as the schema declares it.
+    fn field(&self, parent: &str, name: &str) -> Option<&'a MetaField> {
+        match self.registry.types.get(parent)? {
+            MetaType::Object { fields, .. } | MetaType::Interface { fields, .. } => {
+                fields.get(name)
+            }
+            _ => None,
+        }
     }
 
     /// What is wrong with `value` as a `ty` (a type as written, `[Int!]!`),
@@ -257,16 +250,4 @@ impl<'a> Walk<'a> {
 /// The named type under a type's list and non-null marks.
 fn named(ty: &str) -> &str {
     ty.trim_matches(|c| c == '[' || c == ']' || c == '!')
-}
-
-fn value_pos(
-    field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
-    arg: &str,
-) -> Pos {
-    field
-        .node
-        .arguments
-        .iter()
-        .find(|(name, _)| name.node.as_str() == arg)
-        .map_or(field.pos, |(_, value)| value.pos)
 }
