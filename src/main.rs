@@ -3,6 +3,12 @@ use clap::Parser;
 use activity_gateway::cli;
 use activity_gateway::config::{Cli, Command, KeysCommand, LogFormat};
 
+/// mimalloc instead of the system allocator: a page of 50 allocates tens of
+/// thousands of small values, and glibc's malloc spent a quarter of the
+/// gateway's CPU on them (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     use std::io::IsTerminal as _;
