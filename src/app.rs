@@ -21,7 +21,7 @@ use crate::admission::Admission;
 use crate::auth::{self, Principal};
 use crate::config::HttpArgs;
 use crate::error::AppError;
-use crate::graphql::{self, GatewaySchema};
+use crate::graphql;
 use crate::service::live::LiveFeed;
 use crate::service::recorder::Recorder;
 use crate::service::secrets::CursorKeys;
@@ -32,7 +32,7 @@ use crate::{graphiql, recording, rest, service};
 pub struct AppState {
     pub db: DatabaseConnection,
     pub settings: Arc<HttpArgs>,
-    pub schema: GatewaySchema,
+    pub schemas: graphql::Schemas,
     pub recorder: Recorder,
     /// Rung after every commit of events; wakes live subscriptions.
     pub live: LiveFeed,
@@ -49,7 +49,7 @@ impl AppState {
     pub fn new(db: DatabaseConnection, settings: HttpArgs) -> Self {
         let live = LiveFeed::default();
         let settings = Arc::new(settings);
-        let schema = graphql::build_schema(db.clone(), live.clone(), settings.clone());
+        let schemas = graphql::build_schemas(db.clone(), live.clone(), settings.clone());
         let recorder = if settings.record_requests {
             Recorder::start(db.clone(), live.clone(), settings.recorder_capacity)
         } else {
@@ -68,7 +68,7 @@ impl AppState {
             cursors: CursorKeys::new(db.clone(), settings.cursor_secret.clone()),
             db,
             settings,
-            schema,
+            schemas,
             recorder,
             live,
             telemetry: Arc::default(),

@@ -18,6 +18,9 @@ on_both_backends!(
     bodies_that_are_not_json_are_refused_unread,
     malformed_request_shapes_answer_400_with_plain_messages,
     graphql_response_json_answers_request_errors_with_400_and_no_data,
+    persisted_queries_run_from_their_hash_within_their_org,
+    get_refuses_a_mutation_named_by_its_hash,
+    a_kept_document_is_checked_again_with_each_requests_variables,
 );
 
 /// `tests/conformance` with its pinned packages installed (`npm ci`, once).
@@ -330,4 +333,167 @@ async fn graphql_response_json_answers_request_errors_with_400_and_no_data(db: T
         "{text}"
     );
     assert!(answer["errors"].is_array(), "{text}");
+}
+
+/// Apollo's `extensions.persistedQuery`, with the hash of `query`.
+fn persisted(query: &str, version: u64) -> Value {
+    use sha2::Digest as _;
+    let hash = hex::encode(sha2::Sha256::digest(query.as_bytes()));
+    json!({ "persistedQuery": { "version": version, "sha256Hash": hash } })
+}
+
+async fn post_json(app: &TestApp, key: &str, body: Value) -> (u16, Value) {
+    let (status, text) = post(
+        app,
+        key,
+        Some("application/json"),
+        "application/json",
+        &body.to_string(),
+    )
+    .await;
+    (status, serde_json::from_str(&text).unwrap())
+}
+
+async fn persisted_queries_run_from_their_hash_within_their_org(db: TestDb) {
+    db.seed(10).await;
+    let acme = db.key("org_acme", Role::Viewer).await;
+    let globex = db.key("org_globex", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let query = "{ viewer { principalId tokenType } }";
+    let extensions = persisted(query, 1);
+
+    // A hash never sent with its text is not known: Apollo's client then sends both.
+    let (status, body) = post_json(&app, &acme, json!({ "extensions": extensions })).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("data").is_none(), "{body}");
+    assert_eq!(
+        body["errors"][0]["message"], "PersistedQueryNotFound",
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+
+    let (status, with_text) = post_json(
+        &app,
+        &acme,
+        json!({ "query": query, "extensions": extensions }),
+    )
+    .await;
+    assert_eq!(status, 200, "{with_text}");
+    assert_eq!(with_text["data"]["viewer"]["tokenType"], "api_key");
+
+    // Then the hash alone is enough, over POST and over GET.
+    let (status, by_hash) = post_json(&app, &acme, json!({ "extensions": extensions })).await;
+    assert_eq!((status, &by_hash), (200, &with_text));
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .header("X-Api-Key", &acme)
+        .query(&[("extensions", extensions.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap(), with_text);
+
+    // Another org cannot use, or learn of, the text acme sent.
+    let (_, body) = post_json(&app, &globex, json!({ "extensions": extensions })).await;
+    assert_eq!(
+        body["errors"][0]["message"], "PersistedQueryNotFound",
+        "{body}"
+    );
+
+    // A hash that is not the text's, and an unknown version, are refused.
+    let wrong = persisted("{ viewer { principalId } }", 1);
+    let (_, body) = post_json(&app, &acme, json!({ "query": query, "extensions": wrong })).await;
+    assert_eq!(
+        (
+            &body["errors"][0]["message"],
+            &body["errors"][0]["extensions"]["code"]
+        ),
+        (
+            &json!("provided sha does not match query"),
+            &json!("BAD_USER_INPUT")
+        ),
+        "{body}"
+    );
+    let (_, body) = post_json(
+        &app,
+        &acme,
+        json!({ "query": query, "extensions": persisted(query, 2) }),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["message"], "Unsupported persisted query version",
+        "{body}"
+    );
+    // Without `query` and without a persisted query, `query` is still missing.
+    let (status, body) = post_json(&app, &acme, json!({ "extensions": {} })).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["message"], "`query` is missing", "{body}");
+}
+
+async fn get_refuses_a_mutation_named_by_its_hash(db: TestDb) {
+    db.seed(10).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    let mutation = "mutation { refreshActivity { refreshedViews } }";
+    let extensions = persisted(mutation, 1);
+    let (status, body) = post_json(
+        &app,
+        &key,
+        json!({ "query": mutation, "extensions": extensions }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"]["refreshActivity"].is_object(), "{body}");
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .header("X-Api-Key", &key)
+        .query(&[("extensions", extensions.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+}
+
+async fn a_kept_document_is_checked_again_with_each_requests_variables(db: TestDb) {
+    db.seed(10).await;
+    let key = db.key("org_acme", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let query =
+        r#"query($n: Int) { org(id: "org_acme") { activity(first: $n) { nodes { id } } } }"#;
+    let (status, body) = post_json(
+        &app,
+        &key,
+        json!({ "query": query, "variables": { "n": 3 } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["org"]["activity"]["nodes"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    // The same text again, kept parsed: its new variable is still checked first.
+    let (status, body) = post_json(
+        &app,
+        &key,
+        json!({ "query": query, "variables": { "n": 4_294_967_296_i64 } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("data").is_none(), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not a 32-bit Int"),
+        "{body}"
+    );
 }

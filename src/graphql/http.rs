@@ -40,12 +40,32 @@ pub async fn post_handler(
         ))
     };
     let mut response = match read {
-        Ok(batch) => {
-            // Parsed here only for the recorded action; nothing else needs it.
-            let action = if state.recorder.is_enabled() {
-                batch_action(&batch)
-            } else {
-                "read"
+        Ok(BatchRequest::Single(mut request)) => {
+            match state
+                .schemas
+                .documents
+                .resolve_persisted(&principal.org_id, &mut request)
+            {
+                Ok(()) => {
+                    let action = recorded_action(&state, &request);
+                    execute(
+                        &state,
+                        &headers,
+                        &principal,
+                        BatchRequest::Single(request),
+                        action,
+                    )
+                    .await
+                }
+                Err(error) => refused(&state, &headers, error),
+            }
+        }
+        Ok(batch @ BatchRequest::Batch(_)) => {
+            let action = match &batch {
+                BatchRequest::Batch(requests) => requests
+                    .first()
+                    .map_or("read", |first| recorded_action(&state, first)),
+                BatchRequest::Single(_) => "read",
             };
             execute(&state, &headers, &principal, batch, action).await
         }
@@ -149,8 +169,13 @@ fn shape_problem(body: &serde_json::Value) -> Option<String> {
 /// What is wrong with one request object's members, if anything.
 fn request_problem(request: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
     use serde_json::Value;
+    let persisted = request
+        .get("extensions")
+        .and_then(|e| e.get("persistedQuery"))
+        .is_some();
     match request.get("query") {
         Some(Value::String(_)) => {}
+        None if persisted => {}
         None => return Some("`query` is missing".into()),
         Some(_) => return Some("`query` must be a string".into()),
     }
@@ -182,15 +207,32 @@ pub async fn get_handler(
         Err(e) => return graphql_error_response(e),
     };
     let mut response = match read_query_string(parts.uri.query()) {
-        Ok(request) => {
-            execute(
-                &state,
-                &parts.headers,
-                &principal,
-                BatchRequest::Single(request),
-                "read",
-            )
-            .await
+        Ok(mut request) => {
+            let persisted = state
+                .schemas
+                .documents
+                .resolve_persisted(&principal.org_id, &mut request);
+            match persisted {
+                Err(error) => refused(&state, &parts.headers, error),
+                // GET never changes state, whatever text a hash names.
+                Ok(()) if mutation_action(&state, &request).is_some() => {
+                    let mut response = AppError::MethodNotAllowed.into_response();
+                    response
+                        .headers_mut()
+                        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+                    response
+                }
+                Ok(()) => {
+                    execute(
+                        &state,
+                        &parts.headers,
+                        &principal,
+                        BatchRequest::Single(request),
+                        "read",
+                    )
+                    .await
+                }
+            }
         }
         Err(refusal) => refusal,
     };
@@ -200,8 +242,9 @@ pub async fn get_handler(
 
 /// The operation of a GET (`query`, `operationName`, and `variables` and
 /// `extensions` as JSON text), or the answer that refuses it: 400 for
-/// parameters that are missing or not JSON objects, 405 when the selected
-/// operation is a mutation, as GET must never change state.
+/// parameters that are missing or not JSON objects. (Whether the operation
+/// is a mutation, which GET refuses, is known once a persisted query's text
+/// is.)
 fn read_query_string(query: Option<&str>) -> Result<Request, Response> {
     let bad = |message: String| refusal(StatusCode::BAD_REQUEST, message);
     let (mut document, mut operation_name, mut variables, mut extensions) =
@@ -215,7 +258,14 @@ fn read_query_string(query: Option<&str>) -> Result<Request, Response> {
             _ => {}
         }
     }
-    let document = document.ok_or_else(|| bad("`query` is missing".into()))?;
+    let persisted = extensions
+        .as_deref()
+        .is_some_and(|e| e.contains("persistedQuery"));
+    let document = match document {
+        Some(document) => document,
+        None if persisted => String::new(),
+        None => return Err(bad("`query` is missing".into())),
+    };
     let json_object = |member: &str, text: Option<String>| match text.filter(|t| !t.is_empty()) {
         None => Ok(None),
         Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
@@ -241,13 +291,6 @@ fn read_query_string(query: Option<&str>) -> Result<Request, Response> {
     let unstorable = unstorable_text(&request, &["query".into()]);
     if !unstorable.is_empty() {
         return Err(AppError::Invalid(unstorable).into_response());
-    }
-    if mutation_action(&request).is_some() {
-        let mut response = AppError::MethodNotAllowed.into_response();
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return Err(response);
     }
     Ok(request)
 }
@@ -367,8 +410,9 @@ async fn serve_socket(
             Ok(data)
         }
     };
-    let mut messages = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
-        .on_connection_init(init);
+    let mut messages =
+        async_graphql::http::WebSocket::new(state.schemas.guarded.clone(), input, protocol)
+            .on_connection_init(init);
     let mut recheck = tokio::time::interval(CREDENTIAL_RECHECK);
     recheck.tick().await;
     let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
@@ -619,49 +663,131 @@ async fn execute(
         &principal.org_id,
         &state.settings,
     ));
-    let executed = super::ordering::Executed::default();
-    let single = matches!(batch, BatchRequest::Single(_));
-    let mut response = state
-        .schema
-        .execute_batch(
-            batch
-                .data(principal.clone())
-                .data(loaders)
-                .data(SharedBudget::default())
-                .data(executed.clone()),
-        )
-        .await;
+    let ran = match batch {
+        BatchRequest::Single(request) => {
+            run_single(state, request.data(principal.clone()).data(loaders)).await
+        }
+        batch => Ran {
+            response: state
+                .schemas
+                .guarded
+                .execute_batch(
+                    batch
+                        .data(principal.clone())
+                        .data(loaders)
+                        .data(SharedBudget::default()),
+                )
+                .await,
+            // Batches answer 200 whatever each operation did.
+            refused_before_execution: false,
+            operation: ("batch", "batch".to_owned()),
+        },
+    };
+    answer(state, headers, ran, action)
+}
+
+/// What running a request gave.
+struct Ran {
+    response: BatchResponse,
+    /// Refused before execution began (parse, validation, limits): a
+    /// "request error" in GraphQL over HTTP's terms.
+    refused_before_execution: bool,
+    /// The type and first root field of what ran, for `/metrics`.
+    operation: (&'static str, String),
+}
+
+/// One operation on the plain schema: its document prepared here
+/// ([`super::documents`]), its answer put in selection order here.
+async fn run_single(state: &AppState, mut request: Request) -> Ran {
+    let schemas = &state.schemas;
+    let document = match schemas.documents.prepare(&schemas.types, &request) {
+        Ok(document) => document,
+        Err(error) => return refused_with(async_graphql::Response::from_errors(vec![error])),
+    };
+    let operation_name = request.operation_name.clone();
+    request.set_parsed_query(async_graphql::parser::types::ExecutableDocument::clone(
+        &document,
+    ));
+    let mut response = schemas.plain.execute(request).await;
+    // async-graphql refuses before execution (validation, variables, an
+    // unknown operation) with no data and errors that name no field; every
+    // error of execution names its field's path.
+    let began = !matches!(response.data, async_graphql::Value::Null)
+        || response.errors.iter().any(|e| !e.path.is_empty());
+    if !began {
+        return refused_with(response);
+    }
+    super::ordering::order_answer(&mut response.data, &document, operation_name.as_deref());
+    let operation = super::ordering::operation(&document, operation_name.as_deref())
+        .map(super::ordering::label)
+        .unwrap_or(("none", "none".to_owned()));
+    Ran {
+        response: BatchResponse::Single(response),
+        refused_before_execution: false,
+        operation,
+    }
+}
+
+/// A single operation refused before execution.
+fn refused_with(response: async_graphql::Response) -> Ran {
+    Ran {
+        response: BatchResponse::Single(response),
+        refused_before_execution: true,
+        operation: ("none", "none".to_owned()),
+    }
+}
+
+/// A request refused before it ran (a persisted query that cannot be used),
+/// answered as GraphQL over HTTP answers request errors.
+fn refused(state: &AppState, headers: &HeaderMap, error: ServerError) -> Response {
+    let ran = refused_with(async_graphql::Response::from_errors(vec![error]));
+    answer(state, headers, ran, "read")
+}
+
+/// The HTTP answer to what ran, with what the recorder and `/metrics` need.
+fn answer(state: &AppState, headers: &HeaderMap, ran: Ran, action: &'static str) -> Response {
+    let mut response = ran.response;
     match &mut response {
         BatchResponse::Single(r) => with_codes(&mut r.errors),
         BatchResponse::Batch(rs) => rs.iter_mut().for_each(|r| with_codes(&mut r.errors)),
     }
-    let outcome = outcome_of(&response);
-    count_operations(state, &response, &executed);
-    // A request refused before execution (parse, validation, limits) is a
-    // request error: no `data` entry, and under graphql-response+json a 400.
-    // (Batches answer 200: their operations went their own ways.)
-    let request_error = single && !executed.began();
-    let mut body = serde_json::to_value(&response).unwrap_or_default();
-    if request_error {
-        if let Some(members) = body.as_object_mut() {
-            members.remove("data");
-        }
+    count_operations(state, &response, &ran.operation);
+    let mut answer = body(headers, &response, ran.refused_before_execution);
+    answer.extensions_mut().insert(OperationAction(action));
+    answer.extensions_mut().insert(outcome_of(&response));
+    answer
+}
+
+/// The body, serialised once. A request error has no `data` entry, and
+/// under graphql-response+json it is a 400.
+fn body(headers: &HeaderMap, response: &BatchResponse, request_error: bool) -> Response {
+    #[derive(serde::Serialize)]
+    struct Refused<'a> {
+        #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
+        errors: &'a [ServerError],
     }
     let media = content_type(headers);
-    let status = if request_error && media == GRAPHQL_RESPONSE {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
+    let (status, bytes) = match response {
+        BatchResponse::Single(r) if request_error => (
+            if media == GRAPHQL_RESPONSE {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            },
+            serde_json::to_vec(&Refused {
+                extensions: &r.extensions,
+                errors: &r.errors,
+            }),
+        ),
+        response => (StatusCode::OK, serde_json::to_vec(response)),
     };
-    let mut answer = (
+    (
         status,
         [(header::CONTENT_TYPE, media)],
-        serde_json::to_vec(&body).unwrap_or_default(),
+        bytes.unwrap_or_default(),
     )
-        .into_response();
-    answer.extensions_mut().insert(OperationAction(action));
-    answer.extensions_mut().insert(outcome);
-    answer
+        .into_response()
 }
 
 /// Counts each operation of the answer for `/metrics`: by type and first
@@ -671,7 +797,7 @@ async fn execute(
 fn count_operations(
     state: &AppState,
     response: &BatchResponse,
-    executed: &super::ordering::Executed,
+    operation: &(&'static str, String),
 ) {
     let outcome = |r: &async_graphql::Response| {
         let data = !matches!(r.data, async_graphql::Value::Null);
@@ -681,18 +807,14 @@ fn count_operations(
             (false, _) => "error",
         }
     };
-    match response {
-        BatchResponse::Single(r) => {
-            let (kind, field) = executed.operation().unwrap_or(("none", "none".to_owned()));
-            state.telemetry.graphql_operation(kind, &field, outcome(r));
-        }
-        BatchResponse::Batch(rs) => {
-            for r in rs {
-                state
-                    .telemetry
-                    .graphql_operation("batch", "batch", outcome(r));
-            }
-        }
+    let responses = match response {
+        BatchResponse::Single(r) => std::slice::from_ref(r),
+        BatchResponse::Batch(rs) => rs.as_slice(),
+    };
+    for r in responses {
+        state
+            .telemetry
+            .graphql_operation(operation.0, &operation.1, outcome(r));
     }
 }
 
@@ -723,30 +845,22 @@ fn outcome_of(response: &BatchResponse) -> GraphqlOutcome {
 }
 
 /// The action a GraphQL request is recorded with: `read` for queries, and for
-/// a mutation what its first root field does (a batch: its first request).
-fn batch_action(batch: &BatchRequest) -> &'static str {
-    let first = match batch {
-        BatchRequest::Single(r) => Some(r),
-        BatchRequest::Batch(rs) => rs.first(),
-    };
-    first.and_then(mutation_action).unwrap_or("read")
+/// a mutation what its first root field does. Looked at only when requests
+/// are recorded.
+fn recorded_action(state: &AppState, request: &Request) -> &'static str {
+    if !state.recorder.is_enabled() {
+        return "read";
+    }
+    mutation_action(state, request).unwrap_or("read")
 }
 
 /// `Some(action)` when the operation the request selects is a mutation.
 /// Unparseable queries are left for the executor to refuse.
-fn mutation_action(request: &Request) -> Option<&'static str> {
-    let doc = async_graphql::parser::parse_query(&request.query).ok()?;
-    // The operation the request selects: the one named, or the only one.
-    let mut operations = doc.operations.iter();
-    let (_, op) = match &request.operation_name {
-        Some(wanted) => operations.find(|(name, _)| name.is_some_and(|n| n.as_str() == wanted))?,
-        None => match (operations.next(), operations.next()) {
-            (Some(only), None) => only,
-            _ => return None,
-        },
-    };
+fn mutation_action(state: &AppState, request: &Request) -> Option<&'static str> {
+    let document = state.schemas.documents.parse(&request.query).ok()?;
+    let operation = super::ordering::operation(&document, request.operation_name.as_deref())?;
     // What a mutation does, by its first root field.
-    match super::ordering::label(&op.node) {
+    match super::ordering::label(operation) {
         ("mutation", field) => Some(match field.as_str() {
             "ingestActivity" | "createProblem" => "create",
             "resolveProblem" => "update",

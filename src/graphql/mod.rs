@@ -2,6 +2,7 @@
 
 mod activity;
 pub mod budget;
+pub mod documents;
 mod guard;
 pub mod http;
 pub mod loaders;
@@ -34,12 +35,59 @@ pub type GatewaySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 pub const MAX_COMPLEXITY: usize = 10_000;
 pub const MAX_DIRECTIVES: usize = 8;
 
+/// The schema with its checks as extensions: async-graphql runs them for
+/// every request, and the ordering of answers with them. What the transport
+/// cannot prepare itself runs here: batches (whose operations share one
+/// complexity budget) and subscriptions.
 pub fn build_schema(
     db: DatabaseConnection,
     live: LiveFeed,
     settings: Arc<HttpArgs>,
 ) -> GatewaySchema {
     let cursors = CursorKeys::new(db.clone(), settings.cursor_secret.clone());
+    guarded(db, live, settings, cursors)
+}
+
+/// The two faces of one schema. With any extension at all, async-graphql
+/// wraps every field of every row in the extension chain, and a page of 50
+/// events paid more for that than for its query (measured in BENCHMARKS.md:
+/// +33% req/s without). So single operations over HTTP run on `plain`, which
+/// has none, and the transport makes the same checks and orders the answer
+/// itself ([`documents`], [`ordering::order_answer`]).
+#[derive(Clone)]
+pub struct Schemas {
+    pub plain: GatewaySchema,
+    pub guarded: GatewaySchema,
+    /// The types, for the checks the transport makes.
+    pub types: async_graphql::SchemaEnv,
+    pub documents: Arc<documents::Documents>,
+}
+
+pub fn build_schemas(db: DatabaseConnection, live: LiveFeed, settings: Arc<HttpArgs>) -> Schemas {
+    let cursors = CursorKeys::new(db.clone(), settings.cursor_secret.clone());
+    let plain = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .data(db.clone())
+        .data(cursors.clone())
+        .data(live.clone())
+        .data(settings.clone())
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_directives(MAX_DIRECTIVES)
+        .limit_recursive_depth(documents::RECURSION_DEPTH)
+        .finish();
+    Schemas {
+        plain,
+        guarded: guarded(db, live, settings, cursors),
+        types: types(),
+        documents: Arc::default(),
+    }
+}
+
+fn guarded(
+    db: DatabaseConnection,
+    live: LiveFeed,
+    settings: Arc<HttpArgs>,
+    cursors: CursorKeys,
+) -> GatewaySchema {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(db)
         .data(cursors)
@@ -47,12 +95,57 @@ pub fn build_schema(
         .data(settings)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_directives(MAX_DIRECTIVES)
+        .limit_recursive_depth(documents::RECURSION_DEPTH)
         .extension(shape::DocumentShape)
         .extension(ordering::SelectionOrder)
         .extension(budget::BatchBudget {
             limit: MAX_COMPLEXITY,
         })
         .finish()
+}
+
+/// The schema's types. async-graphql shows a static schema's registry to
+/// its extensions only, so a throwaway schema of the same types with one
+/// extension reads it while it prepares `{ __typename }`, which needs no
+/// I/O: the first poll gets there.
+fn types() -> async_graphql::SchemaEnv {
+    use async_graphql::extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+    };
+    use std::sync::Mutex;
+
+    #[derive(Clone, Default)]
+    struct Probe(Arc<Mutex<Option<async_graphql::SchemaEnv>>>);
+    impl ExtensionFactory for Probe {
+        fn create(&self) -> Arc<dyn Extension> {
+            Arc::new(self.clone())
+        }
+    }
+    #[async_graphql::async_trait::async_trait]
+    impl Extension for Probe {
+        async fn prepare_request(
+            &self,
+            ctx: &ExtensionContext<'_>,
+            request: async_graphql::Request,
+            next: NextPrepareRequest<'_>,
+        ) -> async_graphql::ServerResult<async_graphql::Request> {
+            *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(ctx.schema_env.clone());
+            next.run(ctx, request).await
+        }
+    }
+
+    let probe = Probe::default();
+    let schema = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .extension(probe.clone())
+        .finish();
+    let execution = schema.execute("{ __typename }");
+    let mut execution = std::pin::pin!(execution);
+    let _ = std::future::Future::poll(
+        execution.as_mut(),
+        &mut std::task::Context::from_waker(std::task::Waker::noop()),
+    );
+    let types = probe.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+    types.expect("async-graphql prepares a request in its first poll")
 }
 
 /// The SDL, as checked in at `schema.graphql`.

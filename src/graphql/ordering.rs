@@ -4,12 +4,7 @@
 //! finish, so a `totalCount` that waits for the database lands after the
 //! `nodes` that did not; each object of the answer is put back in selection
 //! order here, once execution is done.
-//!
-//! The same extension tells the transport whether execution began at all:
-//! a request refused before it (parse, validation, limits) is a "request
-//! error", which GraphQL over HTTP answers differently ([`Executed`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
@@ -20,23 +15,8 @@ use async_graphql::parser::types::{
 };
 use async_graphql::{Name, Response, ServerResult, Value, Variables};
 
-/// Put into a request's data by the transport: set once execution begins,
-/// with the executed operation's type and first root field.
-#[derive(Clone, Default)]
-pub struct Executed(Arc<(AtomicBool, Mutex<Option<(&'static str, String)>>)>);
-
-impl Executed {
-    pub fn began(&self) -> bool {
-        self.0 .0.load(Ordering::Relaxed)
-    }
-
-    /// `("query" | "mutation" | "subscription", first root field)`, once
-    /// execution began.
-    pub fn operation(&self) -> Option<(&'static str, String)> {
-        self.0 .1.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
+/// The extension that orders answers, for the guarded schema (batches and
+/// subscriptions); the plain schema's transport calls [`order_answer`].
 pub struct SelectionOrder;
 
 impl ExtensionFactory for SelectionOrder {
@@ -76,31 +56,35 @@ impl Extension for Ordered {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        let operation = document.as_ref().and_then(|document| {
-            document
-                .operations
-                .iter()
-                .find(|(name, _)| {
-                    operation_name.is_none() || name.map(|n| n.as_str()) == operation_name
-                })
-                .map(|(_, operation)| operation)
-        });
-        if let Some(executed) = ctx.data_opt::<Executed>() {
-            executed.0 .0.store(true, Ordering::Relaxed);
-            if let Some(operation) = operation {
-                *executed.0 .1.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(label(&operation.node));
-            }
-        }
         let mut response = next.run(ctx, operation_name).await;
-        if let (Some(document), Some(operation)) = (&document, operation) {
-            order(
-                &mut response.data,
-                &[&operation.node.selection_set.node],
-                document,
-            );
+        if let Some(document) = &document {
+            order_answer(&mut response.data, document, operation_name);
         }
         response
+    }
+}
+
+/// The operation a request selects: the one named, or the only one.
+pub fn operation<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a OperationDefinition> {
+    let mut operations = document.operations.iter();
+    let (_, operation) = match name {
+        Some(wanted) => operations.find(|(name, _)| name.is_some_and(|n| n.as_str() == wanted))?,
+        None => match (operations.next(), operations.next()) {
+            (Some(only), None) => only,
+            _ => return None,
+        },
+    };
+    Some(&operation.node)
+}
+
+/// Puts the answer `data` of the operation named `operation_name` in
+/// selection order.
+pub fn order_answer(data: &mut Value, document: &ExecutableDocument, operation_name: Option<&str>) {
+    if let Some(operation) = operation(document, operation_name) {
+        order(data, &[&operation.selection_set.node], document);
     }
 }
 
@@ -127,19 +111,42 @@ pub(super) fn label(operation: &OperationDefinition) -> (&'static str, String) {
 /// Puts every object in `value` in the order of `sets` (the selection sets
 /// that produced it: one, or several when fragments select the same field).
 fn order(value: &mut Value, sets: &[&SelectionSet], document: &ExecutableDocument) {
+    if matches!(value, Value::List(_) | Value::Object(_)) {
+        // The items of a list were all selected by the same sets: their keys
+        // are collected once for all of them.
+        let mut keys = Vec::new();
+        for set in sets {
+            collect(set, document, &mut keys, &mut Vec::new());
+        }
+        order_by(value, &keys, document);
+    }
+}
+
+type Keys<'a> = [(Name, Vec<&'a SelectionSet>)];
+
+fn order_by(value: &mut Value, keys: &Keys<'_>, document: &ExecutableDocument) {
     match value {
         Value::List(items) => items
             .iter_mut()
-            .for_each(|item| order(item, sets, document)),
+            .for_each(|item| order_by(item, keys, document)),
         Value::Object(fields) => {
-            let mut keys: Vec<(Name, Vec<&SelectionSet>)> = Vec::new();
-            for set in sets {
-                collect(set, document, &mut keys, &mut Vec::new());
+            for (key, sub) in keys {
+                if let Some(child) = fields.get_mut(key) {
+                    order(child, sub, document);
+                }
+            }
+            // Fields that were ready at once come back in order already:
+            // only an object that is not is rebuilt.
+            let mut expected = keys
+                .iter()
+                .map(|(k, _)| k)
+                .filter(|k| fields.contains_key(*k));
+            if fields.keys().all(|k| expected.next() == Some(k)) {
+                return;
             }
             let mut ordered = async_graphql::indexmap::IndexMap::with_capacity(fields.len());
-            for (key, sub) in &keys {
-                if let Some(mut child) = fields.swap_remove(key) {
-                    order(&mut child, sub, document);
+            for (key, _) in keys {
+                if let Some(child) = fields.swap_remove(key) {
                     ordered.insert(key.clone(), child);
                 }
             }
