@@ -21,6 +21,11 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         .sqlx_logging(false)
         .acquire_timeout(Duration::from_secs(5))
         .connect_timeout(Duration::from_secs(5))
+        // A ping before each acquire was a round trip per statement. sqlx
+        // already tests a connection when it is released and closes a broken
+        // one; a connection that sat idle (the server may have restarted
+        // meanwhile) is still tested before use.
+        .test_before_acquire_if_idle_for(Duration::from_secs(1))
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
