@@ -10,7 +10,10 @@ use std::sync::Arc;
 use activity_gateway::domain::permission::Role;
 use common::TestDb;
 
-on_both_backends!(two_hundred_activities_with_five_relations_cost_seven_statements);
+on_both_backends!(
+    two_hundred_activities_with_five_relations_cost_seven_statements,
+    a_pages_selected_relations_are_loaded_without_waiting_for_the_batching_window,
+);
 
 async fn two_hundred_activities_with_five_relations_cost_seven_statements(db: TestDb) {
     db.seed(3_000).await;
@@ -70,4 +73,64 @@ async fn two_hundred_activities_with_five_relations_cost_seven_statements(db: Te
     let log = log.lock().unwrap();
     assert_eq!(statements.load(Ordering::SeqCst), 7, "{log:#?}");
     assert!(log[0].contains("\"orgs\""), "{log:#?}");
+}
+
+async fn a_pages_selected_relations_are_loaded_without_waiting_for_the_batching_window(db: TestDb) {
+    db.seed(500).await;
+    let secret = db.key("org_acme", Role::Viewer).await;
+    let principal = activity_gateway::service::keys::authenticate(&db.db, &secret)
+        .await
+        .unwrap();
+    let schema = activity_gateway::graphql::build_schema(
+        db.db.clone(),
+        Default::default(),
+        Default::default(),
+    );
+    // A window of a minute: a relation that waited for it would hold the
+    // answer for a minute.
+    let window = std::time::Duration::from_secs(60);
+    for query in [
+        "{ org(id: \"org_acme\") { activity(first: 50) { nodes { id user { email } workspace { name } endpoint { name } } } } }",
+        "{ org(id: \"org_acme\") { activity(first: 50) { edges { node { id ...Where } } } } } fragment Where on Activity { app { name } augmentation { name } }",
+    ] {
+        let loaders = Arc::new(activity_gateway::graphql::loaders::Loaders::with_window(
+            &db.db,
+            "org_acme",
+            &Default::default(),
+            window,
+        ));
+        let started = std::time::Instant::now();
+        let response = schema
+            .execute(
+                async_graphql::Request::new(query)
+                    .data(principal.clone())
+                    .data(loaders),
+            )
+            .await;
+        assert!(started.elapsed() < window / 4, "{query}: waited for the window");
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response.data.into_json().unwrap();
+        let activity = &data["org"]["activity"];
+        let rows: Vec<&serde_json::Value> = match activity["nodes"].as_array() {
+            Some(nodes) => nodes.iter().collect(),
+            None => activity["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| &e["node"])
+                .collect(),
+        };
+        assert_eq!(rows.len(), 50);
+        let loaded = |relation: &str, field: &str| {
+            rows.iter()
+                .filter(|r| r[relation][field].is_string())
+                .count()
+        };
+        if query.contains("nodes") {
+            assert!(loaded("user", "email") > 0 && loaded("workspace", "name") > 0);
+            assert!(loaded("endpoint", "name") > 0);
+        } else {
+            assert!(loaded("app", "name") > 0 && loaded("augmentation", "name") > 0);
+        }
+    }
 }

@@ -6,7 +6,7 @@ use async_graphql::{ComplexObject, Context, Enum, InputObject, Json, Object, Sim
 use sea_orm::DatabaseConnection;
 
 use super::guard::Gate;
-use super::loaders::Loaders;
+use super::loaders::{Loaders, Relations};
 use super::types::{App, Augmentation, Endpoint, User, Workspace};
 use crate::auth::Principal;
 use crate::domain::feed::{
@@ -297,6 +297,23 @@ pub(super) fn page_limit(first: Option<i32>, problems: &mut Vec<InvalidInput>) -
     DEFAULT_PAGE_SIZE
 }
 
+/// The relations of events that this connection's selection asks for, under
+/// `nodes` or `edges { node }` (fragments included).
+fn selected_relations(ctx: &Context<'_>) -> Relations {
+    let selection = ctx.look_ahead();
+    let asks = |name: &str| {
+        selection.field("nodes").field(name).exists()
+            || selection.field("edges").field("node").field(name).exists()
+    };
+    Relations {
+        users: asks("user"),
+        workspaces: asks("workspace"),
+        apps: asks("app"),
+        endpoints: asks("endpoint"),
+        augmentations: asks("augmentation"),
+    }
+}
+
 /// The `activity` field of every node.
 pub async fn activity_connection(
     ctx: &Context<'_>,
@@ -323,6 +340,12 @@ pub async fn activity_connection(
     let page = activity::page(db, &org, &scope, &filter, limit, cursor.as_ref())
         .await
         .gql()?;
+    if let Some(loaders) = ctx.data_opt::<std::sync::Arc<Loaders>>() {
+        loaders
+            .prefetch(selected_relations(ctx), &page.events)
+            .await
+            .map_err(|e| AppError::internal_msg(e).to_graphql())?;
+    }
     let edges: Vec<ActivityEdge> = page
         .events
         .into_iter()
