@@ -346,24 +346,34 @@ pub async fn activity_connection(
             .await
             .map_err(|e| AppError::internal_msg(e).to_graphql())?;
     }
+    let seal = |e: &entity::activity_event::Model| {
+        Cursor {
+            ts: e.ts,
+            id: e.id.clone(),
+        }
+        .encode(key, &org, &scope, &filter)
+    };
+    let page_info = PageInfo {
+        has_previous_page: cursor.is_some(),
+        has_next_page: page.has_more,
+        start_cursor: page.events.first().map(seal),
+        end_cursor: page.events.last().map(seal),
+    };
+    // Sealing costs an HMAC per row: rows get cursors only when the
+    // selection reads them (an unread field is never answered).
+    let edge_cursors = ctx.look_ahead().field("edges").field("cursor").exists();
     let edges: Vec<ActivityEdge> = page
         .events
         .into_iter()
         .map(|e| ActivityEdge {
-            cursor: Cursor {
-                ts: e.ts,
-                id: e.id.clone(),
-            }
-            .encode(key, &org, &scope, &filter),
+            cursor: if edge_cursors {
+                seal(&e)
+            } else {
+                String::new()
+            },
             node: Activity::from(e),
         })
         .collect();
-    let page_info = PageInfo {
-        has_previous_page: cursor.is_some(),
-        has_next_page: page.has_more,
-        start_cursor: edges.first().map(|e| e.cursor.clone()),
-        end_cursor: edges.last().map(|e| e.cursor.clone()),
-    };
     Ok(ActivityConnection {
         edges,
         page_info,

@@ -130,13 +130,23 @@ fn order_by(value: &mut Value, keys: &Keys<'_>, document: &ExecutableDocument) {
             .iter_mut()
             .for_each(|item| order_by(item, keys, document)),
         Value::Object(fields) => {
+            // Fields that were ready at once come back in order already, each
+            // beside its key: then no lookup is needed at all.
+            let in_order =
+                fields.len() == keys.len() && fields.keys().zip(keys).all(|(f, (k, _))| f == k);
+            if in_order {
+                for ((_, child), (_, sub)) in fields.iter_mut().zip(keys) {
+                    order(child, sub, document);
+                }
+                return;
+            }
             for (key, sub) in keys {
                 if let Some(child) = fields.get_mut(key) {
                     order(child, sub, document);
                 }
             }
-            // Fields that were ready at once come back in order already:
-            // only an object that is not is rebuilt.
+            // Some fields (skipped ones) may be absent: only an object out of
+            // order is rebuilt.
             let mut expected = keys
                 .iter()
                 .map(|(k, _)| k)
