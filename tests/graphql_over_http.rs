@@ -354,6 +354,17 @@ async fn post_json(app: &TestApp, key: &str, body: Value) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap())
 }
 
+/// A GET that names its operation by `extensions` alone.
+async fn get_by_hash(app: &TestApp, key: &str, extensions: &Value) -> reqwest::Response {
+    app.client
+        .get(app.url("/graphql"))
+        .header("X-Api-Key", key)
+        .query(&[("extensions", extensions.to_string())])
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn persisted_queries_run_from_their_hash_within_their_org(db: TestDb) {
     db.seed(10).await;
     let acme = db.key("org_acme", Role::Viewer).await;
@@ -387,14 +398,7 @@ async fn persisted_queries_run_from_their_hash_within_their_org(db: TestDb) {
     // Then the hash alone is enough, over POST and over GET.
     let (status, by_hash) = post_json(&app, &acme, json!({ "extensions": extensions })).await;
     assert_eq!((status, &by_hash), (200, &with_text));
-    let response = app
-        .client
-        .get(app.url("/graphql"))
-        .header("X-Api-Key", &acme)
-        .query(&[("extensions", extensions.to_string())])
-        .send()
-        .await
-        .unwrap();
+    let response = get_by_hash(&app, &acme, &extensions).await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.json::<Value>().await.unwrap(), with_text);
 
@@ -449,14 +453,7 @@ async fn get_refuses_a_mutation_named_by_its_hash(db: TestDb) {
     .await;
     assert_eq!(status, 200, "{body}");
     assert!(body["data"]["refreshActivity"].is_object(), "{body}");
-    let response = app
-        .client
-        .get(app.url("/graphql"))
-        .header("X-Api-Key", &key)
-        .query(&[("extensions", extensions.to_string())])
-        .send()
-        .await
-        .unwrap();
+    let response = get_by_hash(&app, &key, &extensions).await;
     assert_eq!(response.status().as_u16(), 405);
     assert_eq!(response.headers()["allow"], "POST");
 }

@@ -389,20 +389,22 @@ def main():
             run_wrk(url, script, 8, 2, server.process.pid, db_pid)
 
         results = {}
+
+        def measure(plan, connections):
+            for scenario, server, script, url in plan:
+                run = run_wrk(url, script, connections, SECONDS, server.process.pid, db_pid)
+                results.setdefault((scenario, server.name, connections), []).append(run)
+
         for round_number in range(1, ROUNDS + 1):
             print(f"round {round_number} of {ROUNDS}...", flush=True)
             for connections in CONNECTIONS:
-                for scenario, server, script, url in plan:
-                    run = run_wrk(url, script, connections, SECONDS, server.process.pid, db_pid)
-                    results.setdefault((scenario, server.name, connections), []).append(run)
+                measure(plan, connections)
                 run = run_pgbench(key, connections, SECONDS, db_pid, work)
                 results.setdefault(("a", "pgbench floor", connections), []).append(run)
         for round_number in range(1, ROUNDS + 1):
             print(f"recording on and off, round {round_number} of {ROUNDS}...", flush=True)
             for connections in CONNECTIONS:
-                for scenario, server, script, url in recording_plan:
-                    run = run_wrk(url, script, connections, SECONDS, server.process.pid, db_pid)
-                    results.setdefault((scenario, server.name, connections), []).append(run)
+                measure(recording_plan, connections)
         report(results)
     finally:
         for server in servers:

@@ -60,13 +60,12 @@ pub async fn post_handler(
                 Err(error) => refused(&state, &headers, error),
             }
         }
-        Ok(batch @ BatchRequest::Batch(_)) => {
-            let action = match &batch {
-                BatchRequest::Batch(requests) => requests
-                    .first()
-                    .map_or("read", |first| recorded_action(&state, first)),
-                BatchRequest::Single(_) => "read",
-            };
+        Ok(BatchRequest::Batch(requests)) => {
+            // A batch is recorded with what its first request does.
+            let action = requests
+                .first()
+                .map_or("read", |first| recorded_action(&state, first));
+            let batch = BatchRequest::Batch(requests);
             execute(&state, &headers, &principal, batch, action).await
         }
         Err(refusal) => refusal,
@@ -258,14 +257,6 @@ fn read_query_string(query: Option<&str>) -> Result<Request, Response> {
             _ => {}
         }
     }
-    let persisted = extensions
-        .as_deref()
-        .is_some_and(|e| e.contains("persistedQuery"));
-    let document = match document {
-        Some(document) => document,
-        None if persisted => String::new(),
-        None => return Err(bad("`query` is missing".into())),
-    };
     let json_object = |member: &str, text: Option<String>| match text.filter(|t| !t.is_empty()) {
         None => Ok(None),
         Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
@@ -274,7 +265,13 @@ fn read_query_string(query: Option<&str>) -> Result<Request, Response> {
             _ => Err(bad(format!("`{member}` must be a JSON object"))),
         },
     };
-    let mut request = Request::new(document);
+    // Without `query`, a persisted query's hash in `extensions` must name
+    // the text.
+    let has_text = document.is_some();
+    if !has_text && extensions.is_none() {
+        return Err(bad("`query` is missing".into()));
+    }
+    let mut request = Request::new(document.unwrap_or_default());
     if let Some(name) = operation_name.filter(|n| !n.is_empty()) {
         request = request.operation_name(name);
     }
@@ -287,6 +284,9 @@ fn read_query_string(query: Option<&str>) -> Result<Request, Response> {
                 .map_err(|_| bad("`extensions` must be a JSON object".into()))?;
             request.extensions.insert(name, value);
         }
+    }
+    if !has_text && !request.extensions.contains_key("persistedQuery") {
+        return Err(bad("`query` is missing".into()));
     }
     let unstorable = unstorable_text(&request, &["query".into()]);
     if !unstorable.is_empty() {
