@@ -1,25 +1,22 @@
 //! `/graphql` over HTTP: POST (queries and mutations), GET (queries only),
-//! and a GET that upgrades to a WebSocket (`graphql-transport-ws`) for
-//! subscriptions.
+//! and a GET that upgrades to a WebSocket (`socket.rs`) for subscriptions.
 
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql::http::{WebSocketProtocols, WsMessage};
-use async_graphql::Data;
 use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, Request, ServerError};
 use axum::body::Bytes;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::budget::{SharedBudget, MAX_BATCH_OPERATIONS};
+use super::budget::SharedBudget;
+use super::request::{is_json_body, read_batch, read_query_string};
 use crate::app::AppState;
 use crate::auth;
-use crate::error::{AppError, InvalidInput};
+use crate::error::AppError;
 use crate::recording::{GraphqlOutcome, OperationAction};
 
-const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+pub(super) const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+pub use super::socket::INIT_TIMEOUT;
 
 pub async fn post_handler(
     State(state): State<AppState>,
@@ -75,131 +72,13 @@ pub async fn post_handler(
     response
 }
 
-/// Whether a POST body is declared as JSON: `application/json` (or
-/// `application/graphql-response+json`), in UTF-8 if a charset is named.
-/// Anything else, a missing type included, is 415: a form or `text/plain`
-/// body is what a browser sends cross-site without asking first.
-fn is_json_body(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let mut parts = value.split(';').map(str::trim);
-    let essence = parts.next().unwrap_or_default();
-    let json = essence.eq_ignore_ascii_case("application/json")
-        || essence.eq_ignore_ascii_case(GRAPHQL_RESPONSE);
-    json && parts.all(|param| match param.split_once('=') {
-        Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
-            value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
-        }
-        _ => true,
-    })
-}
-
-/// The body's operations, or the answer that refuses them: an empty body,
-/// malformed JSON or a body not shaped like GraphQL requests (400, with a
-/// message that says what is wrong), more than [`MAX_BATCH_OPERATIONS`]
-/// operations (400), text that no backend can store (422).
-fn read_batch(body: &[u8]) -> Result<BatchRequest, Response> {
-    let bad = |message: String| refusal(StatusCode::BAD_REQUEST, message);
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(bad(
-            "The body is empty: send a JSON object with a `query` string".into(),
-        ));
-    }
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        bad(format!(
-            "The body is not valid JSON: {}",
-            crate::error::first_line(&e.to_string())
-        ))
-    })?;
-    if let serde_json::Value::Array(requests) = &value {
-        if requests.len() > MAX_BATCH_OPERATIONS {
-            return Err(bad(format!(
-                "A request holds at most {MAX_BATCH_OPERATIONS} operations; this one holds {}",
-                requests.len()
-            )));
-        }
-    }
-    if let Some(problem) = shape_problem(&value) {
-        return Err(bad(problem));
-    }
-    let batch: BatchRequest = serde_json::from_value(value)
-        .map_err(|_| bad("The body is not a GraphQL request".into()))?;
-    let unstorable: Vec<InvalidInput> = match &batch {
-        BatchRequest::Single(r) => unstorable_text(r, &["body".into()]),
-        BatchRequest::Batch(rs) => rs
-            .iter()
-            .enumerate()
-            .flat_map(|(i, r)| unstorable_text(r, &["body".into(), i.into()]))
-            .collect(),
-    };
-    if unstorable.is_empty() {
-        Ok(batch)
-    } else {
-        Err(AppError::Invalid(unstorable).into_response())
-    }
-}
-
-/// What is wrong with the shape of a POST body, if anything: one request
-/// object, or an array of them.
-fn shape_problem(body: &serde_json::Value) -> Option<String> {
-    use serde_json::Value;
-    match body {
-        Value::Object(request) => request_problem(request),
-        Value::Array(requests) if requests.is_empty() => {
-            Some("The array holds no operation".into())
-        }
-        Value::Array(requests) => requests.iter().enumerate().find_map(|(i, r)| match r {
-            Value::Object(request) => {
-                request_problem(request).map(|p| format!("Operation {i}: {p}"))
-            }
-            _ => Some(format!("Operation {i} is not a JSON object")),
-        }),
-        _ => Some(
-            "The body must be a JSON object with a `query` string, or an array of such objects"
-                .into(),
-        ),
-    }
-}
-
-/// What is wrong with one request object's members, if anything.
-fn request_problem(request: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
-    use serde_json::Value;
-    let persisted = request
-        .get("extensions")
-        .and_then(|e| e.get("persistedQuery"))
-        .is_some();
-    match request.get("query") {
-        Some(Value::String(_)) => {}
-        None if persisted => {}
-        None => return Some("`query` is missing".into()),
-        Some(_) => return Some("`query` must be a string".into()),
-    }
-    match request.get("operationName") {
-        None | Some(Value::Null | Value::String(_)) => {}
-        Some(_) => return Some("`operationName` must be a string or null".into()),
-    }
-    ["variables", "extensions"]
-        .into_iter()
-        .find(|member| {
-            !matches!(
-                request.get(*member),
-                None | Some(Value::Null | Value::Object(_))
-            )
-        })
-        .map(|member| format!("`{member}` must be an object or null"))
-}
-
 pub async fn get_handler(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
     if parts.headers.contains_key(header::UPGRADE) {
-        return subscribe(state, parts).await;
+        return super::socket::subscribe(state, parts).await;
     }
     let principal = match auth::resolve(&state.db, state.jwt_secret(), &parts.headers).await {
         Ok(p) => p,
@@ -237,412 +116,6 @@ pub async fn get_handler(
     };
     response.extensions_mut().insert(principal);
     response
-}
-
-/// The operation of a GET (`query`, `operationName`, and `variables` and
-/// `extensions` as JSON text), or the answer that refuses it: 400 for
-/// parameters that are missing or not JSON objects. (Whether the operation
-/// is a mutation, which GET refuses, is known once a persisted query's text
-/// is.)
-fn read_query_string(query: Option<&str>) -> Result<Request, Response> {
-    let bad = |message: String| refusal(StatusCode::BAD_REQUEST, message);
-    let (mut document, mut operation_name, mut variables, mut extensions) =
-        (None, None, None, None);
-    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        match name.as_ref() {
-            "query" => document = Some(value.into_owned()),
-            "operationName" => operation_name = Some(value.into_owned()),
-            "variables" => variables = Some(value.into_owned()),
-            "extensions" => extensions = Some(value.into_owned()),
-            _ => {}
-        }
-    }
-    let json_object = |member: &str, text: Option<String>| match text.filter(|t| !t.is_empty()) {
-        None => Ok(None),
-        Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(serde_json::Value::Null) => Ok(None),
-            Ok(value @ serde_json::Value::Object(_)) => Ok(Some(value)),
-            _ => Err(bad(format!("`{member}` must be a JSON object"))),
-        },
-    };
-    // Without `query`, a persisted query's hash in `extensions` must name
-    // the text.
-    let has_text = document.is_some();
-    if !has_text && extensions.is_none() {
-        return Err(bad("`query` is missing".into()));
-    }
-    let mut request = Request::new(document.unwrap_or_default());
-    if let Some(name) = operation_name.filter(|n| !n.is_empty()) {
-        request = request.operation_name(name);
-    }
-    if let Some(value) = json_object("variables", variables)? {
-        request = request.variables(async_graphql::Variables::from_json(value));
-    }
-    if let Some(serde_json::Value::Object(members)) = json_object("extensions", extensions)? {
-        for (name, value) in members {
-            let value = async_graphql::Value::from_json(value)
-                .map_err(|_| bad("`extensions` must be a JSON object".into()))?;
-            request.extensions.insert(name, value);
-        }
-    }
-    if !has_text && !request.extensions.contains_key("persistedQuery") {
-        return Err(bad("`query` is missing".into()));
-    }
-    let unstorable = unstorable_text(&request, &["query".into()]);
-    if !unstorable.is_empty() {
-        return Err(AppError::Invalid(unstorable).into_response());
-    }
-    Ok(request)
-}
-
-/// How often an open WebSocket checks that its credential still holds: a
-/// revoked key or an expired JWT ends it within this time (plus one lookup).
-const CREDENTIAL_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// graphql-transport-ws's "Forbidden": a refused or no longer valid credential.
-const CLOSE_FORBIDDEN: u16 = 4403;
-
-/// A WebSocket for subscriptions. The credential comes in the upgrade's
-/// headers or, as browsers cannot set headers on a WebSocket, in the
-/// `connection_init` payload as header names and values
-/// (`{"X-Api-Key": "..."}`); a bad one there closes the socket with 4403.
-async fn subscribe(state: AppState, mut parts: Parts) -> Response {
-    let protocol = parts
-        .headers
-        .get(header::SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|offered| {
-            offered
-                .split(',')
-                .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
-        });
-    let protocol = match protocol {
-        Some(protocol) => protocol,
-        None => {
-            let input = InvalidInput::new(
-                &["header", "sec-websocket-protocol"],
-                "value_error",
-                "Use the graphql-transport-ws subprotocol",
-                serde_json::Value::Null,
-            );
-            return AppError::invalid(input).into_response();
-        }
-    };
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let from_headers = if auth::has_credential(&parts.headers) {
-        match auth::resolve(&state.db, state.jwt_secret(), &parts.headers).await {
-            Ok(principal) => Some((principal, parts.headers.clone())),
-            Err(e) => return graphql_error_response(e),
-        }
-    } else {
-        None
-    };
-    let recorded = from_headers.as_ref().map(|(p, _)| p.clone());
-    let mut response = upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve_socket(state, socket, protocol, from_headers))
-        .into_response();
-    if let Some(principal) = recorded {
-        response.extensions_mut().insert(principal);
-    }
-    response
-}
-
-/// async-graphql's protocol machine over the socket, plus what it does not
-/// do: graphql-transport-ws's own close codes ([`Session::admit`]), a
-/// `connection_init` within [`INIT_TIMEOUT`] (else 4408), and the
-/// credential checked again every [`CREDENTIAL_RECHECK`] (a refused or
-/// lapsed one closes the socket with 4403).
-async fn serve_socket(
-    state: AppState,
-    socket: axum::extract::ws::WebSocket,
-    protocol: WebSocketProtocols,
-    from_headers: Option<(auth::Principal, HeaderMap)>,
-) {
-    use async_graphql::futures_util::{SinkExt as _, StreamExt as _};
-    use axum::extract::ws::{CloseFrame, Message};
-
-    // The headers that authenticated this socket, once known; `refused`
-    // tells a failed `connection_init` from the protocol's own closes.
-    let credential = std::sync::Arc::new(std::sync::Mutex::new(
-        from_headers.as_ref().map(|(_, h)| h.clone()),
-    ));
-    let refused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (mut sink, mut source) = socket.split();
-    // Client messages reach async-graphql's machine only past the session's
-    // checks (the legacy subscriptions-transport-ws passes unchecked).
-    let (to_machine, machine_input) = tokio::sync::mpsc::unbounded_channel::<axum::body::Bytes>();
-    let input = Box::pin(async_graphql::futures_util::stream::unfold(
-        machine_input,
-        |mut rx| async move { rx.recv().await.map(|message| (message, rx)) },
-    ));
-    let checked = protocol == WebSocketProtocols::GraphQLWS;
-    let mut session = Session::default();
-    let init = {
-        let (state, credential, refused) = (state.clone(), credential.clone(), refused.clone());
-        move |payload: serde_json::Value| async move {
-            let (principal, headers) = match from_headers {
-                Some(known) => known,
-                None => {
-                    let headers = headers_of(&payload);
-                    match auth::resolve(&state.db, state.jwt_secret(), &headers).await {
-                        Ok(principal) => (principal, headers),
-                        Err(e) => {
-                            refused.store(true, std::sync::atomic::Ordering::Relaxed);
-                            return Err(e.to_graphql());
-                        }
-                    }
-                }
-            };
-            if let Ok(mut known) = credential.lock() {
-                *known = Some(headers);
-            }
-            let mut data = Data::default();
-            data.insert(std::sync::Arc::new(super::loaders::Loaders::new(
-                &state.db,
-                &principal.org_id,
-                &state.settings,
-            )));
-            data.insert(principal);
-            Ok(data)
-        }
-    };
-    let mut messages =
-        async_graphql::http::WebSocket::new(state.schemas.guarded.clone(), input, protocol)
-            .on_connection_init(init);
-    let mut recheck = tokio::time::interval(CREDENTIAL_RECHECK);
-    recheck.tick().await;
-    let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
-    tokio::pin!(init_deadline);
-    let close = |code: u16, reason: String| {
-        Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }))
-    };
-    loop {
-        let outgoing = tokio::select! {
-            incoming = source.next() => {
-                let text = match incoming {
-                    Some(Ok(Message::Text(text))) => axum::body::Bytes::from(text),
-                    Some(Ok(Message::Binary(bytes))) if !checked => bytes,
-                    Some(Ok(Message::Binary(_))) => {
-                        let _ = sink.send(close(CLOSE_BAD_MESSAGE, "Invalid message received: binary".into())).await;
-                        break;
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
-                };
-                if checked {
-                    if let Err((code, reason)) = session.admit(&text) {
-                        let _ = sink.send(close(code, reason)).await;
-                        break;
-                    }
-                }
-                if to_machine.send(text).is_err() {
-                    break;
-                }
-                continue;
-            }
-            message = messages.next() => match message {
-                Some(WsMessage::Text(text)) => {
-                    if !session.answered(&text) {
-                        continue;
-                    }
-                    Message::Text(text.into())
-                }
-                Some(WsMessage::Close(code, reason)) => {
-                    let code = if refused.load(std::sync::atomic::Ordering::Relaxed) {
-                        CLOSE_FORBIDDEN
-                    } else {
-                        code
-                    };
-                    let _ = sink.send(close(code, reason)).await;
-                    break;
-                }
-                None => break,
-            },
-            _ = &mut init_deadline, if checked && !session.initialised => {
-                let reason = "Connection initialisation timeout".to_owned();
-                let _ = sink.send(close(CLOSE_INIT_TIMEOUT, reason)).await;
-                break;
-            }
-            _ = recheck.tick() => {
-                let headers = credential.lock().ok().and_then(|h| h.clone());
-                let Some(headers) = headers else { continue };
-                match auth::resolve(&state.db, state.jwt_secret(), &headers).await {
-                    Err(AppError::Unauthenticated) => {
-                        let reason = "Forbidden: the credential is no longer valid".to_owned();
-                        let _ = sink.send(close(CLOSE_FORBIDDEN, reason)).await;
-                        break;
-                    }
-                    // A database outage is not the client's fault: check again later.
-                    _ => continue,
-                }
-            }
-        };
-        if sink.send(outgoing).await.is_err() {
-            break;
-        }
-    }
-}
-
-/// How long a socket may stay open without `connection_init`.
-pub const INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-/// graphql-transport-ws's close codes that async-graphql leaves to us.
-const CLOSE_BAD_MESSAGE: u16 = 4400;
-const CLOSE_UNAUTHORIZED: u16 = 4401;
-const CLOSE_INIT_TIMEOUT: u16 = 4408;
-const CLOSE_DUPLICATE_ID: u16 = 4409;
-const CLOSE_TOO_MANY_INITS: u16 = 4429;
-
-/// What a graphql-transport-ws socket has said so far, to hold its client to
-/// the protocol.
-#[derive(Default)]
-struct Session {
-    initialised: bool,
-    acknowledged: bool,
-    /// The ids of the client's running subscriptions.
-    running: std::collections::HashSet<String>,
-    /// Subscriptions the client completed: async-graphql answers each with a
-    /// `complete` of its own, which the protocol does not have and which a
-    /// client could take for the end of a new subscription under that id.
-    completed_by_client: std::collections::HashSet<String>,
-}
-
-impl Session {
-    /// Checks one client message: `Err((code, reason))` closes the socket.
-    fn admit(&mut self, text: &[u8]) -> Result<(), (u16, String)> {
-        use serde_json::Value;
-        let invalid = |why: &str| {
-            (
-                CLOSE_BAD_MESSAGE,
-                format!("Invalid message received: {why}"),
-            )
-        };
-        let message: serde_json::Map<String, Value> =
-            serde_json::from_slice(text).map_err(|_| invalid("not a JSON object"))?;
-        let payload_is = |ok: fn(&Value) -> bool| message.get("payload").is_none_or(ok);
-        let id = || match message.get("id") {
-            Some(Value::String(id)) if !id.is_empty() => Ok(id.clone()),
-            _ => Err(invalid("`id` must be a non-empty string")),
-        };
-        match message.get("type").and_then(Value::as_str) {
-            Some("connection_init") => {
-                if self.initialised {
-                    return Err((
-                        CLOSE_TOO_MANY_INITS,
-                        "Too many initialisation requests".into(),
-                    ));
-                }
-                if !payload_is(|p| p.is_object() || p.is_null()) {
-                    return Err(invalid("`payload` must be an object"));
-                }
-                self.initialised = true;
-            }
-            Some("ping" | "pong") => {
-                if !payload_is(|p| p.is_object() || p.is_null()) {
-                    return Err(invalid("`payload` must be an object"));
-                }
-            }
-            Some("subscribe") => {
-                let id = id()?;
-                let query = message.get("payload").and_then(|p| p.get("query"));
-                if !query.is_some_and(Value::is_string) {
-                    return Err(invalid("`payload.query` must be a string"));
-                }
-                if !self.acknowledged {
-                    return Err((CLOSE_UNAUTHORIZED, "Unauthorized".into()));
-                }
-                if !self.running.insert(id.clone()) {
-                    return Err((
-                        CLOSE_DUPLICATE_ID,
-                        format!("Subscriber for {id} already exists"),
-                    ));
-                }
-            }
-            Some("complete") => {
-                let id = id()?;
-                if self.running.remove(&id) {
-                    self.completed_by_client.insert(id);
-                }
-            }
-            Some(other) => return Err(invalid(&format!("unknown type `{other}`"))),
-            None => return Err(invalid("`type` is missing")),
-        }
-        Ok(())
-    }
-
-    /// Notes what the server said: the acknowledgement, and the ends of
-    /// subscriptions (whose ids may then be used again). False for a message
-    /// that is not sent on: the echo of a client's own `complete`.
-    fn answered(&mut self, text: &str) -> bool {
-        #[derive(serde::Deserialize)]
-        struct Said<'a> {
-            #[serde(rename = "type")]
-            kind: &'a str,
-            id: Option<String>,
-        }
-        let Ok(said) = serde_json::from_str::<Said>(text) else {
-            return true;
-        };
-        match (said.kind, said.id) {
-            ("connection_ack", _) => self.acknowledged = true,
-            ("complete", Some(id)) if self.completed_by_client.remove(&id) => return false,
-            ("complete" | "error", Some(id)) => {
-                self.running.remove(&id);
-            }
-            _ => {}
-        }
-        true
-    }
-}
-
-/// Text in a GraphQL request that a backend could not store: a NUL in the
-/// document (raw, or as the escape `\u0000` / `\u{0}` of a string literal)
-/// or in the variables. Refused before execution, like NUL anywhere else.
-fn unstorable_text(request: &Request, at: &[serde_json::Value]) -> Vec<InvalidInput> {
-    use crate::domain::text::{unstorable_at, unstorable_in_json};
-    let mut loc = at.to_vec();
-    let query = &request.query;
-    let escapes_nul = query.match_indices("\\u").any(|(i, _)| {
-        let rest = &query[i + 2..];
-        rest.starts_with("0000")
-            || rest
-                .strip_prefix('{')
-                .and_then(|r| r.split_once('}'))
-                .is_some_and(|(digits, _)| !digits.is_empty() && digits.bytes().all(|b| b == b'0'))
-    });
-    let mut problems = Vec::new();
-    if query.contains('\0') || escapes_nul {
-        loc.push("query".into());
-        problems.push(unstorable_at(loc.clone(), serde_json::Value::Null));
-        loc.pop();
-    }
-    if let Ok(variables) = serde_json::to_value(&request.variables) {
-        loc.push("variables".into());
-        problems.extend(unstorable_in_json(&variables, &loc));
-    }
-    problems
-}
-
-/// A `connection_init` payload read as request headers: every string value
-/// under its key, so the credential rules are those of HTTP.
-fn headers_of(payload: &serde_json::Value) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    for (name, value) in payload.as_object().into_iter().flatten() {
-        let (Ok(name), Some(Ok(value))) = (
-            header::HeaderName::try_from(name.as_str()),
-            value.as_str().map(HeaderValue::from_str),
-        ) else {
-            continue;
-        };
-        headers.insert(name, value);
-    }
-    headers
 }
 
 /// Runs the operations for `principal`. The caller puts the principal into
@@ -888,7 +361,7 @@ fn with_codes(errors: &mut [ServerError]) {
 /// A request the transport refuses before execution (400, 415): a GraphQL
 /// error with no `data` entry, as GraphQL over HTTP answers a request it
 /// cannot run.
-fn refusal(status: StatusCode, message: String) -> Response {
+pub(super) fn refusal(status: StatusCode, message: String) -> Response {
     let body = serde_json::json!({
         "errors": [{
             "message": message,
@@ -900,7 +373,7 @@ fn refusal(status: StatusCode, message: String) -> Response {
 
 /// A request that never reached the schema (no valid credential): HTTP status
 /// from the error, body in GraphQL's shape so GraphQL clients can show it.
-fn graphql_error_response(error: AppError) -> Response {
+pub(super) fn graphql_error_response(error: AppError) -> Response {
     let status = error.status();
     let body = serde_json::json!({
         "errors": [{

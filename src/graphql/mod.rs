@@ -9,8 +9,10 @@ pub mod loaders;
 mod mutation;
 pub mod ordering;
 mod query;
+mod request;
 mod sessions;
 pub mod shape;
+mod socket;
 mod subscription;
 mod types;
 
