@@ -256,3 +256,72 @@ fn within_directives(document: &ExecutableDocument) -> Result<(), ServerError> {
         .iter()
         .try_for_each(|(_, operation)| walk(document, &operation.node.selection_set.node))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn persisted(query: &str) -> Request {
+        let hash = hex::encode(Sha256::digest(query.as_bytes()));
+        let mut request = Request::new(query);
+        let mut persisted = async_graphql::indexmap::IndexMap::new();
+        persisted.insert(async_graphql::Name::new("version"), Value::from(1));
+        persisted.insert(async_graphql::Name::new("sha256Hash"), Value::from(hash));
+        request
+            .extensions
+            .insert("persistedQuery".into(), Value::Object(persisted));
+        request
+    }
+
+    /// Sends `query` with its hash, then the hash alone: whether the text was kept.
+    fn kept(documents: &Documents, query: &str) -> bool {
+        documents
+            .resolve_persisted("org_acme", &mut persisted(query))
+            .unwrap();
+        let mut by_hash = persisted(query);
+        by_hash.query.clear();
+        documents
+            .resolve_persisted("org_acme", &mut by_hash)
+            .is_ok()
+            && by_hash.query == query
+    }
+
+    /// A query text of `len` bytes: a comment after `{ __typename }`.
+    fn text_of(len: usize) -> String {
+        let head = "{ __typename } #";
+        format!("{head}{}", "x".repeat(len - head.len()))
+    }
+
+    #[test]
+    fn persisted_texts_are_kept_up_to_the_longest_kept_length_and_no_further() {
+        let documents = Documents::default();
+        assert!(kept(&documents, &text_of(LONGEST_KEPT)));
+        assert!(!kept(&documents, &text_of(LONGEST_KEPT + 1)));
+    }
+
+    #[test]
+    fn kept_entries_never_weigh_more_than_the_limit_and_the_least_recent_go_first() {
+        let mut kept = Kept::new(100);
+        kept.put("a".into(), 1, 40);
+        kept.put("b".into(), 2, 40);
+        assert_eq!(kept.get("a"), Some(1));
+        // 120 bytes: "b", the least recently used, goes.
+        kept.put("c".into(), 3, 40);
+        assert_eq!(
+            (kept.get("a"), kept.get("b"), kept.get("c")),
+            (Some(1), None, Some(3))
+        );
+        assert_eq!(kept.bytes, 80);
+        // Exactly at the limit everything stays; one byte past it does not.
+        kept.put("d".into(), 4, 20);
+        assert_eq!(kept.bytes, 100);
+        assert_eq!(kept.entries.len(), 3);
+        kept.put("e".into(), 5, 1);
+        assert!(kept.bytes <= 100);
+        assert_eq!(kept.get("e"), Some(5));
+        // Replacing an entry counts its new weight only.
+        kept.put("e".into(), 6, 2);
+        assert_eq!(kept.get("e"), Some(6));
+        assert!(kept.bytes <= 100);
+    }
+}

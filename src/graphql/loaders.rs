@@ -117,8 +117,11 @@ async fn prime<'a, T>(
 where
     T: Loader<String>,
 {
+    if !wanted {
+        return Ok(());
+    }
     let keys: std::collections::BTreeSet<&String> = keys.flatten().collect();
-    if !wanted || keys.is_empty() {
+    if keys.is_empty() {
         return Ok(());
     }
     let keys: Vec<String> = keys.into_iter().cloned().collect();
