@@ -22,6 +22,7 @@ use crate::auth::{self, Principal};
 use crate::config::HttpArgs;
 use crate::error::AppError;
 use crate::graphql;
+use crate::service::export::jobs::ExportRunner;
 use crate::service::live::LiveFeed;
 use crate::service::recorder::Recorder;
 use crate::service::secrets::CursorKeys;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub admission: Arc<Admission>,
     /// What `/metrics` reports.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// This replica's export runner.
+    pub exports: ExportRunner,
 }
 
 impl AppState {
@@ -49,7 +52,9 @@ impl AppState {
     pub fn new(db: DatabaseConnection, settings: HttpArgs) -> Self {
         let live = LiveFeed::default();
         let settings = Arc::new(settings);
-        let schemas = graphql::build_schemas(db.clone(), live.clone(), settings.clone());
+        let exports = ExportRunner::start(db.clone(), settings.export_jobs());
+        let schemas =
+            graphql::build_schemas(db.clone(), live.clone(), settings.clone(), exports.clone());
         let recorder = if settings.record_requests {
             Recorder::start(db.clone(), live.clone(), settings.recorder_capacity)
         } else {
@@ -72,6 +77,7 @@ impl AppState {
             recorder,
             live,
             telemetry: Arc::default(),
+            exports,
         }
     }
 
@@ -426,6 +432,8 @@ pub struct Application {
     limits: crate::serve::Limits,
     recorder: Recorder,
     live: LiveFeed,
+    exports: ExportRunner,
+    db: DatabaseConnection,
 }
 
 impl Application {
@@ -434,6 +442,7 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot bind {bind}: {e}"))?;
         let (recorder, live) = (state.recorder.clone(), state.live.clone());
+        let (exports, db) = (state.exports.clone(), state.db.clone());
         let limits = crate::serve::Limits {
             header_read_timeout: std::time::Duration::from_secs(
                 state.settings.header_read_timeout_secs,
@@ -446,6 +455,8 @@ impl Application {
             router: router(state),
             recorder,
             live,
+            exports,
+            db,
         })
     }
 
@@ -465,6 +476,7 @@ impl Application {
         let served = crate::serve::serve(self.listener, self.router, self.limits, shutdown).await;
         self.recorder.close().await;
         self.live.close();
+        self.exports.stop(&self.db).await;
         served?;
         Ok(())
     }

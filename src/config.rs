@@ -116,6 +116,13 @@ pub struct HttpArgs {
     /// Where export ZIPs are written.
     #[arg(long, env = "ACTIVITY_GATEWAY_EXPORT_DIR", default_value = "exports")]
     pub export_dir: PathBuf,
+    /// How long a finished export stays downloadable, in seconds (7 days).
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_EXPORT_KEEP_SECS",
+        default_value_t = 7 * 24 * 3600
+    )]
+    pub export_keep_secs: u64,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "ACTIVITY_GATEWAY_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -188,6 +195,7 @@ impl Default for HttpArgs {
             cursor_secret: None,
             metrics_token: None,
             export_dir: PathBuf::from("exports"),
+            export_keep_secs: 7 * 24 * 3600,
             max_body_bytes: 32 * 1024 * 1024,
             request_timeout_secs: 30,
             record_requests: true,
@@ -212,6 +220,14 @@ impl HttpArgs {
         let idle = self.session_idle_minutes as i64 * crate::domain::time::MICROS_PER_MINUTE;
         crate::service::sessions::Activeness {
             seen_since: crate::domain::time::now_micros() - idle,
+        }
+    }
+
+    pub fn export_jobs(&self) -> crate::service::export::jobs::JobSettings {
+        crate::service::export::jobs::JobSettings {
+            export_dir: self.export_dir.clone(),
+            keep_for: Duration::from_secs(self.export_keep_secs),
+            session_idle: Duration::from_secs(self.session_idle_minutes * 60),
         }
     }
 

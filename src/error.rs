@@ -67,6 +67,11 @@ pub enum AppError {
     Unavailable,
     #[error("Too many requests in flight for this credential; retry shortly")]
     TooManyRequests,
+    #[error("This org already has {limit} exports queued or running; retry when one is done")]
+    TooManyExports { limit: u64 },
+    /// A job that failed earlier: its cause was logged under `error_id` then.
+    #[error("The export failed; start a new one")]
+    ExportFailed { error_id: String },
     #[error("The request is not valid HTTP")]
     BadRequest,
     #[error("The request URI is too long")]
@@ -139,7 +144,8 @@ impl AppError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests | Self::TooManyExports { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::ExportFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -158,7 +164,8 @@ impl AppError {
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Timeout => "REQUEST_TIMEOUT",
             Self::Unavailable => "SERVICE_UNAVAILABLE",
-            Self::TooManyRequests => "TOO_MANY_REQUESTS",
+            Self::TooManyRequests | Self::TooManyExports { .. } => "TOO_MANY_REQUESTS",
+            Self::ExportFailed { .. } => "INTERNAL_SERVER_ERROR",
             Self::BadRequest => "BAD_REQUEST",
             Self::UriTooLong => "URI_TOO_LONG",
             Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
@@ -179,6 +186,8 @@ impl AppError {
             }
             Self::Invalid(items) => json!({ "detail": items }),
             Self::Internal(_, id) => json!({ "error_id": id.0 }),
+            Self::ExportFailed { error_id } => json!({ "error_id": error_id }),
+            Self::TooManyExports { limit } => json!({ "limit": limit }),
             _ => json!({}),
         }
     }
@@ -238,10 +247,16 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log();
         let mut response = (self.status(), axum::Json(self.to_json())).into_response();
-        if matches!(self, Self::TooManyRequests) {
+        let retry_after = match self {
+            Self::TooManyRequests => Some("1"),
+            // An export takes seconds to minutes.
+            Self::TooManyExports { .. } => Some("10"),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
+                axum::http::HeaderValue::from_static(seconds),
             );
         }
         response

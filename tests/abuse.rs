@@ -696,13 +696,7 @@ async fn exported_cells_that_look_like_formulas_are_neutralised(db: TestDb) {
     assert_eq!(status, 200, "{body}");
     let (_, export) = app.post_artifact(&key, "export", json!({})).await;
     let id = export["upload_id"].as_str().unwrap();
-    let response = app
-        .client
-        .get(app.url(&format!("/api/v5/artifacts/activity/exports/{id}")))
-        .header("X-Api-Key", &key)
-        .send()
-        .await
-        .unwrap();
+    let response = app.finished_export(&key, id).await;
     let bytes = response.bytes().await.unwrap();
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
     let mut events_csv = String::new();

@@ -17,6 +17,9 @@ on_both_backends!(
     export_is_a_valid_zip_whose_manifest_holds,
     docs_list_every_operation_and_agree_with_openapi,
     the_export_command_writes_the_same_zip,
+    an_export_whose_runner_went_silent_is_taken_over_or_failed,
+    an_org_may_have_two_exports_queued_and_others_still_export,
+    an_expired_export_answers_404_and_is_deleted,
 );
 
 const ROUTE: &str = "/api/v5/artifacts/activity";
@@ -449,13 +452,12 @@ async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
     assert_eq!(status, 200, "{answer}");
     let upload = answer["upload_id"].as_str().unwrap();
     assert!(upload.starts_with("exp_") && answer["file_name"].as_str().unwrap().ends_with(".zip"));
-    let download = app
-        .client
-        .get(app.url(&format!("{ROUTE}/exports/{upload}")))
-        .header("X-Api-Key", &member)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(
+        (&answer["status"], &answer["row_count"]),
+        (&json!("pending"), &json!(0)),
+        "a job, answered at once: {answer}"
+    );
+    let download = app.finished_export(&member, upload).await;
     assert_eq!(download.status(), 200);
     assert_eq!(download.headers()["content-type"], "application/zip");
     assert!(download.headers()["content-disposition"]
@@ -581,10 +583,6 @@ async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
         }
     }
     assert_eq!(manifest["row_count"], total);
-    assert_eq!(
-        answer["row_count"], total,
-        "row_count is the data rows of all the CSVs"
-    );
 
     // Exports belong to their org; viewers may not export; unknown ids are 404.
     for (key, id, status) in [
@@ -611,36 +609,42 @@ async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
     let (_, body) = app
         .graphql(
             &member,
-            "mutation { exportActivity { uploadId fileName rowCount } }",
+            "mutation { exportActivity { uploadId fileName rowCount status } }",
         )
         .await;
     let twin = &body["data"]["exportActivity"];
     assert_eq!(
-        twin["rowCount"], total,
+        (&twin["rowCount"], &twin["status"]),
+        (&json!(0), &json!("pending")),
+        "{body}"
+    );
+    let twin_id = twin["uploadId"].as_str().unwrap();
+    let res = app.finished_export(&member, twin_id).await;
+    assert_eq!(res.status(), 200);
+    let twin_node = format!(r#"{{ node(id: "{twin_id}") {{ ... on Export {{ rowCount }} }} }}"#);
+    let (_, body) = app.graphql(&member, &twin_node).await;
+    assert_eq!(
+        body["data"]["node"]["rowCount"], total,
         "nothing changed in between: {body}"
     );
-    let res = app
-        .client
-        .get(app.url(&format!(
-            "{ROUTE}/exports/{}",
-            twin["uploadId"].as_str().unwrap()
-        )))
-        .header("X-Api-Key", &member)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    // An export is a node of its org only.
+    // An export is a node of its org only, with its job's state.
     let node = format!(
-        r#"{{ node(id: "{upload}") {{ id ... on Export {{ fileName rowCount byteSize }} }} }}"#
+        r#"{{ node(id: "{upload}") {{ id ... on Export {{ fileName rowCount byteSize status progress rowsWritten rowsExpected }} }} }}"#
     );
     let (_, body) = app.graphql(&member, &node).await;
+    let found = &body["data"]["node"];
+    assert_eq!(
+        (&found["fileName"], &found["rowCount"], &found["status"]),
+        (&answer["file_name"], &json!(total), &json!("done")),
+        "{body}"
+    );
     assert_eq!(
         (
-            &body["data"]["node"]["fileName"],
-            &body["data"]["node"]["rowCount"]
+            &found["progress"],
+            &found["rowsWritten"],
+            &found["rowsExpected"]
         ),
-        (&answer["file_name"], &answer["row_count"]),
+        (&json!(1.0), &json!(total), &json!(total)),
         "{body}"
     );
     assert_eq!(body["data"]["node"]["byteSize"], bytes.len());
@@ -906,4 +910,168 @@ async fn the_export_command_writes_the_same_zip(db: TestDb) {
         std::fs::read_dir(dir.path()).unwrap().next().is_none(),
         "nothing written"
     );
+}
+
+/// Stores a job as a runner that went silent `stale_secs` ago would have left it.
+async fn silent_job(db: &TestDb, id: &str, attempt: i32, stale_secs: i64) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let now = chrono::Utc::now().timestamp_micros();
+    let heartbeat = now - stale_secs * 1_000_000;
+    db.db
+        .execute_raw(Statement::from_sql_and_values(
+            db.db.get_database_backend(),
+            match db.db.get_database_backend() {
+                sea_orm::DbBackend::Postgres => "INSERT INTO exports (id, org_id, file_name, row_count, byte_size, created_by, created_at, status, claimed_by, attempt, heartbeat_at, expires_at) VALUES ($1, 'org_acme', 'x.zip', 0, 0, NULL, $2, 'running', 'pid 1 dead', $3, $4, $5)",
+                _ => "INSERT INTO exports (id, org_id, file_name, row_count, byte_size, created_by, created_at, status, claimed_by, attempt, heartbeat_at, expires_at) VALUES (?, 'org_acme', 'x.zip', 0, 0, NULL, ?, 'running', 'pid 1 dead', ?, ?, ?)",
+            },
+            [
+                id.into(),
+                now.into(),
+                attempt.into(),
+                heartbeat.into(),
+                (now + 3_600_000_000).into(),
+            ],
+        ))
+        .await
+        .unwrap();
+}
+
+async fn export_node(app: &TestApp, key: &str, id: &str) -> Value {
+    let (_, body) = app
+        .graphql(
+            key,
+            &format!(
+                r#"{{ node(id: "{id}") {{ ... on Export {{ status rowCount progress }} }} }}"#
+            ),
+        )
+        .await;
+    body["data"]["node"].clone()
+}
+
+async fn an_export_whose_runner_went_silent_is_taken_over_or_failed(db: TestDb) {
+    db.seed(300).await;
+    let key = db.key("org_acme", Role::Member).await;
+    // Silent past the 30 s lease: taken over and finished. Silent but within
+    // it: left alone. Silent for the third time: failed, never lost silently.
+    silent_job(&db, "exp_silent_past_lease", 1, 31).await;
+    silent_job(&db, "exp_silent_within_lease", 1, 5).await;
+    silent_job(&db, "exp_silent_third_time", 3, 31).await;
+    let app = TestApp::spawn(&db.db).await;
+    let taken = app.finished_export(&key, "exp_silent_past_lease").await;
+    assert_eq!(taken.status(), 200);
+    let bytes = taken.bytes().await.unwrap();
+    assert!(zip_entries(&bytes).contains_key("manifest.json"));
+    let node = export_node(&app, &key, "exp_silent_past_lease").await;
+    assert_eq!(
+        (&node["status"], &node["progress"]),
+        (&json!("done"), &json!(1.0))
+    );
+    assert!(node["rowCount"].as_i64().unwrap() > 300, "{node}");
+
+    let failed = app.finished_export(&key, "exp_silent_third_time").await;
+    let (status, body) = read(failed).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (500, &json!("INTERNAL_SERVER_ERROR")),
+        "{body}"
+    );
+    assert_eq!(body["message"], "The export failed; start a new one");
+
+    let waiting = app
+        .client
+        .get(app.url(&format!("{ROUTE}/exports/exp_silent_within_lease")))
+        .header("X-Api-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(waiting.headers()["retry-after"], "1");
+    let (status, state) = read(waiting).await;
+    assert_eq!(
+        (status, &state["status"]),
+        (202, &json!("running")),
+        "{state}"
+    );
+    assert_eq!(state["upload_id"], "exp_silent_within_lease");
+    app.stop().await;
+}
+
+async fn an_org_may_have_two_exports_queued_and_others_still_export(db: TestDb) {
+    db.seed(100).await;
+    let acme = db.key("org_acme", Role::Member).await;
+    let globex = db.key("org_globex", Role::Member).await;
+    // Two jobs of org_acme held by a live runner of another replica.
+    silent_job(&db, "exp_busy_one", 1, -3_600).await;
+    silent_job(&db, "exp_busy_two", 1, -3_600).await;
+    let app = TestApp::spawn(&db.db).await;
+    let res = app
+        .client
+        .post(app.url(&format!("{ROUTE}/export")))
+        .header("X-Api-Key", &acme)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["retry-after"], "10");
+    let (status, body) = read(res).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (429, &json!("TOO_MANY_REQUESTS")),
+        "{body}"
+    );
+    assert_eq!(body["details"]["limit"], 2);
+    let (_, body) = app
+        .graphql(&acme, "mutation { exportActivity { uploadId } }")
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "TOO_MANY_REQUESTS",
+        "{body}"
+    );
+    // Another org is not held up by it.
+    let (status, body) = app.post_artifact(&globex, "export", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let done = app
+        .finished_export(&globex, body["upload_id"].as_str().unwrap())
+        .await;
+    assert_eq!(done.status(), 200);
+    app.stop().await;
+}
+
+async fn an_expired_export_answers_404_and_is_deleted(db: TestDb) {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    db.seed(50).await;
+    let key = db.key("org_acme", Role::Member).await;
+    let exports = tempfile::tempdir().unwrap();
+    let settings = activity_gateway::config::HttpArgs {
+        export_dir: exports.path().to_owned(),
+        export_keep_secs: 2,
+        ..test_settings()
+    };
+    let app = TestApp::spawn_with(&db.db, settings.clone()).await;
+    let (_, body) = app.post_artifact(&key, "export", json!({})).await;
+    let id = body["upload_id"].as_str().unwrap().to_owned();
+    assert_eq!(app.finished_export(&key, &id).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let (status, body) = read(app.finished_export(&key, &id).await).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (404, &json!("RESOURCE_NOT_FOUND")),
+        "{body}"
+    );
+    app.stop().await;
+    // A runner deletes expired exports when it starts, and every minute.
+    let again = TestApp::spawn_with(&db.db, settings).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while entity::export::Entity::find().count(&db.db).await.unwrap() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired export is deleted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        walk(exports.path()).is_empty(),
+        "{:?}",
+        walk(exports.path())
+    );
+    again.stop().await;
 }

@@ -29,7 +29,7 @@ async fn an_export_into_an_unusable_directory_logs_its_path_and_cause(db: TestDb
     .await;
     let client = reqwest::Client::new();
     let base = &served.base;
-    let answer = client
+    let queued = client
         .post(format!("{base}/api/v5/artifacts/activity/export"))
         .header("X-Api-Key", &key)
         .header("content-type", "application/json")
@@ -37,6 +37,12 @@ async fn an_export_into_an_unusable_directory_logs_its_path_and_cause(db: TestDb
         .send()
         .await
         .unwrap();
+    assert_eq!(queued.status(), 200, "the job is queued");
+    let queued: serde_json::Value = queued.json().await.unwrap();
+    // The job fails on the runner; its download says so with the error id.
+    let answer =
+        common::export_when_finished(&client, base, &key, queued["upload_id"].as_str().unwrap())
+            .await;
     assert_eq!(answer.status(), 500);
     let body: serde_json::Value = answer.json().await.unwrap();
     let error_id = body["details"]["error_id"].as_str().unwrap().to_owned();

@@ -26,6 +26,7 @@ pub use subscription::SubscriptionRoot;
 use std::sync::Arc;
 
 use crate::config::HttpArgs;
+use crate::service::export::jobs::ExportRunner;
 use crate::service::live::LiveFeed;
 use crate::service::secrets::CursorKeys;
 
@@ -47,7 +48,8 @@ pub fn build_schema(
     settings: Arc<HttpArgs>,
 ) -> GatewaySchema {
     let cursors = CursorKeys::new(db.clone(), settings.cursor_secret.clone());
-    guarded(db, live, settings, cursors)
+    let exports = ExportRunner::start(db.clone(), settings.export_jobs());
+    guarded(db, live, settings, cursors, exports)
 }
 
 /// The two faces of one schema. With any extension at all, async-graphql
@@ -65,20 +67,26 @@ pub struct Schemas {
     pub documents: Arc<documents::Documents>,
 }
 
-pub fn build_schemas(db: DatabaseConnection, live: LiveFeed, settings: Arc<HttpArgs>) -> Schemas {
+pub fn build_schemas(
+    db: DatabaseConnection,
+    live: LiveFeed,
+    settings: Arc<HttpArgs>,
+    exports: ExportRunner,
+) -> Schemas {
     let cursors = CursorKeys::new(db.clone(), settings.cursor_secret.clone());
     let plain = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(db.clone())
         .data(cursors.clone())
         .data(live.clone())
         .data(settings.clone())
+        .data(exports.clone())
         .limit_complexity(MAX_COMPLEXITY)
         .limit_directives(MAX_DIRECTIVES)
         .limit_recursive_depth(documents::RECURSION_DEPTH)
         .finish();
     Schemas {
         plain,
-        guarded: guarded(db, live, settings, cursors),
+        guarded: guarded(db, live, settings, cursors, exports),
         types: types(),
         documents: Arc::default(),
     }
@@ -89,12 +97,14 @@ fn guarded(
     live: LiveFeed,
     settings: Arc<HttpArgs>,
     cursors: CursorKeys,
+    exports: ExportRunner,
 ) -> GatewaySchema {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(db)
         .data(cursors)
         .data(live)
         .data(settings)
+        .data(exports)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_directives(MAX_DIRECTIVES)
         .limit_recursive_depth(documents::RECURSION_DEPTH)

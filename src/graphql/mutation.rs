@@ -3,20 +3,18 @@ use async_graphql::{Context, InputObject, Json, Object, SimpleObject};
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 
-use std::sync::Arc;
-
 use async_graphql::ID;
 
 use super::sessions::Problem;
 use crate::auth::Principal;
-use crate::config::HttpArgs;
 use crate::domain::time::format_micros;
 use crate::error::{AppError, GqlResult, IntoGql};
 use crate::rest::artifacts::{ExportOut, RefreshOut};
+use crate::service::export::jobs::ExportRunner;
 use crate::service::ingest;
 use crate::service::live::LiveFeed;
 use crate::service::problems::{self, NewProblem};
-use crate::service::{export, rollups};
+use crate::service::rollups;
 
 /// One event to ingest: the fields of `Activity` (only `action` is required).
 /// `timestamp` defaults to now, `statusCode` to 200, `success` to
@@ -168,22 +166,21 @@ impl MutationRoot {
             .into())
     }
 
-    /// Exports the caller's org as a ZIP; download it from
-    /// `GET /api/v5/artifacts/activity/exports/{uploadId}`. Needs `activity:export`.
+    /// Queues an export of the caller's org and answers at once (`status`
+    /// `pending`, `rowCount` 0). Follow it with `node(id: uploadId) { ... on
+    /// Export { status progress rowCount } }`; once `done`, download the ZIP
+    /// from `GET /api/v5/artifacts/activity/exports/{uploadId}`. Needs
+    /// `activity:export`.
     #[graphql(guard = "Gate(\"exportActivity\")")]
     async fn export_activity(&self, ctx: &Context<'_>) -> GqlResult<ExportOut> {
         let principal = ctx.data::<Principal>()?;
         let db = ctx.data::<DatabaseConnection>()?;
-        let settings = ctx.data::<Arc<HttpArgs>>()?;
-        Ok(export::export(
-            db,
-            principal.grant().gql()?,
-            &settings.export_dir,
-            settings.activeness(),
-        )
-        .await
-        .gql()?
-        .into())
+        let job = ctx
+            .data::<ExportRunner>()?
+            .request(db, principal.grant().gql()?)
+            .await
+            .gql()?;
+        Ok(ExportOut::from(&job))
     }
 
     /// Stores a batch of at most 10,000 events in the caller's org, whole or

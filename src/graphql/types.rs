@@ -251,7 +251,8 @@ impl Department {
     }
 }
 
-/// A finished export; its ZIP is at `GET /api/v5/artifacts/activity/exports/{id}`.
+/// An export job; once `done`, its ZIP is at
+/// `GET /api/v5/artifacts/activity/exports/{id}`.
 pub struct Export(pub entity::export::Model);
 
 #[Object]
@@ -262,7 +263,23 @@ impl Export {
     async fn file_name(&self) -> &str {
         &self.0.file_name
     }
-    /// The data rows of all its CSV files.
+    /// `pending`, `running`, `done` or `failed`.
+    async fn status(&self) -> &'static str {
+        crate::service::export::jobs::JobStatus::of(&self.0).as_str()
+    }
+    /// Rows written over rows expected, from 0 to 1 (1 once done).
+    async fn progress(&self) -> f64 {
+        crate::service::export::jobs::progress(&self.0)
+    }
+    /// Rows written so far (published every few seconds while running).
+    async fn rows_written(&self) -> i64 {
+        self.0.rows_written
+    }
+    /// The rows the export will hold, known once it runs.
+    async fn rows_expected(&self) -> i64 {
+        self.0.rows_expected
+    }
+    /// The data rows of all its CSV files; 0 until done.
     async fn row_count(&self) -> i64 {
         self.0.row_count
     }
@@ -275,6 +292,13 @@ impl Export {
     }
     async fn created_at(&self) -> String {
         crate::domain::time::format_micros(self.0.created_at)
+    }
+    async fn finished_at(&self) -> Option<String> {
+        self.0.finished_at.map(crate::domain::time::format_micros)
+    }
+    /// When it stops being downloadable.
+    async fn expires_at(&self) -> Option<String> {
+        self.0.expires_at.map(crate::domain::time::format_micros)
     }
 }
 

@@ -17,9 +17,10 @@ use crate::docs::{self, Docs};
 use crate::domain::time::format_micros;
 use crate::error::{AppError, AppResult, InvalidInput};
 use crate::recording::OperationAction;
+use crate::service::export::jobs;
 use crate::service::problems::{self, NewProblem};
+use crate::service::rollups;
 use crate::service::sessions::{self, SessionFilter, SNAKE_CASE};
-use crate::service::{export, rollups};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -278,7 +279,10 @@ pub struct RefreshOut {
 pub struct ExportOut {
     pub upload_id: String,
     pub file_name: String,
+    /// The data rows of all its CSV files; 0 until done.
     pub row_count: u64,
+    /// `pending`, `running`, `done` or `failed`.
+    pub status: String,
 }
 
 impl From<rollups::RefreshAnswer> for RefreshOut {
@@ -291,12 +295,47 @@ impl From<rollups::RefreshAnswer> for RefreshOut {
     }
 }
 
-impl From<export::ExportReport> for ExportOut {
-    fn from(report: export::ExportReport) -> Self {
+impl From<&entity::export::Model> for ExportOut {
+    fn from(job: &entity::export::Model) -> Self {
         Self {
-            upload_id: report.id,
-            file_name: report.file_name,
-            row_count: report.row_count,
+            upload_id: job.id.clone(),
+            file_name: job.file_name.clone(),
+            row_count: job.row_count.max(0) as u64,
+            status: jobs::JobStatus::of(job).as_str().to_owned(),
+        }
+    }
+}
+
+/// An export that is not done yet, as the download route answers it (202).
+#[derive(Serialize, ToSchema)]
+pub struct ExportState {
+    pub upload_id: String,
+    pub file_name: String,
+    /// `pending` or `running`.
+    pub status: String,
+    /// 0 until done.
+    pub row_count: u64,
+    /// Rows written so far, and the rows the export will hold (known once running).
+    pub rows_written: u64,
+    pub rows_expected: u64,
+    /// `rows_written / rows_expected`, from 0 to 1.
+    pub progress: f64,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+}
+
+impl From<&entity::export::Model> for ExportState {
+    fn from(job: &entity::export::Model) -> Self {
+        Self {
+            upload_id: job.id.clone(),
+            file_name: job.file_name.clone(),
+            status: jobs::JobStatus::of(job).as_str().to_owned(),
+            row_count: job.row_count.max(0) as u64,
+            rows_written: job.rows_written.max(0) as u64,
+            rows_expected: job.rows_expected.max(0) as u64,
+            progress: jobs::progress(job),
+            created_at: format_micros(job.created_at),
+            expires_at: job.expires_at.map(format_micros),
         }
     }
 }
@@ -534,25 +573,13 @@ async fn refresh(State(s): State<AppState>, Authorized(p): Authorized) -> AppRes
     ))
 }
 
+/// Queues the export; it runs on whichever replica claims it.
 async fn export_activity(
     State(s): State<AppState>,
     Authorized(p): Authorized,
 ) -> AppResult<Response> {
-    let report = export::export(
-        &s.db,
-        p.grant()?,
-        &s.settings.export_dir,
-        s.settings.activeness(),
-    )
-    .await?;
-    Ok(answer(
-        "execute",
-        ExportOut {
-            upload_id: report.id,
-            file_name: report.file_name,
-            row_count: report.row_count,
-        },
-    ))
+    let job = s.exports.request(&s.db, p.grant()?).await?;
+    Ok(answer("execute", ExportOut::from(&job)))
 }
 
 async fn activity_docs(_: Authorized, headers: HeaderMap, body: Bytes) -> AppResult<Response> {
@@ -563,19 +590,46 @@ async fn activity_docs(_: Authorized, headers: HeaderMap, body: Bytes) -> AppRes
     Ok(answer("read", composed))
 }
 
-/// The ZIP, streamed from disk.
+/// How long a client waits before asking about an export again.
+const RETRY_AFTER_SECS: &str = "1";
+
+/// The job's state until it is done (202, `Retry-After`), then the ZIP,
+/// streamed from the database or the export directory.
 async fn download(
     State(s): State<AppState>,
     Authorized(p): Authorized,
     Path(upload_id): Path<String>,
 ) -> AppResult<Response> {
-    let (export, path) =
-        export::open(&s.db, p.grant()?, &s.settings.export_dir, &upload_id).await?;
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(AppError::internal)?;
-    let length = file.metadata().await.map_err(AppError::internal)?.len();
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let found = jobs::find(&s.db, p.grant()?, &s.settings.export_dir, &upload_id).await?;
+    let (export, body) = match found {
+        jobs::Download::Waiting(job) => {
+            let mut response = answer("read", ExportState::from(&job));
+            *response.status_mut() = axum::http::StatusCode::ACCEPTED;
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+            return Ok(response);
+        }
+        jobs::Download::Failed(job) => {
+            return Err(AppError::ExportFailed {
+                error_id: job.error_id.unwrap_or_default(),
+            })
+        }
+        jobs::Download::File(export, path) => {
+            let file = tokio::fs::File::open(&path)
+                .await
+                .map_err(AppError::internal)?;
+            (
+                export,
+                Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+            )
+        }
+        jobs::Download::Chunks(export) => {
+            let chunks = jobs::chunks(s.db.clone(), export.id.clone());
+            (export, Body::from_stream(chunks))
+        }
+    };
     let disposition = format!(
         "attachment; filename=\"{}\"",
         export.file_name.replace(['"', '\\'], "_")
@@ -583,7 +637,7 @@ async fn download(
     Ok((
         [
             (header::CONTENT_TYPE, "application/zip".to_owned()),
-            (header::CONTENT_LENGTH, length.to_string()),
+            (header::CONTENT_LENGTH, export.byte_size.to_string()),
             (header::CONTENT_DISPOSITION, disposition),
         ],
         body,

@@ -187,6 +187,22 @@ fn success_response(schema: &str) -> utoipa::openapi::Response {
         .build()
 }
 
+/// The download's answer while the export is not done: its state, and when to ask again.
+fn export_waiting_response() -> utoipa::openapi::Response {
+    let mut waiting = json_response(
+        "The export is pending or running: its state; ask again after `Retry-After` seconds",
+        "ExportState",
+    );
+    waiting.headers.insert(
+        "Retry-After".to_owned(),
+        utoipa::openapi::HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::Integer))
+            .description(Some("Seconds to wait before asking again"))
+            .build(),
+    );
+    waiting
+}
+
 fn json_response(description: &str, schema: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(description)
@@ -207,7 +223,11 @@ pub fn document() -> OpenApi {
             .summary(Some(op.summary))
             .description(Some(format!("Requires `{}`.", op.permission.as_str())))
             .tag(op.tag)
-            .response("200", success_response(op.response))
+            .response("200", success_response(op.response));
+        if op.response == ZIP_FILE {
+            operation = operation.response("202", export_waiting_response());
+        }
+        operation = operation
             .response("401", json_response("No valid credential", "ErrorEnvelope"))
             .response(
                 "403",
@@ -232,7 +252,7 @@ pub fn document() -> OpenApi {
             .response(
                 "429",
                 json_response(
-                    "The credential has too many requests in flight (`Retry-After`)",
+                    "Too many requests in flight for the credential, or (exports) too many exports queued for the org (`Retry-After`)",
                     "ErrorEnvelope",
                 ),
             )
@@ -335,6 +355,7 @@ pub fn document() -> OpenApi {
         .schema_from::<artifacts::ResolveOut>()
         .schema_from::<artifacts::RefreshOut>()
         .schema_from::<artifacts::ExportOut>()
+        .schema_from::<artifacts::ExportState>()
         .schema_from::<crate::docs::Docs>()
         .schema_from::<crate::docs::DocsEntry>()
         .schema_from::<crate::docs::DocsField>()

@@ -253,6 +253,12 @@ impl TestApp {
         .await
     }
 
+    /// The download of an export once its job ended: asks again while the
+    /// route answers 202, as its `Retry-After` says (at most a minute).
+    pub async fn finished_export(&self, key: &str, upload_id: &str) -> reqwest::Response {
+        export_when_finished(&self.client, &self.url(""), key, upload_id).await
+    }
+
     /// POSTs a JSON body to `path` with an API key.
     pub async fn post_json(
         &self,
@@ -358,6 +364,39 @@ macro_rules! on_both_backends {
 }
 
 /// A free local port (bound, then released for the process about to bind it).
+/// [`TestApp::finished_export`] against any gateway at `base`.
+pub async fn export_when_finished(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    upload_id: &str,
+) -> reqwest::Response {
+    let url = format!("{base}/api/v5/artifacts/activity/exports/{upload_id}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let response = client
+            .get(&url)
+            .header("X-Api-Key", key)
+            .send()
+            .await
+            .expect("request");
+        if response.status() != 202 {
+            return response;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "export {upload_id} still not done after a minute"
+        );
+        assert_eq!(response.headers()["retry-after"], "1");
+        let state: serde_json::Value = response.json().await.unwrap();
+        assert!(
+            ["pending", "running"].contains(&state["status"].as_str().unwrap()),
+            "{state}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

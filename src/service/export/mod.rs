@@ -8,7 +8,8 @@
 //! is written under a temporary name and renamed when complete, so a failed or
 //! abandoned export never leaves a file that looks finished.
 
-use crate::domain::grant::{cap, Grant};
+pub mod jobs;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -16,16 +17,14 @@ use std::path::{Path, PathBuf};
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    AccessMode, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend,
-    EntityTrait, IsolationLevel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    AccessMode, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    IsolationLevel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::sessions::{self, Activeness, SessionFilter};
-use crate::domain::ids::{new_id, IdKind};
 use crate::domain::time::{format_micros, now_micros};
 use crate::error::{AppError, AppResult};
 
@@ -664,85 +663,9 @@ async fn read_all(
     Ok(())
 }
 
-#[derive(Debug, Clone)]
-pub struct ExportReport {
-    pub id: String,
-    pub file_name: String,
-    pub row_count: u64,
-    pub manifest: Manifest,
-}
-
 /// Where an org's exports live.
 fn org_dir(export_dir: &Path, org_id: &str) -> PathBuf {
     export_dir.join(org_id)
-}
-
-/// Exports the caller's org under `export_dir` and records it for download.
-pub async fn export(
-    db: &DatabaseConnection,
-    principal: Grant<'_, cap::ActivityExport>,
-    export_dir: &Path,
-    idle: Activeness,
-) -> AppResult<ExportReport> {
-    let org = principal.org_id.as_str();
-    let id = new_id(IdKind::Export);
-    let dir = org_dir(export_dir, org);
-    tokio::fs::create_dir_all(&dir).await.map_err(|e| {
-        AppError::internal_msg(format!(
-            "cannot create the directory {}: {e}",
-            dir.display()
-        ))
-    })?;
-    let path = dir.join(format!("{id}.zip"));
-    let manifest = super::detached({
-        let (db, org, path) = (db.clone(), org.to_owned(), path.clone());
-        async move { write_zip(&db, &org, &path, idle, &|_, _| {}).await }
-    })
-    .await?;
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let file_name = format!("activity-export-{org}-{stamp}.zip");
-    let bytes = tokio::fs::metadata(&path)
-        .await
-        .map_err(AppError::internal)?
-        .len();
-    entity::export::ActiveModel {
-        id: Set(id.clone()),
-        org_id: Set(org.to_owned()),
-        file_name: Set(file_name.clone()),
-        row_count: Set(manifest.row_count as i64),
-        byte_size: Set(bytes as i64),
-        created_by: Set(Some(principal.principal_id.clone())),
-        created_at: Set(now_micros()),
-    }
-    .insert(db)
-    .await?;
-    Ok(ExportReport {
-        id,
-        file_name,
-        row_count: manifest.row_count,
-        manifest,
-    })
-}
-
-/// A finished export of the caller's org and its file; another org's answers
-/// like an unknown one.
-pub async fn open(
-    db: &DatabaseConnection,
-    principal: Grant<'_, cap::ActivityExport>,
-    export_dir: &Path,
-    id: &str,
-) -> AppResult<(entity::export::Model, PathBuf)> {
-    let not_found = || AppError::not_found("export", id);
-    let export = entity::export::Entity::find_by_id(id.to_owned())
-        .filter(entity::export::Column::OrgId.eq(principal.org_id.as_str()))
-        .one(db)
-        .await?
-        .ok_or_else(not_found)?;
-    let path = org_dir(export_dir, &export.org_id).join(format!("{}.zip", export.id));
-    if !path.is_file() {
-        return Err(not_found());
-    }
-    Ok((export, path))
 }
 
 #[cfg(test)]
