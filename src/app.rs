@@ -51,6 +51,7 @@ impl AppState {
     /// Needs a Tokio runtime: the request recorder's writer starts here.
     pub fn new(db: DatabaseConnection, settings: HttpArgs) -> Self {
         let live = LiveFeed::default();
+        service::live::spawn_listener(&db, live.clone());
         let settings = Arc::new(settings);
         let exports = ExportRunner::start(db.clone(), settings.export_jobs());
         let schemas =

@@ -21,6 +21,7 @@ on_both_backends!(
     an_expired_jwt_ends_its_open_subscription_with_4403,
     live_cursors_carry_no_global_commit_sequence,
     each_protocol_violation_closes_with_its_graphql_transport_ws_code,
+    an_event_ingested_through_one_replica_reaches_a_subscriber_of_another,
 );
 
 const SUBSCRIPTION: &str = "subscription($org: ID!, $filter: ActivityFilterInput, $after: String) {
@@ -619,4 +620,43 @@ async fn each_protocol_violation_closes_with_its_graphql_transport_ws_code(db: T
         waited < activity_gateway::graphql::http::INIT_TIMEOUT + Duration::from_secs(3),
         "{waited:?}"
     );
+}
+
+async fn an_event_ingested_through_one_replica_reaches_a_subscriber_of_another(db: TestDb) {
+    db.seed(20).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    // Two gateways, each with its own pool, on one database.
+    let other_pool = activity_gateway::db::connect(&db.url).await.unwrap();
+    let writer = TestApp::spawn(&db.db).await;
+    let reader = TestApp::spawn(&other_pool).await;
+    // On PostgreSQL every commit of events is announced to every process.
+    let mut announcements = match db.backend {
+        common::Backend::Postgres => {
+            let mut listener = sea_orm::sqlx::postgres::PgListener::connect(&db.url)
+                .await
+                .unwrap();
+            listener.listen("activity_gateway_events").await.unwrap();
+            Some(listener)
+        }
+        common::Backend::Sqlite => None,
+    };
+    let mut subscriber = Subscriber::connect(&reader, &[], json!({ "X-Api-Key": key }))
+        .await
+        .unwrap();
+    subscriber.subscribe(json!({ "org": "org_acme" })).await;
+    wait_for_subscriptions(&reader, &key, 1).await;
+    let ids = ingest(&writer, &key, "org_acme", actions(&["create", "delete"])).await;
+    for id in &ids {
+        assert_eq!(&subscriber.edge().await["node"]["id"], id);
+    }
+    if let Some(listener) = announcements.as_mut() {
+        let note = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+            .await
+            .expect("announced within 5 s")
+            .unwrap();
+        assert_eq!(note.channel(), "activity_gateway_events");
+    }
+    subscriber.close().await;
+    writer.stop().await;
+    reader.stop().await;
 }

@@ -15,7 +15,8 @@ use sea_orm::{ConnectionTrait, Statement, Value};
 
 on_both_backends!(
     summaries_equal_the_raw_aggregation_for_random_scopes_and_windows,
-    percentiles_and_buckets_match_the_raw_events
+    percentiles_and_buckets_match_the_raw_events,
+    folds_racing_on_several_replicas_while_events_arrive_count_each_event_once
 );
 
 /// (requests, successes, duration sum, tokens, by action, by resource): straight from the events.
@@ -378,4 +379,59 @@ async fn percentiles_and_buckets_match_the_raw_events(db: TestDb) {
             .unwrap(),
         vec![None]
     );
+}
+
+/// Requests counted by the org rollups, and events stored: equal when every
+/// event was folded exactly once.
+async fn folded_and_stored(db: &sea_orm::DatabaseConnection) -> (i64, i64) {
+    let one = |sql: &'static str| async move {
+        db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<i64>(0)
+            .unwrap()
+    };
+    (
+        one("SELECT CAST(COALESCE(SUM(request_count), 0) AS BIGINT) FROM activity_rollups_hourly WHERE scope_kind = 'org'").await,
+        one("SELECT COUNT(*) FROM activity_events").await,
+    )
+}
+
+async fn folds_racing_on_several_replicas_while_events_arrive_count_each_event_once(db: TestDb) {
+    db.seed(200).await;
+    // Three pools on one database stand for three gateway processes.
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(activity_gateway::db::connect(&db.url).await.unwrap());
+    }
+    let writer = {
+        let db = replicas[0].clone();
+        tokio::spawn(async move {
+            for batch in 0..40 {
+                let rows: Vec<EventRow> = (0..25)
+                    .map(|n| {
+                        let mut row = late_event(batch * 25 + n, now_micros() - 17, "usr_acme_09");
+                        row.id = format!("act_race{:022}", batch * 25 + n);
+                        row
+                    })
+                    .collect();
+                insert_batch(&db, rows, false).await.unwrap();
+            }
+        })
+    };
+    for _ in 0..15 {
+        let folds = replicas.iter().map(|replica| {
+            let replica = replica.clone();
+            tokio::spawn(async move { rollups::refresh(&replica).await.unwrap() })
+        });
+        for fold in folds.collect::<Vec<_>>() {
+            fold.await.unwrap();
+        }
+    }
+    writer.await.unwrap();
+    rollups::refresh(&replicas[1]).await.unwrap();
+    let (folded, stored) = folded_and_stored(&db.db).await;
+    assert_eq!(stored, 200 + 1_000);
+    assert_eq!(folded, stored, "every event folded exactly once");
 }

@@ -181,7 +181,7 @@ pub async fn insert_batch(
     let mut stored = 0;
     let mut rows = rows.into_iter().peekable();
     if rows.peek().is_some() {
-        super::live::serialize_event_writers(db).await?;
+        super::live::start_event_write(db).await?;
     }
     while rows.peek().is_some() {
         let mut values = Vec::with_capacity(ROWS_PER_STATEMENT * COLUMNS.len());

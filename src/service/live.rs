@@ -4,8 +4,10 @@
 //! themselves, by `seq`, from where they left off. Nothing travels through
 //! the bell but "something new", so a slow subscriber, a missed wake-up or a
 //! reconnect can never lose or reorder an event: the database is the queue.
-//! Writers of other processes (several gateways on one PostgreSQL) are seen by
-//! a poll every [`POLL_EVERY`] even without a bell.
+//! Writers of other processes (several gateways on one PostgreSQL) ring it
+//! too: each commit of events sends a PostgreSQL `NOTIFY`, and every process
+//! `LISTEN`s ([`spawn_listener`]). A poll every [`POLL_EVERY`] stays as the
+//! fallback for a notification lost with a dropped listening connection.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -167,18 +169,80 @@ async fn after(
 /// The advisory lock key of event writers ("activity" in ASCII, shortened to fit).
 const EVENT_WRITERS_LOCK: i64 = 0x6163_7469_7669_7479;
 
-/// Makes `seq` order commit order on PostgreSQL, where concurrent
-/// transactions draw sequence numbers before they commit: without it a tail
-/// could pass seq 11 while seq 10 is still uncommitted, and never see it.
-/// Event writers take this lock for the rest of their transaction, so
-/// they commit one at a time and in the order they numbered their rows.
-/// SQLite has one writer at a time anyway.
-pub async fn serialize_event_writers(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+/// The channel commits of events are announced on.
+pub const CHANNEL: &str = "activity_gateway_events";
+
+/// Call first in every transaction that stores events, on PostgreSQL:
+///
+/// - It makes `seq` order commit order. Concurrent transactions draw
+///   sequence numbers before they commit: without it a tail could pass seq
+///   11 while seq 10 is still uncommitted, and never see it. Event writers
+///   take this lock for the rest of their transaction, so they commit one at
+///   a time and in the order they numbered their rows.
+/// - It announces the commit to every process: PostgreSQL delivers the
+///   `NOTIFY` when (and only if) the transaction commits.
+///
+/// SQLite has one writer, and one process, anyway.
+pub async fn start_event_write(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared(&format!(
-            "SELECT pg_advisory_xact_lock({EVENT_WRITERS_LOCK})"
+            "SELECT pg_advisory_xact_lock({EVENT_WRITERS_LOCK}), pg_notify('{CHANNEL}', '')"
         ))
         .await?;
     }
     Ok(())
+}
+
+/// Rings `live` whenever another process (or this one) commits events, for
+/// as long as the process runs. On PostgreSQL only; the listening
+/// connection reconnects by itself after a database restart, and the poll
+/// covers what was announced while it was away.
+pub fn spawn_listener(db: &sea_orm::DatabaseConnection, live: LiveFeed) {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return;
+    }
+    use sea_orm::sqlx::postgres::PgPoolOptions;
+    // A connection of its own, outside the request pool: it is held for
+    // the life of the process.
+    let options = (*db.get_postgres_connection_pool().connect_options()).clone();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with(options);
+    tokio::spawn(async move {
+        let mut closing = live.bell.subscribe();
+        loop {
+            tokio::select! {
+                e = listen(&pool, &live) => {
+                    tracing::warn!(error = %e, "listening for other processes' events failed; retrying");
+                    tokio::time::sleep(POLL_EVERY).await;
+                }
+                _ = async {
+                    while closing.changed().await.is_ok() {
+                        if live.closed.load(Ordering::Relaxed) {
+                            return;
+                        }
+                    }
+                } => return,
+            }
+        }
+    });
+}
+
+/// Rings `live` at every notification until the connection fails for good.
+async fn listen(pool: &sea_orm::sqlx::PgPool, live: &LiveFeed) -> sea_orm::sqlx::Error {
+    let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(pool).await {
+        Ok(listener) => listener,
+        Err(e) => return e,
+    };
+    if let Err(e) = listener.listen(CHANNEL).await {
+        return e;
+    }
+    loop {
+        // `None`: the connection was lost and the next call reconnects;
+        // ring anyway, as the tails read whatever they missed.
+        if let Err(e) = listener.try_recv().await {
+            return e;
+        }
+        live.committed();
+    }
 }

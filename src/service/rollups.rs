@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
 
 use super::statement;
 use crate::domain::time::{now_micros, MICROS_PER_HOUR};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 pub const ROLLUP_VIEW: &str = "activity_rollups_hourly";
 
@@ -113,11 +113,52 @@ pub async fn refresh_for(
     })
 }
 
+/// The advisory lock key of folds ("rollups" in ASCII).
+const FOLD_LOCK: i64 = 0x726f_6c6c_7570_73;
+
 /// Folds every event newer than the watermark into the rollups, in one
 /// transaction with the watermark's move, so a reader sees both or neither.
+/// Waits for a fold running elsewhere (another replica) to end first.
 #[tracing::instrument(skip(db))]
 pub async fn refresh(db: &DatabaseConnection) -> AppResult<RefreshReport> {
+    fold(db, true)
+        .await?
+        .ok_or_else(|| AppError::internal_msg("a fold that waits for its lock did not run"))
+}
+
+/// [`refresh`], unless a fold is running elsewhere (`None`): the background
+/// folds of several replicas then take turns instead of queueing.
+pub async fn refresh_unless_busy(db: &DatabaseConnection) -> AppResult<Option<RefreshReport>> {
+    fold(db, false).await
+}
+
+async fn fold(db: &DatabaseConnection, wait: bool) -> AppResult<Option<RefreshReport>> {
     let txn = db.begin().await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        // One fold at a time across every process: two folds reading the
+        // same watermark would both fold the events beyond it, counting
+        // them twice. The lock ends with the transaction.
+        if wait {
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({FOLD_LOCK})"))
+                .await?;
+        } else {
+            let row = txn
+                .query_one_raw(statement(
+                    &txn,
+                    &format!("SELECT pg_try_advisory_xact_lock({FOLD_LOCK})"),
+                    vec![],
+                ))
+                .await?;
+            let locked = row
+                .map(|r| r.try_get_by_index::<bool>(0))
+                .transpose()?
+                .unwrap_or(false);
+            if !locked {
+                txn.rollback().await?;
+                return Ok(None);
+            }
+        }
+    }
     // A write first: on SQLite it takes the write lock before anything is read,
     // so no event can commit between reading the bounds and folding them.
     txn.execute_raw(statement(
@@ -178,11 +219,11 @@ pub async fn refresh(db: &DatabaseConnection) -> AppResult<RefreshReport> {
         // summary through the org index instead of the `seq` range.
         db.execute_unprepared("PRAGMA optimize").await?;
     }
-    Ok(RefreshReport {
+    Ok(Some(RefreshReport {
         views: vec![ROLLUP_VIEW],
         folded_events: folded,
         watermark: to.max(from),
-    })
+    }))
 }
 
 /// Folds the events of a `seq` range into the hourly rollups of one scope
@@ -232,15 +273,16 @@ pub fn spawn_background_refresh(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match refresh(&db).await {
-                Ok(report) if report.folded_events > 0 => {
+            match refresh_unless_busy(&db).await {
+                Ok(Some(report)) if report.folded_events > 0 => {
                     tracing::debug!(
                         folded = report.folded_events,
                         watermark = report.watermark,
                         "rollups refreshed"
                     )
                 }
-                Ok(_) => {}
+                Ok(Some(_)) => {}
+                Ok(None) => tracing::debug!("another process is folding; skipped this tick"),
                 Err(e) => {
                     tracing::warn!(error = %e, "rollup refresh failed; retrying at the next tick")
                 }
