@@ -114,7 +114,7 @@ pub async fn refresh_for(
 }
 
 /// The advisory lock key of folds ("rollups" in ASCII).
-const FOLD_LOCK: i64 = 0x726f_6c6c_7570_73;
+const FOLD_LOCK: i64 = 0x0072_6f6c_6c75_7073;
 
 /// Folds every event newer than the watermark into the rollups, in one
 /// transaction with the watermark's move, so a reader sees both or neither.

@@ -363,7 +363,6 @@ macro_rules! on_both_backends {
     )*};
 }
 
-/// A free local port (bound, then released for the process about to bind it).
 /// [`TestApp::finished_export`] against any gateway at `base`.
 pub async fn export_when_finished(
     client: &reqwest::Client,
@@ -397,6 +396,7 @@ pub async fn export_when_finished(
     }
 }
 
+/// A free local port (bound, then released for the process about to bind it).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

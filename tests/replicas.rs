@@ -1,0 +1,229 @@
+//! Three real gateway processes on one PostgreSQL, as teams run them behind
+//! a load balancer: an event ingested through one reaches a subscriber of
+//! another; an export requested through a third is downloaded through a
+//! survivor after the process running it was killed mid-way; folds racing
+//! on two of them while a third ingests leave the rollups exact. PostgreSQL
+//! only: the embedded SQLite default is one process.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use activity_gateway::domain::permission::Role;
+use common::{Backend, Served, TestDb};
+use futures_util::{SinkExt, StreamExt};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+async fn scalar(db: &TestDb, sql: &str) -> Option<String> {
+    db.db
+        .query_one_raw(Statement::from_string(db.db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .map(|row| row.try_get_by_index::<Option<String>>(0).unwrap())
+        .flatten()
+}
+
+async fn post(client: &reqwest::Client, url: String, key: &str, body: Value) -> (u16, Value) {
+    common::read(
+        client
+            .post(url)
+            .header("X-Api-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_the_live_tail_exports_and_exact_rollups() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    // Enough events that an export runs for a few seconds.
+    db.seed(150_000).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut replicas = Vec::new();
+    for dir in &dirs {
+        replicas.push(
+            Served::start(
+                &db.url,
+                &["--export-dir".as_ref(), dir.path().as_os_str()],
+                &[("ACTIVITY_GATEWAY_RECORD_REQUESTS", "false")],
+                Stdio::null(),
+            )
+            .await,
+        );
+    }
+    let client = reqwest::Client::new();
+    let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
+    let base = |i: usize| bases[i].clone();
+
+    // The live tail: subscribed through B, ingested through A.
+    let mut request = format!("{}/graphql", base(1).replace("http", "ws"))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    request
+        .headers_mut()
+        .insert("x-api-key", key.parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(Message::text(
+            json!({ "type": "connection_init" }).to_string(),
+        ))
+        .await
+        .unwrap();
+    socket.next().await.unwrap().unwrap();
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
+        "query": "subscription { activityAdded(orgId: \"org_acme\") { node { id } } }" } });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+    // The subscription starts at the newest event once the server saw it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, ingested) = post(
+        &client,
+        format!("{}/v1/orgs/org_acme/activity", base(0)),
+        &key,
+        json!([{ "action": "replicated" }]),
+    )
+    .await;
+    assert_eq!(status, 200, "{ingested}");
+    let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("the event reaches the other replica's subscriber")
+        .unwrap()
+        .unwrap();
+    let message: Value = serde_json::from_str(frame.to_text().unwrap()).unwrap();
+    assert_eq!(
+        message["payload"]["data"]["activityAdded"]["node"]["id"], ingested["ids"][0],
+        "{message}"
+    );
+    let _ = socket.close(None).await;
+
+    // An export requested through C; the process that runs it is killed.
+    let (status, job) = post(
+        &client,
+        format!("{}/api/v5/artifacts/activity/export", base(2)),
+        &key,
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, &job["status"]), (200, &json!("pending")), "{job}");
+    let id = job["upload_id"].as_str().unwrap().to_owned();
+    let claimed_by =
+        format!("SELECT claimed_by FROM exports WHERE id = '{id}' AND status = 'running'");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let runner = loop {
+        if let Some(runner) = scalar(&db, &claimed_by).await {
+            break runner;
+        }
+        assert!(Instant::now() < deadline, "no replica claimed the export");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let pid: u32 = runner.split(' ').nth(1).unwrap().parse().unwrap();
+    let killed = replicas
+        .iter()
+        .position(|r| r.child.id() == pid)
+        .expect("one of the three holds it");
+    replicas[killed].child.kill().unwrap();
+    replicas[killed].child.wait().unwrap();
+    assert_eq!(
+        scalar(
+            &db,
+            &format!("SELECT status FROM exports WHERE id = '{id}'")
+        )
+        .await,
+        Some("running".to_owned()),
+        "killed in the middle of the export"
+    );
+    // A survivor takes it over after the 30 s lease, and any survivor serves it.
+    let survivor = (0..3).find(|i| *i != killed).unwrap();
+    let download = common::export_when_finished(&client, &base(survivor), &key, &id).await;
+    assert_eq!(download.status(), 200);
+    let bytes = download.bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let manifest: Value =
+        serde_json::from_reader(archive.by_name("manifest.json").unwrap()).unwrap();
+    let events = &manifest["files"][0];
+    assert_eq!(events["name"], "events.csv");
+    assert_eq!(
+        events["row_count"].as_i64().unwrap(),
+        db.count_events("org_id = 'org_acme'").await
+    );
+    let attempt = scalar(
+        &db,
+        &format!("SELECT CAST(attempt AS TEXT) FROM exports WHERE id = '{id}'"),
+    )
+    .await;
+    assert_eq!(attempt.as_deref(), Some("2"), "taken over once");
+    for dir in &dirs {
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("org_acme"))
+                .map(|d| d.count())
+                .unwrap_or(0),
+            0,
+            "the ZIP lives in the database, not on a replica's disk"
+        );
+    }
+
+    // Two survivors fold at once, again and again, while events arrive.
+    let others: Vec<usize> = (0..3).filter(|i| *i != killed).collect();
+    let writer = {
+        let (client, url, key) = (
+            client.clone(),
+            format!("{}/v1/orgs/org_acme/activity", base(others[0])),
+            key.clone(),
+        );
+        tokio::spawn(async move {
+            for _ in 0..20 {
+                let events: Vec<Value> = (0..50).map(|_| json!({ "action": "race" })).collect();
+                let (status, body) = post(&client, url.clone(), &key, json!(events)).await;
+                assert_eq!(status, 200, "{body}");
+            }
+        })
+    };
+    for _ in 0..10 {
+        let folds = others.iter().map(|i| {
+            post(
+                &client,
+                format!("{}/api/v5/artifacts/activity/refresh", base(*i)),
+                &key,
+                json!({}),
+            )
+        });
+        for (status, body) in futures_util::future::join_all(folds).await {
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+    writer.await.unwrap();
+    post(
+        &client,
+        format!("{}/api/v5/artifacts/activity/refresh", base(others[1])),
+        &key,
+        json!({}),
+    )
+    .await;
+    let folded = scalar(
+        &db,
+        "SELECT CAST(SUM(request_count) AS TEXT) FROM activity_rollups_hourly WHERE scope_kind = 'org'",
+    )
+    .await;
+    let stored = scalar(&db, "SELECT CAST(COUNT(*) AS TEXT) FROM activity_events").await;
+    assert_eq!(folded, stored, "every event folded exactly once");
+
+    for i in others {
+        common::terminate(&mut replicas[i].child);
+    }
+}
