@@ -150,6 +150,36 @@ pub async fn revoke_key(url: &str, key_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn set_retention(args: &crate::config::RetentionSetArgs) -> anyhow::Result<()> {
+    let conn = open(&args.database.database_url).await?;
+    let days = if args.forever { None } else { args.days };
+    let set = crate::service::retention::set(&conn, &args.org, days)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    match set.days {
+        Some(days) => println!("{} keeps its raw events {days} days", args.org),
+        None => println!("{} keeps its raw events forever", args.org),
+    }
+    Ok(())
+}
+
+pub async fn purge(url: &str) -> anyhow::Result<()> {
+    let conn = open(url).await?;
+    let purged = crate::service::retention::purge(&conn)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?
+        .ok_or_else(|| anyhow::anyhow!("another process is purging; try again later"))?;
+    for org in purged {
+        println!(
+            "{}: purged {} events before {}",
+            org.org_id,
+            org.events,
+            crate::domain::time::format_micros(org.before)
+        );
+    }
+    Ok(())
+}
+
 /// A service error as one line for the terminal, naming what was not found.
 fn describe(e: &crate::error::AppError) -> String {
     match e {
@@ -172,6 +202,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let conn = open(&args.database.database_url).await?;
     let state = AppState::new(conn.clone(), args.http.clone());
     crate::service::rollups::spawn_background_refresh(conn.clone(), args.http.rollup_interval());
+    crate::service::retention::spawn_purger(
+        conn.clone(),
+        std::time::Duration::from_secs(args.http.purge_interval_secs.max(1)),
+    );
     let application = Application::build(state, args.bind).await?;
     let addr = application.local_addr();
     if args.demo {

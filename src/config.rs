@@ -57,6 +57,34 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Set an org's retention period, or purge now.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Keep an org's raw events `--days N` (1 to 36500), or `--forever`.
+    Set(RetentionSetArgs),
+    /// Purge every org's events past its retention now (what serve does every few minutes).
+    Purge(DatabaseArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RetentionSetArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The org.
+    #[arg(long, env = "ACTIVITY_GATEWAY_RETENTION_ORG")]
+    pub org: String,
+    /// Days to keep raw events.
+    #[arg(long, required_unless_present = "forever", conflicts_with = "forever")]
+    pub days: Option<i64>,
+    /// Keep raw events forever (the default).
+    #[arg(long)]
+    pub forever: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -150,6 +178,13 @@ pub struct HttpArgs {
         default_value_t = 30
     )]
     pub rollup_interval_secs: u64,
+    /// How often events past their org's retention are purged, in seconds.
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_PURGE_INTERVAL_SECS",
+        default_value_t = 300
+    )]
+    pub purge_interval_secs: u64,
     /// A session not ended and seen within this many minutes counts as active.
     #[arg(
         long,
@@ -201,6 +236,7 @@ impl Default for HttpArgs {
             record_requests: true,
             recorder_capacity: 65_536,
             rollup_interval_secs: 30,
+            purge_interval_secs: 300,
             session_idle_minutes: 30,
             max_in_flight_per_credential: 32,
             max_in_flight_per_org: 0,

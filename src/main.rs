@@ -1,7 +1,7 @@
 use clap::Parser;
 
 use activity_gateway::cli;
-use activity_gateway::config::{Cli, Command, KeysCommand, LogFormat};
+use activity_gateway::config::{Cli, Command, KeysCommand, LogFormat, RetentionCommand};
 
 /// mimalloc instead of the system allocator: a page of 50 allocates tens of
 /// thousands of small values, and glibc's malloc spent a quarter of the
@@ -53,6 +53,12 @@ async fn main() -> std::process::ExitCode {
         Command::Keys {
             command: KeysCommand::Revoke { database, key_id },
         } => cli::revoke_key(&database.database_url, &key_id).await,
+        Command::Retention {
+            command: RetentionCommand::Set(args),
+        } => cli::set_retention(&args).await,
+        Command::Retention {
+            command: RetentionCommand::Purge(args),
+        } => cli::purge(&args.database_url).await,
     };
     // Spans still buffered go out before the process ends.
     if let Some((provider, _)) = traces {

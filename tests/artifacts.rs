@@ -757,6 +757,7 @@ async fn docs_list_every_operation_and_agree_with_openapi(db: TestDb) {
         "refreshActivity",
         "exportActivity",
         "ingestActivity",
+        "setRetention",
         "activityDocs",
         "activityAdded",
         "Org.sessionAnalytics",
@@ -795,7 +796,13 @@ async fn docs_list_every_operation_and_agree_with_openapi(db: TestDb) {
         .iter()
         .map(|p| p["operation"].as_str().unwrap())
         .collect();
-    assert_eq!(permissions.len(), 8);
+    assert_eq!(permissions.len(), 9);
+    assert!(docs["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["operation"] == "activity:retention"
+            && p["description"].as_str().unwrap().contains("setRetention")));
     assert!(docs["permissions"]
         .as_array()
         .unwrap()

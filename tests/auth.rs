@@ -28,7 +28,7 @@ const MEMBER: [&str; 6] = [
     "problem:resolve",
     "docs:read",
 ];
-const ADMIN: [&str; 8] = [
+const ADMIN: [&str; 9] = [
     "activity:read",
     "activity:write",
     "activity:export",
@@ -37,6 +37,7 @@ const ADMIN: [&str; 8] = [
     "problem:create",
     "problem:resolve",
     "docs:read",
+    "activity:retention",
 ];
 
 const VIEWER_QUERY: &str = "{ viewer { principalId principalType tokenType permissions org { id name } user { id email } } }";

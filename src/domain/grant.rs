@@ -36,6 +36,7 @@ pub mod cap {
         ActivityRefresh,
         ProblemCreate,
         ProblemResolve,
+        ActivityRetention,
     );
 }
 

@@ -12,10 +12,11 @@ pub enum Permission {
     ProblemCreate,
     ProblemResolve,
     DocsRead,
+    ActivityRetention,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Self::ActivityRead,
         Self::ActivityWrite,
         Self::ActivityExport,
@@ -24,6 +25,7 @@ impl Permission {
         Self::ProblemCreate,
         Self::ProblemResolve,
         Self::DocsRead,
+        Self::ActivityRetention,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +38,7 @@ impl Permission {
             Self::ProblemCreate => "problem:create",
             Self::ProblemResolve => "problem:resolve",
             Self::DocsRead => "docs:read",
+            Self::ActivityRetention => "activity:retention",
         }
     }
 

@@ -183,6 +183,26 @@ impl MutationRoot {
         Ok(ExportOut::from(&job))
     }
 
+    /// Sets how long the org's raw events are kept: `days` from 1 to 36,500,
+    /// or null for forever. A purge (every few minutes, on one gateway at a
+    /// time) then deletes older events, in whole hours, once they are folded
+    /// into the hourly rollups. Needs `activity:retention`.
+    #[graphql(guard = "Gate(\"setRetention\")")]
+    async fn set_retention(
+        &self,
+        ctx: &Context<'_>,
+        days: Option<i64>,
+    ) -> GqlResult<super::types::Retention> {
+        let principal = ctx.data::<Principal>()?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(
+            crate::service::retention::set_for(db, principal.grant().gql()?, days)
+                .await
+                .gql()?
+                .into(),
+        )
+    }
+
     /// Stores a batch of at most 10,000 events in the caller's org, whole or
     /// not at all; answers after the commit. Needs `activity:write`.
     #[graphql(guard = "Gate(\"ingestActivity\")")]

@@ -3,7 +3,7 @@
 //! of the hierarchy has the same `activity` and `activitySummary` fields.
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::{Context, Interface, Object, ID};
+use async_graphql::{Context, Interface, Object, SimpleObject, ID};
 use sea_orm::DatabaseConnection;
 
 use super::activity::{
@@ -124,6 +124,16 @@ impl Org {
     }
     async fn name(&self) -> &str {
         &self.0.name
+    }
+    /// How long the org's raw events are kept. Feeds list events from
+    /// `purgedBefore` on; summaries of earlier hours read the hourly rollups.
+    #[graphql(guard = "Gate(\"Org.retention\")")]
+    async fn retention(&self, ctx: &Context<'_>) -> GqlResult<Retention> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(crate::service::retention::of(db, &self.0.id)
+            .await
+            .gql()?
+            .into())
     }
     #[graphql(
         guard = "Gate(\"Org.workspaces\")",
@@ -248,6 +258,25 @@ impl Department {
     }
     async fn name(&self) -> &str {
         &self.0.name
+    }
+}
+
+/// An org's retention period.
+#[derive(SimpleObject)]
+pub struct Retention {
+    /// Days the raw events are kept; null: forever.
+    pub days: Option<i64>,
+    /// Events before this time were purged (null: none ever were). Feeds
+    /// list nothing older; summaries of earlier hours read the rollups.
+    pub purged_before: Option<String>,
+}
+
+impl From<crate::service::retention::Retention> for Retention {
+    fn from(r: crate::service::retention::Retention) -> Self {
+        Self {
+            days: r.days,
+            purged_before: r.purged_before.map(crate::domain::time::format_micros),
+        }
     }
 }
 

@@ -483,6 +483,10 @@ pub fn graphql_operations() -> Vec<GraphqlOperation> {
         read("Viewer.org", "The credential's org"),
         read("Viewer.user", "The credential's user"),
         read("Org.workspaces", "The org's workspaces"),
+        read(
+            "Org.retention",
+            "How long the org's raw events are kept, and since when they were purged",
+        ),
         read("Org.users", "The org's users"),
         read("Org.activity", "The org's activity feed"),
         read("Org.activitySummary", "The org's activity summary"),
@@ -540,6 +544,12 @@ pub fn graphql_operations() -> Vec<GraphqlOperation> {
             "exportActivity",
             Access::Needs(ActivityExport),
             "Exports the org as a ZIP (the twin of POST /export)",
+        ),
+        op(
+            "mutation",
+            "setRetention",
+            Access::Needs(ActivityRetention),
+            "Sets how long the org's raw events are kept (null: forever)",
         ),
         op(
             "subscription",

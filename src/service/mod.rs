@@ -10,6 +10,7 @@ pub mod keys;
 pub mod live;
 pub mod problems;
 pub mod recorder;
+pub mod retention;
 pub mod rollups;
 pub mod scope;
 pub mod secrets;

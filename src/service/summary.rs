@@ -270,8 +270,9 @@ fn whole_hours(start: i64, end: i64) -> (i64, i64) {
     (first, end.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR)
 }
 
-/// How many events match: exact, and for rollup scopes filtered by time only
-/// as cheap as a summary.
+/// How many events a feed lists: exact, and for rollup scopes filtered by
+/// time only as cheap as a summary. A feed lists nothing older than the
+/// org's purge, so neither does its count (the rollups still hold those hours).
 #[tracing::instrument(skip(db))]
 pub async fn count(
     db: &DatabaseConnection,
@@ -279,9 +280,13 @@ pub async fn count(
     scope: &Scope,
     filter: &ActivityFilter,
 ) -> AppResult<u64> {
+    let purged_before = super::retention::of(db, org_id)
+        .await?
+        .purged_before
+        .unwrap_or(0);
     let window = window(
         filter,
-        filter.start_time.unwrap_or(0),
+        filter.start_time.unwrap_or(0).max(purged_before),
         filter.end_time.unwrap_or(i64::MAX / 2),
     );
     let cells = aggregate(db, org_id, scope, &window, Grouping::Total, true).await?;

@@ -393,7 +393,7 @@ async fn produce(
     })?;
     // An attempt of its own: a runner that lost its lease never writes
     // over its successor's file.
-    let written = dir.join(format!("{}.{}.zip", job.id, job.attempt));
+    let written = zip_path(&dir, &job.id, job.attempt);
     let manifest = write_zip(
         db,
         &job.org_id,
@@ -407,11 +407,16 @@ async fn produce(
         },
     )
     .await?;
-    let stored = match db.get_database_backend() {
-        DbBackend::Postgres => store_in_database(db, job, &written, manifest.row_count).await,
-        _ => store_in_directory(db, job, &written, &dir, manifest.row_count).await,
+    let in_database = db.get_database_backend() == DbBackend::Postgres;
+    let stored = if in_database {
+        store_in_database(db, job, &written, manifest.row_count).await
+    } else {
+        mark_done(db, job, &written, manifest.row_count).await
     };
-    let _ = tokio::fs::remove_file(&written).await;
+    // The file stays only where it is what the download serves.
+    if in_database || !matches!(stored, Ok(true)) {
+        let _ = tokio::fs::remove_file(&written).await;
+    }
     stored
 }
 
@@ -498,12 +503,12 @@ async fn store_in_database(
     Ok(true)
 }
 
-/// Moves the file to its downloadable name and marks the job done.
-async fn store_in_directory(
+/// Marks the job done; its file, already complete under its final name,
+/// is what the download serves.
+async fn mark_done(
     db: &DatabaseConnection,
     job: &Claimed,
     file: &Path,
-    dir: &Path,
     rows: u64,
 ) -> AppResult<bool> {
     let bytes = tokio::fs::metadata(file)
@@ -513,22 +518,16 @@ async fn store_in_directory(
     let finished = db
         .execute_raw(statement(db, finish_sql(), finish_values(job, rows, bytes)))
         .await?;
-    if finished.rows_affected() == 0 {
-        return Ok(false);
-    }
-    let target = zip_path(dir, &job.id);
-    tokio::fs::rename(file, &target).await.map_err(|e| {
-        AppError::internal_msg(format!(
-            "cannot rename {} to {}: {e}",
-            file.display(),
-            target.display()
-        ))
-    })?;
-    Ok(true)
+    Ok(finished.rows_affected() > 0)
 }
 
-fn zip_path(org_dir: &Path, id: &str) -> PathBuf {
-    org_dir.join(format!("{id}.zip"))
+/// Where the ZIP of one attempt is written (and, on SQLite, served from).
+/// Exports made before exports were jobs (attempt 0) are `ID.zip`.
+fn zip_path(org_dir: &Path, id: &str, attempt: i32) -> PathBuf {
+    match attempt {
+        0 => org_dir.join(format!("{id}.zip")),
+        n => org_dir.join(format!("{id}.{n}.zip")),
+    }
 }
 
 /// Logs why, once, under an error id the job keeps: the download answers
@@ -571,8 +570,12 @@ async fn sweep_expired(db: &DatabaseConnection, export_dir: &Path) -> AppResult<
         .all(db)
         .await?;
     for export in expired {
-        let _ = tokio::fs::remove_file(zip_path(&org_dir(export_dir, &export.org_id), &export.id))
-            .await;
+        let _ = tokio::fs::remove_file(zip_path(
+            &org_dir(export_dir, &export.org_id),
+            &export.id,
+            export.attempt,
+        ))
+        .await;
         let txn = db.begin().await?;
         txn.execute_raw(statement(
             &txn,
@@ -620,7 +623,11 @@ pub async fn find(
         JobStatus::Pending | JobStatus::Running => Download::Waiting(export),
         JobStatus::Failed => Download::Failed(export),
         JobStatus::Done => {
-            let file = zip_path(&org_dir(export_dir, &export.org_id), &export.id);
+            let file = zip_path(
+                &org_dir(export_dir, &export.org_id),
+                &export.id,
+                export.attempt,
+            );
             if file.is_file() {
                 Download::File(export, file)
             } else if db.get_database_backend() == DbBackend::Postgres {
