@@ -234,6 +234,7 @@ async fn metrics(State(state): State<AppState>, req: Request) -> Response {
         help,
         kind,
         value,
+        label: None,
     };
     let (size, idle) = crate::db::pool_usage(&state.db);
     let mut readings = vec![
@@ -295,6 +296,19 @@ async fn metrics(State(state): State<AppState>, req: Request) -> Response {
                 Kind::Gauge,
                 seconds,
             ));
+        }
+    }
+    if let Ok(jobs) = service::export::jobs::by_status(&state.db).await {
+        for (status, count) in jobs {
+            readings.push(Reading {
+                label: Some(("state", status.as_str())),
+                ..reading(
+                    "activity_gateway_export_jobs",
+                    "Export jobs of every org by state (pending, running, done, failed), unexpired.",
+                    Kind::Gauge,
+                    count as f64,
+                )
+            });
         }
     }
     (

@@ -37,6 +37,8 @@ pub struct Reading {
     pub help: &'static str,
     pub kind: Kind,
     pub value: f64,
+    /// One label of a gauge with several series (`state` of export jobs).
+    pub label: Option<(&'static str, &'static str)>,
 }
 
 pub enum Kind {
@@ -112,7 +114,12 @@ impl Telemetry {
                     }
                     Kind::Gauge => {
                         metrics::describe_gauge!(reading.name, reading.help);
-                        gauge!(reading.name).set(reading.value);
+                        match reading.label {
+                            Some((key, value)) => {
+                                gauge!(reading.name, key => value).set(reading.value)
+                            }
+                            None => gauge!(reading.name).set(reading.value),
+                        }
                     }
                 }
             }

@@ -215,4 +215,33 @@ async fn metrics_count_what_happened(db: TestDb) {
     );
     let since = value(&text, "activity_gateway_rollup_seconds_since_fold").unwrap();
     assert!((0.0..60.0).contains(&since), "{text}");
+
+    // Export jobs by state: none, then one done.
+    let jobs = |text: &str, state: &str| {
+        value(
+            text,
+            &format!("activity_gateway_export_jobs{{state=\"{state}\"}}"),
+        )
+    };
+    for state in ["pending", "running", "done", "failed"] {
+        assert_eq!(jobs(&text, state), Some(0.0), "{state}: {text}");
+    }
+    let (status, job) = app
+        .post_artifact(&key, "export", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200, "{job}");
+    let done = app
+        .finished_export(&key, job["upload_id"].as_str().unwrap())
+        .await;
+    assert_eq!(done.status(), 200);
+    let text = scrape(&app, &key).await;
+    assert_eq!(
+        (
+            jobs(&text, "done"),
+            jobs(&text, "pending"),
+            jobs(&text, "running")
+        ),
+        (Some(1.0), Some(0.0), Some(0.0)),
+        "{text}"
+    );
 }

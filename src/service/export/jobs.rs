@@ -592,6 +592,31 @@ async fn sweep_expired(db: &DatabaseConnection, export_dir: &Path) -> AppResult<
     Ok(())
 }
 
+/// How many jobs are in each state (every state, 0 when none).
+pub async fn by_status(db: &DatabaseConnection) -> AppResult<Vec<(JobStatus, i64)>> {
+    let rows = db
+        .query_all_raw(statement(
+            db,
+            "SELECT status, COUNT(*) FROM exports GROUP BY status",
+            vec![],
+        ))
+        .await?;
+    let mut counts = [
+        JobStatus::Pending,
+        JobStatus::Running,
+        JobStatus::Done,
+        JobStatus::Failed,
+    ]
+    .map(|status| (status, 0));
+    for row in rows {
+        let (status, count): (String, i64) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+        if let Some(slot) = counts.iter_mut().find(|(s, _)| s.as_str() == status) {
+            slot.1 = count;
+        }
+    }
+    Ok(counts.to_vec())
+}
+
 /// What the download route serves.
 pub enum Download {
     /// Not done yet: the job's state.
