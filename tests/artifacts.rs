@@ -963,7 +963,13 @@ async fn an_export_whose_runner_went_silent_is_taken_over_or_failed(db: TestDb) 
     silent_job(&db, "exp_silent_past_lease", 1, 31).await;
     silent_job(&db, "exp_silent_within_lease", 1, 5).await;
     silent_job(&db, "exp_silent_third_time", 3, 31).await;
-    let app = TestApp::spawn(&db.db).await;
+    // A directory of its own: the same ids are exported on both backends at once.
+    let exports = tempfile::tempdir().unwrap();
+    let settings = activity_gateway::config::HttpArgs {
+        export_dir: exports.path().to_owned(),
+        ..test_settings()
+    };
+    let app = TestApp::spawn_with(&db.db, settings).await;
     let taken = app.finished_export(&key, "exp_silent_past_lease").await;
     assert_eq!(taken.status(), 200);
     let bytes = taken.bytes().await.unwrap();

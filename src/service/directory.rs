@@ -167,6 +167,11 @@ pub async fn node(
                 .filter(entity::export::Column::OrgId.eq(org_id))
                 .one(db)
                 .await?
+                // An expired export is gone, even before the sweep deletes it.
+                .filter(|e| {
+                    e.expires_at
+                        .is_none_or(|at| at >= crate::domain::time::now_micros())
+                })
                 .ok_or_else(not_found)?,
         ),
         IdKind::Session => Node::Session(

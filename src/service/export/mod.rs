@@ -199,8 +199,11 @@ pub async fn write_zip(
         // keeps the export's memory flat. The connection's own is restored
         // after; an export cancelled midway (a request timeout) leaves that
         // pooled connection with the small cache, slower but still correct.
+        // Nor are its pages mapped: the pool's shared mmap would count the
+        // whole file read so far in the export's resident memory.
         txn.execute_unprepared(&format!("PRAGMA cache_size = -{EXPORT_CACHE_KIB}"))
             .await?;
+        txn.execute_unprepared("PRAGMA mmap_size = 0").await?;
     }
     let names = names(&txn, org_id).await?;
     let partial = out.with_extension("zip.partial");
@@ -234,6 +237,11 @@ pub async fn write_zip(
         txn.execute_unprepared(&format!(
             "PRAGMA cache_size = -{}",
             crate::db::SQLITE_CACHE_KIB
+        ))
+        .await?;
+        txn.execute_unprepared(&format!(
+            "PRAGMA mmap_size = {}",
+            crate::db::SQLITE_MMAP_BYTES
         ))
         .await?;
     }
@@ -289,7 +297,7 @@ fn csv_bytes<R: AsRef<[u8]>>(
         .map_err(|e| anyhow::anyhow!("{}", e.error()))
 }
 
-/// The CSV file being written: counted and hashed as it goes into the ZIP.
+/// The CSV file being encoded: counted and hashed as it is encoded.
 struct OpenFile {
     name: &'static str,
     hasher: Sha256,
@@ -298,11 +306,18 @@ struct OpenFile {
 }
 
 impl OpenFile {
-    fn write(&mut self, zip: &mut impl Write, data: &[u8]) -> std::io::Result<()> {
-        zip.write_all(data)?;
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            hasher: Sha256::new(),
+            bytes: 0,
+            rows: 0,
+        }
+    }
+
+    fn add(&mut self, data: &[u8]) {
         self.hasher.update(data);
         self.bytes += data.len() as u64;
-        Ok(())
     }
 
     fn close(self) -> ManifestFile {
@@ -315,8 +330,16 @@ impl OpenFile {
     }
 }
 
-/// The blocking side: CSV files into the ZIP, in the order they arrive, and
-/// the manifest last.
+/// What the encoder hands the compressor.
+enum Encoded {
+    File(&'static str),
+    Bytes(Vec<u8>),
+    Closed(ManifestFile),
+}
+
+/// The export's two blocking stages, each on a thread of its own so that
+/// they use two cores: CSV encoding and SHA-256 here, deflate and the file
+/// in [`compress`]. A small bounded channel between them keeps memory flat.
 fn write_parts(
     path: &Path,
     mut parts: mpsc::Receiver<Part>,
@@ -325,35 +348,73 @@ fn write_parts(
 ) -> anyhow::Result<Manifest> {
     let file =
         File::create(path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    let (encoded, for_compressor) = std::sync::mpsc::sync_channel::<Encoded>(PAGES_IN_FLIGHT);
+    let compressor = std::thread::Builder::new()
+        .name("export-deflate".into())
+        .spawn(move || compress(file, for_compressor, org_id, org_name))?;
+    let encoding = (|| -> anyhow::Result<()> {
+        let gone = |_| anyhow::anyhow!("the export compressor stopped");
+        let mut current: Option<OpenFile> = None;
+        while let Some(part) = parts.blocking_recv() {
+            match part {
+                Part::File(name, header) => {
+                    if let Some(done) = current.take() {
+                        encoded.send(Encoded::Closed(done.close())).map_err(gone)?;
+                    }
+                    encoded.send(Encoded::File(name)).map_err(gone)?;
+                    let mut file = OpenFile::new(name);
+                    let bytes = csv_bytes([header])?;
+                    file.add(&bytes);
+                    encoded.send(Encoded::Bytes(bytes)).map_err(gone)?;
+                    current = Some(file);
+                }
+                Part::Rows(rows) => {
+                    let file = current
+                        .as_mut()
+                        .ok_or_else(|| anyhow::anyhow!("rows before a file"))?;
+                    file.rows += rows.len() as u64;
+                    let bytes = csv_bytes(&rows)?;
+                    file.add(&bytes);
+                    encoded.send(Encoded::Bytes(bytes)).map_err(gone)?;
+                }
+            }
+        }
+        if let Some(done) = current.take() {
+            encoded.send(Encoded::Closed(done.close())).map_err(gone)?;
+        }
+        Ok(())
+    })();
+    drop(encoded);
+    let compressed = compressor
+        .join()
+        .map_err(|_| anyhow::anyhow!("the export compressor panicked"))?;
+    // The compressor's own failure (a file it cannot write) is the cause
+    // when both fail: the encoder only saw it go away.
+    let manifest = compressed?;
+    encoding?;
+    Ok(manifest)
+}
+
+/// The ZIP: entries in the order they arrive, the manifest last.
+fn compress(
+    file: File,
+    encoded: std::sync::mpsc::Receiver<Encoded>,
+    org_id: String,
+    org_name: String,
+) -> anyhow::Result<Manifest> {
     let mut zip = zip::ZipWriter::new(BufWriter::new(file));
     let created_at = now_micros();
     let dated = zip_time(created_at);
     let mut files = Vec::new();
-    let mut current: Option<OpenFile> = None;
-    while let Some(part) = parts.blocking_recv() {
+    for part in encoded {
         match part {
-            Part::File(name, header) => {
-                files.extend(current.take().map(OpenFile::close));
-                zip.start_file(name, zip_options(name == "events.csv", dated))?;
-                let mut file = OpenFile {
-                    name,
-                    hasher: Sha256::new(),
-                    bytes: 0,
-                    rows: 0,
-                };
-                file.write(&mut zip, &csv_bytes([header])?)?;
-                current = Some(file);
+            Encoded::File(name) => {
+                zip.start_file(name, zip_options(name == "events.csv", dated))?
             }
-            Part::Rows(rows) => {
-                let file = current
-                    .as_mut()
-                    .ok_or_else(|| anyhow::anyhow!("rows before a file"))?;
-                file.rows += rows.len() as u64;
-                file.write(&mut zip, &csv_bytes(&rows)?)?;
-            }
+            Encoded::Bytes(bytes) => zip.write_all(&bytes)?,
+            Encoded::Closed(file) => files.push(file),
         }
     }
-    files.extend(current.take().map(OpenFile::close));
     let manifest = Manifest {
         org_id,
         org_name,
