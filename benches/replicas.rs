@@ -82,7 +82,8 @@ async fn main() {
         let client = reqwest::Client::new();
         let mut latencies = Vec::with_capacity(samples);
         for n in 0..samples {
-            // Sent at a random point of the poll's second, as real traffic is.
+            // 7 to 107 ms after the previous delivery: the poll, which
+            // restarts its second at each delivery, waits most of it.
             tokio::time::sleep(Duration::from_millis(7 + (n as u64 * 37) % 100)).await;
             let sent = Instant::now();
             let answer = client

@@ -989,6 +989,11 @@ async fn an_export_whose_runner_went_silent_is_taken_over_or_failed(db: TestDb) 
         "{body}"
     );
     assert_eq!(body["message"], "The export failed; start a new one");
+    assert_eq!(
+        body["details"]["error_id"].as_str().map(str::len),
+        Some(16),
+        "the id of the log line that says why: {body}"
+    );
 
     let waiting = app
         .client

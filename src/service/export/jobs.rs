@@ -305,18 +305,26 @@ async fn enqueue(
 async fn claim(db: &DatabaseConnection, runner: &str) -> AppResult<Option<Claimed>> {
     let now = now_micros();
     let stale = now - LEASE.as_micros() as i64;
+    let error_id = ErrorId::new();
     let given_up = db
         .execute_raw(statement(
             db,
-            "UPDATE exports SET status = 'failed', finished_at = ? \
+            "UPDATE exports SET status = 'failed', finished_at = ?, error_id = ? \
              WHERE status = 'running' AND heartbeat_at < ? AND attempt >= ?",
-            vec![now.into(), stale.into(), MAX_ATTEMPTS.into()],
+            vec![
+                now.into(),
+                error_id.0.clone().into(),
+                stale.into(),
+                MAX_ATTEMPTS.into(),
+            ],
         ))
         .await?;
     if given_up.rows_affected() > 0 {
         tracing::error!(
+            error_id = %error_id.0,
             jobs = given_up.rows_affected(),
-            "export jobs failed: their runners went silent {MAX_ATTEMPTS} times"
+            "export jobs failed: their runners went silent {MAX_ATTEMPTS} times (each process that claimed them died or stalled past the {}s lease)",
+            LEASE.as_secs()
         );
     }
     // SKIP LOCKED: replicas claiming at once take different jobs instead of
