@@ -2,7 +2,8 @@
 //! a load balancer: an event ingested through one reaches a subscriber of
 //! another; an export requested through a third is downloaded through a
 //! survivor after the process running it was killed mid-way; folds racing
-//! on two of them while a third ingests leave the rollups exact. PostgreSQL
+//! on two of them while a third ingests leave the rollups exact; a revoked
+//! key is refused by every replica at once. PostgreSQL
 //! only: the embedded SQLite default is one process.
 
 mod common;
@@ -168,14 +169,17 @@ async fn three_replicas_share_the_live_tail_exports_and_exact_rollups() {
     )
     .await;
     assert_eq!(attempt.as_deref(), Some("2"), "taken over once");
+    // The ZIP lives in the database, not on a replica's disk (the killed
+    // process's half-written `.zip.partial` is all a disk may hold).
     for dir in &dirs {
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("org_acme"))
-                .map(|d| d.count())
-                .unwrap_or(0),
-            0,
-            "the ZIP lives in the database, not on a replica's disk"
-        );
+        let finished: Vec<String> = std::fs::read_dir(dir.path().join("org_acme"))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|name| !name.ends_with(".zip.partial"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(finished.is_empty(), "{finished:?}");
     }
 
     // Two survivors fold at once, again and again, while events arrive.
@@ -222,6 +226,44 @@ async fn three_replicas_share_the_live_tail_exports_and_exact_rollups() {
     .await;
     let stored = scalar(&db, "SELECT CAST(COUNT(*) AS TEXT) FROM activity_events").await;
     assert_eq!(folded, stored, "every event folded exactly once");
+
+    // A revocation holds on every replica at once: no process caches credentials.
+    let doomed = activity_gateway::service::keys::create(
+        &db.db,
+        activity_gateway::service::keys::NewKey {
+            org_id: "org_acme".into(),
+            role: Some(Role::Viewer),
+            permissions: Default::default(),
+            user_id: None,
+            name: None,
+        },
+    )
+    .await
+    .unwrap();
+    let feed = |i: usize| format!("{}/v1/orgs/org_acme/activity?limit=1", base(i));
+    for i in &others {
+        let answer = client
+            .get(feed(*i))
+            .header("X-Api-Key", &doomed.secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    let revoked = std::process::Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
+        .args(["keys", "revoke", &doomed.id, "--database-url", &db.url])
+        .output()
+        .unwrap();
+    assert!(revoked.status.success());
+    for i in &others {
+        let answer = client
+            .get(feed(*i))
+            .header("X-Api-Key", &doomed.secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 401, "revoked on replica {i} at once");
+    }
 
     for i in others {
         common::terminate(&mut replicas[i].child);

@@ -545,6 +545,7 @@ mod matrix {
             "sessions" => "sessions(pageSize: 1) { totalCount }".to_owned(),
             "sessionAnalytics" => "sessionAnalytics { sessionsCount }".to_owned(),
             "problems" => "problems(first: 1) { nodes { id } }".to_owned(),
+            "retention" => "retention { days }".to_owned(),
             "workspaces" | "users" | "apps" | "augmentations" | "endpoints" => {
                 format!("{name}(first: 1) {{ nodes {{ id }} }}")
             }
@@ -585,6 +586,7 @@ mod matrix {
             "resolveProblem" => r#"mutation { resolveProblem(problemId: "prb_x") { problemId } }"#,
             "refreshActivity" => r#"mutation { refreshActivity { success } }"#,
             "exportActivity" => r#"mutation { exportActivity { uploadId } }"#,
+            "setRetention" => r#"mutation { setRetention(days: 30) { days } }"#,
             other => panic!("no mutation for {other}"),
         }
         .to_owned()

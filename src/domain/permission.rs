@@ -123,7 +123,8 @@ mod tests {
                 "docs:read"
             ]
         );
-        assert_eq!(names(Role::Admin).len(), 8);
+        assert_eq!(names(Role::Admin).len(), 9);
+        assert!(names(Role::Admin).contains(&"activity:retention"));
     }
 
     #[test]
