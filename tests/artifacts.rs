@@ -1017,10 +1017,16 @@ async fn an_org_may_have_two_exports_queued_and_others_still_export(db: TestDb) 
     db.seed(100).await;
     let acme = db.key("org_acme", Role::Member).await;
     let globex = db.key("org_globex", Role::Member).await;
-    // Two jobs of org_acme held by a live runner of another replica.
+    // A job of org_acme held by a live runner of another replica.
     silent_job(&db, "exp_busy_one", 1, -3_600).await;
-    silent_job(&db, "exp_busy_two", 1, -3_600).await;
     let app = TestApp::spawn(&db.db).await;
+    // At the edge: a second active job is accepted.
+    let (status, body) = app.post_artifact(&acme, "export", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let second = body["upload_id"].as_str().unwrap().to_owned();
+    assert_eq!(app.finished_export(&acme, &second).await.status(), 200);
+    // Past it: with two held elsewhere, a third is refused.
+    silent_job(&db, "exp_busy_two", 1, -3_600).await;
     let res = app
         .client
         .post(app.url(&format!("{ROUTE}/export")))

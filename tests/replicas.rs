@@ -240,30 +240,34 @@ async fn three_replicas_share_the_live_tail_exports_and_exact_rollups() {
     )
     .await
     .unwrap();
-    let feed = |i: usize| format!("{}/v1/orgs/org_acme/activity?limit=1", base(i));
-    for i in &others {
-        let answer = client
-            .get(feed(*i))
-            .header("X-Api-Key", &doomed.secret)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200);
-    }
+    let statuses = |secret: String| {
+        let (client, urls) = (
+            client.clone(),
+            others
+                .iter()
+                .map(|i| format!("{}/v1/orgs/org_acme/activity?limit=1", base(*i)))
+                .collect::<Vec<_>>(),
+        );
+        async move {
+            let mut statuses = Vec::new();
+            for url in urls {
+                let answer = client.get(url).header("X-Api-Key", &secret).send().await;
+                statuses.push(answer.unwrap().status().as_u16());
+            }
+            statuses
+        }
+    };
+    assert_eq!(statuses(doomed.secret.clone()).await, [200, 200]);
     let revoked = std::process::Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
         .args(["keys", "revoke", &doomed.id, "--database-url", &db.url])
         .output()
         .unwrap();
     assert!(revoked.status.success());
-    for i in &others {
-        let answer = client
-            .get(feed(*i))
-            .header("X-Api-Key", &doomed.secret)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 401, "revoked on replica {i} at once");
-    }
+    assert_eq!(
+        statuses(doomed.secret.clone()).await,
+        [401, 401],
+        "revoked on every replica at once"
+    );
 
     for i in others {
         common::terminate(&mut replicas[i].child);

@@ -43,6 +43,42 @@ pub(crate) fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>
     Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// Waits for a PostgreSQL transaction-level advisory lock, held until the
+/// transaction ends: how work that must not run twice at once, in any
+/// process, takes turns. SQLite needs none: one process, one writer.
+pub(crate) async fn advisory_xact_lock(
+    txn: &impl ConnectionTrait,
+    key: i64,
+) -> Result<(), sea_orm::DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({key})"))
+            .await?;
+    }
+    Ok(())
+}
+
+/// [`advisory_xact_lock`] without waiting: `false` when another
+/// transaction holds it (always `true` on SQLite).
+pub(crate) async fn try_advisory_xact_lock(
+    txn: &impl ConnectionTrait,
+    key: i64,
+) -> Result<bool, sea_orm::DbErr> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(true);
+    }
+    let row = txn
+        .query_one_raw(statement(
+            txn,
+            &format!("SELECT pg_try_advisory_xact_lock({key})"),
+            vec![],
+        ))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get_by_index::<bool>(0))
+        .transpose()?
+        .unwrap_or(false))
+}
+
 /// Runs `work` to its end on a task of its own. A request future can be
 /// dropped at any await (the client went away, the timeout fired); work that
 /// holds a transaction must not be, or its pooled connection could go back

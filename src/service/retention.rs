@@ -7,7 +7,7 @@
 //! on one process at a time (an advisory lock on PostgreSQL). Each purge is
 //! itself recorded as an event of the org.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
 use super::events::{insert_batch, EventRow};
 use super::statement;
@@ -171,21 +171,9 @@ async fn purge_batch(
     watermark: i64,
 ) -> AppResult<Option<u64>> {
     let txn = db.begin().await?;
-    if txn.get_database_backend() == DbBackend::Postgres {
-        let locked = txn
-            .query_one_raw(statement(
-                &txn,
-                &format!("SELECT pg_try_advisory_xact_lock({PURGE_LOCK})"),
-                vec![],
-            ))
-            .await?
-            .map(|r| r.try_get_by_index::<bool>(0))
-            .transpose()?
-            .unwrap_or(false);
-        if !locked {
-            txn.rollback().await?;
-            return Ok(None);
-        }
+    if !super::try_advisory_xact_lock(&txn, PURGE_LOCK).await? {
+        txn.rollback().await?;
+        return Ok(None);
     }
     let deleted = txn
         .execute_raw(statement(

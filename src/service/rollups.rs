@@ -134,30 +134,13 @@ pub async fn refresh_unless_busy(db: &DatabaseConnection) -> AppResult<Option<Re
 
 async fn fold(db: &DatabaseConnection, wait: bool) -> AppResult<Option<RefreshReport>> {
     let txn = db.begin().await?;
-    if txn.get_database_backend() == DbBackend::Postgres {
-        // One fold at a time across every process: two folds reading the
-        // same watermark would both fold the events beyond it, counting
-        // them twice. The lock ends with the transaction.
-        if wait {
-            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({FOLD_LOCK})"))
-                .await?;
-        } else {
-            let row = txn
-                .query_one_raw(statement(
-                    &txn,
-                    &format!("SELECT pg_try_advisory_xact_lock({FOLD_LOCK})"),
-                    vec![],
-                ))
-                .await?;
-            let locked = row
-                .map(|r| r.try_get_by_index::<bool>(0))
-                .transpose()?
-                .unwrap_or(false);
-            if !locked {
-                txn.rollback().await?;
-                return Ok(None);
-            }
-        }
+    // One fold at a time across every process: two folds reading the same
+    // watermark would both fold the events beyond it, counting them twice.
+    if wait {
+        super::advisory_xact_lock(&txn, FOLD_LOCK).await?;
+    } else if !super::try_advisory_xact_lock(&txn, FOLD_LOCK).await? {
+        txn.rollback().await?;
+        return Ok(None);
     }
     // A write first: on SQLite it takes the write lock before anything is read,
     // so no event can commit between reading the bounds and folding them.

@@ -251,10 +251,7 @@ async fn enqueue(
     keep_for: Duration,
 ) -> AppResult<entity::export::Model> {
     let txn = db.begin().await?;
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({QUEUE_LOCK})"))
-            .await?;
-    }
+    crate::service::advisory_xact_lock(&txn, QUEUE_LOCK).await?;
     let now = now_micros();
     let id = new_id(IdKind::Export);
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
@@ -429,11 +426,10 @@ async fn produce(
 }
 
 /// The job's move to `done`, if its runner still holds it.
-fn finish_sql() -> &'static str {
+const FINISH_SQL: &str =
     "UPDATE exports SET status = 'done', row_count = ?, byte_size = ?, rows_written = ?, \
        rows_expected = ?, finished_at = ?, heartbeat_at = ? \
-     WHERE id = ? AND attempt = ? AND status = 'running'"
-}
+     WHERE id = ? AND attempt = ? AND status = 'running'";
 
 fn finish_values(job: &Claimed, rows: u64, bytes: u64) -> Vec<Value> {
     let now = now_micros();
@@ -497,11 +493,7 @@ async fn store_in_database(
         bytes += filled as u64;
     }
     let finished = txn
-        .execute_raw(statement(
-            &txn,
-            finish_sql(),
-            finish_values(job, rows, bytes),
-        ))
+        .execute_raw(statement(&txn, FINISH_SQL, finish_values(job, rows, bytes)))
         .await?;
     if finished.rows_affected() == 0 {
         txn.rollback().await?;
@@ -524,7 +516,7 @@ async fn mark_done(
         .map_err(|e| AppError::internal_msg(format!("cannot read {}: {e}", file.display())))?
         .len();
     let finished = db
-        .execute_raw(statement(db, finish_sql(), finish_values(job, rows, bytes)))
+        .execute_raw(statement(db, FINISH_SQL, finish_values(job, rows, bytes)))
         .await?;
     Ok(finished.rows_affected() > 0)
 }
