@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::Principal;
-use crate::error::{AppError, AppResult};
+use crate::domain::error::{AppError, AppResult};
 
 /// How long after its last request an org still counts as active.
 const ACTIVE_FOR: Duration = Duration::from_secs(1);

@@ -1,9 +1,8 @@
-//! The HTTP application: state, router, and a server that binds first, reports
+//! The HTTP application: the router, and a server that binds first, reports
 //! its port, and shuts down gracefully.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
@@ -17,84 +16,19 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::admission::Admission;
 use crate::auth::{self, Principal};
-use crate::config::HttpArgs;
-use crate::error::AppError;
+use crate::domain::error::AppError;
 use crate::graphql;
 use crate::service::export::jobs::ExportRunner;
 use crate::service::live::LiveFeed;
 use crate::service::recorder::Recorder;
-use crate::service::secrets::CursorKeys;
+pub use crate::state::AppState;
 use crate::{graphiql, recording, rest, service};
-
-/// Everything a request handler may need; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: DatabaseConnection,
-    pub settings: Arc<HttpArgs>,
-    pub schemas: graphql::Schemas,
-    pub recorder: Recorder,
-    /// Rung after every commit of events; wakes live subscriptions.
-    pub live: LiveFeed,
-    /// The key that seals cursors.
-    pub cursors: CursorKeys,
-    /// Places for requests, per credential and per org.
-    pub admission: Arc<Admission>,
-    /// What `/metrics` reports.
-    pub telemetry: Arc<crate::telemetry::Telemetry>,
-    /// This replica's export runner.
-    pub exports: ExportRunner,
-}
-
-impl AppState {
-    /// Needs a Tokio runtime: the request recorder's writer starts here.
-    pub fn new(db: DatabaseConnection, settings: HttpArgs) -> Self {
-        let live = LiveFeed::default();
-        service::live::spawn_listener(&db, live.clone());
-        let settings = Arc::new(settings);
-        let exports = ExportRunner::start(db.clone(), settings.export_jobs());
-        let schemas =
-            graphql::build_schemas(db.clone(), live.clone(), settings.clone(), exports.clone());
-        let recorder = if settings.record_requests {
-            Recorder::start(db.clone(), live.clone(), settings.recorder_capacity)
-        } else {
-            Recorder::disabled()
-        };
-        let per_org = match settings.max_in_flight_per_org {
-            0 => (crate::db::pool_size(db.get_database_backend()) as usize * 3 / 4).max(1),
-            n => n,
-        };
-        Self {
-            admission: Arc::new(Admission::new(
-                settings.max_in_flight_per_credential,
-                per_org,
-                Admission::contended_share(),
-            )),
-            cursors: CursorKeys::new(db.clone(), settings.cursor_secret.clone()),
-            db,
-            settings,
-            schemas,
-            recorder,
-            live,
-            telemetry: Arc::default(),
-            exports,
-        }
-    }
-
-    pub fn jwt_secret(&self) -> Option<&[u8]> {
-        self.settings
-            .jwt_secret
-            .as_deref()
-            .map(str::as_bytes)
-            .filter(|s| !s.is_empty())
-    }
-}
 
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .nest("/v1/orgs/{org_id}", rest::orgs::router())
-        .nest(rest::operations::ARTIFACTS, rest::artifacts::router())
+        .nest(crate::operations::ARTIFACTS, rest::artifacts::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_principal,
@@ -112,10 +46,7 @@ pub fn router(state: AppState) -> Router {
                 )
             }),
         )
-        .route(
-            "/graphql",
-            get(graphql::http::get_handler).post(graphql::http::post_handler),
-        )
+        .merge(graphql::router(&state))
         .merge(graphiql::router())
         .merge(protected)
         .fallback(unknown_route)
@@ -424,7 +355,7 @@ async fn envelope_errors(req: Request, next: Next) -> Response {
         StatusCode::URI_TOO_LONG => AppError::UriTooLong,
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => AppError::HeadersTooLarge,
         s if s.is_server_error() => AppError::internal_msg(format!("unenveloped {s} response")),
-        _ => AppError::invalid(crate::error::InvalidInput::new(
+        _ => AppError::invalid(crate::domain::error::InvalidInput::new(
             &["request"],
             "invalid_request",
             "The request is invalid",

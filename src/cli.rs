@@ -181,19 +181,19 @@ pub async fn purge(url: &str) -> anyhow::Result<()> {
 }
 
 /// A service error as one line for the terminal, naming what was not found.
-fn describe(e: &crate::error::AppError) -> String {
+fn describe(e: &crate::domain::error::AppError) -> String {
     match e {
-        crate::error::AppError::NotFound {
+        crate::domain::error::AppError::NotFound {
             resource_type,
             resource_id,
         } => format!("no {resource_type} {resource_id}"),
-        crate::error::AppError::Invalid(items) => items
+        crate::domain::error::AppError::Invalid(items) => items
             .iter()
             .map(|i| i.msg.clone())
             .collect::<Vec<_>>()
             .join("; "),
         // The operator runs the command: the cause and the path, in one line.
-        crate::error::AppError::Internal(cause, _) => format!("{cause:#}"),
+        crate::domain::error::AppError::Internal(cause, _) => format!("{cause:#}"),
         other => other.to_string(),
     }
 }

@@ -6,12 +6,10 @@ use async_graphql::SimpleObject;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::error::{AppError, AppResult};
 use crate::domain::permission::{Permission, Role};
-use crate::error::{AppError, AppResult};
-use crate::rest::operations::{
-    artifact_operations, graphql_operations, operations, Access, Method,
-};
-use crate::service::{export, problems, sessions};
+use crate::operations::{artifact_operations, graphql_operations, operations, Access, Method};
+use crate::service::{export, problems};
 
 #[derive(Debug, Clone, Serialize, SimpleObject, ToSchema)]
 pub struct DocsField {
@@ -124,7 +122,7 @@ fn entries() -> Vec<DocsEntry> {
             "session_history",
             "Session history",
             "analytic",
-            &format!("POST /search, Org.sessions, User.sessions. Offset pages by session start. {filters} Also active, page, page_size (1-{}), sort_order (asc, desc).", sessions::MAX_PAGE_SIZE),
+            &format!("POST /search, Org.sessions, User.sessions. Offset pages by session start. {filters} Also active, page, page_size (1-{}), sort_order (asc, desc).", crate::domain::paging::SessionPaging::MAX_PAGE_SIZE),
             &[
                 ("data", "SessionListItem[]", "Sessions with profile, department, role, kind, emulated-by, start, end, last seen, duration, active, IP, user agent"),
                 ("total_count", "integer", "Sessions matching the filters, all pages"),

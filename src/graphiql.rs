@@ -11,7 +11,7 @@ use axum::Router;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::error::AppError;
+use crate::domain::error::AppError;
 
 /// The page's own files and the vendored ones, by the name they are served under.
 const FILES: [(&str, &str, &[u8]); 6] = [

@@ -11,12 +11,12 @@ use axum::response::Response;
 use axum::RequestExt as _;
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::auth::Principal;
+use crate::domain::error::code_for_status;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::time::now_micros;
-use crate::error::code_for_status;
 use crate::service::events::EventRow;
+use crate::state::AppState;
 
 /// The response header that carries the request's trace id.
 pub const TRACE_HEADER: &str = "x-trace-id";
@@ -184,7 +184,7 @@ pub async fn record_requests(State(state): State<AppState>, req: Request, next: 
         success: ok,
         error_code: match outcome.and_then(|o| o.first_error_code) {
             Some(code) => Some(code),
-            None => (!ok).then(|| code_for_status(status).to_owned()),
+            None => (!ok).then(|| code_for_status(status.as_u16()).to_owned()),
         },
         duration_ms: started.elapsed().as_millis() as i64,
         execution_id: None,

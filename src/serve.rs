@@ -150,7 +150,7 @@ impl<T: AsyncWrite + Unpin> Enveloped<T> {
 
 /// The envelope for hyper's bodiless answer in `head`, if `head` is one.
 fn envelope_for(head: &[u8]) -> Option<Vec<u8>> {
-    use crate::error::AppError;
+    use crate::domain::error::AppError;
     let error = match head.get(..13)? {
         b"HTTP/1.1 400 " => AppError::BadRequest,
         b"HTTP/1.1 414 " => AppError::UriTooLong,
@@ -162,8 +162,8 @@ fn envelope_for(head: &[u8]) -> Option<Vec<u8>> {
     if !bodiless || text.contains("\r\ncontent-type:") {
         return None;
     }
-    let status = error.status();
-    let body = error.to_json().to_string();
+    let status = crate::rest::error::status(&error);
+    let body = crate::rest::error::envelope(&error).to_string();
     let mut answer = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         status.as_u16(),

@@ -904,7 +904,8 @@ async fn long_uris_and_large_headers_answer_in_the_envelope_at_and_past_their_ed
 }
 
 async fn a_session_search_page_is_bounded_at_and_past_its_edge(db: TestDb) {
-    use activity_gateway::service::sessions::MAX_PAGE;
+    use activity_gateway::domain::paging::SessionPaging;
+    const MAX_PAGE: i64 = SessionPaging::MAX_PAGE;
     db.seed(10).await;
     let key = db.key("org_acme", Role::Viewer).await;
     let app = TestApp::spawn(&db.db).await;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 
 use activity_gateway::domain::permission::Role;
-use activity_gateway::rest::operations::{artifact_operations, graphql_operations};
+use activity_gateway::operations::{artifact_operations, graphql_operations};
 use common::{read, test_settings, TestApp, TestDb};
 use serde_json::{json, Value};
 

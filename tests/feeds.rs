@@ -17,6 +17,7 @@ on_both_backends!(
     limits_hold_at_and_past_their_edges_and_every_422_names_its_location,
     cursors_replayed_on_another_feed_or_tampered_answer_422,
     a_missing_permission_answers_403_naming_it,
+    the_same_bad_value_is_refused_with_the_same_type_msg_and_ctx_on_both_transports,
 );
 
 const WS: &str = "ws_acme_production";
@@ -480,5 +481,76 @@ async fn a_missing_permission_answers_403_naming_it(db: TestDb) {
     assert_eq!(
         body["errors"][0]["extensions"]["details"]["required_permission"],
         "activity:read"
+    );
+}
+
+/// REST's `detail[0]` and GraphQL's `extensions.details.detail[0]` for the
+/// same value differ only in where they say it was.
+async fn the_same_bad_value_is_refused_with_the_same_type_msg_and_ctx_on_both_transports(
+    db: TestDb,
+) {
+    db.seed(5).await;
+    let key = db.key("org_acme", Role::Viewer).await;
+    let app = TestApp::spawn(&db.db).await;
+    let refused = |item: &Value| {
+        (
+            item["type"].clone(),
+            item["msg"].clone(),
+            item["ctx"].clone(),
+        )
+    };
+    let cases = [
+        (
+            "activity?limit=0",
+            "activity(first: 0) { totalCount }",
+            "first",
+        ),
+        (
+            "activity?limit=201",
+            "activity(first: 201) { totalCount }",
+            "first",
+        ),
+        (
+            "activity/summary?hours=0",
+            "activitySummary(hours: 0) { totalRequests }",
+            "hours",
+        ),
+        (
+            "activity/summary?hours=169",
+            "activitySummary(hours: 169) { totalRequests }",
+            "hours",
+        ),
+    ];
+    for (route, field, argument) in cases {
+        let (status, rest) = app.get(&format!("/v1/orgs/org_acme/{route}"), &key).await;
+        assert_eq!(status, 422, "{route}: {rest}");
+        let (_, gql) = app
+            .graphql(&key, &format!("{{ org(id: \"org_acme\") {{ {field} }} }}"))
+            .await;
+        let extensions = &gql["errors"][0]["extensions"];
+        assert_eq!(
+            (&extensions["code"], &extensions["status_code"]),
+            (&json!("BAD_USER_INPUT"), &json!(422)),
+            "{field}: {gql}"
+        );
+        let gql_item = &extensions["details"]["detail"][0];
+        assert_eq!(
+            refused(&rest["detail"][0]),
+            refused(gql_item),
+            "{route} vs {field}"
+        );
+        assert_eq!(gql_item["loc"], json!([argument]));
+        let name = route.rsplit_once('?').unwrap().1.split('=').next().unwrap();
+        assert_eq!(rest["detail"][0]["loc"], json!(["query", name]));
+    }
+    // A parse error is the client's input too: the same code and status_code.
+    let (_, gql) = app.graphql(&key, "{ org(id: ").await;
+    assert_eq!(
+        (
+            &gql["errors"][0]["extensions"]["code"],
+            &gql["errors"][0]["extensions"]["status_code"]
+        ),
+        (&json!("BAD_USER_INPUT"), &json!(422)),
+        "{gql}"
     );
 }

@@ -5,9 +5,7 @@
 mod common;
 
 use activity_gateway::domain::permission::Role;
-use activity_gateway::rest::operations::{
-    activity_operations, artifact_operations, operations, Method,
-};
+use activity_gateway::operations::{activity_operations, artifact_operations, operations, Method};
 use common::{read, TestApp, TestDb};
 use serde_json::Value;
 

@@ -461,7 +461,7 @@ mod matrix {
     use super::*;
     use activity_gateway::auth::Principal;
     use activity_gateway::domain::ids::IdKind;
-    use activity_gateway::rest::operations::{
+    use activity_gateway::operations::{
         graphql_operations, node_permission, operations, Access, Body, Method,
     };
 

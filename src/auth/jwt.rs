@@ -2,7 +2,7 @@
 
 use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
 
-use crate::error::{AppError, AppResult};
+use crate::domain::error::{AppError, AppResult};
 
 pub use crate::domain::claims::{Claims, PermissionClaim};
 

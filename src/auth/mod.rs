@@ -11,7 +11,7 @@ pub use crate::domain::principal::{grants, Principal};
 use axum::http::HeaderMap;
 use sea_orm::DatabaseConnection;
 
-use crate::error::{AppError, AppResult};
+use crate::domain::error::{AppError, AppResult};
 use crate::service;
 
 /// The shape of a credential before it is checked.

@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use super::feed::{ActivityFilter, Scope};
-use crate::error::InvalidInput;
+use crate::domain::error::InvalidInput;
 
 /// The server's cursor secret: an HMAC-SHA256 key.
 #[derive(Clone)]

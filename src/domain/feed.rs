@@ -1,7 +1,7 @@
 //! What a feed is asked for: a scope, a filter, a page. Validated here, once,
 //! for REST and GraphQL alike.
 
-use crate::error::InvalidInput;
+use crate::domain::error::InvalidInput;
 
 /// Which events a feed or summary covers. Entity ids are checked to belong to
 /// the caller's org before a scope is built.
@@ -183,9 +183,6 @@ impl ActivityFilter {
         problems
     }
 }
-
-pub const DEFAULT_PAGE_SIZE: u64 = 50;
-pub const MAX_PAGE_SIZE: u64 = 200;
 
 pub use super::cursor::{Cursor, CursorError, CursorKey, LiveCursor};
 

@@ -8,8 +8,8 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 
 use super::principal::Principal;
+use crate::domain::error::{AppError, AppResult};
 use crate::domain::permission::Permission;
-use crate::error::{AppError, AppResult};
 
 /// A permission named as a type.
 pub trait Capability {

@@ -4,9 +4,11 @@
 pub mod api_key;
 pub mod claims;
 pub mod cursor;
+pub mod error;
 pub mod feed;
 pub mod grant;
 pub mod ids;
+pub mod paging;
 pub mod permission;
 pub mod principal;
 pub mod text;

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::domain::error::{AppError, AppResult};
 use crate::domain::permission::{Permission, Role};
-use crate::error::{AppError, AppResult};
 
 /// Who is calling, within which org, with which permissions.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::error::InvalidInput;
+use crate::domain::error::InvalidInput;
 
 pub const UNSTORABLE_TEXT_MSG: &str = "Text must not contain NUL characters";
 

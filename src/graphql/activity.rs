@@ -5,18 +5,18 @@ use async_graphql::connection::PageInfo;
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Json, Object, SimpleObject, ID};
 use sea_orm::DatabaseConnection;
 
+use super::error::{GqlResult, IntoGql, ToGraphql};
 use super::guard::Gate;
 use super::loaders::{Loaders, Relations};
 use super::types::{App, Augmentation, Endpoint, User, Workspace};
 use crate::auth::Principal;
-use crate::domain::feed::{
-    ActivityFilter, Cursor, CursorKey, Scope, Status, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
-};
-use crate::domain::time::{format_micros, now_micros, parse_timestamp, MICROS_PER_HOUR};
-use crate::error::{AppError, GqlResult, IntoGql, InvalidInput};
-use crate::rest::activity::{json_object, DEFAULT_HOURS, MAX_HOURS};
+use crate::domain::error::{AppError, InvalidInput};
+use crate::domain::feed::{ActivityFilter, Cursor, CursorKey, Scope, Status};
+use crate::domain::paging::{Hours, PageSize};
+use crate::domain::time::{format_micros, now_micros, parse_timestamp};
 use crate::service::secrets::CursorKeys;
 use crate::service::{activity, summary};
+use crate::views::stored_json;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum ActivityStatus {
@@ -162,9 +162,9 @@ impl From<entity::activity_event::Model> for Activity {
             execution_id: e.execution_id,
             stages_completed: e.stages_completed,
             total_stages: e.total_stages,
-            token_usage: Json(json_object(&e.token_usage)),
+            token_usage: Json(stored_json(&e.token_usage)),
             tokens_total: e.tokens_total,
-            metadata: Json(json_object(&e.metadata)),
+            metadata: Json(stored_json(&e.metadata)),
         }
     }
 }
@@ -274,27 +274,12 @@ pub(super) async fn cursor_key<'a>(ctx: &'a Context<'a>) -> GqlResult<&'a Cursor
 /// How many rows a connection page holds (`first`, 1 to 200, default 50);
 /// a bad value is pushed to `problems` at `["first"]`.
 pub(super) fn page_limit(first: Option<i32>, problems: &mut Vec<InvalidInput>) -> u64 {
-    let Some(n) = first else {
-        return DEFAULT_PAGE_SIZE;
-    };
-    if (1..=MAX_PAGE_SIZE as i32).contains(&n) {
-        return n as u64;
-    }
-    let (kind, msg, ctx_value) = if n < 1 {
-        (
-            "greater_than_equal",
-            "first should be greater than or equal to 1".to_owned(),
-            serde_json::json!({ "ge": 1 }),
-        )
-    } else {
-        (
-            "less_than_equal",
-            format!("first should be less than or equal to {MAX_PAGE_SIZE}"),
-            serde_json::json!({ "le": MAX_PAGE_SIZE }),
-        )
-    };
-    problems.push(InvalidInput::new(&["first"], kind, msg, n).with_ctx(ctx_value));
-    DEFAULT_PAGE_SIZE
+    PageSize::parse(first.map(i64::from))
+        .unwrap_or_else(|refused| {
+            problems.push(refused.under(vec!["first".into()]));
+            PageSize::default()
+        })
+        .get()
 }
 
 /// The relations of events that this connection's selection asks for, under
@@ -524,31 +509,19 @@ pub async fn activity_summary(
 ) -> GqlResult<ActivitySummary> {
     let principal = ctx.data::<Principal>()?;
     let mut problems = Vec::new();
-    let hours = i64::from(hours.unwrap_or(DEFAULT_HOURS as i32));
-    if !(1..=MAX_HOURS).contains(&hours) {
-        problems.push(InvalidInput::new(
-            &["hours"],
-            "value_error",
-            format!("hours should be between 1 and {MAX_HOURS}"),
-            hours,
-        ));
-    }
+    let hours = Hours::parse(hours.map(i64::from)).unwrap_or_else(|refused| {
+        problems.push(refused.under(vec!["hours".into()]));
+        Hours::default()
+    });
     let filter = ActivityFilterInput::read(filter, &mut problems);
     if !problems.is_empty() {
         return Err(AppError::Invalid(problems).to_graphql());
     }
     let db = ctx.data::<DatabaseConnection>()?;
-    let end = now_micros();
-    let s = summary::summarize(
-        db,
-        &principal.org_id,
-        &scope,
-        &filter,
-        end - hours * MICROS_PER_HOUR,
-        end,
-    )
-    .await
-    .gql()?;
+    let (start, end) = hours.ending_at(now_micros());
+    let s = summary::summarize(db, &principal.org_id, &scope, &filter, start, end)
+        .await
+        .gql()?;
     let window = summary::window(&filter, s.start, s.end);
     Ok(ActivitySummary {
         summary: s,

@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ErrorExtensionValues, Pos, Request, SchemaEnv, ServerError, Value};
+
+use super::error::input_error;
 use lru::LruCache;
 use sha2::{Digest, Sha256};
 
@@ -118,15 +120,11 @@ fn not_found() -> ServerError {
     let mut error = ServerError::new("PersistedQueryNotFound", None);
     let mut extensions = ErrorExtensionValues::default();
     extensions.set("code", "PERSISTED_QUERY_NOT_FOUND");
+    // Apollo's code: its clients resend the text when they see it.
     extensions.set("status_code", 400);
     extensions.set("details", Value::Object(Default::default()));
     error.extensions = Some(extensions);
     error
-}
-
-/// The client's mistake: the transport gives it `BAD_USER_INPUT`.
-fn input_error(message: &str) -> ServerError {
-    ServerError::new(message, None)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -2,11 +2,13 @@
 //! carries a [`Gate`] naming its entry in the operation registry, and the
 //! registry says what it needs. The permission is written once, there.
 
+use super::error::ToGraphql;
 use async_graphql::{Context, Guard};
 
+use super::error::{GqlResult, IntoGql};
 use crate::auth::Principal;
-use crate::error::{AppError, GqlResult, IntoGql};
-use crate::rest::operations::{graphql_access, Access};
+use crate::domain::error::AppError;
+use crate::operations::{graphql_access, Access};
 
 /// Lets a field resolve only for a caller holding what the registry
 /// declares for it (`Gate("Org.users")`).

@@ -1,17 +1,18 @@
 //! `/graphql` over HTTP: POST (queries and mutations), GET (queries only),
 //! and a GET that upgrades to a WebSocket (`socket.rs`) for subscriptions.
 
-use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, Request, ServerError};
+use async_graphql::{BatchRequest, BatchResponse, Request, ServerError};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::budget::SharedBudget;
+use super::error::{graphql_error_response, refusal, with_codes};
 use super::request::{is_json_body, read_batch, read_query_string};
-use crate::app::AppState;
+use super::GraphqlState;
 use crate::auth;
-use crate::error::AppError;
+use crate::domain::error::AppError;
 use crate::recording::{GraphqlOutcome, OperationAction};
 
 pub(super) const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -19,7 +20,7 @@ pub(super) const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 pub use super::socket::INIT_TIMEOUT;
 
 pub async fn post_handler(
-    State(state): State<AppState>,
+    State(state): State<GraphqlState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -73,7 +74,7 @@ pub async fn post_handler(
 }
 
 pub async fn get_handler(
-    State(state): State<AppState>,
+    State(state): State<GraphqlState>,
     request: axum::extract::Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
@@ -94,7 +95,7 @@ pub async fn get_handler(
                 Err(error) => refused(&state, &parts.headers, error),
                 // GET never changes state, whatever text a hash names.
                 Ok(()) if mutation_action(&state, &request).is_some() => {
-                    let mut response = AppError::MethodNotAllowed.into_response();
+                    let mut response = graphql_error_response(AppError::MethodNotAllowed);
                     response
                         .headers_mut()
                         .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -121,7 +122,7 @@ pub async fn get_handler(
 /// Runs the operations for `principal`. The caller puts the principal into
 /// the answer for the recorder, whatever this answers.
 async fn execute(
-    state: &AppState,
+    state: &GraphqlState,
     headers: &HeaderMap,
     principal: &auth::Principal,
     batch: BatchRequest,
@@ -171,7 +172,7 @@ struct Ran {
 
 /// One operation on the plain schema: its document prepared here
 /// ([`super::documents`]), its answer put in selection order here.
-async fn run_single(state: &AppState, mut request: Request) -> Ran {
+async fn run_single(state: &GraphqlState, mut request: Request) -> Ran {
     let schemas = &state.schemas;
     let document = match schemas.documents.prepare(&schemas.types, &request) {
         Ok(document) => document,
@@ -212,13 +213,13 @@ fn refused_with(response: async_graphql::Response) -> Ran {
 
 /// A request refused before it ran (a persisted query that cannot be used),
 /// answered as GraphQL over HTTP answers request errors.
-fn refused(state: &AppState, headers: &HeaderMap, error: ServerError) -> Response {
+fn refused(state: &GraphqlState, headers: &HeaderMap, error: ServerError) -> Response {
     let ran = refused_with(async_graphql::Response::from_errors(vec![error]));
     answer(state, headers, ran, "read")
 }
 
 /// The HTTP answer to what ran, with what the recorder and `/metrics` need.
-fn answer(state: &AppState, headers: &HeaderMap, ran: Ran, action: &'static str) -> Response {
+fn answer(state: &GraphqlState, headers: &HeaderMap, ran: Ran, action: &'static str) -> Response {
     let mut response = ran.response;
     match &mut response {
         BatchResponse::Single(r) => with_codes(&mut r.errors),
@@ -268,7 +269,7 @@ fn body(headers: &HeaderMap, response: &BatchResponse, request_error: bool) -> R
 /// `batch`) and whether it answered data without errors (`ok`), data and
 /// errors (`partial`) or errors alone (`error`).
 fn count_operations(
-    state: &AppState,
+    state: &GraphqlState,
     response: &BatchResponse,
     operation: &(&'static str, String),
 ) {
@@ -320,7 +321,7 @@ fn outcome_of(response: &BatchResponse) -> GraphqlOutcome {
 /// The action a GraphQL request is recorded with: `read` for queries, and for
 /// a mutation what its first root field does. Looked at only when requests
 /// are recorded.
-fn recorded_action(state: &AppState, request: &Request) -> &'static str {
+fn recorded_action(state: &GraphqlState, request: &Request) -> &'static str {
     if !state.recorder.is_enabled() {
         return "read";
     }
@@ -329,7 +330,7 @@ fn recorded_action(state: &AppState, request: &Request) -> &'static str {
 
 /// `Some(action)` when the operation the request selects is a mutation.
 /// Unparseable queries are left for the executor to refuse.
-fn mutation_action(state: &AppState, request: &Request) -> Option<&'static str> {
+fn mutation_action(state: &GraphqlState, request: &Request) -> Option<&'static str> {
     let document = state.schemas.documents.parse(&request.query).ok()?;
     let operation = super::ordering::operation(&document, request.operation_name.as_deref())?;
     // What a mutation does, by its first root field.
@@ -341,53 +342,6 @@ fn mutation_action(state: &AppState, request: &Request) -> Option<&'static str> 
         }),
         _ => None,
     }
-}
-
-/// Parse, validation and limit errors come from async-graphql without our
-/// extensions: they are the client's input, so they get `BAD_USER_INPUT`.
-fn with_codes(errors: &mut [ServerError]) {
-    for error in errors {
-        let ext = error
-            .extensions
-            .get_or_insert_with(ErrorExtensionValues::default);
-        if ext.get("code").is_none() {
-            ext.set("code", "BAD_USER_INPUT");
-            ext.set("status_code", 400);
-            ext.set("details", async_graphql::Value::Object(Default::default()));
-        }
-    }
-}
-
-/// A request the transport refuses before execution (400, 415): a GraphQL
-/// error with no `data` entry, as GraphQL over HTTP answers a request it
-/// cannot run.
-pub(super) fn refusal(status: StatusCode, message: String) -> Response {
-    let body = serde_json::json!({
-        "errors": [{
-            "message": message,
-            "extensions": { "code": "BAD_USER_INPUT", "status_code": status.as_u16(), "details": {} }
-        }]
-    });
-    (status, axum::Json(body)).into_response()
-}
-
-/// A request that never reached the schema (no valid credential): HTTP status
-/// from the error, body in GraphQL's shape so GraphQL clients can show it.
-pub(super) fn graphql_error_response(error: AppError) -> Response {
-    let status = error.status();
-    let body = serde_json::json!({
-        "errors": [{
-            "message": error.to_string(),
-            "extensions": { "code": error.code(), "status_code": status.as_u16(), "details": error.details() }
-        }]
-    });
-    let mut response = (status, axum::Json(body)).into_response();
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
 }
 
 fn content_type(headers: &HeaderMap) -> &'static str {

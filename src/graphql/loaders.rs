@@ -54,7 +54,7 @@ pub struct SessionLoader {
 
 impl Loader<String> for SessionLoader {
     type Value = crate::service::sessions::SessionItem;
-    type Error = Arc<crate::error::AppError>;
+    type Error = Arc<crate::domain::error::AppError>;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
         let rows = crate::service::sessions::by_ids(

@@ -3,6 +3,7 @@
 mod activity;
 pub mod budget;
 pub mod documents;
+pub mod error;
 mod guard;
 pub mod http;
 pub mod loaders;
@@ -29,8 +30,46 @@ use crate::config::HttpArgs;
 use crate::service::export::jobs::ExportRunner;
 use crate::service::live::LiveFeed;
 use crate::service::secrets::CursorKeys;
+use crate::state::AppState;
 
 pub type GatewaySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// What the GraphQL handlers reach: the application's state and the schemas
+/// built over it. Reads as the application's state where that is all a
+/// handler needs.
+#[derive(Clone)]
+pub struct GraphqlState {
+    pub app: AppState,
+    pub schemas: Schemas,
+}
+
+impl std::ops::Deref for GraphqlState {
+    type Target = AppState;
+
+    fn deref(&self) -> &AppState {
+        &self.app
+    }
+}
+
+/// `/graphql`: POST, GET, and the WebSocket upgrade, with the schemas built
+/// once for this router.
+pub fn router<S: Clone + Send + Sync + 'static>(state: &AppState) -> axum::Router<S> {
+    let schemas = build_schemas(
+        state.db.clone(),
+        state.live.clone(),
+        state.settings.clone(),
+        state.exports.clone(),
+    );
+    axum::Router::new()
+        .route(
+            "/graphql",
+            axum::routing::get(http::get_handler).post(http::post_handler),
+        )
+        .with_state(GraphqlState {
+            app: state.clone(),
+            schemas,
+        })
+}
 
 /// Complexity and directive limits: generous for every query in the README,
 /// fatal for abuse. (Depth is `shape::MAX_DEPTH`, counted without

@@ -5,16 +5,17 @@ use serde::Serialize;
 
 use async_graphql::ID;
 
+use super::error::{GqlResult, IntoGql};
 use super::sessions::Problem;
 use crate::auth::Principal;
+use crate::domain::error::AppError;
 use crate::domain::time::format_micros;
-use crate::error::{AppError, GqlResult, IntoGql};
-use crate::rest::artifacts::{ExportOut, RefreshOut};
 use crate::service::export::jobs::ExportRunner;
 use crate::service::ingest;
 use crate::service::live::LiveFeed;
 use crate::service::problems::{self, NewProblem};
 use crate::service::rollups;
+use crate::views::{ExportOut, RefreshOut};
 
 /// One event to ingest: the fields of `Activity` (only `action` is required).
 /// `timestamp` defaults to now, `statusCode` to 200, `success` to

@@ -1,11 +1,11 @@
 use async_graphql::{Context, Object, ID};
 use sea_orm::DatabaseConnection;
 
+use super::error::{GqlResult, IntoGql};
 use super::types::{Node, Org, Viewer};
 use crate::auth::Principal;
 use crate::domain::ids::IdKind;
-use crate::error::{GqlResult, IntoGql};
-use crate::rest::operations::node_permission;
+use crate::operations::node_permission;
 use crate::service::directory;
 
 use super::guard::Gate;

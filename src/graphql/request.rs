@@ -7,8 +7,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::budget::MAX_BATCH_OPERATIONS;
-use super::http::{refusal, GRAPHQL_RESPONSE};
-use crate::error::{AppError, InvalidInput};
+use super::error::refusal;
+use super::http::GRAPHQL_RESPONSE;
+use crate::domain::error::{AppError, InvalidInput};
 
 /// Whether a POST body is declared as JSON: `application/json` (or
 /// `application/graphql-response+json`), in UTF-8 if a charset is named.
@@ -47,7 +48,7 @@ pub(super) fn read_batch(body: &[u8]) -> Result<BatchRequest, Response> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         bad(format!(
             "The body is not valid JSON: {}",
-            crate::error::first_line(&e.to_string())
+            crate::domain::error::first_line(&e.to_string())
         ))
     })?;
     if let serde_json::Value::Array(requests) = &value {

@@ -1,6 +1,7 @@
 //! Sessions, problems and docs in GraphQL: the twins of the artifact routes,
 //! answering the same shapes in camelCase through the same services.
 
+use super::error::ToGraphql;
 use super::guard::Gate;
 use std::sync::Arc;
 
@@ -9,15 +10,16 @@ use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObj
 use sea_orm::DatabaseConnection;
 
 use super::activity::{page_limit, Activity};
+use super::error::{GqlResult, IntoGql};
 use super::loaders::Loaders;
 use super::types::User;
 use crate::auth::Principal;
 use crate::config::HttpArgs;
+use crate::domain::error::{AppError, InvalidInput};
 use crate::domain::feed::Cursor;
 use crate::domain::time::format_micros;
-use crate::error::{AppError, GqlResult, IntoGql, InvalidInput};
-use crate::rest::artifacts::{SessionAnalyticsOut, SessionListItem, SessionSearchOut};
 use crate::service::{problems, sessions};
+use crate::views::{SessionAnalyticsOut, SessionListItem, SessionSearchOut};
 
 /// Which sessions: started in `[dateFrom, dateTo)` (a bare date `dateTo`
 /// includes that day), of users in these departments and roles.

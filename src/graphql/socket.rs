@@ -2,6 +2,7 @@
 //! async-graphql's protocol machine, held to the protocol's close codes, with
 //! the credential checked at the start and again while the socket is open.
 
+use super::error::ToGraphql;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::{WebSocketProtocols, WsMessage};
 use async_graphql::Data;
@@ -11,10 +12,10 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use super::http::graphql_error_response;
-use crate::app::AppState;
+use super::error::graphql_error_response;
+use super::GraphqlState;
 use crate::auth;
-use crate::error::{AppError, InvalidInput};
+use crate::domain::error::{AppError, InvalidInput};
 
 /// How often an open WebSocket checks that its credential still holds: a
 /// revoked key or an expired JWT ends it within this time (plus one lookup).
@@ -27,7 +28,7 @@ const CLOSE_FORBIDDEN: u16 = 4403;
 /// headers or, as browsers cannot set headers on a WebSocket, in the
 /// `connection_init` payload as header names and values
 /// (`{"X-Api-Key": "..."}`); a bad one there closes the socket with 4403.
-pub(super) async fn subscribe(state: AppState, mut parts: Parts) -> Response {
+pub(super) async fn subscribe(state: GraphqlState, mut parts: Parts) -> Response {
     let protocol = parts
         .headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
@@ -78,7 +79,7 @@ pub(super) async fn subscribe(state: AppState, mut parts: Parts) -> Response {
 /// credential checked again every [`CREDENTIAL_RECHECK`] (a refused or
 /// lapsed one closes the socket with 4403).
 async fn serve_socket(
-    state: AppState,
+    state: GraphqlState,
     socket: axum::extract::ws::WebSocket,
     protocol: WebSocketProtocols,
     from_headers: Option<(auth::Principal, HeaderMap)>,

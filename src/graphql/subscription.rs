@@ -1,5 +1,6 @@
 //! The live tail over `graphql-transport-ws`.
 
+use super::error::ToGraphql;
 use std::collections::VecDeque;
 
 use async_graphql::futures_util::stream::{self, Stream};
@@ -11,8 +12,9 @@ use crate::auth::Principal;
 use crate::domain::feed::{CursorError, LiveCursor};
 use crate::service::secrets::CursorKeys;
 
+use super::error::IntoGql;
 use super::guard::Gate;
-use crate::error::{AppError, IntoGql};
+use crate::domain::error::AppError;
 use crate::service::live::{self, LiveFeed};
 
 pub struct SubscriptionRoot;

@@ -2,6 +2,7 @@
 //! GraphQL traits, so the API does not change when a table does. Every level
 //! of the hierarchy has the same `activity` and `activitySummary` fields.
 
+use super::error::ToGraphql;
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Interface, Object, SimpleObject, ID};
 use sea_orm::DatabaseConnection;
@@ -10,12 +11,14 @@ use super::activity::{
     activity_connection, activity_summary, cursor_key, page_limit, Activity, ActivityConnection,
     ActivityFilterInput, ActivitySummary,
 };
+use super::error::{GqlResult, IntoGql};
 use super::guard::Gate;
 use crate::auth::Principal;
-use crate::domain::feed::{Cursor, Scope, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::error::{AppError, AppResult, GqlResult, IntoGql};
-use crate::rest::artifacts::{SessionAnalyticsOut, SessionListItem, SessionSearchOut};
+use crate::domain::error::{AppError, AppResult};
+use crate::domain::feed::{Cursor, Scope};
+use crate::domain::paging::PageSize;
 use crate::service::directory;
+use crate::views::{SessionAnalyticsOut, SessionListItem, SessionSearchOut};
 
 use super::sessions::{
     problem_connection, session_analytics, session_page, Problem, ProblemConnection,
@@ -63,9 +66,9 @@ type Children<T> = Connection<String, T, EmptyFields, EmptyFields>;
 /// times what each row selects, so the complexity limit sees 60 aliased pages
 /// of 200, or a fan-out of children, for what they are.
 fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
-    (first
-        .unwrap_or(DEFAULT_PAGE_SIZE as i32)
-        .clamp(1, MAX_PAGE_SIZE as i32) as usize)
+    (first.map_or(PageSize::DEFAULT, |n| {
+        n.clamp(1, PageSize::MAX as i32) as u64
+    }) as usize)
         .saturating_mul(child_complexity)
 }
 

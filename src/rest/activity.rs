@@ -11,13 +11,15 @@ use serde_json::Value;
 
 use super::extract::Authorized;
 use super::params::Params;
-use crate::app::AppState;
 use crate::auth::Principal;
-use crate::domain::feed::{ActivityFilter, Cursor, Status, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::domain::time::{format_micros, now_micros, MICROS_PER_HOUR};
-use crate::error::AppResult;
+use crate::domain::error::AppResult;
+use crate::domain::feed::{ActivityFilter, Cursor, Status};
+use crate::domain::paging::{Hours, PageSize};
+use crate::domain::time::{format_micros, now_micros};
 use crate::service::scope::{check_exists, scope_of, Target};
 use crate::service::{activity, ingest, summary};
+use crate::state::AppState;
+use crate::views::stored_json;
 
 /// One event, field for field as the reference documents it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -52,21 +54,12 @@ pub struct ActivityOut {
     pub metadata: Value,
 }
 
-/// Stored JSON back to a value; stored text is always an object, and a
-/// damaged row answers `{}` rather than failing the whole page.
-pub fn json_object(text: &str) -> Value {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .filter(Value::is_object)
-        .unwrap_or_else(|| Value::Object(Default::default()))
-}
-
 impl From<entity::activity_event::Model> for ActivityOut {
     fn from(e: entity::activity_event::Model) -> Self {
         Self {
             timestamp: format_micros(e.ts),
-            token_usage: json_object(&e.token_usage),
-            metadata: json_object(&e.metadata),
+            token_usage: stored_json(&e.token_usage),
+            metadata: stored_json(&e.metadata),
             id: e.id,
             trace_id: e.trace_id,
             user_id: e.user_id,
@@ -139,9 +132,6 @@ enum Extra {
     Search,
 }
 
-pub const DEFAULT_HOURS: i64 = 24;
-pub const MAX_HOURS: i64 = 168;
-
 async fn list(
     state: &AppState,
     principal: &Principal,
@@ -155,7 +145,10 @@ async fn list(
         end_time: params.time("end_time"),
         ..Default::default()
     };
-    let limit = params.int_in("limit", DEFAULT_PAGE_SIZE as i64, 1, MAX_PAGE_SIZE as i64) as u64;
+    let limit = params
+        .bounded("limit", PageSize::parse)
+        .unwrap_or_default()
+        .get();
     if extra == Extra::WorkspaceId {
         filter.workspace_id = params.string("workspace_id");
     }
@@ -206,17 +199,17 @@ async fn summarize(
     query: Option<String>,
 ) -> AppResult<Json<SummaryOut>> {
     let mut params = Params::parse(query.as_deref());
-    let hours = params.int_in("hours", DEFAULT_HOURS, 1, MAX_HOURS);
+    let hours = params.bounded("hours", Hours::parse);
     params.check()?;
     check_exists(&state.db, principal, &target).await?;
-    let end = now_micros();
+    let (start, end) = hours.unwrap_or_default().ending_at(now_micros());
     let scope = scope_of(principal, &target);
     let s = summary::summarize(
         &state.db,
         &principal.org_id,
         &scope,
         &ActivityFilter::default(),
-        end - hours * MICROS_PER_HOUR,
+        start,
         end,
     )
     .await?;

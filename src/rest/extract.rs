@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use serde_json::{json, Value};
 
 use crate::auth::Principal;
-use crate::error::{AppError, InvalidInput};
+use crate::domain::error::{AppError, InvalidInput};
 
 /// The caller, proven to hold the permission that the operation registry
 /// declares for the matched route: the only way a handler gets a principal.
@@ -27,7 +27,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authorized {
             .map(MatchedPath::as_str)
             .unwrap_or_default();
         let permission =
-            super::operations::rest_permission(&parts.method, route).ok_or_else(|| {
+            crate::operations::rest_permission(&parts.method, route).ok_or_else(|| {
                 AppError::internal_msg(format!(
                     "{} {route} is not in the operation registry",
                     parts.method
@@ -38,7 +38,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authorized {
     }
 }
 
-pub use crate::error::{first_line, json_invalid};
+pub use crate::domain::error::{first_line, json_invalid};
 
 /// A body must say it is JSON, as axum's `Json` demands.
 pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), AppError> {

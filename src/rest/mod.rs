@@ -3,8 +3,8 @@
 
 pub mod activity;
 pub mod artifacts;
+pub mod error;
 pub mod extract;
 pub mod openapi;
-pub mod operations;
 pub mod orgs;
 pub mod params;

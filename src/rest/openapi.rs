@@ -16,8 +16,9 @@ use utoipa::openapi::{
 use utoipa::ToSchema;
 
 use super::activity::{ActivityList, ActivityOut, IngestOut, SummaryOut};
-use super::artifacts;
-use super::operations::{operations, Body, Method, ParamIn, ParamKind, ZIP_FILE};
+use super::artifacts::requests;
+use crate::operations::{operations, Body, Method, ParamIn, ParamKind, ZIP_FILE};
+use crate::views;
 
 /// The error envelope every non-422 error answers with.
 #[derive(Serialize, ToSchema)]
@@ -336,26 +337,26 @@ pub fn document() -> OpenApi {
         .schema_from::<SummaryOut>()
         .schema_from::<IngestOut>()
         .schema_from::<crate::service::ingest::IngestEvent>()
-        .schema_from::<artifacts::RoleName>()
-        .schema_from::<artifacts::SortOrder>()
-        .schema_from::<artifacts::SessionAnalyticsRequest>()
-        .schema_from::<artifacts::SessionSearchRequest>()
-        .schema_from::<artifacts::ProblemRequest>()
-        .schema_from::<artifacts::ResolveRequest>()
-        .schema_from::<artifacts::DocsRequest>()
-        .schema_from::<artifacts::SessionAnalyticsOut>()
-        .schema_from::<artifacts::ProfileSummaryItem>()
-        .schema_from::<artifacts::ActivityResources>()
-        .schema_from::<artifacts::ResourceOption>()
-        .schema_from::<artifacts::AnalyticsFacets>()
-        .schema_from::<artifacts::FacetItem>()
-        .schema_from::<artifacts::SessionSearchOut>()
-        .schema_from::<artifacts::SessionListItem>()
-        .schema_from::<artifacts::ProblemCreatedOut>()
-        .schema_from::<artifacts::ResolveOut>()
-        .schema_from::<artifacts::RefreshOut>()
-        .schema_from::<artifacts::ExportOut>()
-        .schema_from::<artifacts::ExportState>()
+        .schema_from::<requests::RoleName>()
+        .schema_from::<requests::SortOrder>()
+        .schema_from::<requests::SessionAnalyticsRequest>()
+        .schema_from::<requests::SessionSearchRequest>()
+        .schema_from::<requests::ProblemRequest>()
+        .schema_from::<requests::ResolveRequest>()
+        .schema_from::<requests::DocsRequest>()
+        .schema_from::<views::SessionAnalyticsOut>()
+        .schema_from::<views::ProfileSummaryItem>()
+        .schema_from::<views::ActivityResources>()
+        .schema_from::<views::ResourceOption>()
+        .schema_from::<views::AnalyticsFacets>()
+        .schema_from::<views::FacetItem>()
+        .schema_from::<views::SessionSearchOut>()
+        .schema_from::<views::SessionListItem>()
+        .schema_from::<views::ProblemCreatedOut>()
+        .schema_from::<views::ResolveOut>()
+        .schema_from::<views::RefreshOut>()
+        .schema_from::<views::ExportOut>()
+        .schema_from::<views::ExportState>()
         .schema_from::<crate::docs::Docs>()
         .schema_from::<crate::docs::DocsEntry>()
         .schema_from::<crate::docs::DocsField>()

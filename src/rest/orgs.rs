@@ -7,9 +7,9 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::{Extension, Router};
 
-use crate::app::AppState;
 use crate::auth::Principal;
-use crate::error::AppError;
+use crate::domain::error::AppError;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     super::activity::router()

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
+use crate::domain::error::{AppError, AppResult, InvalidInput};
 use crate::domain::time::parse_timestamp;
-use crate::error::{AppError, AppResult, InvalidInput};
 
 pub struct Params {
     pairs: Vec<(String, String)>,
@@ -76,25 +76,27 @@ impl Params {
         Some(value)
     }
 
-    /// An integer in `min..=max`, `default` when absent.
-    pub fn int_in(&mut self, name: &str, default: i64, min: i64, max: i64) -> i64 {
-        let Some(value) = self.int(name, Some(min)) else {
-            return default;
+    /// An integer the domain bounds (a page size, hours): read as text here,
+    /// checked by `parse`, refused at `["query", name]` with the text given.
+    pub fn bounded<T>(
+        &mut self,
+        name: &str,
+        parse: impl Fn(Option<i64>) -> Result<T, InvalidInput>,
+    ) -> Option<T> {
+        let given = self.given(name);
+        let value = match &given {
+            None => None,
+            Some(_) => Some(self.int(name, None)?),
         };
-        if value > max {
-            let text = self.given(name).unwrap_or_default();
-            self.report(
-                InvalidInput::new(
-                    &["query", name],
-                    "less_than_equal",
-                    format!("Input should be less than or equal to {max}"),
-                    text,
-                )
-                .with_ctx(json!({ "le": max })),
-            );
-            return default;
-        }
-        value
+        parse(value)
+            .map_err(|refused| {
+                let mut refused = refused.under(vec!["query".into(), name.into()]);
+                if let Some(text) = given {
+                    refused.input = text.into();
+                }
+                self.report(refused);
+            })
+            .ok()
     }
 
     pub fn time(&mut self, name: &str) -> Option<i64> {

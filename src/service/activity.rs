@@ -8,8 +8,8 @@ use sea_orm::{
 
 use entity::activity_event::{self, Column};
 
+use crate::domain::error::AppResult;
 use crate::domain::feed::{ActivityFilter, Cursor, Scope, Status};
-use crate::error::AppResult;
 
 pub struct FeedPage {
     pub events: Vec<activity_event::Model>,

@@ -6,9 +6,9 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use entity::{org, user};
 
 use crate::domain::claims::Claims;
+use crate::domain::error::{AppError, AppResult};
 use crate::domain::permission::parse_permissions;
 use crate::domain::principal::{grants, Principal};
-use crate::error::{AppError, AppResult};
 
 /// The org, when it is the caller's own; 404 otherwise, whether it exists or not.
 #[tracing::instrument(skip(db))]

@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 
 use super::events::{insert_batch, EventRow};
 use super::live::LiveFeed;
+use crate::domain::error::{AppError, AppResult, InvalidInput};
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::time::{now_micros, parse_timestamp};
-use crate::error::{AppError, AppResult, InvalidInput};
 
 pub const MAX_BATCH: usize = 10_000;
 const MAX_TEXT: usize = 2_048;
@@ -144,7 +144,7 @@ pub fn parse_body(body: &[u8]) -> AppResult<Vec<IngestEvent>> {
             "Input should be a valid list",
             other,
         ))),
-        Err(e) => Err(AppError::invalid(crate::error::json_invalid(&e))),
+        Err(e) => Err(AppError::invalid(crate::domain::error::json_invalid(&e))),
     }
 }
 
@@ -171,7 +171,7 @@ pub fn parse_items(items: Vec<Value>) -> Result<Vec<IngestEvent>, Vec<InvalidInp
                 };
                 problems.push(InvalidInput {
                     loc,
-                    msg: crate::error::first_line(&e.inner().to_string()),
+                    msg: crate::domain::error::first_line(&e.inner().to_string()),
                     kind: "type_error".into(),
                     input,
                     ctx: None,

@@ -7,11 +7,11 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 use entity::{api_key, org};
 
 use crate::domain::api_key as secret;
+use crate::domain::error::{AppError, AppResult, InvalidInput};
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::permission::{join_permissions, Permission, Role};
 use crate::domain::principal::{grants, Principal};
 use crate::domain::time::{now_micros, MICROS_PER_MINUTE};
-use crate::error::{AppError, AppResult, InvalidInput};
 
 pub struct NewKey {
     pub org_id: String,

@@ -20,6 +20,8 @@ pub mod summary;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 
+use crate::domain::error::AppError;
+
 /// Binds values into a statement written with `?` placeholders, for either backend.
 /// Raw SQL is kept for the few statements SeaQuery cannot say as plainly.
 pub(crate) fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
@@ -85,11 +87,11 @@ pub(crate) async fn try_advisory_xact_lock(
 /// to the pool inside that transaction (and, for event writers, holding
 /// their advisory lock). Every transaction opened for a request runs here.
 pub(crate) async fn detached<T: Send + 'static>(
-    work: impl std::future::Future<Output = crate::error::AppResult<T>> + Send + 'static,
-) -> crate::error::AppResult<T> {
+    work: impl std::future::Future<Output = crate::domain::error::AppResult<T>> + Send + 'static,
+) -> crate::domain::error::AppResult<T> {
     tokio::spawn(work)
         .await
-        .map_err(crate::error::AppError::internal)?
+        .map_err(crate::domain::error::AppError::internal)?
 }
 
 /// Whether the database answers at all.
@@ -98,4 +100,18 @@ pub async fn ping(db: &DatabaseConnection) -> bool {
         tokio::time::timeout(std::time::Duration::from_secs(2), db.ping()).await,
         Ok(Ok(()))
     )
+}
+
+/// A database failure: unreachable is the client's 503, anything else a bug.
+impl From<sea_orm::DbErr> for AppError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        use sea_orm::DbErr;
+        match &e {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+                tracing::warn!(error = %e, "database connection failed");
+                Self::Unavailable
+            }
+            _ => Self::internal(e),
+        }
+    }
 }

@@ -10,10 +10,10 @@ use serde_json::json;
 
 use entity::problem::{self, Column};
 
+use crate::domain::error::{AppError, AppResult, InvalidInput};
 use crate::domain::feed::Cursor;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::time::now_micros;
-use crate::error::{AppError, AppResult, InvalidInput};
 
 pub const MAX_TYPE_CHARS: usize = 100;
 pub const MAX_MESSAGE_CHARS: usize = 4_000;

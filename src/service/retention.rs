@@ -11,10 +11,10 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
 use super::events::{insert_batch, EventRow};
 use super::statement;
+use crate::domain::error::{AppError, AppResult, InvalidInput};
 use crate::domain::grant::{cap, Grant};
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::time::{now_micros, MICROS_PER_HOUR};
-use crate::error::{AppError, AppResult, InvalidInput};
 
 /// The longest retention period, in days (100 years).
 pub const MAX_DAYS: i64 = 36_500;

@@ -6,8 +6,8 @@ use crate::domain::grant::{cap, Grant};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
 
 use super::statement;
+use crate::domain::error::{AppError, AppResult};
 use crate::domain::time::{now_micros, MICROS_PER_HOUR};
-use crate::error::{AppError, AppResult};
 
 pub const ROLLUP_VIEW: &str = "activity_rollups_hourly";
 

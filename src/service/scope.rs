@@ -3,9 +3,9 @@
 use sea_orm::DatabaseConnection;
 
 use super::directory;
+use crate::domain::error::AppResult;
 use crate::domain::feed::Scope;
 use crate::domain::principal::Principal;
-use crate::error::AppResult;
 
 /// What a request names, before anything is looked up.
 #[derive(Debug, Clone, PartialEq, Eq)]

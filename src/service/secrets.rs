@@ -8,9 +8,9 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::OnceCell;
 
 use super::statement;
+use crate::domain::error::{AppError, AppResult};
 use crate::domain::feed::CursorKey;
 use crate::domain::time::now_micros;
-use crate::error::{AppError, AppResult};
 
 const CURSOR_KEY: &str = "cursor_key";
 

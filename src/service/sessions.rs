@@ -8,11 +8,9 @@ use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
 use serde_json::json;
 
+use crate::domain::error::{AppResult, InvalidInput};
+use crate::domain::paging::SessionPaging;
 use crate::domain::time::{parse_timestamp, MICROS_PER_DAY};
-use crate::error::{AppResult, InvalidInput};
-
-pub const DEFAULT_PAGE_SIZE: u64 = 20;
-pub const MAX_PAGE_SIZE: u64 = 200;
 
 /// How each API spells the fields, for the locations of its errors.
 pub struct FieldNames {
@@ -117,10 +115,6 @@ pub fn parse_filter(
 }
 
 /// Page (from 1), page size (1 to 200, default 20) and order (`desc` by default).
-/// The last page a search may ask for: a million pages of 200 is far past
-/// any org's sessions, and the offset it makes fits every backend.
-pub const MAX_PAGE: i64 = 1_000_000;
-
 pub fn parse_paging(
     names: &FieldNames,
     page: Option<i64>,
@@ -128,62 +122,15 @@ pub fn parse_paging(
     sort_order: Option<&str>,
     problems: &mut Vec<InvalidInput>,
 ) -> (u64, u64, SortOrder) {
-    let page = match page {
-        None => 1,
-        Some(n) if (1..=MAX_PAGE).contains(&n) => n as u64,
-        Some(n) if n > MAX_PAGE => {
-            problems.push(
-                InvalidInput::new(
-                    &[names.page],
-                    "less_than_equal",
-                    format!("Input should be less than or equal to {MAX_PAGE}"),
-                    n,
-                )
-                .with_ctx(json!({ "le": MAX_PAGE })),
-            );
-            1
-        }
-        Some(n) => {
-            problems.push(
-                InvalidInput::new(
-                    &[names.page],
-                    "greater_than_equal",
-                    "Input should be greater than or equal to 1",
-                    n,
-                )
-                .with_ctx(json!({ "ge": 1 })),
-            );
-            1
-        }
-    };
-    let page_size = match page_size {
-        None => DEFAULT_PAGE_SIZE,
-        Some(n) if (1..=MAX_PAGE_SIZE as i64).contains(&n) => n as u64,
-        Some(n) if n < 1 => {
-            problems.push(
-                InvalidInput::new(
-                    &[names.page_size],
-                    "greater_than_equal",
-                    "Input should be greater than or equal to 1",
-                    n,
-                )
-                .with_ctx(json!({ "ge": 1 })),
-            );
-            DEFAULT_PAGE_SIZE
-        }
-        Some(n) => {
-            problems.push(
-                InvalidInput::new(
-                    &[names.page_size],
-                    "less_than_equal",
-                    format!("Input should be less than or equal to {MAX_PAGE_SIZE}"),
-                    n,
-                )
-                .with_ctx(json!({ "le": MAX_PAGE_SIZE })),
-            );
-            DEFAULT_PAGE_SIZE
-        }
-    };
+    let paging = SessionPaging::parse(page, page_size, (names.page, names.page_size))
+        .unwrap_or_else(|refused| {
+            problems.extend(refused);
+            SessionPaging {
+                page: 1,
+                page_size: SessionPaging::DEFAULT_PAGE_SIZE,
+            }
+        });
+    let (page, page_size) = (paging.page, paging.page_size);
     let sort = match sort_order.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
         None | Some("desc") => SortOrder::Desc,
         Some("asc") => SortOrder::Asc,

@@ -16,9 +16,9 @@ use entity::activity_rollup;
 
 use super::activity::{filter_condition, scope_condition};
 use super::rollups;
+use crate::domain::error::AppResult;
 use crate::domain::feed::{ActivityFilter, Scope};
 use crate::domain::time::{MICROS_PER_DAY, MICROS_PER_HOUR};
-use crate::error::AppResult;
 
 /// Sums kept as sums: averages and rates are derived, never stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -28,10 +28,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{org_dir, write_zip};
+use crate::domain::error::{AppError, AppResult, ErrorId};
 use crate::domain::grant::{cap, Grant};
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::time::now_micros;
-use crate::error::{AppError, AppResult, ErrorId};
 use crate::service::sessions::Activeness;
 use crate::service::statement;
 

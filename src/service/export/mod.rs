@@ -25,8 +25,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::sessions::{self, Activeness, SessionFilter};
+use crate::domain::error::{AppError, AppResult};
 use crate::domain::time::{format_micros, now_micros};
-use crate::error::{AppError, AppResult};
 
 /// SQLite's page cache during an export, in KiB.
 const EXPORT_CACHE_KIB: u32 = 8 * 1024;

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use crate::domain::paging::{Hours, PageSize};
 use crate::domain::permission::Permission;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,8 +113,8 @@ const LIMIT: Param = query(
     "Maximum number of items to return (1-200)",
     ParamKind::Int {
         min: 1,
-        max: Some(200),
-        default: Some(50),
+        max: Some(PageSize::MAX as i64),
+        default: Some(PageSize::DEFAULT as i64),
     },
 );
 const CURSOR: Param = query(
@@ -126,8 +127,8 @@ const HOURS: Param = query(
     "Hours to look back",
     ParamKind::Int {
         min: 1,
-        max: Some(168),
-        default: Some(24),
+        max: Some(Hours::MAX),
+        default: Some(Hours::DEFAULT),
     },
 );
 const WORKSPACE_FILTER: Param = query("workspace_id", "Filter by workspace", ParamKind::Text);

@@ -1,9 +1,8 @@
-//! The one error type. Every failure of the service maps here, and from here in
-//! exactly one place to the REST envelope (or FastAPI's 422 shape) and to GraphQL
-//! error extensions. Internals are logged, never sent.
+//! The one error type. Every failure of the service maps here; each transport
+//! maps it to its wire format in one file (`rest/error.rs`: the envelope or
+//! FastAPI's 422 shape; `graphql/error.rs`: error extensions). Internals are
+//! logged, never sent. No transport or database types here.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -86,8 +85,8 @@ pub enum AppError {
 pub type AppResult<T> = Result<T, AppError>;
 
 /// The `error` code a response status stands for (recorded on failed calls).
-pub fn code_for_status(status: StatusCode) -> &'static str {
-    match status.as_u16() {
+pub fn code_for_status(status: u16) -> &'static str {
+    match status {
         401 => "AUTHENTICATION_FAILED",
         403 => "FORBIDDEN",
         404 => "RESOURCE_NOT_FOUND",
@@ -134,22 +133,23 @@ impl AppError {
         Self::Internal(anyhow::anyhow!("{message}"), ErrorId::new())
     }
 
-    pub fn status(&self) -> StatusCode {
+    /// The HTTP status REST answers with; GraphQL carries it as `extensions.status_code`.
+    pub fn status_code(&self) -> u16 {
         match self {
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::NotFound { .. } => StatusCode::NOT_FOUND,
-            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::TooManyRequests | Self::TooManyExports { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::ExportFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::BadRequest => StatusCode::BAD_REQUEST,
-            Self::UriTooLong => StatusCode::URI_TOO_LONG,
-            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::Internal(..) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unauthenticated => 401,
+            Self::Forbidden { .. } => 403,
+            Self::NotFound { .. } => 404,
+            Self::Invalid(_) => 422,
+            Self::PayloadTooLarge => 413,
+            Self::MethodNotAllowed => 405,
+            Self::Timeout => 408,
+            Self::Unavailable => 503,
+            Self::TooManyRequests | Self::TooManyExports { .. } => 429,
+            Self::ExportFailed { .. } => 500,
+            Self::BadRequest => 400,
+            Self::UriTooLong => 414,
+            Self::HeadersTooLarge => 431,
+            Self::Internal(..) => 500,
         }
     }
 
@@ -192,8 +192,19 @@ impl AppError {
         }
     }
 
-    /// Logs what the client must not see. Called once, where the error leaves the service.
-    fn log(&self) {
+    /// How long a client should wait before retrying, for the `Retry-After` header.
+    pub fn retry_after_secs(&self) -> Option<&'static str> {
+        match self {
+            Self::TooManyRequests => Some("1"),
+            // An export takes seconds to minutes.
+            Self::TooManyExports { .. } => Some("10"),
+            _ => None,
+        }
+    }
+
+    /// Logs what the client must not see. Called once, where a transport
+    /// turns the error into its answer.
+    pub fn log(&self) {
         match self {
             // One line: the cause chain, and the id the client was given. No
             // backtrace: it would cost every 500 tens of kilobytes of log.
@@ -202,76 +213,6 @@ impl AppError {
             }
             Self::Unavailable => tracing::warn!("database unavailable"),
             _ => {}
-        }
-    }
-
-    /// The reference's envelope (422 keeps FastAPI's `detail` shape instead).
-    pub fn to_json(&self) -> Value {
-        match self {
-            Self::Invalid(items) => json!({ "detail": items }),
-            _ => json!({
-                "error": self.code(),
-                "message": self.to_string(),
-                "details": self.details(),
-                "timestamp": chrono::Utc::now().naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
-                "status_code": self.status().as_u16(),
-            }),
-        }
-    }
-
-    /// The same error as GraphQL sees it: message plus `code`, `status_code`, `details`.
-    pub fn to_graphql(&self) -> async_graphql::Error {
-        self.log();
-        let message = match self {
-            Self::Invalid(items) => items
-                .iter()
-                .map(|i| i.msg.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
-            other => other.to_string(),
-        };
-        let code = self.code();
-        let status = self.status().as_u16();
-        let details = async_graphql::Value::from_json(self.details()).unwrap_or_default();
-        async_graphql::Error::new(message).extend_with(|_, e| {
-            e.set("code", code);
-            e.set("status_code", status);
-            e.set("details", details.clone());
-        })
-    }
-}
-
-use async_graphql::ErrorExtensions as _;
-
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        self.log();
-        let mut response = (self.status(), axum::Json(self.to_json())).into_response();
-        let retry_after = match self {
-            Self::TooManyRequests => Some("1"),
-            // An export takes seconds to minutes.
-            Self::TooManyExports { .. } => Some("10"),
-            _ => None,
-        };
-        if let Some(seconds) = retry_after {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static(seconds),
-            );
-        }
-        response
-    }
-}
-
-impl From<sea_orm::DbErr> for AppError {
-    fn from(e: sea_orm::DbErr) -> Self {
-        use sea_orm::DbErr;
-        match &e {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
-                tracing::warn!(error = %e, "database connection failed");
-                Self::Unavailable
-            }
-            _ => Self::internal(e),
         }
     }
 }
@@ -305,18 +246,5 @@ impl ErrorId {
 impl Default for ErrorId {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Resolvers return this so an [`AppError`] keeps its extensions on the way out.
-pub type GqlResult<T> = Result<T, async_graphql::Error>;
-
-pub trait IntoGql<T> {
-    fn gql(self) -> GqlResult<T>;
-}
-
-impl<T> IntoGql<T> for AppResult<T> {
-    fn gql(self) -> GqlResult<T> {
-        self.map_err(|e| e.to_graphql())
     }
 }

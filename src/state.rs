@@ -1,0 +1,74 @@
+//! What every request handler may reach: the database, the settings, and the
+//! processes that run beside requests (recorder, live feed, export runner).
+//! Transports read it; it knows no transport.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::admission::Admission;
+use crate::config::HttpArgs;
+use crate::service;
+use crate::service::export::jobs::ExportRunner;
+use crate::service::live::LiveFeed;
+use crate::service::recorder::Recorder;
+use crate::service::secrets::CursorKeys;
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<HttpArgs>,
+    pub recorder: Recorder,
+    /// Rung after every commit of events; wakes live subscriptions.
+    pub live: LiveFeed,
+    /// The key that seals cursors.
+    pub cursors: CursorKeys,
+    /// Places for requests, per credential and per org.
+    pub admission: Arc<Admission>,
+    /// What `/metrics` reports.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// This replica's export runner.
+    pub exports: ExportRunner,
+}
+
+impl AppState {
+    /// Needs a Tokio runtime: the request recorder's writer starts here.
+    pub fn new(db: DatabaseConnection, settings: HttpArgs) -> Self {
+        let live = LiveFeed::default();
+        service::live::spawn_listener(&db, live.clone());
+        let settings = Arc::new(settings);
+        let exports = ExportRunner::start(db.clone(), settings.export_jobs());
+        let recorder = if settings.record_requests {
+            Recorder::start(db.clone(), live.clone(), settings.recorder_capacity)
+        } else {
+            Recorder::disabled()
+        };
+        let per_org = match settings.max_in_flight_per_org {
+            0 => (crate::db::pool_size(db.get_database_backend()) as usize * 3 / 4).max(1),
+            n => n,
+        };
+        Self {
+            admission: Arc::new(Admission::new(
+                settings.max_in_flight_per_credential,
+                per_org,
+                Admission::contended_share(),
+            )),
+            cursors: CursorKeys::new(db.clone(), settings.cursor_secret.clone()),
+            db,
+            settings,
+            recorder,
+            live,
+            telemetry: Arc::default(),
+            exports,
+        }
+    }
+
+    pub fn jwt_secret(&self) -> Option<&[u8]> {
+        self.settings
+            .jwt_secret
+            .as_deref()
+            .map(str::as_bytes)
+            .filter(|s| !s.is_empty())
+    }
+}
