@@ -8,3 +8,4 @@ pub mod extract;
 pub mod openapi;
 pub mod orgs;
 pub mod params;
+pub mod schemas;

@@ -336,7 +336,7 @@ pub fn document() -> OpenApi {
         .schema_from::<ActivityList>()
         .schema_from::<SummaryOut>()
         .schema_from::<IngestOut>()
-        .schema_from::<crate::service::ingest::IngestEvent>()
+        .schema_from::<super::schemas::IngestEvent>()
         .schema_from::<requests::RoleName>()
         .schema_from::<requests::SortOrder>()
         .schema_from::<requests::SessionAnalyticsRequest>()
