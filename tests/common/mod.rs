@@ -26,6 +26,136 @@ pub struct TestDb {
     pub db: DatabaseConnection,
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+    /// A PostgreSQL test database is dropped with its `TestDb`.
+    dropped_with: Option<DropDatabase>,
+}
+
+/// Drops a test database when the test ends, passed or failed, so a
+/// developer's server does not collect them.
+struct DropDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which may not block: a thread
+        // of its own with a runtime of its own. FORCE ends the connections a
+        // pool or a spawned gateway still holds.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let admin = Database::connect(admin_url.as_str()).await.ok()?;
+                let dropped = admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+                admin.close().await.ok();
+                dropped.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("NOTE: test database {} was not dropped", self.name);
+        }
+    }
+}
+
+fn postgres_admin_url() -> Option<String> {
+    let url = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty());
+    if url.is_none() {
+        if std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+            panic!(
+                "REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set: the PostgreSQL tier must run"
+            );
+        }
+        SKIP_NOTICE.call_once(|| {
+            eprintln!(
+                "NOTE: PostgreSQL tier SKIPPED (set TEST_DATABASE_URL, or run scripts/test.sh)"
+            )
+        });
+    }
+    url
+}
+
+/// The migrated template, named for the migrations' text so a changed
+/// migration gets a new one. Made once per server: test processes (and the
+/// tests within one) take an advisory lock to make it, and only a complete
+/// template carries the name (it is migrated under another, then renamed).
+async fn migrated_template(admin_url: &str) -> String {
+    static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("ag_template_{}", migrations_fingerprint());
+            let admin = Database::connect(admin_url)
+                .await
+                .expect("TEST_DATABASE_URL answers");
+            admin
+                .execute_unprepared("SELECT pg_advisory_lock(727274)")
+                .await
+                .expect("template lock");
+            let exists = admin
+                .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT 1 FROM pg_database WHERE datname = $1",
+                    [name.clone().into()],
+                ))
+                .await
+                .expect("pg_database answers")
+                .is_some();
+            if !exists {
+                let building = format!("{name}_building");
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                    .await
+                    .expect("drop a half-built template");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {building}"))
+                    .await
+                    .expect("create the template");
+                let db = activity_gateway::db::connect(&with_database(admin_url, &building))
+                    .await
+                    .expect("template opens");
+                activity_gateway::db::migrate(&db)
+                    .await
+                    .expect("migrations apply");
+                db.close().await.ok();
+                admin
+                    .execute_unprepared(&format!("ALTER DATABASE {building} RENAME TO {name}"))
+                    .await
+                    .expect("name the template");
+            }
+            admin
+                .execute_unprepared("SELECT pg_advisory_unlock(727274)")
+                .await
+                .ok();
+            admin.close().await.ok();
+            name
+        })
+        .await
+        .clone()
+}
+
+/// A short hash of every migration file's text.
+fn migrations_fingerprint() -> String {
+    use sha2::{Digest, Sha256};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migration/src");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("migration/src")
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut hash = Sha256::new();
+    for file in files {
+        hash.update(file.file_name().unwrap().as_encoded_bytes());
+        hash.update(std::fs::read(&file).unwrap());
+    }
+    hex::encode(&hash.finalize()[..8])
 }
 
 static SKIP_NOTICE: Once = Once::new();
@@ -33,7 +163,14 @@ static SKIP_NOTICE: Once = Once::new();
 impl TestDb {
     /// A fresh, migrated database; `None` when the PostgreSQL tier is skipped
     /// (no `TEST_DATABASE_URL`), which `REQUIRE_POSTGRES=1` turns into a failure.
+    /// On PostgreSQL it is a copy of a template migrated once per version of
+    /// the migrations, and it is dropped when the test ends.
     pub async fn new(backend: Backend) -> Option<TestDb> {
+        if backend == Backend::Postgres {
+            let admin_url = postgres_admin_url()?;
+            let template = migrated_template(&admin_url).await;
+            return Some(Self::create_postgres(&admin_url, Some(&template)).await);
+        }
         let db = Self::empty(backend).await?;
         activity_gateway::db::migrate(&db.db)
             .await
@@ -55,41 +192,41 @@ impl TestDb {
                     db,
                     url,
                     _dir: Some(dir),
+                    dropped_with: None,
                 })
             }
             Backend::Postgres => {
-                let Some(admin_url) = std::env::var("TEST_DATABASE_URL")
-                    .ok()
-                    .filter(|s| !s.is_empty())
-                else {
-                    if std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                        panic!("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set: the PostgreSQL tier must run");
-                    }
-                    SKIP_NOTICE.call_once(|| {
-                        eprintln!("NOTE: PostgreSQL tier SKIPPED (set TEST_DATABASE_URL, or run scripts/test.sh)")
-                    });
-                    return None;
-                };
-                let name = format!("ag_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(admin_url.as_str())
-                    .await
-                    .expect("TEST_DATABASE_URL answers");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create test database");
-                admin.close().await.ok();
-                let url = with_database(&admin_url, &name);
-                let db = activity_gateway::db::connect(&url)
-                    .await
-                    .expect("test database opens");
-                Some(TestDb {
-                    backend,
-                    db,
-                    url,
-                    _dir: None,
-                })
+                let admin_url = postgres_admin_url()?;
+                Some(Self::create_postgres(&admin_url, None).await)
             }
+        }
+    }
+
+    /// A new database on the test server, empty or copied from `template`.
+    async fn create_postgres(admin_url: &str, template: Option<&str>) -> TestDb {
+        let name = format!("ag_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(admin_url)
+            .await
+            .expect("TEST_DATABASE_URL answers");
+        let from = template.map_or(String::new(), |t| format!(" TEMPLATE {t}"));
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}{from}"))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let url = with_database(admin_url, &name);
+        let db = activity_gateway::db::connect(&url)
+            .await
+            .expect("test database opens");
+        TestDb {
+            backend: Backend::Postgres,
+            db,
+            url,
+            _dir: None,
+            dropped_with: Some(DropDatabase {
+                admin_url: admin_url.to_owned(),
+                name,
+            }),
         }
     }
 
