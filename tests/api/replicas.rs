@@ -6,13 +6,11 @@
 //! key is refused by every replica at once. PostgreSQL
 //! only: the embedded SQLite default is one process.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::common::{Backend, Served, TestDb};
 use activity_gateway::domain::permission::Role;
-use common::{Backend, Served, TestDb};
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
@@ -29,7 +27,7 @@ async fn scalar(db: &TestDb, sql: &str) -> Option<String> {
 }
 
 async fn post(client: &reqwest::Client, url: String, key: &str, body: Value) -> (u16, Value) {
-    common::read(
+    crate::common::read(
         client
             .post(url)
             .header("X-Api-Key", key)
@@ -151,7 +149,7 @@ async fn three_replicas_share_the_live_tail_exports_and_exact_rollups() {
     );
     // A survivor takes it over after the 30 s lease, and any survivor serves it.
     let survivor = (0..3).find(|i| *i != killed).unwrap();
-    let download = common::export_when_finished(&client, &base(survivor), &key, &id).await;
+    let download = crate::common::export_when_finished(&client, &base(survivor), &key, &id).await;
     assert_eq!(download.status(), 200);
     let bytes = download.bytes().await.unwrap();
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
@@ -270,6 +268,6 @@ async fn three_replicas_share_the_live_tail_exports_and_exact_rollups() {
     );
 
     for i in others {
-        common::terminate(&mut replicas[i].child);
+        crate::common::terminate(&mut replicas[i].child);
     }
 }

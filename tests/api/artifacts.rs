@@ -1,14 +1,12 @@
 //! Problems, refresh, export and docs: the rest of the artifact routes and
 //! their GraphQL twins, on both backends.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 
+use crate::common::{read, test_settings, TestApp, TestDb};
 use activity_gateway::domain::permission::Role;
 use activity_gateway::operations::{artifact_operations, graphql_operations};
-use common::{read, test_settings, TestApp, TestDb};
 use serde_json::{json, Value};
 
 on_both_backends!(

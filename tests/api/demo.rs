@@ -1,8 +1,6 @@
 //! The README's run command: `serve --demo` on an empty SQLite file in the
 //! working directory seeds the demo set and prints a working admin key per org.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,7 +8,7 @@ use std::time::{Duration, Instant};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_demo_seeds_an_empty_database_and_prints_working_admin_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
+    let port = crate::common::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
         .args(["serve", "--demo", "--bind", &format!("127.0.0.1:{port}")])
         .current_dir(dir.path())
@@ -84,5 +82,5 @@ async fn serve_demo_seeds_an_empty_database_and_prints_working_admin_keys() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("graphiql.min.js"));
     // SIGTERM stops it gracefully.
-    common::terminate(&mut child);
+    crate::common::terminate(&mut child);
 }

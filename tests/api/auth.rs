@@ -1,13 +1,11 @@
 //! Credentials, permissions and tenancy, over real HTTP.
 
-mod common;
-
 use std::process::Command;
 
+use crate::common::{read, TestApp, TestDb, JWT_SECRET};
 use activity_gateway::auth::jwt::{sign, Claims, PermissionClaim};
 use activity_gateway::domain::permission::Role;
 use activity_gateway::service::keys::NewKey;
-use common::{read, TestApp, TestDb, JWT_SECRET};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 

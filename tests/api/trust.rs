@@ -2,15 +2,13 @@
 //! can compute, every read behind its permission, per-org event identity,
 //! sealed cursors, and reads that never change what they read.
 
-mod common;
-
 use std::collections::BTreeSet;
 
+use crate::common::{read, TestApp, TestDb};
 use activity_gateway::domain::permission::{Permission, Role};
 use activity_gateway::service::keys::NewKey;
 use activity_gateway::service::seed::{self, SeedOptions};
 use base64::Engine as _;
-use common::{read, TestApp, TestDb};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 
@@ -414,7 +412,7 @@ async fn a_recorded_read_of_a_feed_does_not_change_that_feed(db: TestDb) {
             name: None,
         })
         .await;
-    let app = TestApp::spawn_with(&db.db, common::recording(1_000)).await;
+    let app = TestApp::spawn_with(&db.db, crate::common::recording(1_000)).await;
     let feed = "/v1/orgs/org_acme/workspaces/ws_acme_production/apps/app_acme_production_search/endpoints/ep_acme_production_search_get/activity?limit=5";
     let (status, first) = app.get(feed, &key).await;
     assert_eq!(status, 200, "{first}");
@@ -664,7 +662,7 @@ mod matrix {
     async fn the_live_tail_needs_activity_read(db: TestDb) {
         use async_graphql::futures_util::StreamExt as _;
         db.seed(20).await;
-        let settings = std::sync::Arc::new(common::test_settings());
+        let settings = std::sync::Arc::new(crate::common::test_settings());
         let schema = activity_gateway::graphql::build_schema(
             db.db.clone(),
             Default::default(),

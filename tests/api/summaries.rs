@@ -1,15 +1,13 @@
 //! Summaries are exact: equal to a plain aggregation of the raw events for
 //! random scopes and windows, before and after new events and a refresh.
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common::TestDb;
 use activity_gateway::domain::feed::{ActivityFilter, Scope};
 use activity_gateway::domain::time::{now_micros, MICROS_PER_HOUR};
 use activity_gateway::service::events::{insert_batch, EventRow};
 use activity_gateway::service::{activity, rollups, summary};
-use common::TestDb;
 use rand::{Rng, SeedableRng};
 use sea_orm::{ConnectionTrait, Statement, Value};
 

@@ -1,14 +1,12 @@
 //! Feeds at every level: REST and GraphQL agree, cursors walk
 //! every event exactly once, every limit holds at and past its edge.
 
-mod common;
-
 use std::collections::HashSet;
 
+use crate::common::{TestApp, TestDb};
 use activity_gateway::domain::permission::{Permission, Role};
 use activity_gateway::service::events::{insert_batch, EventRow};
 use activity_gateway::service::keys::NewKey;
-use common::{TestApp, TestDb};
 use serde_json::{json, Value};
 
 on_both_backends!(

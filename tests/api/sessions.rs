@@ -2,14 +2,12 @@
 //! `Org.sessions`, `User.sessions`) against a hand-counted fixture and the
 //! demo set, on both backends.
 
-mod common;
-
 use std::collections::HashSet;
 
+use crate::common::{read, TestApp, TestDb};
 use activity_gateway::domain::permission::{Permission, Role};
 use activity_gateway::domain::time::{now_micros, parse_timestamp, MICROS_PER_MINUTE};
 use activity_gateway::service::keys::NewKey;
-use common::{read, TestApp, TestDb};
 use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{json, Value};
 

@@ -3,13 +3,11 @@
 //! span per request, with its matched route, and flushes them when it
 //! stops.
 
-mod common;
-
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
+use crate::common::{terminate, Served, TestDb};
 use activity_gateway::domain::permission::Role;
-use common::{terminate, Served, TestDb};
 use serde_json::Value;
 
 on_both_backends!(every_request_becomes_a_span_at_the_otlp_collector);

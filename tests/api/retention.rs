@@ -4,13 +4,11 @@
 //! hours answer exactly as before from the rollups; each purge is recorded
 //! as an event of the org; other orgs keep everything.
 
-mod common;
-
+use crate::common::{TestApp, TestDb};
 use activity_gateway::domain::feed::{ActivityFilter, Scope};
 use activity_gateway::domain::permission::Role;
 use activity_gateway::domain::time::{now_micros, MICROS_PER_HOUR};
 use activity_gateway::service::{retention, summary};
-use common::{TestApp, TestDb};
 use serde_json::json;
 
 on_both_backends!(

@@ -1,16 +1,14 @@
 //! Every authenticated request is recorded as activity of the caller's org,
 //! off the request's path.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::{TestApp, TestDb};
 use activity_gateway::domain::feed::{ActivityFilter, Scope};
 use activity_gateway::domain::permission::Role;
 use activity_gateway::service::activity;
 use activity_gateway::service::keys::NewKey;
-use common::{TestApp, TestDb};
 use sea_orm::{ConnectionTrait, Statement};
 
 on_both_backends!(
@@ -31,7 +29,7 @@ async fn a_call_with_x_mcp_appears_in_me_activity_within_a_second(db: TestDb) {
             name: None,
         })
         .await;
-    let app = TestApp::spawn_with(&db.db, common::recording(1_000)).await;
+    let app = TestApp::spawn_with(&db.db, crate::common::recording(1_000)).await;
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let res = app
         .client
@@ -144,7 +142,7 @@ async fn a_call_with_x_mcp_appears_in_me_activity_within_a_second(db: TestDb) {
 async fn ten_thousand_concurrent_requests_record_ten_thousand_events(db: TestDb) {
     db.seed(10).await;
     let key = db.key("org_acme", Role::Viewer).await;
-    let app = Arc::new(TestApp::spawn_with(&db.db, common::recording(65_536)).await);
+    let app = Arc::new(TestApp::spawn_with(&db.db, crate::common::recording(65_536)).await);
     let limit = Arc::new(tokio::sync::Semaphore::new(64));
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..10_000u32 {
@@ -210,7 +208,7 @@ async fn a_graphql_request_is_recorded_with_the_outcome_its_client_got(db: TestD
             name: None,
         })
         .await;
-    let app = TestApp::spawn_with(&db.db, common::recording(1_000)).await;
+    let app = TestApp::spawn_with(&db.db, crate::common::recording(1_000)).await;
     let cases = [
         ("{ org(id: ", "BAD_USER_INPUT"),
         (r#"{ org(id: "org_acme") { id } }"#, "FORBIDDEN"),

@@ -2,13 +2,11 @@
 //! per relation type. Alone in its binary: it relies on the loaders' batching
 //! window, which heavy tests running beside it could stretch.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::common::TestDb;
 use activity_gateway::domain::permission::Role;
-use common::TestDb;
 
 on_both_backends!(
     two_hundred_activities_with_five_relations_cost_seven_statements,

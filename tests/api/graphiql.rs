@@ -3,15 +3,13 @@
 //! loads from this server alone, its headers editor offers an X-Api-Key, and a
 //! query and a subscription run with a real key and render their results.
 
-mod common;
-
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::{read, TestApp, TestDb};
 use activity_gateway::domain::permission::Role;
-use common::{read, TestApp, TestDb};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 

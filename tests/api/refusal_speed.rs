@@ -2,12 +2,10 @@
 //! and a 1,000-operation batch each answer in under 50 ms. Alone in its
 //! binary: it measures time, which heavy tests running beside it would skew.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{read, TestApp, TestDb};
 use activity_gateway::domain::permission::Role;
-use common::{read, TestApp, TestDb};
 use serde_json::{json, Value};
 
 on_both_backends!(the_fan_out_and_a_huge_batch_are_refused_in_under_50_ms);

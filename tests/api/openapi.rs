@@ -2,11 +2,9 @@
 //! printed identically, true to the router (every operation answers), valid
 //! OpenAPI 3.1, and true to the server's answers under a schema-driven fuzzer.
 
-mod common;
-
+use crate::common::{read, TestApp, TestDb};
 use activity_gateway::domain::permission::Role;
 use activity_gateway::operations::{activity_operations, artifact_operations, operations, Method};
-use common::{read, TestApp, TestDb};
 use serde_json::Value;
 
 on_both_backends!(

@@ -2,13 +2,11 @@
 //! client's 500 names nothing internal, and the server's one log line, with
 //! the same error id, names the cause and the path. Through the real binary.
 
-mod common;
-
 use std::io::Read as _;
 use std::process::Stdio;
 
+use crate::common::{terminate, Served, TestDb};
 use activity_gateway::domain::permission::Role;
-use common::{terminate, Served, TestDb};
 
 on_both_backends!(an_export_into_an_unusable_directory_logs_its_path_and_cause);
 
@@ -40,9 +38,13 @@ async fn an_export_into_an_unusable_directory_logs_its_path_and_cause(db: TestDb
     assert_eq!(queued.status(), 200, "the job is queued");
     let queued: serde_json::Value = queued.json().await.unwrap();
     // The job fails on the runner; its download says so with the error id.
-    let answer =
-        common::export_when_finished(&client, base, &key, queued["upload_id"].as_str().unwrap())
-            .await;
+    let answer = crate::common::export_when_finished(
+        &client,
+        base,
+        &key,
+        queued["upload_id"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(answer.status(), 500);
     let body: serde_json::Value = answer.json().await.unwrap();
     let error_id = body["details"]["error_id"].as_str().unwrap().to_owned();

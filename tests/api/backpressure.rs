@@ -1,12 +1,10 @@
 //! A full recording buffer never stalls a request. Alone in its binary: it
 //! bounds request latency, which heavy tests running beside it could stretch.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{read, Backend, TestApp, TestDb};
 use activity_gateway::domain::permission::Role;
-use common::{read, Backend, TestApp, TestDb};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 
 on_both_backends!(a_full_buffer_never_stalls_a_request);
@@ -14,7 +12,7 @@ on_both_backends!(a_full_buffer_never_stalls_a_request);
 async fn a_full_buffer_never_stalls_a_request(db: TestDb) {
     db.seed(10).await;
     let key = db.key("org_acme", Role::Viewer).await;
-    let app = TestApp::spawn_with(&db.db, common::recording(5)).await;
+    let app = TestApp::spawn_with(&db.db, crate::common::recording(5)).await;
     // Hold writes to activity_events so the writer blocks and the buffer fills.
     let holder = activity_gateway::db::connect(&db.url).await.unwrap();
     let txn = holder.begin().await.unwrap();

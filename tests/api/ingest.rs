@@ -1,13 +1,11 @@
 //! Batch ingest: idempotent, all-or-nothing, tenant-safe, and
 //! summaries stay exact.
 
-mod common;
-
+use crate::common::{read, TestApp, TestDb};
 use activity_gateway::domain::feed::{ActivityFilter, Scope};
 use activity_gateway::domain::permission::Role;
 use activity_gateway::domain::time::{format_micros, now_micros, MICROS_PER_HOUR};
 use activity_gateway::service::{rollups, summary};
-use common::{read, TestApp, TestDb};
 use serde_json::{json, Value};
 
 on_both_backends!(

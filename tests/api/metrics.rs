@@ -3,10 +3,8 @@
 //! figures of the moment (pool, rollup lag, recorder, live tail), each
 //! checked against what really happened.
 
-mod common;
-
+use crate::common::{TestApp, TestDb};
 use activity_gateway::domain::permission::Role;
-use common::{TestApp, TestDb};
 use serde_json::json;
 
 on_both_backends!(
@@ -46,7 +44,7 @@ async fn metrics_answer_a_scraper_by_its_token_or_from_this_machine(db: TestDb) 
     // machine is refused, org key or not.
     let app = TestApp::spawn_on(
         &db.db,
-        common::test_settings(),
+        crate::common::test_settings(),
         "0.0.0.0:0".parse().unwrap(),
     )
     .await;
@@ -67,7 +65,7 @@ async fn metrics_answer_a_scraper_by_its_token_or_from_this_machine(db: TestDb) 
     // A token: only it opens /metrics, from anywhere.
     let settings = activity_gateway::config::HttpArgs {
         metrics_token: Some("scrape-me".into()),
-        ..common::test_settings()
+        ..crate::common::test_settings()
     };
     let app = TestApp::spawn_on(&db.db, settings, "0.0.0.0:0".parse().unwrap()).await;
     let port = app.addr.port();

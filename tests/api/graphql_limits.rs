@@ -1,10 +1,8 @@
 //! The GraphQL limits: every query in the README passes, abusive ones fail with
 //! BAD_USER_INPUT; node(id:) keeps tenants apart.
 
-mod common;
-
+use crate::common::{TestApp, TestDb};
 use activity_gateway::domain::permission::Role;
-use common::{TestApp, TestDb};
 use serde_json::json;
 
 on_both_backends!(

@@ -1,11 +1,9 @@
 //! The foundation: migrations, seeding, the CLI, and the server's own routes.
 
-mod common;
-
 use std::process::Command;
 
+use crate::common::{read, TestApp, TestDb};
 use activity_gateway::db;
-use common::{read, TestApp, TestDb};
 use sea_orm::{ConnectionTrait, Statement};
 
 on_both_backends!(
@@ -24,8 +22,8 @@ fn binary() -> Command {
 
 async fn table_names(db: &TestDb) -> Vec<String> {
     let sql = match db.backend {
-        common::Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type IN ('table','index') ORDER BY name",
-        common::Backend::Postgres => {
+        crate::common::Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type IN ('table','index') ORDER BY name",
+        crate::common::Backend::Postgres => {
             "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' UNION ALL SELECT indexname FROM pg_indexes WHERE schemaname = 'public' ORDER BY name"
         }
     };
@@ -235,7 +233,7 @@ async fn healthz_and_readyz_answer_ok_with_a_database(db: TestDb) {
 async fn a_body_over_the_limit_answers_413_in_the_envelope(db: TestDb) {
     let settings = activity_gateway::config::HttpArgs {
         max_body_bytes: 1024,
-        ..common::test_settings()
+        ..crate::common::test_settings()
     };
     let app = TestApp::spawn_with(&db.db, settings).await;
     let key = {
@@ -352,15 +350,15 @@ async fn unknown_routes_and_methods_answer_in_the_envelope(db: TestDb) {
 #[test]
 fn postgres_urls_get_their_database_replaced() {
     assert_eq!(
-        common::with_database("postgres://u@h:5/postgres", "x"),
+        crate::common::with_database("postgres://u@h:5/postgres", "x"),
         "postgres://u@h:5/x"
     );
     assert_eq!(
-        common::with_database("postgres://u@h:5/postgres?sslmode=disable", "x"),
+        crate::common::with_database("postgres://u@h:5/postgres?sslmode=disable", "x"),
         "postgres://u@h:5/x?sslmode=disable"
     );
     assert_eq!(
-        common::with_database("postgres://u@h:5", "x"),
+        crate::common::with_database("postgres://u@h:5", "x"),
         "postgres://u@h:5/x"
     );
 }

@@ -1,11 +1,9 @@
 //! `activityAdded`: the live tail over graphql-transport-ws.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{read, TestApp, TestDb};
 use activity_gateway::domain::permission::Role;
-use common::{read, TestApp, TestDb};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -291,7 +289,7 @@ async fn a_resumed_subscription_misses_nothing(db: TestDb) {
 async fn recorded_requests_arrive_live(db: TestDb) {
     db.seed(20).await;
     let key = db.key("org_acme", Role::Admin).await;
-    let app = TestApp::spawn_with(&db.db, common::recording(1_000)).await;
+    let app = TestApp::spawn_with(&db.db, crate::common::recording(1_000)).await;
     let mut subscriber = Subscriber::connect(&app, &[], json!({ "X-Api-Key": key }))
         .await
         .unwrap();
@@ -490,7 +488,7 @@ async fn an_expired_jwt_ends_its_open_subscription_with_4403(db: TestDb) {
         permissions: None,
         jti: None,
     };
-    let token = sign(&claims, common::JWT_SECRET.as_bytes());
+    let token = sign(&claims, crate::common::JWT_SECRET.as_bytes());
     let bearer = format!("Bearer {token}");
     let mut subscriber = Subscriber::connect(&app, &[], json!({ "Authorization": bearer }))
         .await
@@ -631,14 +629,14 @@ async fn an_event_ingested_through_one_replica_reaches_a_subscriber_of_another(d
     let reader = TestApp::spawn(&other_pool).await;
     // On PostgreSQL every commit of events is announced to every process.
     let mut announcements = match db.backend {
-        common::Backend::Postgres => {
+        crate::common::Backend::Postgres => {
             let mut listener = sea_orm::sqlx::postgres::PgListener::connect(&db.url)
                 .await
                 .unwrap();
             listener.listen("activity_gateway_events").await.unwrap();
             Some(listener)
         }
-        common::Backend::Sqlite => None,
+        crate::common::Backend::Sqlite => None,
     };
     let mut subscriber = Subscriber::connect(&reader, &[], json!({ "X-Api-Key": key }))
         .await

@@ -1,12 +1,10 @@
 //! An ingest answered 200 is durable: the test kills the server with SIGKILL
 //! right after the answer and finds every event of the batch stored.
 
-mod common;
-
 use std::process::{Command, Stdio};
 
+use crate::common::{Served, TestDb};
 use activity_gateway::domain::permission::Role;
-use common::{Served, TestDb};
 use sea_orm::{ConnectionTrait, Statement};
 
 on_both_backends!(kill_9_right_after_a_200_loses_nothing);

@@ -2,13 +2,11 @@
 //! hostile requests against the real server, limits at and past their edges,
 //! and the recorder keeping every event that can be stored.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{read, TestApp, TestDb};
 use activity_gateway::config::HttpArgs;
 use activity_gateway::domain::permission::Role;
-use common::{read, TestApp, TestDb};
 use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
 
@@ -76,6 +74,7 @@ fn refused_cleanly(path: &str, status: u16, body: &Value) -> bool {
         "RESOURCE_NOT_FOUND",
         "AUTHENTICATION_FAILED",
         "TOO_MANY_REQUESTS",
+        "METHOD_NOT_ALLOWED",
     ];
     let graphql = path.starts_with("/graphql")
         && body["errors"].as_array().is_some_and(|errors| {
@@ -122,8 +121,8 @@ async fn every_request_of_the_abuse_corpus_is_refused_cleanly_while_honest_event
     db.seed(2_000).await;
     let attacker = db.key("org_acme", Role::Admin).await;
     let honest = db.key("org_globex", Role::Admin).await;
-    let app = TestApp::spawn_with(&db.db, common::recording(65_536)).await;
-    let corpus: Vec<Value> = serde_json::from_str(include_str!("abuse/corpus.json")).unwrap();
+    let app = TestApp::spawn_with(&db.db, crate::common::recording(65_536)).await;
+    let corpus: Vec<Value> = serde_json::from_str(include_str!("../abuse/corpus.json")).unwrap();
     // An honest tenant ingests the whole time.
     let client = {
         let (client, url) = (app.client.clone(), app.url("/v1/orgs/org_globex/activity"));
@@ -234,8 +233,8 @@ async fn nul_answers_422_at_its_location(db: TestDb) {
 async fn poison(db: &TestDb) {
     // A database that refuses one row: what a row no backend can store looks like.
     let statements: &[&str] = match db.backend {
-        common::Backend::Sqlite => &["CREATE TRIGGER poison BEFORE INSERT ON activity_events WHEN NEW.action = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"],
-        common::Backend::Postgres => &[
+        crate::common::Backend::Sqlite => &["CREATE TRIGGER poison BEFORE INSERT ON activity_events WHEN NEW.action = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"],
+        crate::common::Backend::Postgres => &[
             "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN IF NEW.action = 'poison' THEN RAISE EXCEPTION 'poisoned row'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
             "CREATE TRIGGER poison BEFORE INSERT ON activity_events FOR EACH ROW EXECUTE FUNCTION poison()",
         ],
@@ -282,7 +281,7 @@ async fn one_unstorable_recorded_event_costs_no_other_event(db: TestDb) {
     db.seed(10).await;
     poison(&db).await;
     let key = db.key("org_acme", Role::Viewer).await;
-    let app = TestApp::spawn_with(&db.db, common::recording(1_000)).await;
+    let app = TestApp::spawn_with(&db.db, crate::common::recording(1_000)).await;
     // One batch: honest events of two orgs around a row the database refuses,
     // and one whose path holds a NUL (PostgreSQL cannot store it as is).
     app.recorder.record(row("org_acme", "read", "/a"));
@@ -472,7 +471,7 @@ async fn the_configured_body_limit_is_the_one_that_applies(db: TestDb) {
             &db.db,
             HttpArgs {
                 max_body_bytes: limit,
-                ..common::test_settings()
+                ..crate::common::test_settings()
             },
         )
         .await;
@@ -676,7 +675,7 @@ async fn exported_cells_that_look_like_formulas_are_neutralised(db: TestDb) {
         &db.db,
         HttpArgs {
             export_dir: dir.path().to_owned(),
-            ..common::test_settings()
+            ..crate::common::test_settings()
         },
     )
     .await;
@@ -738,7 +737,7 @@ async fn a_credential_past_its_requests_in_flight_gets_429(db: TestDb) {
             &db.db,
             HttpArgs {
                 max_in_flight_per_credential: 2,
-                ..common::test_settings()
+                ..crate::common::test_settings()
             },
         )
         .await,
@@ -792,7 +791,7 @@ async fn slow_headers_and_surplus_connections_are_cut_off(db: TestDb) {
         HttpArgs {
             header_read_timeout_secs: 1,
             max_connections: 4,
-            ..common::test_settings()
+            ..crate::common::test_settings()
         },
     )
     .await;

@@ -2,13 +2,11 @@
 //! itself. The outage is real: the app reaches PostgreSQL through a TCP proxy
 //! that the test cuts (closing every connection) and then restores.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{read, Backend, TestApp, TestDb};
+use crate::common::{read, Backend, TestApp, TestDb};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -119,7 +117,7 @@ async fn a_request_past_the_timeout_answers_408_in_the_envelope() {
     let key = db.key("org_acme", Role::Viewer).await;
     let settings = activity_gateway::config::HttpArgs {
         request_timeout_secs: 1,
-        ..common::test_settings()
+        ..crate::common::test_settings()
     };
     let app = TestApp::spawn_with(&db.db, settings).await;
     let (status, _) = app.get("/v1/orgs/org_acme/activity?limit=1", &key).await;
