@@ -27,7 +27,7 @@ use crate::{graphiql, recording, rest, service};
 
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
-        .nest("/v1/orgs/{org_id}", rest::orgs::router())
+        .nest(crate::operations::ORG_ROUTES, rest::orgs::router())
         .nest(crate::operations::ARTIFACTS, rest::artifacts::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),

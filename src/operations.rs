@@ -266,6 +266,9 @@ pub fn ingest_operation() -> Operation {
 
 pub const ARTIFACTS: &str = "/api/v5/artifacts/activity";
 
+/// Where the reference's routes live; the org is checked before anything else.
+pub const ORG_ROUTES: &str = "/v1/orgs/{org_id}";
+
 fn artifact(
     path: &'static str,
     operation_id: &'static str,

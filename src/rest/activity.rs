@@ -1,10 +1,11 @@
 //! The 15 GET routes of `000_0fcf25ac362c8c00.txt`, with its parameters and
-//! shapes exactly. Handlers name their target and parameters; the rest is shared.
+//! shapes exactly, and batch ingest. One handler for feeds and one for
+//! summaries serve every level; the registry says where each is routed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Path, RawQuery, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::Value;
@@ -16,6 +17,7 @@ use crate::domain::error::AppResult;
 use crate::domain::feed::{ActivityFilter, Cursor, Status};
 use crate::domain::paging::{Hours, PageSize};
 use crate::domain::time::{format_micros, now_micros};
+use crate::operations::{activity_operations, ingest_operation, Operation, ParamIn, ORG_ROUTES};
 use crate::service::scope::{check_exists, scope_of, Target};
 use crate::service::{activity, ingest, summary};
 use crate::state::AppState;
@@ -125,11 +127,30 @@ impl From<summary::Summary> for SummaryOut {
 }
 
 /// Which optional parameters a list route takes beyond the common ones.
+/// The query parameters a feed reads beyond the window and the page.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Extra {
     None,
     WorkspaceId,
     Search,
+}
+
+impl Extra {
+    fn of(operation: &Operation) -> Self {
+        let documents = |name: &str| {
+            operation
+                .params
+                .iter()
+                .any(|p| p.location == ParamIn::Query && p.name == name)
+        };
+        if documents("action") {
+            Self::Search
+        } else if documents("workspace_id") {
+            Self::WorkspaceId
+        } else {
+            Self::None
+        }
+    }
 }
 
 async fn list(
@@ -216,73 +237,93 @@ async fn summarize(
     Ok(Json(s.into()))
 }
 
-type Ctx = (State<AppState>, Authorized, RawQuery);
-
+/// The `/v1/orgs/{org_id}` routes, built from the operation registry: each
+/// path is written once, there. A feed's target comes from the path's
+/// parameters, its extra query parameters from what the registry documents.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/activity",
-            get(|(State(s), Authorized(p), RawQuery(q)): Ctx| async move {
-                list(&s, &p, Target::Org, q, Extra::None).await
-            })
-            .post(ingest_activity),
-        )
-        .route(
-            "/activity/summary",
-            get(|(State(s), Authorized(p), RawQuery(q)): Ctx| async move {
-                summarize(&s, &p, Target::Org, q).await
-            }),
-        )
-        .route(
-            "/workspaces/{workspace_id}/activity",
-            get(workspace_activity),
-        )
-        .route(
-            "/workspaces/{workspace_id}/activity/summary",
-            get(workspace_summary),
-        )
-        .route("/users/{user_id}/activity", get(user_activity))
-        .route("/users/{user_id}/activity/summary", get(user_summary))
-        .route(
-            "/workspaces/{workspace_id}/apps/{app_id}/activity",
-            get(app_activity),
-        )
-        .route(
-            "/workspaces/{workspace_id}/apps/{app_id}/endpoints/{endpoint_id}/activity",
-            get(endpoint_activity),
-        )
-        .route(
-            "/workspaces/{workspace_id}/apps/{app_id}/endpoints/{endpoint_id}/activity/summary",
-            get(endpoint_summary),
-        )
-        .route(
-            "/workspaces/{workspace_id}/augmentations/{augmentation_id}/activity",
-            get(augmentation_activity),
-        )
-        .route(
-            "/workspaces/{workspace_id}/activity/actions/{action}",
-            get(action_activity),
-        )
-        .route(
-            "/workspaces/{workspace_id}/resources/{resource_id}/activity",
-            get(resource_activity),
-        )
-        .route(
-            "/workspaces/{workspace_id}/activity/search",
-            get(search_activity),
-        )
-        .route(
-            "/me/activity",
-            get(|(State(s), Authorized(p), RawQuery(q)): Ctx| async move {
-                list(&s, &p, Target::Me, q, Extra::WorkspaceId).await
-            }),
-        )
-        .route(
-            "/me/activity/summary",
-            get(|(State(s), Authorized(p), RawQuery(q)): Ctx| async move {
-                summarize(&s, &p, Target::Me, q).await
-            }),
-        )
+    let mut router = Router::new();
+    for operation in activity_operations() {
+        let Some(route) = operation.path.strip_prefix(ORG_ROUTES) else {
+            unreachable!("{} is not under {ORG_ROUTES}", operation.path)
+        };
+        let me = route.starts_with("/me/");
+        let extra = Extra::of(&operation);
+        router = if route.ends_with("/summary") {
+            router.route(
+                route,
+                get(
+                    move |State(s): State<AppState>,
+                          Authorized(p): Authorized,
+                          Path(named): Path<Named>,
+                          RawQuery(q): RawQuery| async move {
+                        summarize(&s, &p, target_of(&named, me), q).await
+                    },
+                ),
+            )
+        } else {
+            router.route(
+                route,
+                get(
+                    move |State(s): State<AppState>,
+                          Authorized(p): Authorized,
+                          Path(named): Path<Named>,
+                          RawQuery(q): RawQuery| async move {
+                        list(&s, &p, target_of(&named, me), q, extra).await
+                    },
+                ),
+            )
+        };
+    }
+    let ingest = ingest_operation();
+    let Some(route) = ingest.path.strip_prefix(ORG_ROUTES) else {
+        unreachable!("{} is not under {ORG_ROUTES}", ingest.path)
+    };
+    router.route(route, post(ingest_activity))
+}
+
+type Named = HashMap<String, String>;
+
+/// What a feed's path names, from its parameters' names (the registry's).
+fn target_of(named: &Named, me: bool) -> Target {
+    let get = |name: &str| named.get(name).cloned().unwrap_or_default();
+    let workspace = get("workspace_id");
+    if me {
+        Target::Me
+    } else if named.contains_key("endpoint_id") {
+        Target::Endpoint {
+            workspace,
+            app: get("app_id"),
+            endpoint: get("endpoint_id"),
+        }
+    } else if named.contains_key("app_id") {
+        Target::App {
+            workspace,
+            app: get("app_id"),
+        }
+    } else if named.contains_key("augmentation_id") {
+        Target::Augmentation {
+            workspace,
+            augmentation: get("augmentation_id"),
+        }
+    } else if named.contains_key("action") {
+        Target::Action {
+            workspace,
+            action: get("action"),
+        }
+    } else if named.contains_key("resource_id") {
+        Target::Resource {
+            workspace,
+            resource_id: get("resource_id"),
+        }
+    } else if named.contains_key("user_id") {
+        Target::User {
+            user: get("user_id"),
+        }
+    } else if named.contains_key("workspace_id") {
+        Target::Workspace { workspace }
+    } else {
+        Target::Org
+    }
 }
 
 /// The answer to an ingest: how many events were received, stored, and
@@ -295,7 +336,6 @@ pub struct IngestOut {
     pub duplicates: u64,
     pub ids: Vec<String>,
 }
-
 impl From<ingest::IngestReport> for IngestOut {
     fn from(r: ingest::IngestReport) -> Self {
         Self {
@@ -319,144 +359,4 @@ async fn ingest_activity(
         .await
         .map_err(|e| e.located(&["body"]))?;
     Ok(Json(report.into()))
-}
-
-async fn workspace_activity(
-    State(s): State<AppState>,
-    Authorized(p): Authorized,
-    Path((_, workspace)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
-) -> AppResult<Json<ActivityList>> {
-    list(&s, &p, Target::Workspace { workspace }, q, Extra::None).await
-}
-
-async fn workspace_summary(
-    State(s): State<AppState>,
-    Authorized(p): Authorized,
-    Path((_, workspace)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
-) -> AppResult<Json<SummaryOut>> {
-    summarize(&s, &p, Target::Workspace { workspace }, q).await
-}
-
-async fn user_activity(
-    State(s): State<AppState>,
-    Authorized(p): Authorized,
-    Path((_, user)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
-) -> AppResult<Json<ActivityList>> {
-    list(&s, &p, Target::User { user }, q, Extra::WorkspaceId).await
-}
-
-async fn user_summary(
-    State(s): State<AppState>,
-    Authorized(p): Authorized,
-    Path((_, user)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
-) -> AppResult<Json<SummaryOut>> {
-    summarize(&s, &p, Target::User { user }, q).await
-}
-
-async fn app_activity(
-    State(s): State<AppState>,
-    Authorized(p): Authorized,
-    Path((_, workspace, app)): Path<(String, String, String)>,
-    RawQuery(q): RawQuery,
-) -> AppResult<Json<ActivityList>> {
-    list(&s, &p, Target::App { workspace, app }, q, Extra::None).await
-}
-
-async fn endpoint_activity(
-    State(s): State<AppState>,
-    Authorized(p): Authorized,
-    Path((_, workspace, app, endpoint)): Path<(String, String, String, String)>,
-    RawQuery(q): RawQuery,
-) -> AppResult<Json<ActivityList>> {
-    list(
-        &s,
-        &p,
-        Target::Endpoint {
-            workspace,
-            app,
-            endpoint,
-        },
-        q,
-        Extra::None,
-    )
-    .await
-}
-
-async fn endpoint_summary(
-    State(s): State<AppState>,
-    Authorized(p): Authorized,
-    Path((_, workspace, app, endpoint)): Path<(String, String, String, String)>,
-    RawQuery(q): RawQuery,
-) -> AppResult<Json<SummaryOut>> {
-    summarize(
-        &s,
-        &p,
-        Target::Endpoint {
-            workspace,
-            app,
-            endpoint,
-        },
-        q,
-    )
-    .await
-}
-
-async fn augmentation_activity(
-    State(s): State<AppState>,
-    Authorized(p): Authorized,
-    Path((_, workspace, augmentation)): Path<(String, String, String)>,
-    RawQuery(q): RawQuery,
-) -> AppResult<Json<ActivityList>> {
-    list(
-        &s,
-        &p,
-        Target::Augmentation {
-            workspace,
-            augmentation,
-        },
-        q,
-        Extra::None,
-    )
-    .await
-}
-
-async fn action_activity(
-    State(s): State<AppState>,
-    Authorized(p): Authorized,
-    Path((_, workspace, action)): Path<(String, String, String)>,
-    RawQuery(q): RawQuery,
-) -> AppResult<Json<ActivityList>> {
-    list(&s, &p, Target::Action { workspace, action }, q, Extra::None).await
-}
-
-async fn resource_activity(
-    State(s): State<AppState>,
-    Authorized(p): Authorized,
-    Path((_, workspace, resource_id)): Path<(String, String, String)>,
-    RawQuery(q): RawQuery,
-) -> AppResult<Json<ActivityList>> {
-    list(
-        &s,
-        &p,
-        Target::Resource {
-            workspace,
-            resource_id,
-        },
-        q,
-        Extra::None,
-    )
-    .await
-}
-
-async fn search_activity(
-    State(s): State<AppState>,
-    Authorized(p): Authorized,
-    Path((_, workspace)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
-) -> AppResult<Json<ActivityList>> {
-    list(&s, &p, Target::Workspace { workspace }, q, Extra::Search).await
 }

@@ -5,7 +5,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde::Serialize;
 
@@ -15,6 +15,7 @@ use super::extract::{Authorized, BodyFields};
 use crate::docs::{self, Docs};
 use crate::domain::error::{AppError, AppResult, InvalidInput};
 use crate::domain::time::format_micros;
+use crate::operations::{artifact_operations, download_operation, ARTIFACTS};
 use crate::recording::OperationAction;
 use crate::service::export::jobs;
 use crate::service::problems::{self, NewProblem};
@@ -26,17 +27,32 @@ use crate::views::{
     SessionListItem, SessionSearchOut,
 };
 
+/// The `/api/v5/artifacts/activity` routes, built from the operation
+/// registry: each path is written once, there; here each operation names
+/// its handler.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/get", post(get_activity))
-        .route("/search", post(search_activity))
-        .route("/problem", post(create_problem))
-        .route("/resolve", post(resolve_problem))
-        .route("/refresh", post(refresh))
-        .route("/export", post(export_activity))
-        .route("/docs", post(activity_docs))
-        .route("/exports/{upload_id}", get(download))
-        .layer(axum::middleware::from_fn(crate::recording::publish_route))
+    let mut router = Router::new();
+    for operation in artifact_operations()
+        .into_iter()
+        .chain([download_operation()])
+    {
+        let handler: MethodRouter<AppState> = match operation.operation_id {
+            "get_activity" => post(get_activity),
+            "search_activity" => post(search_activity),
+            "create_problem" => post(create_problem),
+            "resolve_problem" => post(resolve_problem),
+            "activity_refresh" => post(refresh),
+            "export_activity" => post(export_activity),
+            "get_activity_docs" => post(activity_docs),
+            "download_activity_export" => get(download),
+            other => unreachable!("the artifacts operation {other} has no handler"),
+        };
+        let Some(route) = operation.path.strip_prefix(ARTIFACTS) else {
+            unreachable!("{} is not under {ARTIFACTS}", operation.path)
+        };
+        router = router.route(route, handler);
+    }
+    router.layer(axum::middleware::from_fn(crate::recording::publish_route))
 }
 
 /// A JSON answer recorded with the action the operation really performs
