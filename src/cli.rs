@@ -10,7 +10,8 @@ use crate::app::{self, AppState, Application};
 use crate::config::{ExportArgs, KeyCreateArgs, SeedArgs, ServeArgs};
 use crate::db;
 use crate::domain::permission::{Permission, Role};
-use crate::service::{keys, seed};
+use crate::seed;
+use crate::service::keys;
 
 pub async fn open(url: &str) -> anyhow::Result<DatabaseConnection> {
     let conn = db::connect(url).await?;

@@ -14,6 +14,7 @@ pub mod graphql;
 pub mod operations;
 pub mod recording;
 pub mod rest;
+pub mod seed;
 pub mod serve;
 pub mod service;
 pub mod state;

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use activity_gateway::service::seed;
+use activity_gateway::seed;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
 /// A fresh database seeded with `events` demo events: a temporary SQLite file,

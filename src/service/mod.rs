@@ -14,7 +14,6 @@ pub mod retention;
 pub mod rollups;
 pub mod scope;
 pub mod secrets;
-pub mod seed;
 pub mod sessions;
 pub mod summary;
 

@@ -26,7 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("transports", &["rest", "graphql", "graphiql"]),
     ("app", &["app", "serve"]),
-    ("entry points", &["cli", "main", "lib"]),
+    ("entry points", &["cli", "seed", "main", "lib"]),
 ];
 
 const TRANSPORTS: usize = 4;

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use crate::common::{read, TestApp, TestDb};
 use activity_gateway::domain::permission::{Permission, Role};
+use activity_gateway::seed::{self, SeedOptions};
 use activity_gateway::service::keys::NewKey;
-use activity_gateway::service::seed::{self, SeedOptions};
 use base64::Engine as _;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};

@@ -9,8 +9,8 @@ use std::sync::Once;
 use activity_gateway::app::{AppState, Application};
 use activity_gateway::config::HttpArgs;
 use activity_gateway::domain::permission::Role;
+use activity_gateway::seed::{self, SeedOptions};
 use activity_gateway::service::keys::{self, NewKey};
-use activity_gateway::service::seed::{self, SeedOptions};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
