@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use super::error::{GqlResult, IntoGql, ToGraphql};
 use super::guard::Gate;
 use super::loaders::{Loaders, Relations};
-use super::types::{App, Augmentation, Endpoint, User, Workspace};
+use super::nodes::{App, Augmentation, Endpoint, User, Workspace};
 use crate::auth::Principal;
 use crate::domain::error::{AppError, InvalidInput};
 use crate::domain::feed::{ActivityFilter, Cursor, CursorKey, Scope, Status};

@@ -8,6 +8,7 @@ mod guard;
 pub mod http;
 pub mod loaders;
 mod mutation;
+mod nodes;
 pub mod ordering;
 mod query;
 mod request;
@@ -15,7 +16,6 @@ mod sessions;
 pub mod shape;
 mod socket;
 mod subscription;
-mod types;
 
 use async_graphql::Schema;
 use sea_orm::DatabaseConnection;

@@ -193,7 +193,7 @@ impl MutationRoot {
         &self,
         ctx: &Context<'_>,
         days: Option<i64>,
-    ) -> GqlResult<super::types::Retention> {
+    ) -> GqlResult<super::nodes::Retention> {
         let principal = ctx.data::<Principal>()?;
         let db = ctx.data::<DatabaseConnection>()?;
         Ok(

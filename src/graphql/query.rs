@@ -2,7 +2,7 @@ use async_graphql::{Context, Object, ID};
 use sea_orm::DatabaseConnection;
 
 use super::error::{GqlResult, IntoGql};
-use super::types::{Node, Org, Viewer};
+use super::nodes::{Node, Org, Viewer};
 use crate::auth::Principal;
 use crate::domain::ids::IdKind;
 use crate::operations::node_permission;

@@ -12,7 +12,7 @@ use sea_orm::DatabaseConnection;
 use super::activity::{page_limit, Activity};
 use super::error::{GqlResult, IntoGql};
 use super::loaders::Loaders;
-use super::types::User;
+use super::nodes::User;
 use crate::auth::Principal;
 use crate::config::HttpArgs;
 use crate::domain::error::{AppError, InvalidInput};
