@@ -5,7 +5,6 @@ use crate::domain::time::MICROS_PER_DAY;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 use std::collections::{BTreeMap, HashMap};
 
-#[allow(unused_imports)]
 use super::*;
 
 /// One cell of the analytics: a user's sessions of one kind started on one day.

@@ -6,7 +6,6 @@ use crate::domain::time::{parse_timestamp, MICROS_PER_DAY};
 use sea_orm::Value;
 use serde_json::json;
 
-#[allow(unused_imports)]
 use super::*;
 
 /// How each API spells the fields, for the locations of its errors.

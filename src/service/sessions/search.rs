@@ -3,7 +3,6 @@
 use crate::domain::error::AppResult;
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
-#[allow(unused_imports)]
 use super::*;
 
 /// One session of the history, with its profile's names beside the ids.
