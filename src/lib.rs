@@ -11,6 +11,7 @@ pub mod docs;
 pub mod domain;
 pub mod graphiql;
 pub mod graphql;
+pub mod http_error;
 pub mod operations;
 pub mod recording;
 pub mod rest;

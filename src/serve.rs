@@ -162,7 +162,7 @@ fn envelope_for(head: &[u8]) -> Option<Vec<u8>> {
     if !bodiless || text.contains("\r\ncontent-type:") {
         return None;
     }
-    let status = crate::rest::error::status(&error);
+    let status = crate::http_error::status(&error);
     let body = crate::rest::error::envelope(&error).to_string();
     let mut answer = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::domain::paging::SessionPaging;
 use crate::domain::time::format_micros;
 use crate::service::export::jobs;
 use crate::service::rollups;
@@ -192,6 +193,19 @@ pub struct SessionSearchOut {
     pub page: u64,
     pub page_size: u64,
     pub total_pages: u64,
+}
+
+impl SessionSearchOut {
+    /// One page of the history, as both transports answer it.
+    pub fn of(found: sessions::SessionPage, paging: SessionPaging) -> Self {
+        Self {
+            total_pages: found.total.div_ceil(paging.page_size),
+            total_count: found.total,
+            page: paging.page,
+            page_size: paging.page_size,
+            data: found.items.into_iter().map(SessionListItem::from).collect(),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]

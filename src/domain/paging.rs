@@ -65,10 +65,6 @@ impl Hours {
         within(given, 1, Self::MAX, Self::DEFAULT).map(Self)
     }
 
-    pub fn get(self) -> i64 {
-        self.0
-    }
-
     /// The window `[end - hours, end]` in microseconds.
     pub fn ending_at(self, end_micros: i64) -> (i64, i64) {
         (
@@ -124,8 +120,18 @@ impl SessionPaging {
         }
     }
 
+    /// Rows before the page; at most 999,999 x 200, far inside `i64`.
     pub fn offset(self) -> u64 {
         (self.page - 1) * self.page_size
+    }
+}
+
+impl Default for SessionPaging {
+    fn default() -> Self {
+        Self {
+            page: 1,
+            page_size: Self::DEFAULT_PAGE_SIZE,
+        }
     }
 }
 
@@ -167,9 +173,13 @@ mod tests {
 
     #[test]
     fn hours_accept_1_and_168_and_refuse_0_and_169() {
-        assert_eq!(Hours::parse(None).unwrap().get(), 24);
-        assert_eq!(Hours::parse(Some(1)).unwrap().get(), 1);
-        assert_eq!(Hours::parse(Some(168)).unwrap().get(), 168);
+        let hours_of = |given| {
+            let (start, end) = Hours::parse(given).unwrap().ending_at(0);
+            (end - start) / crate::domain::time::MICROS_PER_HOUR
+        };
+        assert_eq!(hours_of(None), 24);
+        assert_eq!(hours_of(Some(1)), 1);
+        assert_eq!(hours_of(Some(168)), 168);
         assert_eq!(
             Hours::parse(Some(0)).unwrap_err().kind,
             "greater_than_equal"

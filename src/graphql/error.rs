@@ -6,10 +6,11 @@
 //! validator or the transport found it.
 
 use async_graphql::{ErrorExtensionValues, ErrorExtensions as _, ServerError};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::error::{AppError, AppResult};
+use crate::http_error::{status, with_retry_after};
 
 /// Resolvers return this so an [`AppError`] keeps its extensions on the way out.
 pub type GqlResult<T> = Result<T, async_graphql::Error>;
@@ -97,17 +98,9 @@ pub(super) fn refusal(status: StatusCode, message: String) -> Response {
 /// from the error, body in GraphQL's shape so GraphQL clients can show it.
 pub(super) fn graphql_error_response(error: AppError) -> Response {
     error.log();
-    let status =
-        StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut server_error = ServerError::new(error.to_string(), None);
     server_error.extensions = Some(extensions_of(&error));
-    let mut response = errors_response(status, server_error);
-    if let Some(seconds) = error.retry_after_secs() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
-    }
-    response
+    with_retry_after(&error, errors_response(status(&error), server_error))
 }
 
 fn errors_response(status: StatusCode, error: ServerError) -> Response {

@@ -94,7 +94,7 @@ pub async fn session_page(
     let mut problems = Vec::new();
     let filter = filter_of(filter, true, &mut problems);
     let sort = sort_order.map(|s| if s == SortOrder::Asc { "asc" } else { "desc" });
-    let (page, page_size, sort) = sessions::parse_paging(
+    let (paging, sort) = sessions::parse_paging(
         &sessions::CAMEL_CASE,
         page.map(i64::from),
         page_size.map(i64::from),
@@ -112,18 +112,11 @@ pub async fn session_page(
         &filter,
         settings(ctx)?.activeness(),
         sort,
-        page,
-        page_size,
+        paging,
     )
     .await
     .gql()?;
-    Ok(SessionSearchOut {
-        total_pages: found.total.div_ceil(page_size),
-        total_count: found.total,
-        page,
-        page_size,
-        data: found.items.into_iter().map(SessionListItem::from).collect(),
-    })
+    Ok(SessionSearchOut::of(found, paging))
 }
 
 /// A problem of the org, with the activity or session it is about.

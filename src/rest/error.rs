@@ -1,15 +1,11 @@
 //! `AppError` on the REST wire: the reference's envelope, or FastAPI's 422
 //! shape for invalid input. The only place REST errors are shaped.
 
-use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use crate::domain::error::AppError;
-
-pub fn status(error: &AppError) -> StatusCode {
-    StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-}
+use crate::http_error::{status, with_retry_after};
 
 /// The reference's envelope (422 keeps FastAPI's `detail` shape instead).
 pub fn envelope(error: &AppError) -> Value {
@@ -23,16 +19,6 @@ pub fn envelope(error: &AppError) -> Value {
             "status_code": error.status_code(),
         }),
     }
-}
-
-/// Adds `Retry-After` when the error asks the client to come back later.
-pub fn with_retry_after(error: &AppError, mut response: Response) -> Response {
-    if let Some(seconds) = error.retry_after_secs() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
-    }
-    response
 }
 
 impl IntoResponse for AppError {

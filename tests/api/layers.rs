@@ -16,6 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "config",
             "state",
+            "http_error",
             "admission",
             "recording",
             "telemetry",

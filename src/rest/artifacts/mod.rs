@@ -24,7 +24,7 @@ use crate::service::sessions::{self, SessionFilter, SNAKE_CASE};
 use crate::state::AppState;
 use crate::views::{
     ExportOut, ExportState, ProblemCreatedOut, RefreshOut, ResolveOut, SessionAnalyticsOut,
-    SessionListItem, SessionSearchOut,
+    SessionSearchOut,
 };
 
 /// The `/api/v5/artifacts/activity` routes, built from the operation
@@ -112,7 +112,7 @@ async fn search_activity(
     let mut body = BodyFields::parse(&headers, &body)?;
     let mut problems = Vec::new();
     let filter = session_filter(&mut body, true, &mut problems);
-    let (page, page_size, sort) = {
+    let (paging, sort) = {
         let (page, size, sort) = (
             body.integer("page"),
             body.integer("page_size"),
@@ -128,20 +128,10 @@ async fn search_activity(
         &filter,
         s.settings.activeness(),
         sort,
-        page,
-        page_size,
+        paging,
     )
     .await?;
-    Ok(answer(
-        "read",
-        SessionSearchOut {
-            total_pages: found.total.div_ceil(page_size),
-            total_count: found.total,
-            page,
-            page_size,
-            data: found.items.into_iter().map(SessionListItem::from).collect(),
-        },
-    ))
+    Ok(answer("read", SessionSearchOut::of(found, paging)))
 }
 
 async fn create_problem(

@@ -117,16 +117,12 @@ pub fn parse_paging(
     page_size: Option<i64>,
     sort_order: Option<&str>,
     problems: &mut Vec<InvalidInput>,
-) -> (u64, u64, SortOrder) {
+) -> (SessionPaging, SortOrder) {
     let paging = SessionPaging::parse(page, page_size, (names.page, names.page_size))
         .unwrap_or_else(|refused| {
             problems.extend(refused);
-            SessionPaging {
-                page: 1,
-                page_size: SessionPaging::DEFAULT_PAGE_SIZE,
-            }
+            SessionPaging::default()
         });
-    let (page, page_size) = (paging.page, paging.page_size);
     let sort = match sort_order.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
         None | Some("desc") => SortOrder::Desc,
         Some("asc") => SortOrder::Asc,
@@ -143,7 +139,7 @@ pub fn parse_paging(
             SortOrder::Desc
         }
     };
-    (page, page_size, sort)
+    (paging, sort)
 }
 
 /// Which sessions are counted or listed. Empty lists mean "any".

@@ -4,6 +4,7 @@ use crate::domain::error::AppResult;
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
 use super::*;
+use crate::domain::paging::SessionPaging;
 
 /// One session of the history, with its profile's names beside the ids.
 #[derive(Debug, Clone, FromQueryResult)]
@@ -48,8 +49,7 @@ pub async fn search(
     filter: &SessionFilter,
     activeness: Activeness,
     sort: SortOrder,
-    page: u64,
-    page_size: u64,
+    paging: SessionPaging,
 ) -> AppResult<SessionPage> {
     let (mut condition, mut values) = filter_sql(org_id, filter, activeness);
     if let Some(user_id) = user_id {
@@ -70,8 +70,8 @@ pub async fn search(
     } else {
         "DESC"
     };
-    values.push((page_size as i64).into());
-    values.push((page.saturating_sub(1).saturating_mul(page_size) as i64).into());
+    values.push((paging.page_size as i64).into());
+    values.push((paging.offset() as i64).into());
     let order = format!("ORDER BY s.started_at {direction}, s.id {direction} LIMIT ? OFFSET ?");
     let items = items(db, &condition, &order, values, activeness).await?;
     Ok(SessionPage {
