@@ -81,9 +81,27 @@ pub fn router(state: AppState) -> Router {
                 .get::<MatchedPath>()
                 .map(|p| p.as_str().to_owned())
                 .unwrap_or_default();
-            tracing::info_span!("request", method = %req.method(), route)
+            let span = tracing::info_span!("request", method = %req.method(), route);
+            continue_trace(&span, req.headers());
+            span
         }))
         .with_state(state)
+}
+
+/// A caller that sent a W3C `traceparent` gets its trace continued: the
+/// request's span (and with it every database query made for the request)
+/// becomes a child of the caller's span. Without the header, or without an
+/// OTLP exporter, nothing changes.
+fn continue_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    if !headers.contains_key("traceparent") {
+        return;
+    }
+    let caller = opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .extract(&opentelemetry_http::HeaderExtractor(headers));
+    // Refused only when the span is disabled (no exporter): nothing to continue.
+    let _ = span.set_parent(caller);
 }
 
 /// Resolves the credential once and hands the principal to the handlers.

@@ -30,12 +30,20 @@ async fn main() -> std::process::ExitCode {
                 )
                 .boxed(),
         };
-        let spans = traces
-            .as_ref()
-            .map(|(_, tracer)| tracing_opentelemetry::layer().with_tracer(tracer.clone()));
+        // Traces get the request spans and, inside them, SeaORM's span of
+        // every database query, whatever the log filter says.
+        let spans = traces.as_ref().map(|(_, tracer)| {
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer.clone())
+                .with_filter(
+                    tracing_subscriber::filter::Targets::new()
+                        .with_target("activity_gateway", tracing::Level::INFO)
+                        .with_target("sea_orm", tracing::Level::INFO)
+                        .with_default(tracing::Level::WARN),
+                )
+        });
         tracing_subscriber::registry()
-            .with(filter)
-            .with(logs)
+            .with(logs.with_filter(filter))
             .with(spans)
             .init();
     }

@@ -102,7 +102,10 @@ pub struct Relations {
 const BATCH_WINDOW: Duration = Duration::from_millis(10);
 
 fn loader<T: Loader<String>>(inner: T, window: Duration) -> Cached<T> {
-    DataLoader::with_cache(inner, tokio::spawn, HashMapCache::default())
+    // The batch runs in a task of its own; it stays in the request's span, so
+    // its query is traced as part of the request.
+    let spawn = |batch| tokio::spawn(tracing::Instrument::in_current_span(batch));
+    DataLoader::with_cache(inner, spawn, HashMapCache::default())
         .delay(window)
         .max_batch_size(1_000)
 }
