@@ -230,6 +230,23 @@ async fn metrics(State(state): State<AppState>, req: Request) -> Response {
             size.saturating_sub(idle) as f64,
         ),
     ];
+    // Counted where this process's logs are set up (the binary does).
+    if let Some(pool) = crate::telemetry::POOL_ACQUISITIONS.counts() {
+        readings.extend([
+            reading(
+                "activity_gateway_db_pool_acquires_total",
+                "Connections the database pool handed out.",
+                Kind::Counter,
+                pool.acquired as f64,
+            ),
+            reading(
+                "activity_gateway_db_pool_waits_total",
+                "Connections handed out after a wait (over 1 ms): none was idle.",
+                Kind::Counter,
+                pool.waited as f64,
+            ),
+        ]);
+    }
     // The rollups' lag needs the database; without it the other figures still answer.
     if let Ok(lag) = service::rollups::lag(&state.db).await {
         readings.push(reading(

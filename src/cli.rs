@@ -200,7 +200,8 @@ fn describe(e: &crate::domain::error::AppError) -> String {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let conn = open(&args.database.database_url).await?;
+    let conn = db::connect_sized(&args.database.database_url, args.http.db_pool_size).await?;
+    db::migrate(&conn).await?;
     let state = AppState::new(conn.clone(), args.http.clone());
     crate::service::rollups::spawn_background_refresh(conn.clone(), args.http.rollup_interval());
     crate::service::retention::spawn_purger(

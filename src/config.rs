@@ -30,6 +30,26 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The command line as `--help` shows it: each flag names its variable
+    /// without a value (clap would print `[env: NAME=]` for an unset one,
+    /// which reads like a setting to an empty string).
+    pub fn command_line() -> clap::Command {
+        fn without_env_values(command: clap::Command) -> clap::Command {
+            command
+                .mut_args(|arg| arg.hide_env_values(true))
+                .mut_subcommands(without_env_values)
+        }
+        without_env_values(<Self as clap::CommandFactory>::command())
+    }
+
+    /// Parses this process's arguments (and variables), or exits as clap does.
+    pub fn from_env() -> Self {
+        use clap::FromArgMatches as _;
+        Self::from_arg_matches(&Self::command_line().get_matches()).unwrap_or_else(|e| e.exit())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -221,6 +241,10 @@ pub struct HttpArgs {
         default_value_t = 10_000
     )]
     pub max_connections: usize,
+    /// Database connections the pool may open; 0: 8 on SQLite (one writer
+    /// anyway), 16 on PostgreSQL.
+    #[arg(long, env = "ACTIVITY_GATEWAY_DB_POOL_SIZE", default_value_t = 0)]
+    pub db_pool_size: u32,
 }
 
 impl Default for HttpArgs {
@@ -242,6 +266,7 @@ impl Default for HttpArgs {
             max_in_flight_per_org: 0,
             header_read_timeout_secs: 10,
             max_connections: 10_000,
+            db_pool_size: 0,
         }
     }
 }

@@ -12,10 +12,16 @@ pub const SQLITE_CACHE_KIB: u32 = 64 * 1024;
 /// How much of the SQLite file reads map instead of copying.
 pub const SQLITE_MMAP_BYTES: u64 = 1 << 30;
 
-/// Opens a pool. SQLite runs in WAL mode (readers never wait for the writer) with
+/// Opens a pool of the backend's default size ([`pool_size`]).
+pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    connect_sized(url, 0).await
+}
+
+/// Opens a pool of at most `max_connections` (0: the backend's default).
+/// SQLite runs in WAL mode (readers never wait for the writer) with
 /// `synchronous=FULL`, so a committed batch survives a crash of the machine, not
 /// just of the process; a writer waits for the lock instead of failing.
-pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+pub async fn connect_sized(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
@@ -52,9 +58,18 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     } else {
         DbBackend::Postgres
     };
+    let max_connections = match max_connections {
+        0 => pool_size(backend),
+        n => n,
+    };
     options
-        .max_connections(pool_size(backend))
-        .min_connections(1);
+        .max_connections(max_connections)
+        .min_connections(1)
+        // Every acquisition says how long it took, as a trace-level event
+        // that telemetry's pool counter reads (`/metrics`); the ones over
+        // sqlx's slow threshold (2 s) stay warnings in the log.
+        .map_sqlx_sqlite_pool_opts(|o| o.acquire_time_level(log::LevelFilter::Trace))
+        .map_sqlx_postgres_pool_opts(|o| o.acquire_time_level(log::LevelFilter::Trace));
     if backend == DbBackend::Postgres {
         // One direct connection first: a refused or unknown server fails at
         // once with its cause, where the pool would wait out its timeout and
@@ -109,12 +124,26 @@ async fn reach_postgres(url: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Connections in the pool: SQLite has one writer anyway; PostgreSQL serves
-/// concurrent readers.
+/// Connections in the pool by default: SQLite has one writer anyway;
+/// PostgreSQL serves concurrent readers.
 pub fn pool_size(backend: DbBackend) -> u32 {
     match backend {
         DbBackend::Sqlite => 8,
         _ => 16,
+    }
+}
+
+/// The most connections the pool may open.
+pub fn pool_max(db: &DatabaseConnection) -> u32 {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => db
+            .get_sqlite_connection_pool()
+            .options()
+            .get_max_connections(),
+        _ => db
+            .get_postgres_connection_pool()
+            .options()
+            .get_max_connections(),
     }
 }
 

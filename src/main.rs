@@ -1,5 +1,3 @@
-use clap::Parser;
-
 use activity_gateway::cli;
 use activity_gateway::config::{Cli, Command, KeysCommand, LogFormat, RetentionCommand};
 
@@ -12,7 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     use std::io::IsTerminal as _;
-    let cli = Cli::parse();
+    let cli = Cli::from_env();
     let traces = activity_gateway::telemetry::otlp_tracer();
     {
         use tracing_subscriber::layer::SubscriberExt as _;
@@ -45,6 +43,7 @@ async fn main() -> std::process::ExitCode {
         tracing_subscriber::registry()
             .with(logs.with_filter(filter))
             .with(spans)
+            .with(activity_gateway::telemetry::PoolAcquisitions::layer())
             .init();
     }
     let result = match cli.command {

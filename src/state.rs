@@ -45,7 +45,7 @@ impl AppState {
             Recorder::disabled()
         };
         let per_org = match settings.max_in_flight_per_org {
-            0 => (crate::db::pool_size(db.get_database_backend()) as usize * 3 / 4).max(1),
+            0 => (crate::db::pool_max(&db) as usize * 3 / 4).max(1),
             n => n,
         };
         Self {

@@ -4,6 +4,7 @@
 //! process, as the tests do); figures of a moment (pool, rollup lag, queues,
 //! subscriptions) are read when scraped.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
@@ -173,4 +174,115 @@ pub fn otlp_tracer() -> Option<(
         .build();
     let tracer = provider.tracer("activity-gateway");
     Some((provider, tracer))
+}
+
+/// How the database pool handed out its connections, for the process: sqlx
+/// reports each acquisition, with the time it took, as a trace-level
+/// `sqlx::pool::acquire` event (`db::connect` turns that on), and
+/// [`PoolAcquisitions::layer`] counts them. One count per process, because
+/// events name no pool; a deployment runs one gateway per process.
+pub struct PoolAcquisitions {
+    counting: AtomicBool,
+    acquired: AtomicU64,
+    waited: AtomicU64,
+}
+
+/// An acquisition slower than this found no idle connection at hand: taking
+/// an idle one (tested with a ping when it sat idle) takes well under it.
+pub const POOL_WAITED_OVER: Duration = Duration::from_millis(1);
+
+pub static POOL_ACQUISITIONS: PoolAcquisitions = PoolAcquisitions {
+    counting: AtomicBool::new(false),
+    acquired: AtomicU64::new(0),
+    waited: AtomicU64::new(0),
+};
+
+/// What [`PoolAcquisitions`] counted so far.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolCounts {
+    pub acquired: u64,
+    pub waited: u64,
+}
+
+impl PoolAcquisitions {
+    /// The `tracing` layer that counts the pool's acquisitions; the counts
+    /// are reported once it is installed (by `main`).
+    pub fn layer<S>() -> impl tracing_subscriber::Layer<S>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        use tracing_subscriber::Layer as _;
+        POOL_ACQUISITIONS.counting.store(true, Ordering::Relaxed);
+        PoolAcquisitionLayer.with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target(ACQUIRE_TARGET, tracing::Level::TRACE),
+        )
+    }
+
+    /// The counts, or `None` when nothing counts them in this process.
+    pub fn counts(&self) -> Option<PoolCounts> {
+        self.counting.load(Ordering::Relaxed).then(|| PoolCounts {
+            acquired: self.acquired.load(Ordering::Relaxed),
+            waited: self.waited.load(Ordering::Relaxed),
+        })
+    }
+
+    fn count(&self, took: Duration) {
+        self.acquired.fetch_add(1, Ordering::Relaxed);
+        if took > POOL_WAITED_OVER {
+            self.waited.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+const ACQUIRE_TARGET: &str = "sqlx::pool::acquire";
+
+struct PoolAcquisitionLayer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PoolAcquisitionLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != ACQUIRE_TARGET {
+            return;
+        }
+        let mut took = AcquiredAfter(None);
+        event.record(&mut took);
+        if let Some(seconds) = took.0.filter(|s| s.is_finite() && *s >= 0.0) {
+            POOL_ACQUISITIONS.count(Duration::from_secs_f64(seconds));
+        }
+    }
+}
+
+/// The `acquired_after_secs` field of sqlx's acquisition event.
+struct AcquiredAfter(Option<f64>);
+
+impl tracing::field::Visit for AcquiredAfter {
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        if field.name() == "acquired_after_secs" {
+            self.0 = Some(value);
+        }
+    }
+
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    #[test]
+    fn acquisitions_are_counted_from_sqlx_events_and_waits_past_a_millisecond() {
+        let counts = || POOL_ACQUISITIONS.counts().unwrap();
+        let subscriber = tracing_subscriber::registry().with(PoolAcquisitions::layer());
+        tracing::subscriber::with_default(subscriber, || {
+            let before = counts();
+            tracing::trace!(target: "sqlx::pool::acquire", acquired_after_secs = 0.0002_f64, "acquired connection");
+            tracing::warn!(target: "sqlx::pool::acquire", acquired_after_secs = 2.5_f64, "slow");
+            tracing::trace!(target: "sqlx::pool::other", acquired_after_secs = 9.0_f64, "not counted");
+            tracing::trace!(target: "sqlx::pool::acquire", "no time: not counted");
+            let after = counts();
+            assert_eq!(after.acquired - before.acquired, 2);
+            assert_eq!(after.waited - before.waited, 1);
+        });
+    }
 }

@@ -423,6 +423,50 @@ fn the_readme_names_every_environment_variable_of_the_command_line() {
     );
 }
 
+/// Every flag and argument of every command says what it is in `--help`,
+/// and names its variable without a value (not `[env: NAME=]`), as the real
+/// binary prints it.
+#[test]
+fn every_flag_and_argument_is_described_in_help_and_names_its_variable_bare() {
+    fn walk(command: &clap::Command, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        for arg in command.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            assert!(
+                builtin || arg.get_help().is_some(),
+                "{path:?} {} has no description",
+                arg.get_id()
+            );
+        }
+        if command.get_subcommands().next().is_none() {
+            out.push(path.clone());
+        }
+        for sub in command.get_subcommands() {
+            path.push(sub.get_name().to_owned());
+            walk(sub, path, out);
+            path.pop();
+        }
+    }
+    let command = activity_gateway::config::Cli::command_line();
+    let mut leaves = Vec::new();
+    walk(&command, &mut Vec::new(), &mut leaves);
+    assert!(
+        leaves.iter().any(|l| l == &["keys", "revoke"]),
+        "{leaves:?}"
+    );
+    for leaf in leaves {
+        let output = binary().args(&leaf).arg("--help").output().unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{leaf:?}: {help}");
+        assert!(!help.contains("=]"), "{leaf:?}: {help}");
+        if leaf == ["serve"] {
+            assert!(
+                help.contains("[env: ACTIVITY_GATEWAY_BIND] [default: 127.0.0.1:8080]"),
+                "{help}"
+            );
+        }
+    }
+}
+
 /// `--log-format json` writes one JSON object per log line, for log shippers.
 #[test]
 fn json_logs_are_one_object_per_line() {

@@ -3,12 +3,14 @@
 //! figures of the moment (pool, rollup lag, recorder, live tail), each
 //! checked against what really happened.
 
-use crate::common::{TestApp, TestDb};
+use crate::common::{terminate, Served, TestApp, TestDb};
 use activity_gateway::domain::permission::Role;
+use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue};
 use serde_json::json;
 
 on_both_backends!(
     metrics_count_what_happened,
+    the_pool_counts_its_acquisitions_and_the_waits_of_requests_that_found_no_idle_connection,
     metrics_answer_a_scraper_by_its_token_or_from_this_machine,
 );
 
@@ -99,10 +101,44 @@ async fn metrics_answer_a_scraper_by_its_token_or_from_this_machine(db: TestDb) 
     app.stop().await;
 }
 
-/// The value of the series `series` (name and labels, as printed).
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+type Scrape = MetricsExposition<PrometheusType, PrometheusValue>;
+
+/// The scrape as a Prometheus text-format parser reads it: the whole text
+/// must be valid.
+fn parse(text: &str) -> Scrape {
+    openmetrics_parser::prometheus::parse_prometheus(text)
+        .unwrap_or_else(|e| panic!("not the Prometheus text format ({e:?}): {text}"))
+}
+
+/// The series of family `family` whose labels are exactly `labels`.
+fn series<'a>(
+    scrape: &'a Scrape,
+    family: &str,
+    labels: &[(&str, &str)],
+) -> Option<&'a PrometheusValue> {
+    let sample = scrape.families.get(family)?.iter_samples().find(|s| {
+        let set = s.get_labelset().unwrap();
+        set.iter().count() == labels.len()
+            && labels
+                .iter()
+                .all(|(k, v)| set.get_label_value(k) == Some(*v))
+    })?;
+    Some(&sample.value)
+}
+
+/// A series' value: a counter's or gauge's, or a histogram's count.
+fn value(scrape: &Scrape, family: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    match series(scrape, family, labels)? {
+        PrometheusValue::Counter(c) => Some(c.value.as_f64()),
+        PrometheusValue::Gauge(n) | PrometheusValue::Unknown(n) => Some(n.as_f64()),
+        PrometheusValue::Histogram(h) => h.count.map(|c| c as f64),
+        PrometheusValue::Summary(_) => None,
+    }
+}
+
+/// The help text of family `family`.
+fn help<'a>(scrape: &'a Scrape, family: &str) -> &'a str {
+    &scrape.families[family].help
 }
 
 async fn metrics_count_what_happened(db: TestDb) {
@@ -130,66 +166,63 @@ async fn metrics_count_what_happened(db: TestDb) {
     assert_eq!(status, 200);
 
     let text = scrape(&app, &key).await;
-    let feed = r#"{route="/v1/orgs/{org_id}/activity",method="GET",status="200"}"#;
+    let scraped = parse(&text);
+    let feed = [
+        ("route", "/v1/orgs/{org_id}/activity"),
+        ("method", "GET"),
+        ("status", "200"),
+    ];
     assert_eq!(
-        value(
-            &text,
-            &format!("activity_gateway_http_requests_total{feed}")
-        ),
+        value(&scraped, "activity_gateway_http_requests_total", &feed),
         Some(2.0),
         "{text}"
     );
-    assert_eq!(
-        value(
-            &text,
-            &format!("activity_gateway_http_request_duration_seconds_count{feed}")
-        ),
-        Some(2.0),
-        "{text}"
-    );
-    let slowest_bucket = format!(
-        "activity_gateway_http_request_duration_seconds_bucket{{route=\"/v1/orgs/{{org_id}}/activity\",method=\"GET\",status=\"200\",le=\"+Inf\"}}"
-    );
-    assert_eq!(value(&text, &slowest_bucket), Some(2.0), "{text}");
+    let Some(PrometheusValue::Histogram(latency)) = series(
+        &scraped,
+        "activity_gateway_http_request_duration_seconds",
+        &feed,
+    ) else {
+        panic!("a histogram: {text}")
+    };
+    assert_eq!(latency.count, Some(2), "{text}");
+    // Every request is in the slowest bucket (30 s, below +Inf).
+    let slowest = latency
+        .buckets
+        .iter()
+        .find(|b| b.upper_bound == 30.0)
+        .unwrap();
+    assert_eq!(slowest.count.as_f64(), 2.0, "{text}");
     // Unknown paths count under one series, whatever the path.
     assert_eq!(
         value(
-            &text,
-            r#"activity_gateway_http_requests_total{route="unmatched",method="GET",status="404"}"#
+            &scraped,
+            "activity_gateway_http_requests_total",
+            &[("route", "unmatched"), ("method", "GET"), ("status", "404")]
         ),
         Some(1.0),
         "{text}"
     );
-    assert_eq!(
+    let operations = |kind, field, outcome| {
         value(
-            &text,
-            r#"activity_gateway_graphql_operations_total{type="query",field="viewer",outcome="ok"}"#
-        ),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        value(
-            &text,
-            r#"activity_gateway_graphql_operations_total{type="none",field="none",outcome="error"}"#
-        ),
-        Some(1.0),
-        "{text}"
-    );
+            &scraped,
+            "activity_gateway_graphql_operations_total",
+            &[("type", kind), ("field", field), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(operations("query", "viewer", "ok"), Some(1.0), "{text}");
+    assert_eq!(operations("none", "none", "error"), Some(1.0), "{text}");
     // The pool: what is open is in use or idle.
-    let open = value(&text, "activity_gateway_db_pool_connections").unwrap();
-    let in_use = value(&text, "activity_gateway_db_pool_in_use").unwrap();
-    let idle = value(&text, "activity_gateway_db_pool_idle").unwrap();
+    let gauge = |name| value(&scraped, name, &[]);
+    let open = gauge("activity_gateway_db_pool_connections").unwrap();
+    let in_use = gauge("activity_gateway_db_pool_in_use").unwrap();
+    let idle = gauge("activity_gateway_db_pool_idle").unwrap();
     assert!(open >= 1.0, "{text}");
     assert_eq!(in_use + idle, open, "{text}");
     assert!(
-        value(&text, "activity_gateway_recorder_queued").is_some(),
+        gauge("activity_gateway_recorder_queued").is_some(),
         "{text}"
     );
-    assert_eq!(
-        value(&text, "activity_gateway_live_subscriptions"),
-        Some(0.0)
-    );
+    assert_eq!(gauge("activity_gateway_live_subscriptions"), Some(0.0));
 
     // Rollup lag: the events beyond the watermark, then none after a fold.
     let watermark = activity_gateway::service::rollups::watermark(&db.db)
@@ -198,7 +231,7 @@ async fn metrics_count_what_happened(db: TestDb) {
     let unfolded = db.count_events(&format!("seq > {watermark}")).await;
     assert!(unfolded >= 3, "the three ingested events at least");
     assert_eq!(
-        value(&text, "activity_gateway_rollup_unfolded_events"),
+        gauge("activity_gateway_rollup_unfolded_events"),
         Some(unfolded as f64),
         "{text}"
     );
@@ -206,19 +239,22 @@ async fn metrics_count_what_happened(db: TestDb) {
         .await
         .unwrap();
     let text = scrape(&app, &key).await;
+    let scraped = parse(&text);
+    let gauge = |name| value(&scraped, name, &[]);
     assert_eq!(
-        value(&text, "activity_gateway_rollup_unfolded_events"),
+        gauge("activity_gateway_rollup_unfolded_events"),
         Some(0.0),
         "{text}"
     );
-    let since = value(&text, "activity_gateway_rollup_seconds_since_fold").unwrap();
+    let since = gauge("activity_gateway_rollup_seconds_since_fold").unwrap();
     assert!((0.0..60.0).contains(&since), "{text}");
 
     // Export jobs by state: none, then one done.
     let jobs = |text: &str, state: &str| {
         value(
-            text,
-            &format!("activity_gateway_export_jobs{{state=\"{state}\"}}"),
+            &parse(text),
+            "activity_gateway_export_jobs",
+            &[("state", state)],
         )
     };
     for state in ["pending", "running", "done", "failed"] {
@@ -240,6 +276,55 @@ async fn metrics_count_what_happened(db: TestDb) {
             jobs(&text, "running")
         ),
         (Some(1.0), Some(0.0), Some(0.0)),
+        "{text}"
+    );
+}
+
+/// Through the real binary, which counts the pool's acquisitions: sixteen
+/// requests at once on a pool of one connection, so most of them wait.
+async fn the_pool_counts_its_acquisitions_and_the_waits_of_requests_that_found_no_idle_connection(
+    db: TestDb,
+) {
+    db.seed(50).await;
+    let key = db.key("org_acme", Role::Viewer).await;
+    let env = [
+        ("ACTIVITY_GATEWAY_DB_POOL_SIZE", "1"),
+        ("ACTIVITY_GATEWAY_MAX_IN_FLIGHT_PER_ORG", "16"),
+    ];
+    let mut served = Served::start(&db.url, &[], &env, std::process::Stdio::null()).await;
+    let client = reqwest::Client::new();
+    let feed = format!("{}/v1/orgs/org_acme/activity?limit=50", served.base);
+    let answers = futures_util::future::join_all(
+        (0..16).map(|_| client.get(&feed).header("X-Api-Key", &key).send()),
+    )
+    .await;
+    for answer in answers {
+        assert_eq!(answer.unwrap().status(), 200);
+    }
+    // From this machine: no token needed.
+    let text = client
+        .get(format!("{}/metrics", served.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    terminate(&mut served.child);
+    let scraped = parse(&text);
+    let counter = |name| value(&scraped, name, &[]).unwrap_or_else(|| panic!("{name}: {text}"));
+    assert_eq!(
+        counter("activity_gateway_db_pool_connections"),
+        1.0,
+        "{text}"
+    );
+    // Each request takes a connection for its credential and its page at least.
+    let acquired = counter("activity_gateway_db_pool_acquires_total");
+    assert!(acquired >= 32.0, "{text}");
+    let waited = counter("activity_gateway_db_pool_waits_total");
+    assert!(waited >= 1.0 && waited <= acquired, "{text}");
+    assert!(
+        help(&scraped, "activity_gateway_db_pool_waits_total").contains("wait"),
         "{text}"
     );
 }
