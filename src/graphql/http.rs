@@ -132,11 +132,7 @@ async fn execute(
         Ok(place) => place,
         Err(e) => return graphql_error_response(e),
     };
-    let loaders = std::sync::Arc::new(super::loaders::Loaders::new(
-        &state.db,
-        &principal.org_id,
-        &state.settings,
-    ));
+    let loaders = state.loaders_for(principal);
     let ran = match batch {
         BatchRequest::Single(request) => {
             run_single(state, request.data(principal.clone()).data(loaders)).await

@@ -51,6 +51,21 @@ impl std::ops::Deref for GraphqlState {
     }
 }
 
+impl GraphqlState {
+    /// What one request's resolvers share besides its principal: the
+    /// loaders of its org, the same over HTTP and over a WebSocket.
+    pub(crate) fn loaders_for(
+        &self,
+        principal: &crate::auth::Principal,
+    ) -> std::sync::Arc<loaders::Loaders> {
+        std::sync::Arc::new(loaders::Loaders::new(
+            &self.db,
+            &principal.org_id,
+            &self.settings,
+        ))
+    }
+}
+
 /// `/graphql`: POST, GET, and the WebSocket upgrade, with the schemas built
 /// once for this router.
 pub fn router<S: Clone + Send + Sync + 'static>(state: &AppState) -> axum::Router<S> {

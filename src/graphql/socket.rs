@@ -123,11 +123,7 @@ async fn serve_socket(
                 *known = Some(headers);
             }
             let mut data = Data::default();
-            data.insert(std::sync::Arc::new(super::loaders::Loaders::new(
-                &state.db,
-                &principal.org_id,
-                &state.settings,
-            )));
+            data.insert(state.loaders_for(&principal));
             data.insert(principal);
             Ok(data)
         }
