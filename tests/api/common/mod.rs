@@ -296,11 +296,15 @@ pub fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-/// The real application over real TCP on an ephemeral port.
+/// The real application, served over real TCP on an ephemeral port (for
+/// what needs a socket: `client` and `url`) and reachable in process through
+/// its router (`get`, `post_json`, `graphql`, `post_artifact`: one
+/// `oneshot` call each, no socket, the same state).
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub recorder: activity_gateway::service::recorder::Recorder,
+    router: axum::Router,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -341,6 +345,7 @@ impl TestApp {
     ) -> TestApp {
         let state = AppState::new(db.clone(), settings);
         let recorder = state.recorder.clone();
+        let router = activity_gateway::app::router(state.clone());
         let app = Application::build(state, bind).await.expect("binds");
         let addr = app.local_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -353,7 +358,52 @@ impl TestApp {
             shutdown: Some(tx),
             server: Some(server),
             recorder,
+            router,
         }
+    }
+
+    /// Sends `request` through the router in process, as the server would
+    /// (without its connection loop); answers (status, body as JSON, or as a
+    /// string when it is not JSON).
+    pub async fn oneshot(
+        &self,
+        request: axum::http::Request<axum::body::Body>,
+    ) -> (u16, serde_json::Value) {
+        use tower::ServiceExt as _;
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers every request");
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let text = String::from_utf8_lossy(&body);
+        let body =
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text.into_owned()));
+        (status, body)
+    }
+
+    /// A request with an API key and, when `body` is given, that JSON body.
+    fn request(
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<&serde_json::Value>,
+    ) -> axum::http::Request<axum::body::Body> {
+        let builder = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("X-Api-Key", key);
+        match body {
+            Some(body) => builder
+                .header("Content-Type", "application/json")
+                .body(axum::body::Body::from(body.to_string())),
+            None => builder.body(axum::body::Body::empty()),
+        }
+        .expect("a valid request")
     }
 
     /// Shuts down gracefully and waits until the server (and its recorder) finished.
@@ -377,17 +427,9 @@ impl TestApp {
         route: &str,
         body: serde_json::Value,
     ) -> (u16, serde_json::Value) {
-        let url = self.url(&format!("/api/v5/artifacts/activity/{route}"));
-        read(
-            self.client
-                .post(url)
-                .header("X-Api-Key", key)
-                .json(&body)
-                .send()
-                .await
-                .expect("request"),
-        )
-        .await
+        let path = format!("/api/v5/artifacts/activity/{route}");
+        self.oneshot(Self::request("POST", &path, key, Some(&body)))
+            .await
     }
 
     /// The download of an export once its job ended: asks again while the
@@ -403,16 +445,8 @@ impl TestApp {
         path: &str,
         body: &serde_json::Value,
     ) -> (u16, serde_json::Value) {
-        read(
-            self.client
-                .post(self.url(path))
-                .header("X-Api-Key", key)
-                .json(body)
-                .send()
-                .await
-                .expect("request"),
-        )
-        .await
+        self.oneshot(Self::request("POST", path, key, Some(body)))
+            .await
     }
 
     /// One figure of `/metrics`.
@@ -435,19 +469,13 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
-        let res = self
-            .client
-            .get(self.url(path))
-            .header("X-Api-Key", key)
-            .send()
-            .await
-            .expect("request");
-        read(res).await
+        self.oneshot(Self::request("GET", path, key, None)).await
     }
 
     /// POSTs a GraphQL query with an API key; answers (status, body).
     pub async fn graphql(&self, key: &str, query: &str) -> (u16, serde_json::Value) {
-        self.graphql_with(query, serde_json::json!({}), |r| r.header("X-Api-Key", key))
+        let body = serde_json::json!({ "query": query, "variables": {} });
+        self.oneshot(Self::request("POST", "/graphql", key, Some(&body)))
             .await
     }
 
