@@ -52,9 +52,38 @@ impl std::ops::Deref for GraphqlState {
 }
 
 impl GraphqlState {
+    /// The application's state with the schemas built over it.
+    pub fn new(app: &AppState) -> Self {
+        Self {
+            app: app.clone(),
+            schemas: build_schemas(
+                app.db.clone(),
+                app.live.clone(),
+                app.settings.clone(),
+                app.exports.clone(),
+            ),
+        }
+    }
+
+    /// Runs one request for `principal`, with no transport: on the schema
+    /// whose extensions make every document check (the one batches and
+    /// subscriptions run on), with the data the transports give a request.
+    /// The tests of resolver behaviour run here.
+    pub async fn execute(
+        &self,
+        principal: &crate::auth::Principal,
+        request: async_graphql::Request,
+    ) -> async_graphql::Response {
+        let request = request
+            .data(principal.clone())
+            .data(self.loaders_for(principal))
+            .data(budget::SharedBudget::default());
+        self.schemas.guarded.execute(request).await
+    }
+
     /// What one request's resolvers share besides its principal: the
     /// loaders of its org, the same over HTTP and over a WebSocket.
-    pub(crate) fn loaders_for(
+    pub fn loaders_for(
         &self,
         principal: &crate::auth::Principal,
     ) -> std::sync::Arc<loaders::Loaders> {
@@ -69,21 +98,12 @@ impl GraphqlState {
 /// `/graphql`: POST, GET, and the WebSocket upgrade, with the schemas built
 /// once for this router.
 pub fn router<S: Clone + Send + Sync + 'static>(state: &AppState) -> axum::Router<S> {
-    let schemas = build_schemas(
-        state.db.clone(),
-        state.live.clone(),
-        state.settings.clone(),
-        state.exports.clone(),
-    );
     axum::Router::new()
         .route(
             "/graphql",
             axum::routing::get(http::get_handler).post(http::post_handler),
         )
-        .with_state(GraphqlState {
-            app: state.clone(),
-            schemas,
-        })
+        .with_state(GraphqlState::new(state))
 }
 
 /// Complexity and directive limits: generous for every query in the README,

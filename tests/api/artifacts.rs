@@ -103,7 +103,7 @@ async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
         r#"mutation {{ createProblem(type: "access", message: "odd emulation", activityId: "{activity}", sessionId: "{session}") {{
             problemId success problem {{ type activity {{ id }} session {{ id kind }} }} }} }}"#
     );
-    let (_, body) = app.graphql(&member, &mutation).await;
+    let body = app.execute(&member, &mutation).await;
     let made = &body["data"]["createProblem"];
     assert_eq!(made["success"], true, "{body}");
     assert_eq!(
@@ -114,12 +114,12 @@ async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
         (&json!(activity), &json!(session))
     );
     let graphql_id = made["problemId"].as_str().unwrap().to_owned();
-    let (_, body) = app.graphql(&member, &format!(r#"mutation {{ resolveProblem(problemId: "{graphql_id}") {{ resolved problem {{ resolved }} }} }}"#)).await;
+    let body = app.execute(&member, &format!(r#"mutation {{ resolveProblem(problemId: "{graphql_id}") {{ resolved problem {{ resolved }} }} }}"#)).await;
     assert_eq!(
         body["data"]["resolveProblem"],
         json!({ "resolved": true, "problem": { "resolved": true } })
     );
-    let (_, body) = app.graphql(&member, r#"{ org(id: "org_acme") { all: problems(first: 3) { totalCount edges { cursor node { id } } pageInfo { hasNextPage endCursor } } open: problems(resolved: false) { totalCount } } }"#).await;
+    let body = app.execute(&member, r#"{ org(id: "org_acme") { all: problems(first: 3) { totalCount edges { cursor node { id } } pageInfo { hasNextPage endCursor } } open: problems(resolved: false) { totalCount } } }"#).await;
     let all = &body["data"]["org"]["all"];
     let open = body["data"]["org"]["open"]["totalCount"].as_i64().unwrap();
     assert_eq!(all["totalCount"], 10, "8 demo problems and 2 new: {body}");
@@ -140,7 +140,7 @@ async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
             .as_ref()
             .map(|a| format!(r#", after: "{a}""#))
             .unwrap_or_default();
-        let (_, body) = app.graphql(&member, &format!(r#"{{ org(id: "org_acme") {{ problems(first: 3{arg}) {{ nodes {{ id }} pageInfo {{ hasNextPage endCursor }} }} }} }}"#)).await;
+        let body = app.execute(&member, &format!(r#"{{ org(id: "org_acme") {{ problems(first: 3{arg}) {{ nodes {{ id }} pageInfo {{ hasNextPage endCursor }} }} }} }}"#)).await;
         let page = &body["data"]["org"]["problems"];
         walked.extend(
             page["nodes"]
@@ -157,8 +157,8 @@ async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
     assert_eq!(walked.len(), 10);
     // The page size at and past its edges.
     for (first, kind) in [(0, "greater_than_equal"), (201, "less_than_equal")] {
-        let (_, body) = app
-            .graphql(
+        let body = app
+            .execute(
                 &member,
                 &format!(
                     r#"{{ org(id: "org_acme") {{ problems(first: {first}) {{ totalCount }} }} }}"#
@@ -173,7 +173,7 @@ async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
         );
     }
     for first in [1, 200] {
-        let (_, body) = app.graphql(&member, &format!(r#"{{ org(id: "org_acme") {{ problems(first: {first}) {{ nodes {{ id }} }} }} }}"#)).await;
+        let body = app.execute(&member, &format!(r#"{{ org(id: "org_acme") {{ problems(first: {first}) {{ nodes {{ id }} }} }} }}"#)).await;
         assert_eq!(
             body["data"]["org"]["problems"]["nodes"]
                 .as_array()
@@ -223,8 +223,8 @@ async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
         (status, &body["details"]["required_permission"]),
         (403, &json!("problem:resolve"))
     );
-    let (_, body) = app
-        .graphql(
+    let body = app
+        .execute(
             &viewer,
             r#"mutation { createProblem(type: "x", message: "y") { success } }"#,
         )
@@ -302,8 +302,8 @@ async fn problems_round_trip_and_refuse_what_they_must(db: TestDb) {
         (status, &body["detail"][0]["loc"]),
         (422, &json!(["body", "problem_id"]))
     );
-    let (_, body) = app
-        .graphql(
+    let body = app
+        .execute(
             &member,
             r#"mutation { createProblem(type: "", message: "m") { success } }"#,
         )
@@ -381,8 +381,8 @@ async fn refresh_makes_summaries_equal_the_raw_aggregation_and_returns_tags(db: 
     );
 
     // The GraphQL twin, and its permission.
-    let (_, body) = app
-        .graphql(
+    let body = app
+        .execute(
             &admin,
             "mutation { refreshActivity { success refreshedViews invalidatedTags } }",
         )
@@ -604,8 +604,8 @@ async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
         (403, &json!("activity:export"))
     );
     // The GraphQL twin makes a downloadable export too.
-    let (_, body) = app
-        .graphql(
+    let body = app
+        .execute(
             &member,
             "mutation { exportActivity { uploadId fileName rowCount status } }",
         )
@@ -620,7 +620,7 @@ async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
     let res = app.finished_export(&member, twin_id).await;
     assert_eq!(res.status(), 200);
     let twin_node = format!(r#"{{ node(id: "{twin_id}") {{ ... on Export {{ rowCount }} }} }}"#);
-    let (_, body) = app.graphql(&member, &twin_node).await;
+    let body = app.execute(&member, &twin_node).await;
     assert_eq!(
         body["data"]["node"]["rowCount"], total,
         "nothing changed in between: {body}"
@@ -629,7 +629,7 @@ async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
     let node = format!(
         r#"{{ node(id: "{upload}") {{ id ... on Export {{ fileName rowCount byteSize status progress rowsWritten rowsExpected }} }} }}"#
     );
-    let (_, body) = app.graphql(&member, &node).await;
+    let body = app.execute(&member, &node).await;
     let found = &body["data"]["node"];
     assert_eq!(
         (&found["fileName"], &found["rowCount"], &found["status"]),
@@ -646,7 +646,7 @@ async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
         "{body}"
     );
     assert_eq!(body["data"]["node"]["byteSize"], bytes.len());
-    let (_, body) = app.graphql(&theirs, &node).await;
+    let body = app.execute(&theirs, &node).await;
     assert_eq!(
         body["errors"][0]["extensions"]["code"], "RESOURCE_NOT_FOUND",
         "{body}"
@@ -838,15 +838,15 @@ async fn docs_list_every_operation_and_agree_with_openapi(db: TestDb) {
         (status, &missing["error"]),
         (404, &json!("RESOURCE_NOT_FOUND"))
     );
-    let (_, body) = app.graphql(&viewer, r#"{ activityDocs(entityId: "session_history") { type entries { id fields { name } } apiOperations { api operation permission } } }"#).await;
+    let body = app.execute(&viewer, r#"{ activityDocs(entityId: "session_history") { type entries { id fields { name } } apiOperations { api operation permission } } }"#).await;
     let twin = &body["data"]["activityDocs"];
     assert_eq!(twin["entries"][0]["id"], "session_history");
     assert_eq!(
         twin["apiOperations"].as_array().unwrap().len(),
         operations.len()
     );
-    let (_, body) = app
-        .graphql(&viewer, r#"{ activityDocs(entityId: "nothing") { type } }"#)
+    let body = app
+        .execute(&viewer, r#"{ activityDocs(entityId: "nothing") { type } }"#)
         .await;
     assert_eq!(
         body["errors"][0]["extensions"]["code"],
@@ -942,8 +942,8 @@ async fn silent_job(db: &TestDb, id: &str, attempt: i32, stale_secs: i64) {
 }
 
 async fn export_node(app: &TestApp, key: &str, id: &str) -> Value {
-    let (_, body) = app
-        .graphql(
+    let body = app
+        .execute(
             key,
             &format!(
                 r#"{{ node(id: "{id}") {{ ... on Export {{ status rowCount progress }} }} }}"#
@@ -1041,8 +1041,8 @@ async fn an_org_may_have_two_exports_queued_and_others_still_export(db: TestDb) 
         "{body}"
     );
     assert_eq!(body["details"]["limit"], 2);
-    let (_, body) = app
-        .graphql(&acme, "mutation { exportActivity { uploadId } }")
+    let body = app
+        .execute(&acme, "mutation { exportActivity { uploadId } }")
         .await;
     assert_eq!(
         body["errors"][0]["extensions"]["code"], "TOO_MANY_REQUESTS",

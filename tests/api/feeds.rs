@@ -141,7 +141,7 @@ async fn every_rest_route_and_its_graphql_twin_give_the_same_events_in_the_same_
         let (status, r) = app.get(&rest, &user_key).await;
         assert_eq!(status, 200, "{rest}: {r}");
         assert!(r["total_requests"].as_i64().unwrap() > 0, "{rest} is empty");
-        let (_, g) = app.graphql(&user_key, &gql.replace("FIELDS", "totalRequests successfulRequests failedRequests totalTokensUsed byAction { key count }")).await;
+        let g = app.execute(&user_key, &gql.replace("FIELDS", "totalRequests successfulRequests failedRequests totalTokensUsed byAction { key count }")).await;
         let mut s = &g["data"];
         for p in &path {
             s = &s[*p];
@@ -433,7 +433,7 @@ async fn cursors_replayed_on_another_feed_or_tampered_answer_422(db: TestDb) {
         .await;
     assert_eq!(status, 422);
     // GraphQL `after` is bound the same way.
-    let (_, body) = app.graphql(&key, &format!("{{ org(id: \"org_acme\") {{ activity(after: \"{cursor}\") {{ nodes {{ id }} }} }} }}")).await;
+    let body = app.execute(&key, &format!("{{ org(id: \"org_acme\") {{ activity(after: \"{cursor}\") {{ nodes {{ id }} }} }} }}")).await;
     assert_eq!(
         body["errors"][0]["extensions"]["details"]["detail"][0]["loc"],
         json!(["after"])

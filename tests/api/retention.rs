@@ -87,8 +87,8 @@ async fn a_purge_empties_feeds_of_old_events_while_whole_hour_summaries_stay_exa
     assert_eq!(after.by_resource, before.by_resource);
 
     // Feeds list nothing older than the purge, and the org says from when.
-    let (_, body) = app
-        .graphql(
+    let body = app
+        .execute(
             &admin,
             r#"{ org(id: "org_acme") { retention { days purgedBefore } activity(first: 1, filter: { endTime: "2099-01-01T00:00:00Z" }) { totalCount } } }"#,
         )

@@ -559,8 +559,8 @@ async fn graphql_twins_answer_what_rest_answers(db: TestDb) {
         json!({ "id": "ses_fix_3", "emulatedBy": "usr_fix_1", "emulatedByName": "Ada", "durationSeconds": 1800 })
     );
     // Departments are nodes; API keys are not (credentials, not data).
-    let (_, body) = app
-        .graphql(
+    let body = app
+        .execute(
             &key,
             r#"{ node(id: "dep_fix_a") { id ... on Department { name } } }"#,
         )
@@ -569,28 +569,28 @@ async fn graphql_twins_answer_what_rest_answers(db: TestDb) {
         body["data"]["node"],
         json!({ "id": "dep_fix_a", "name": "Alpha" })
     );
-    let (_, keys) = app.graphql(&key, r#"{ viewer { principalId } }"#).await;
+    let keys = app.execute(&key, r#"{ viewer { principalId } }"#).await;
     let own_key = keys["data"]["viewer"]["principalId"]
         .as_str()
         .unwrap()
         .to_owned();
-    let (_, body) = app
-        .graphql(&key, &format!(r#"{{ node(id: "{own_key}") {{ id }} }}"#))
+    let body = app
+        .execute(&key, &format!(r#"{{ node(id: "{own_key}") {{ id }} }}"#))
         .await;
     assert_eq!(
         body["errors"][0]["extensions"]["code"], "RESOURCE_NOT_FOUND",
         "{body}"
     );
     // A session is a node too; another org's session id reads like an unknown one.
-    let (_, body) = app.graphql(&key, r#"{ node(id: "ses_fix_3") { id ... on Session { kind profileName emulatedByName } } }"#).await;
+    let body = app.execute(&key, r#"{ node(id: "ses_fix_3") { id ... on Session { kind profileName emulatedByName } } }"#).await;
     assert_eq!(
         body["data"]["node"],
         json!({ "id": "ses_fix_3", "kind": "emulation", "profileName": "Bo", "emulatedByName": "Ada" })
     );
     db.seed(10).await;
     for unknown in ["ses_acme_00001", "ses_nope"] {
-        let (_, body) = app
-            .graphql(&key, &format!(r#"{{ node(id: "{unknown}") {{ id }} }}"#))
+        let body = app
+            .execute(&key, &format!(r#"{{ node(id: "{unknown}") {{ id }} }}"#))
             .await;
         assert_eq!(
             body["errors"][0]["extensions"]["code"], "RESOURCE_NOT_FOUND",
@@ -707,7 +707,7 @@ async fn bad_input_permissions_and_limits(db: TestDb) {
     .await;
     assert_eq!((status, &answer["sessions_count"]), (200, &json!(7)));
     // GraphQL reports the same problems at its own names.
-    let (_, body) = app.graphql(&key, r#"{ org(id: "org_fix") { sessions(pageSize: 201, filter: { dateFrom: "nope" }) { totalCount } } }"#).await;
+    let body = app.execute(&key, r#"{ org(id: "org_fix") { sessions(pageSize: 201, filter: { dateFrom: "nope" }) { totalCount } } }"#).await;
     let locs: Vec<Value> = body["errors"][0]["extensions"]["details"]["detail"]
         .as_array()
         .unwrap()

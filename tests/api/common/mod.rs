@@ -305,6 +305,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub recorder: activity_gateway::service::recorder::Recorder,
     router: axum::Router,
+    graphql: activity_gateway::graphql::GraphqlState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -346,6 +347,7 @@ impl TestApp {
         let state = AppState::new(db.clone(), settings);
         let recorder = state.recorder.clone();
         let router = activity_gateway::app::router(state.clone());
+        let graphql = activity_gateway::graphql::GraphqlState::new(&state);
         let app = Application::build(state, bind).await.expect("binds");
         let addr = app.local_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -359,7 +361,34 @@ impl TestApp {
             server: Some(server),
             recorder,
             router,
+            graphql,
         }
+    }
+
+    /// Runs a GraphQL query on the schema itself, no HTTP: for resolver
+    /// behaviour. The key is resolved as a transport would; the answer is
+    /// the JSON a client would read (`data`, `errors`).
+    pub async fn execute(&self, key: &str, query: &str) -> serde_json::Value {
+        self.execute_with(key, query, serde_json::json!({})).await
+    }
+
+    /// [`TestApp::execute`] with variables.
+    pub async fn execute_with(
+        &self,
+        key: &str,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("X-Api-Key", key.parse().expect("a header value"));
+        let principal =
+            activity_gateway::auth::resolve(&self.graphql.db, self.graphql.jwt_secret(), &headers)
+                .await
+                .expect("a valid key");
+        let request = async_graphql::Request::new(query)
+            .variables(async_graphql::Variables::from_json(variables));
+        serde_json::to_value(self.graphql.execute(&principal, request).await)
+            .expect("an answer is JSON")
     }
 
     /// Sends `request` through the router in process, as the server would
