@@ -6,6 +6,7 @@
 mod common;
 
 mod abuse;
+mod answers;
 mod artifacts;
 mod auth;
 mod backpressure;
