@@ -21,6 +21,16 @@ use crate::domain::time::format_micros;
 use crate::service::{problems, sessions};
 use crate::views::{SessionAnalyticsOut, SessionListItem, SessionSearchOut};
 
+/// GraphQL's spelling of the session fields, for the locations of errors.
+const CAMEL_CASE: sessions::FieldNames = sessions::FieldNames {
+    date_from: "dateFrom",
+    date_to: "dateTo",
+    roles: "roles",
+    page: "page",
+    page_size: "pageSize",
+    sort_order: "sortOrder",
+};
+
 /// Which sessions: started in `[dateFrom, dateTo)` (a bare date `dateTo`
 /// includes that day), of users in these departments and roles.
 #[derive(InputObject, Default)]
@@ -47,7 +57,7 @@ fn filter_of(
 ) -> sessions::SessionFilter {
     let f = input.unwrap_or_default();
     sessions::parse_filter(
-        &sessions::CAMEL_CASE,
+        &CAMEL_CASE,
         &["filter"],
         f.date_from.as_deref(),
         f.date_to.as_deref(),
@@ -95,7 +105,7 @@ pub async fn session_page(
     let filter = filter_of(filter, true, &mut problems);
     let sort = sort_order.map(|s| if s == SortOrder::Asc { "asc" } else { "desc" });
     let (paging, sort) = sessions::parse_paging(
-        &sessions::CAMEL_CASE,
+        &CAMEL_CASE,
         page.map(i64::from),
         page_size.map(i64::from),
         sort,

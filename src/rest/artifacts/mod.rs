@@ -20,11 +20,21 @@ use crate::recording::OperationAction;
 use crate::service::export::jobs;
 use crate::service::problems::{self, NewProblem};
 use crate::service::rollups;
-use crate::service::sessions::{self, SessionFilter, SNAKE_CASE};
+use crate::service::sessions::{self, FieldNames, SessionFilter};
 use crate::state::AppState;
 use crate::views::{
     ExportOut, ExportState, ProblemCreatedOut, RefreshOut, ResolveOut, SessionAnalyticsOut,
     SessionSearchOut,
+};
+
+/// The session routes' spelling of their fields, as the reference has it.
+const SNAKE_CASE: FieldNames = FieldNames {
+    date_from: "date_from",
+    date_to: "date_to",
+    roles: "roles",
+    page: "page",
+    page_size: "page_size",
+    sort_order: "sort_order",
 };
 
 /// The `/api/v5/artifacts/activity` routes, built from the operation

@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::*;
 
-/// How each API spells the fields, for the locations of its errors.
+/// How the caller spells the fields, for the locations and messages of its
+/// errors. Each transport names its own spelling; the service knows none.
 pub struct FieldNames {
     pub date_from: &'static str,
     pub date_to: &'static str,
@@ -17,24 +18,6 @@ pub struct FieldNames {
     pub page_size: &'static str,
     pub sort_order: &'static str,
 }
-
-pub const SNAKE_CASE: FieldNames = FieldNames {
-    date_from: "date_from",
-    date_to: "date_to",
-    roles: "roles",
-    page: "page",
-    page_size: "page_size",
-    sort_order: "sort_order",
-};
-
-pub const CAMEL_CASE: FieldNames = FieldNames {
-    date_from: "dateFrom",
-    date_to: "dateTo",
-    roles: "roles",
-    page: "page",
-    page_size: "pageSize",
-    sort_order: "sortOrder",
-};
 
 pub(super) fn at<'a>(prefix: &[&'a str], field: &'a str) -> Vec<&'a str> {
     prefix.iter().copied().chain([field]).collect()
