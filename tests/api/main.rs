@@ -24,6 +24,7 @@ mod live;
 mod metrics;
 mod openapi;
 mod operator;
+mod problems;
 mod readiness;
 mod recording;
 mod refusal_speed;
