@@ -17,7 +17,12 @@ on_both_backends!(
     hand_counted_fixture_history_filters_and_pages,
     demo_totals_agree_and_every_page_walk_sees_each_session_once,
     graphql_twins_answer_what_rest_answers,
-    bad_input_permissions_and_limits,
+    each_bad_search_field_answers_422_at_its_location_with_its_type,
+    every_bad_field_of_a_search_is_reported_at_once,
+    the_session_page_size_is_served_at_its_edges,
+    malformed_json_answers_422_and_an_empty_body_counts_every_session,
+    graphql_reports_bad_session_inputs_at_its_own_names,
+    the_session_routes_need_session_read_and_a_credential,
     the_export_walk_sees_every_session_once_in_start_order,
 );
 
@@ -617,7 +622,8 @@ async fn graphql_twins_answer_what_rest_answers(db: TestDb) {
     app.stop().await;
 }
 
-async fn bad_input_permissions_and_limits(db: TestDb) {
+/// A bad value of each field of `/search`: 422 naming where and what.
+async fn each_bad_search_field_answers_422_at_its_location_with_its_type(db: TestDb) {
     let key = fixture(&db).await;
     let app = TestApp::spawn(&db.db).await;
     for (body, loc, kind) in [
@@ -678,7 +684,13 @@ async fn bad_input_permissions_and_limits(db: TestDb) {
         assert_eq!(answer["detail"][0]["loc"], loc, "{body}: {answer}");
         assert_eq!(answer["detail"][0]["type"], kind, "{body}: {answer}");
     }
-    // Several bad fields are all reported.
+    app.stop().await;
+}
+
+/// Several bad fields: one 422 lists them all.
+async fn every_bad_field_of_a_search_is_reported_at_once(db: TestDb) {
+    let key = fixture(&db).await;
+    let app = TestApp::spawn(&db.db).await;
     let (_, answer) = app
         .post_artifact(
             &key,
@@ -687,7 +699,13 @@ async fn bad_input_permissions_and_limits(db: TestDb) {
         )
         .await;
     assert_eq!(answer["detail"].as_array().unwrap().len(), 3);
-    // The page size limits at their edges.
+    app.stop().await;
+}
+
+/// `page_size` 1 and 200 pass (the fixture has 7 sessions).
+async fn the_session_page_size_is_served_at_its_edges(db: TestDb) {
+    let key = fixture(&db).await;
+    let app = TestApp::spawn(&db.db).await;
     for size in [1, 200] {
         let (status, answer) = app
             .post_artifact(&key, "search", json!({ "page_size": size }))
@@ -698,6 +716,13 @@ async fn bad_input_permissions_and_limits(db: TestDb) {
             7.min(size) as usize
         );
     }
+    app.stop().await;
+}
+
+/// Malformed JSON is `json_invalid`; no body at all is an empty filter.
+async fn malformed_json_answers_422_and_an_empty_body_counts_every_session(db: TestDb) {
+    let key = fixture(&db).await;
+    let app = TestApp::spawn(&db.db).await;
     // Malformed JSON, and an empty body (every field optional).
     let res = app
         .client
@@ -723,7 +748,13 @@ async fn bad_input_permissions_and_limits(db: TestDb) {
     )
     .await;
     assert_eq!((status, &answer["sessions_count"]), (200, &json!(7)));
-    // GraphQL reports the same problems at its own names.
+    app.stop().await;
+}
+
+/// GraphQL locates the same problems in its own spelling.
+async fn graphql_reports_bad_session_inputs_at_its_own_names(db: TestDb) {
+    let key = fixture(&db).await;
+    let app = TestApp::spawn(&db.db).await;
     let body = app.execute(&key, r#"{ org(id: "org_fix") { sessions(pageSize: 201, filter: { dateFrom: "nope" }) { totalCount } } }"#).await;
     let locs: Vec<Value> = body["errors"][0]["extensions"]["details"]["detail"]
         .as_array()
@@ -732,7 +763,13 @@ async fn bad_input_permissions_and_limits(db: TestDb) {
         .map(|d| d["loc"].clone())
         .collect();
     assert_eq!(locs, [json!(["filter", "dateFrom"]), json!(["pageSize"])]);
-    // Permission and credential.
+    app.stop().await;
+}
+
+/// Without `session:read`: 403 naming it, on both transports; without a credential: 401.
+async fn the_session_routes_need_session_read_and_a_credential(db: TestDb) {
+    fixture(&db).await;
+    let app = TestApp::spawn(&db.db).await;
     let no_sessions = db
         .key_with(NewKey {
             org_id: "org_fix".into(),
