@@ -940,6 +940,10 @@ async fn a_session_search_page_is_bounded_at_and_past_its_edge(db: TestDb) {
     );
 }
 
+/// An event as a store from before the maxima might hold it: id, time,
+/// duration and tokens bound.
+const LEGACY_EVENT: &str = "INSERT INTO activity_events (id, org_id, ts, action, status_code, success, duration_ms, token_usage, tokens_total, metadata) VALUES (?, 'org_acme', ?, 'legacy', 200, true, ?, '{}', ?, '{}')";
+
 async fn summaries_hold_over_rows_stored_before_the_maxima(db: TestDb) {
     db.seed(50).await;
     let key = db.key("org_acme", Role::Viewer).await;
@@ -956,13 +960,16 @@ async fn summaries_hold_over_rows_stored_before_the_maxima(db: TestDb) {
     .into_iter()
     .enumerate()
     {
-        db.db
-            .execute_unprepared(&format!(
-                "INSERT INTO activity_events (id, org_id, ts, action, status_code, success, duration_ms, token_usage, tokens_total, metadata) VALUES ('act_legacy_{i}', 'org_acme', {}, 'legacy', 200, true, {duration}, '{{}}', {tokens}, '{{}}')",
-                now - 1_000 - i as i64
-            ))
-            .await
-            .unwrap();
+        db.run(
+            LEGACY_EVENT,
+            vec![
+                format!("act_legacy_{i}").into(),
+                (now - 1_000 - i as i64).into(),
+                duration.into(),
+                tokens.into(),
+            ],
+        )
+        .await;
     }
     // Read from the raw rows, then again once a refresh folded them into the
     // rollups, twice (the second fold adds to the first).
@@ -979,13 +986,16 @@ async fn summaries_hold_over_rows_stored_before_the_maxima(db: TestDb) {
             activity_gateway::service::rollups::refresh(&db.db)
                 .await
                 .expect("a refresh over rows past the maxima");
-            db.db
-                .execute_unprepared(&format!(
-                    "INSERT INTO activity_events (id, org_id, ts, action, status_code, success, duration_ms, token_usage, tokens_total, metadata) VALUES ('act_legacy_r{round}', 'org_acme', {}, 'legacy', 200, true, {}, '{{}}', {}, '{{}}')",
-                    now - 2_000, i64::MAX, i64::MAX
-                ))
-                .await
-                .unwrap();
+            db.run(
+                LEGACY_EVENT,
+                vec![
+                    format!("act_legacy_r{round}").into(),
+                    (now - 2_000).into(),
+                    i64::MAX.into(),
+                    i64::MAX.into(),
+                ],
+            )
+            .await;
         }
         let (status, body) = app.get(path, &key).await;
         assert_eq!(status, 200, "{path}: {body}");

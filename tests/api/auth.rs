@@ -174,16 +174,13 @@ async fn every_bad_credential_answers_401_in_the_envelope(db: TestDb) {
     let revoked = db.key("org_acme", Role::Admin).await;
     let revoked_id = {
         let hash = activity_gateway::auth::api_key::hash_secret(&revoked);
-        let row = db
-            .db
-            .query_one_raw(Statement::from_string(
-                db.db.get_database_backend(),
-                format!("SELECT id FROM api_keys WHERE secret_hash = '{hash}'"),
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get::<String>("", "id").unwrap()
+        let rows = db
+            .rows(
+                "SELECT id FROM api_keys WHERE secret_hash = ?",
+                vec![hash.into()],
+            )
+            .await;
+        rows[0].try_get::<String>("", "id").unwrap()
     };
     activity_gateway::service::keys::revoke(&db.db, &revoked_id)
         .await

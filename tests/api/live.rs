@@ -505,7 +505,6 @@ async fn an_expired_jwt_ends_its_open_subscription_with_4403(db: TestDb) {
 
 async fn live_cursors_carry_no_global_commit_sequence(db: TestDb) {
     use base64::Engine as _;
-    use sea_orm::ConnectionTrait as _;
     db.seed(20).await;
     let acme = db.key("org_acme", Role::Admin).await;
     let globex = db.key("org_globex", Role::Admin).await;
@@ -522,16 +521,13 @@ async fn live_cursors_carry_no_global_commit_sequence(db: TestDb) {
     let edge = subscriber.edge().await;
     assert_eq!(edge["node"]["id"], ids[0].as_str());
     let cursor = edge["cursor"].as_str().unwrap();
-    let row = db
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(
-            db.db.get_database_backend(),
-            format!("SELECT seq FROM activity_events WHERE id = '{}'", ids[0]),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let seq: i64 = row.try_get("", "seq").unwrap();
+    let rows = db
+        .rows(
+            "SELECT seq FROM activity_events WHERE id = ?",
+            vec![ids[0].as_str().into()],
+        )
+        .await;
+    let seq: i64 = rows[0].try_get("", "seq").unwrap();
     assert!(seq > 1_500, "{seq}");
     let readable: String = cursor
         .split('.')

@@ -12,18 +12,17 @@ use std::time::{Duration, Instant};
 use crate::common::{Backend, Served, TestDb};
 use activity_gateway::domain::permission::Role;
 use futures_util::{SinkExt, StreamExt};
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-async fn scalar(db: &TestDb, sql: &str) -> Option<String> {
-    db.db
-        .query_one_raw(Statement::from_string(db.db.get_database_backend(), sql))
+/// The text in the first column of the first row `sql` answers with
+/// `values` bound, if any.
+async fn scalar(db: &TestDb, sql: &str, values: Vec<sea_orm::Value>) -> Option<String> {
+    db.rows(sql, values)
         .await
-        .unwrap()
-        .map(|row| row.try_get_by_index::<Option<String>>(0).unwrap())
-        .flatten()
+        .first()
+        .and_then(|row| row.try_get_by_index::<Option<String>>(0).unwrap())
 }
 
 async fn post(client: &reqwest::Client, url: String, key: &str, body: Value) -> (u16, Value) {
@@ -121,11 +120,10 @@ async fn three_replicas_share_the_live_tail_exports_and_exact_rollups() {
     .await;
     assert_eq!((status, &job["status"]), (200, &json!("pending")), "{job}");
     let id = job["upload_id"].as_str().unwrap().to_owned();
-    let claimed_by =
-        format!("SELECT claimed_by FROM exports WHERE id = '{id}' AND status = 'running'");
+    let claimed_by = "SELECT claimed_by FROM exports WHERE id = ? AND status = 'running'";
     let deadline = Instant::now() + Duration::from_secs(20);
     let runner = loop {
-        if let Some(runner) = scalar(&db, &claimed_by).await {
+        if let Some(runner) = scalar(&db, claimed_by, vec![id.as_str().into()]).await {
             break runner;
         }
         assert!(Instant::now() < deadline, "no replica claimed the export");
@@ -141,7 +139,8 @@ async fn three_replicas_share_the_live_tail_exports_and_exact_rollups() {
     assert_eq!(
         scalar(
             &db,
-            &format!("SELECT status FROM exports WHERE id = '{id}'")
+            "SELECT status FROM exports WHERE id = ?",
+            vec![id.as_str().into()]
         )
         .await,
         Some("running".to_owned()),
@@ -163,7 +162,8 @@ async fn three_replicas_share_the_live_tail_exports_and_exact_rollups() {
     );
     let attempt = scalar(
         &db,
-        &format!("SELECT CAST(attempt AS TEXT) FROM exports WHERE id = '{id}'"),
+        "SELECT CAST(attempt AS TEXT) FROM exports WHERE id = ?",
+        vec![id.as_str().into()],
     )
     .await;
     assert_eq!(attempt.as_deref(), Some("2"), "taken over once");
@@ -220,9 +220,15 @@ async fn three_replicas_share_the_live_tail_exports_and_exact_rollups() {
     let folded = scalar(
         &db,
         "SELECT CAST(SUM(request_count) AS TEXT) FROM activity_rollups_hourly WHERE scope_kind = 'org'",
+        vec![],
     )
     .await;
-    let stored = scalar(&db, "SELECT CAST(COUNT(*) AS TEXT) FROM activity_events").await;
+    let stored = scalar(
+        &db,
+        "SELECT CAST(COUNT(*) AS TEXT) FROM activity_events",
+        vec![],
+    )
+    .await;
     assert_eq!(folded, stored, "every event folded exactly once");
 
     // A revocation holds on every replica at once: no process caches credentials.

@@ -283,15 +283,12 @@ async fn percentiles_and_buckets_match_the_raw_events(db: TestDb) {
     )
     .await
     .unwrap();
-    let backend = db.db.get_database_backend();
     let rows = db
-        .db
-        .query_all_raw(Statement::from_string(
-            backend,
-            format!("SELECT duration_ms, ts FROM activity_events WHERE workspace_id = 'ws_acme_research' AND ts >= {start} AND ts < {end} ORDER BY duration_ms"),
-        ))
-        .await
-        .unwrap();
+        .rows(
+            "SELECT duration_ms, ts FROM activity_events WHERE workspace_id = 'ws_acme_research' AND ts >= ? AND ts < ? ORDER BY duration_ms",
+            vec![start.into(), end.into()],
+        )
+        .await;
     let durations: Vec<i64> = rows
         .iter()
         .map(|r| r.try_get::<i64>("", "duration_ms").unwrap())

@@ -260,6 +260,43 @@ impl TestDb {
         row.try_get::<i64>("", "n").unwrap()
     }
 
+    /// The statement `sql` with `values` bound to its `?` placeholders (in
+    /// order; written `$1`, `$2`, ... for PostgreSQL here): values are never
+    /// spliced into the text.
+    pub fn statement(&self, sql: &str, values: Vec<sea_orm::Value>) -> sea_orm::Statement {
+        let backend = self.db.get_database_backend();
+        let sql = match self.backend {
+            Backend::Sqlite => sql.to_owned(),
+            Backend::Postgres => {
+                let mut numbered = String::with_capacity(sql.len() + 8);
+                for (i, part) in sql.split('?').enumerate() {
+                    if i > 0 {
+                        numbered.push_str(&format!("${i}"));
+                    }
+                    numbered.push_str(part);
+                }
+                numbered
+            }
+        };
+        sea_orm::Statement::from_sql_and_values(backend, sql, values)
+    }
+
+    /// The rows `sql` answers with `values` bound ([`TestDb::statement`]).
+    pub async fn rows(&self, sql: &str, values: Vec<sea_orm::Value>) -> Vec<sea_orm::QueryResult> {
+        self.db
+            .query_all_raw(self.statement(sql, values))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Runs `sql` with `values` bound ([`TestDb::statement`]).
+    pub async fn run(&self, sql: &str, values: Vec<sea_orm::Value>) {
+        self.db
+            .execute_raw(self.statement(sql, values))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     pub async fn key(&self, org: &str, role: Role) -> String {
         self.key_with(NewKey {
             org_id: org.into(),
