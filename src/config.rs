@@ -241,11 +241,21 @@ pub struct HttpArgs {
         default_value_t = 10_000
     )]
     pub max_connections: usize,
-    /// Database connections the pool may open; 0: 8 on SQLite (one writer
-    /// anyway), 16 on PostgreSQL.
-    #[arg(long, env = "ACTIVITY_GATEWAY_DB_POOL_SIZE", default_value_t = 0)]
+    /// Database connections the pool may open, at most 1000; 0: 8 on SQLite
+    /// (one writer anyway), 16 on PostgreSQL.
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_DB_POOL_SIZE",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u32).range(0..=MAX_DB_POOL_SIZE as i64)
+    )]
     pub db_pool_size: u32,
 }
+
+/// The largest pool `--db-pool-size` takes: past it, a pool would hold
+/// more connections than a PostgreSQL server allows by default (100) many
+/// times over.
+pub const MAX_DB_POOL_SIZE: u32 = 1000;
 
 impl Default for HttpArgs {
     fn default() -> Self {

@@ -467,6 +467,33 @@ fn every_flag_and_argument_is_described_in_help_and_names_its_variable_bare() {
     }
 }
 
+/// `--db-pool-size` takes 0 (the backend's default) to 1000, and refuses
+/// more, as clap refuses a bad flag (exit 2, naming the range).
+#[test]
+fn the_pool_size_is_taken_up_to_its_limit_and_refused_past_it() {
+    let parse = |size: &str| {
+        activity_gateway::config::Cli::command_line().try_get_matches_from([
+            "activity-gateway",
+            "serve",
+            "--db-pool-size",
+            size,
+        ])
+    };
+    for size in ["0", "1", "1000"] {
+        assert!(parse(size).is_ok(), "{size}");
+    }
+    for size in ["1001", "-1", "many"] {
+        assert!(parse(size).is_err(), "{size}");
+    }
+    let output = binary()
+        .args(["serve", "--db-pool-size", "1001"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("0..=1000"), "{stderr}");
+}
+
 /// `--log-format json` writes one JSON object per log line, for log shippers.
 #[test]
 fn json_logs_are_one_object_per_line() {
