@@ -9,7 +9,11 @@ use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue};
 use serde_json::json;
 
 on_both_backends!(
-    metrics_count_what_happened,
+    requests_are_counted_and_timed_by_matched_route_method_and_status,
+    graphql_requests_are_counted_by_type_root_field_and_outcome,
+    the_pool_gauges_add_up_and_the_recorder_and_live_tail_report,
+    the_rollup_lag_counts_the_events_not_folded_until_a_fold,
+    export_jobs_are_counted_by_state,
     the_pool_counts_its_acquisitions_and_the_waits_of_requests_that_found_no_idle_connection,
     metrics_answer_a_scraper_by_its_token_or_from_this_machine,
 );
@@ -141,30 +145,26 @@ fn help<'a>(scrape: &'a Scrape, family: &str) -> &'a str {
     &scrape.families[family].help
 }
 
-async fn metrics_count_what_happened(db: TestDb) {
+/// The demo data set, an admin of `org_acme`, and the application.
+async fn admin_app(db: &TestDb) -> (TestApp, String) {
     db.seed(100).await;
     let key = db.key("org_acme", Role::Admin).await;
-    let app = TestApp::spawn(&db.db).await;
+    (TestApp::spawn(&db.db).await, key)
+}
 
+/// A gauge or counter without labels.
+fn plain(scraped: &Scrape, name: &str) -> Option<f64> {
+    value(scraped, name, &[])
+}
+
+async fn requests_are_counted_and_timed_by_matched_route_method_and_status(db: TestDb) {
+    let (app, key) = admin_app(&db).await;
     for _ in 0..2 {
         let (status, _) = app.get("/v1/orgs/org_acme/activity?limit=5", &key).await;
         assert_eq!(status, 200);
     }
     let (status, _) = app.get("/no/such/route", &key).await;
     assert_eq!(status, 404);
-    let (_, ok) = app.graphql(&key, "{ viewer { principalId } }").await;
-    assert!(ok["errors"].is_null(), "{ok}");
-    let (_, refused) = app.graphql(&key, "{ nope }").await;
-    assert!(refused["errors"].is_array(), "{refused}");
-    let (status, _) = app
-        .post_json(
-            &key,
-            "/v1/orgs/org_acme/activity",
-            &json!([{ "action": "read" }, { "action": "read" }, { "action": "read" }]),
-        )
-        .await;
-    assert_eq!(status, 200);
-
     let text = scrape(&app, &key).await;
     let scraped = parse(&text);
     let feed = [
@@ -202,6 +202,17 @@ async fn metrics_count_what_happened(db: TestDb) {
         Some(1.0),
         "{text}"
     );
+    app.stop().await;
+}
+
+async fn graphql_requests_are_counted_by_type_root_field_and_outcome(db: TestDb) {
+    let (app, key) = admin_app(&db).await;
+    let (_, ok) = app.graphql(&key, "{ viewer { principalId } }").await;
+    assert!(ok["errors"].is_null(), "{ok}");
+    let (_, refused) = app.graphql(&key, "{ nope }").await;
+    assert!(refused["errors"].is_array(), "{refused}");
+    let text = scrape(&app, &key).await;
+    let scraped = parse(&text);
     let operations = |kind, field, outcome| {
         value(
             &scraped,
@@ -211,27 +222,48 @@ async fn metrics_count_what_happened(db: TestDb) {
     };
     assert_eq!(operations("query", "viewer", "ok"), Some(1.0), "{text}");
     assert_eq!(operations("none", "none", "error"), Some(1.0), "{text}");
-    // The pool: what is open is in use or idle.
-    let gauge = |name| value(&scraped, name, &[]);
-    let open = gauge("activity_gateway_db_pool_connections").unwrap();
-    let in_use = gauge("activity_gateway_db_pool_in_use").unwrap();
-    let idle = gauge("activity_gateway_db_pool_idle").unwrap();
+    app.stop().await;
+}
+
+async fn the_pool_gauges_add_up_and_the_recorder_and_live_tail_report(db: TestDb) {
+    let (app, key) = admin_app(&db).await;
+    let text = scrape(&app, &key).await;
+    let scraped = parse(&text);
+    // What is open is in use or idle.
+    let open = plain(&scraped, "activity_gateway_db_pool_connections").unwrap();
+    let in_use = plain(&scraped, "activity_gateway_db_pool_in_use").unwrap();
+    let idle = plain(&scraped, "activity_gateway_db_pool_idle").unwrap();
     assert!(open >= 1.0, "{text}");
     assert_eq!(in_use + idle, open, "{text}");
     assert!(
-        gauge("activity_gateway_recorder_queued").is_some(),
+        plain(&scraped, "activity_gateway_recorder_queued").is_some(),
         "{text}"
     );
-    assert_eq!(gauge("activity_gateway_live_subscriptions"), Some(0.0));
+    assert_eq!(
+        plain(&scraped, "activity_gateway_live_subscriptions"),
+        Some(0.0)
+    );
+    app.stop().await;
+}
 
-    // Rollup lag: the events beyond the watermark, then none after a fold.
+async fn the_rollup_lag_counts_the_events_not_folded_until_a_fold(db: TestDb) {
+    let (app, key) = admin_app(&db).await;
+    let (status, _) = app
+        .post_json(
+            &key,
+            "/v1/orgs/org_acme/activity",
+            &json!([{ "action": "read" }, { "action": "read" }, { "action": "read" }]),
+        )
+        .await;
+    assert_eq!(status, 200);
     let watermark = activity_gateway::service::rollups::watermark(&db.db)
         .await
         .unwrap();
     let unfolded = db.count_events(&format!("seq > {watermark}")).await;
     assert!(unfolded >= 3, "the three ingested events at least");
+    let text = scrape(&app, &key).await;
     assert_eq!(
-        gauge("activity_gateway_rollup_unfolded_events"),
+        plain(&parse(&text), "activity_gateway_rollup_unfolded_events"),
         Some(unfolded as f64),
         "{text}"
     );
@@ -240,16 +272,18 @@ async fn metrics_count_what_happened(db: TestDb) {
         .unwrap();
     let text = scrape(&app, &key).await;
     let scraped = parse(&text);
-    let gauge = |name| value(&scraped, name, &[]);
     assert_eq!(
-        gauge("activity_gateway_rollup_unfolded_events"),
+        plain(&scraped, "activity_gateway_rollup_unfolded_events"),
         Some(0.0),
         "{text}"
     );
-    let since = gauge("activity_gateway_rollup_seconds_since_fold").unwrap();
+    let since = plain(&scraped, "activity_gateway_rollup_seconds_since_fold").unwrap();
     assert!((0.0..60.0).contains(&since), "{text}");
+    app.stop().await;
+}
 
-    // Export jobs by state: none, then one done.
+async fn export_jobs_are_counted_by_state(db: TestDb) {
+    let (app, key) = admin_app(&db).await;
     let jobs = |text: &str, state: &str| {
         value(
             &parse(text),
@@ -257,6 +291,7 @@ async fn metrics_count_what_happened(db: TestDb) {
             &[("state", state)],
         )
     };
+    let text = scrape(&app, &key).await;
     for state in ["pending", "running", "done", "failed"] {
         assert_eq!(jobs(&text, state), Some(0.0), "{state}: {text}");
     }
@@ -278,6 +313,7 @@ async fn metrics_count_what_happened(db: TestDb) {
         (Some(1.0), Some(0.0), Some(0.0)),
         "{text}"
     );
+    app.stop().await;
 }
 
 /// Through the real binary, which counts the pool's acquisitions: sixteen
