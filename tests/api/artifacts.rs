@@ -19,6 +19,7 @@ on_both_backends!(
     an_export_whose_runner_went_silent_is_taken_over_or_failed,
     an_org_may_have_two_exports_queued_and_others_still_export,
     an_expired_export_answers_404_and_is_deleted,
+    a_half_written_export_left_by_a_killed_process_is_removed_once_abandoned,
 );
 
 const ROUTE: &str = "/api/v5/artifacts/activity";
@@ -833,4 +834,48 @@ async fn an_expired_export_answers_404_and_is_deleted(db: TestDb) {
         walk(exports.path())
     );
     again.stop().await;
+}
+
+/// A process killed mid-export leaves its `.zip.partial` behind. A runner
+/// removes such files once nothing wrote to them for 10 minutes (checked as
+/// it starts, then every minute): at 11 minutes the file goes, at 9 it
+/// stays (a slow writer), and finished ZIPs are left to their expiry.
+async fn a_half_written_export_left_by_a_killed_process_is_removed_once_abandoned(db: TestDb) {
+    use std::time::{Duration, SystemTime};
+    db.seed(10).await;
+    let exports = tempfile::tempdir().unwrap();
+    let org_dir = exports.path().join("org_acme");
+    std::fs::create_dir_all(&org_dir).unwrap();
+    let written = |name: &str, minutes_ago: u64| {
+        let path = org_dir.join(name);
+        std::fs::write(&path, b"PK").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(minutes_ago * 60))
+            .unwrap();
+        path
+    };
+    let abandoned = written("exp_killed.1.zip.partial", 11);
+    let slow = written("exp_slow.1.zip.partial", 9);
+    let fresh = written("exp_running.1.zip.partial", 0);
+    let finished = written("exp_done.zip", 60);
+    let settings = activity_gateway::config::HttpArgs {
+        export_dir: exports.path().to_owned(),
+        ..test_settings()
+    };
+    let app = TestApp::spawn_with(&db.db, settings).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while abandoned.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned file is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for kept in [&slow, &fresh, &finished] {
+        assert!(kept.exists(), "{} was removed", kept.display());
+    }
+    app.stop().await;
 }

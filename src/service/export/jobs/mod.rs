@@ -43,7 +43,8 @@ pub const MAX_ATTEMPTS: i32 = 3;
 pub const MAX_ACTIVE_PER_ORG: u64 = 2;
 /// How often an idle runner looks for jobs queued by other replicas.
 const POLL_EVERY: Duration = Duration::from_secs(1);
-/// How often expired exports are deleted.
+/// How often expired exports, and half-written files abandoned by a killed
+/// process, are deleted.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Bytes of ZIP per `export_chunks` row.
 const CHUNK_BYTES: usize = 1024 * 1024;
@@ -190,6 +191,7 @@ impl ExportRunner {
                 if let Err(e) = sweep_expired(&db, &self.settings.export_dir).await {
                     tracing::warn!(error = %e, "deleting expired exports failed; retrying later");
                 }
+                sweep_abandoned(&self.settings.export_dir).await;
             }
             match claim(&db, &self.name).await {
                 Ok(Some(job)) => {

@@ -195,6 +195,48 @@ pub(super) async fn fail(db: &DatabaseConnection, job: &Claimed, e: AppError) {
     }
 }
 
+/// How long a half-written ZIP (`.zip.partial`) may go unwritten before it
+/// counts as abandoned: a runner writes its file page by page, and a job
+/// whose runner went silent is taken over after [`LEASE`] under a new
+/// attempt, and so a new file name. A process killed mid-export leaves its
+/// partial file behind; nothing else would ever remove it.
+pub(super) const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes the half-written ZIPs under `export_dir` (one folder per org)
+/// not written to for [`ABANDONED_AFTER`]. Answers how many went.
+pub(super) async fn sweep_abandoned(export_dir: &Path) -> usize {
+    let export_dir = export_dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let abandoned = |path: &Path| {
+            path.to_string_lossy().ends_with(".zip.partial")
+                && std::fs::metadata(path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|at| at.elapsed().ok())
+                    .is_some_and(|idle| idle > ABANDONED_AFTER)
+        };
+        let mut removed = 0;
+        let orgs = std::fs::read_dir(&export_dir).into_iter().flatten().flatten();
+        for org in orgs.filter(|e| e.path().is_dir()) {
+            for file in std::fs::read_dir(org.path()).into_iter().flatten().flatten() {
+                let path = file.path();
+                if abandoned(&path) {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => {
+                            tracing::info!(path = %path.display(), "abandoned half-written export removed");
+                            removed += 1;
+                        }
+                        Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not remove an abandoned half-written export"),
+                    }
+                }
+            }
+        }
+        removed
+    })
+    .await
+    .unwrap_or(0)
+}
+
 /// Deletes exports past their expiry: their chunks, files and rows.
 pub(super) async fn sweep_expired(db: &DatabaseConnection, export_dir: &Path) -> AppResult<()> {
     let now = now_micros();
