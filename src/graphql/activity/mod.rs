@@ -288,8 +288,7 @@ pub(super) fn page_limit(first: Option<i32>, problems: &mut Vec<InvalidInput>) -
 
 /// The relations of events that this connection's selection asks for, under
 /// `nodes` or `edges { node }` (fragments included).
-fn selected_relations(ctx: &Context<'_>) -> Relations {
-    let selection = ctx.look_ahead();
+fn selected_relations(selection: &async_graphql::Lookahead<'_>) -> Relations {
     let asks = |name: &str| {
         selection.field("nodes").field(name).exists()
             || selection.field("edges").field("node").field(name).exists()
@@ -329,9 +328,10 @@ pub async fn activity_connection(
     let page = activity::page(db, &org, &scope, &filter, limit, cursor.as_ref())
         .await
         .gql()?;
+    let selection = ctx.look_ahead();
     if let Some(loaders) = ctx.data_opt::<std::sync::Arc<Loaders>>() {
         loaders
-            .prefetch(selected_relations(ctx), &page.events)
+            .prefetch(selected_relations(&selection), &page.events)
             .await
             .map_err(|e| AppError::internal_msg(e).to_graphql())?;
     }
@@ -350,7 +350,7 @@ pub async fn activity_connection(
     };
     // Sealing costs an HMAC per row: rows get cursors only when the
     // selection reads them (an unread field is never answered).
-    let edge_cursors = ctx.look_ahead().field("edges").field("cursor").exists();
+    let edge_cursors = selection.field("edges").field("cursor").exists();
     let edges: Vec<ActivityEdge> = page
         .events
         .into_iter()
