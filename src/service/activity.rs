@@ -90,11 +90,8 @@ pub fn filter_condition(filter: &ActivityFilter) -> Condition {
 /// backends turn `(ts, id) < (?, ?)` into an index range, so a deep page seeks
 /// straight to its place (the equivalent OR form makes them scan from the top).
 fn after(cursor: &Cursor) -> Condition {
-    let key = Expr::tuple([Expr::col(Column::Ts).into(), Expr::col(Column::Id).into()]);
-    let at = Expr::tuple([
-        Expr::val(cursor.ts).into(),
-        Expr::val(cursor.id.as_str()).into(),
-    ]);
+    let key = Expr::tuple([Expr::col(Column::Ts), Expr::col(Column::Id)]);
+    let at = Expr::tuple([Expr::val(cursor.ts), Expr::val(cursor.id.as_str())]);
     Condition::all().add(sea_orm::sea_query::ExprTrait::lt(key, at))
 }
 

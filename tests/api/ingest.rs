@@ -39,7 +39,7 @@ fn event(n: usize) -> Value {
         "user_id": "usr_acme_03",
         "action": "execute",
         "resource_type": "endpoint",
-        "status_code": if n % 5 == 0 { 502 } else { 200 },
+        "status_code": if n.is_multiple_of(5) { 502 } else { 200 },
         "duration_ms": 100 + n,
         "token_usage": { "prompt_tokens": 10, "completion_tokens": n },
         "metadata": { "source": "test", "n": n }

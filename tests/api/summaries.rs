@@ -153,18 +153,18 @@ fn late_event(n: usize, ts: i64, user: &str) -> EventRow {
         user_id: Some(user.into()),
         workspace_id: Some("ws_acme_staging".into()),
         app_id: Some("app_acme_staging_billing".into()),
-        action: if n % 2 == 0 {
+        action: if n.is_multiple_of(2) {
             "execute".into()
         } else {
             "export".into()
         },
-        resource_type: if n % 3 == 0 {
+        resource_type: if n.is_multiple_of(3) {
             None
         } else {
             Some("endpoint".into())
         },
-        status_code: if n % 4 == 0 { 500 } else { 200 },
-        success: n % 4 != 0,
+        status_code: if n.is_multiple_of(4) { 500 } else { 200 },
+        success: !n.is_multiple_of(4),
         duration_ms: 10 + n as i64,
         tokens_total: 7,
         token_usage: r#"{"prompt_tokens":7}"#.into(),

@@ -120,11 +120,8 @@ pub(super) async fn read_all(
     loop {
         let mut query = entity::activity_event::Entity::find().filter(E::OrgId.eq(org_id));
         if let Some((ts, id)) = &after {
-            let key = Expr::tuple([Expr::col(E::Ts).into(), Expr::col(E::Id).into()]);
-            query = query.filter(key.gt(Expr::tuple([
-                Expr::val(*ts).into(),
-                Expr::val(id.as_str()).into(),
-            ])));
+            let key = Expr::tuple([Expr::col(E::Ts), Expr::col(E::Id)]);
+            query = query.filter(key.gt(Expr::tuple([Expr::val(*ts), Expr::val(id.as_str())])));
         }
         let page = query
             .order_by_asc(E::Ts)
