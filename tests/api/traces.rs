@@ -18,6 +18,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 on_both_backends!(
     every_request_becomes_a_span_named_by_its_route_at_the_otlp_collector,
     a_callers_traceparent_is_continued_into_the_spans_of_its_database_queries,
+    a_malformed_traceparent_is_ignored_and_the_request_starts_its_own_trace,
 );
 
 /// A collector: the OTLP/HTTP JSON exports posted to `/v1/traces`, read as
@@ -174,5 +175,28 @@ async fn a_callers_traceparent_is_continued_into_the_spans_of_its_database_queri
         // org) are bound, never in the text a collector keeps.
         let statement = attribute(&query.attributes, "db.statement").unwrap_or_default();
         assert!(!statement.contains("org_acme"), "{statement}");
+    }
+}
+
+async fn a_malformed_traceparent_is_ignored_and_the_request_starts_its_own_trace(db: TestDb) {
+    db.seed(20).await;
+    // Upper-case hex, and an all-zero trace id: both invalid in W3C's terms.
+    for traceparent in [
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+    ] {
+        let exports = traced_requests(&db, 1, &[("traceparent", traceparent)]).await;
+        let spans = spans(&exports);
+        let request = spans
+            .iter()
+            .find(|s| s.name == "request")
+            .unwrap_or_else(|| panic!("no request span: {spans:?}"));
+        assert!(request.parent_span_id.is_empty(), "{request:?}");
+        assert_eq!(request.trace_id.len(), 16);
+        assert!(request.trace_id.iter().any(|b| *b != 0), "{request:?}");
+        assert_ne!(
+            hex::encode(&request.trace_id),
+            traceparent[3..35].to_ascii_lowercase()
+        );
     }
 }
