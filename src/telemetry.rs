@@ -24,11 +24,43 @@ const LATENCY_BUCKETS: [f64; 14] = [
 pub struct Telemetry {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// The operation names that have a series of their own.
+    operation_names: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+/// Operation names that get a series of their own: the first ones seen, up
+/// to this many, each at most [`MAX_OPERATION_NAME_BYTES`] long. Names are
+/// the client's choice, so past these they count as `other`, and no client
+/// can grow the series without end.
+pub const MAX_OPERATION_NAMES: usize = 100;
+pub const MAX_OPERATION_NAME_BYTES: usize = 64;
 
 impl Default for Telemetry {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// What `/metrics` says of a GraphQL operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationLabel {
+    /// `query`, `mutation`, `subscription`; `none` when refused before it
+    /// ran; `batch` for the operations of a JSON array.
+    pub kind: &'static str,
+    /// The first root field (`none`, `batch` as above).
+    pub field: String,
+    /// The operation's name in its document, when it has one.
+    pub name: Option<String>,
+}
+
+impl OperationLabel {
+    /// An operation that never ran, or one of a batch.
+    pub fn of(kind: &'static str) -> Self {
+        Self {
+            kind,
+            field: kind.to_owned(),
+            name: None,
+        }
     }
 }
 
@@ -54,7 +86,11 @@ impl Telemetry {
             .expect("the buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
-        let telemetry = Self { recorder, handle };
+        let telemetry = Self {
+            recorder,
+            handle,
+            operation_names: Default::default(),
+        };
         telemetry.with(|| {
             metrics::describe_counter!(
                 HTTP_REQUESTS,
@@ -67,7 +103,7 @@ impl Telemetry {
             );
             metrics::describe_counter!(
                 GRAPHQL_OPERATIONS,
-                "GraphQL requests over HTTP, by operation type, first root field and outcome (ok, partial, error)."
+                "GraphQL operations over HTTP, by operation type, first root field, name (the first 100 names; others: other) and outcome (ok, partial, error)."
             );
         });
         telemetry
@@ -92,16 +128,38 @@ impl Telemetry {
         });
     }
 
-    /// One GraphQL request: its operation type and first root field (names
-    /// the schema bounds; client-chosen operation names would let a client
-    /// grow the series without end) and how it went.
-    pub fn graphql_operation(&self, kind: &str, root_field: &str, outcome: &str) {
+    /// One GraphQL operation: its type and first root field (which the
+    /// schema bounds), its name (bounded by [`MAX_OPERATION_NAMES`]) and
+    /// how it went.
+    pub fn graphql_operation(&self, operation: &OperationLabel, outcome: &str) {
         let labels = [
-            ("type", kind.to_owned()),
-            ("field", root_field.to_owned()),
+            ("type", operation.kind.to_owned()),
+            ("field", operation.field.clone()),
+            ("name", self.name_label(operation.name.as_deref())),
             ("outcome", outcome.to_owned()),
         ];
         self.with(|| counter!(GRAPHQL_OPERATIONS, &labels).increment(1));
+    }
+
+    /// The `name` label of an operation: `anonymous` without a name, the
+    /// name itself while there is room, `other` past it.
+    fn name_label(&self, name: Option<&str>) -> String {
+        let Some(name) = name else {
+            return "anonymous".to_owned();
+        };
+        if name.len() > MAX_OPERATION_NAME_BYTES {
+            return "other".to_owned();
+        }
+        let mut names = self
+            .operation_names
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if names.contains(name) || names.len() < MAX_OPERATION_NAMES {
+            names.insert(name.to_owned());
+            name.to_owned()
+        } else {
+            "other".to_owned()
+        }
     }
 
     /// The text a scraper reads, with `readings` of the moment.

@@ -1,6 +1,7 @@
 //! `/graphql` over HTTP: POST (queries and mutations), GET (queries only),
 //! and a GET that upgrades to a WebSocket (`socket.rs`) for subscriptions.
 
+use crate::telemetry::OperationLabel;
 use async_graphql::{BatchRequest, BatchResponse, Request, ServerError};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -150,7 +151,7 @@ async fn execute(
                 .await,
             // Batches answer 200 whatever each operation did.
             refused_before_execution: false,
-            operation: ("batch", "batch".to_owned()),
+            operation: OperationLabel::of("batch"),
         },
     };
     answer(state, headers, ran, action)
@@ -162,8 +163,8 @@ struct Ran {
     /// Refused before execution began (parse, validation, limits): a
     /// "request error" in GraphQL over HTTP's terms.
     refused_before_execution: bool,
-    /// The type and first root field of what ran, for `/metrics`.
-    operation: (&'static str, String),
+    /// What ran, for `/metrics`.
+    operation: OperationLabel,
 }
 
 /// One operation on the plain schema: its document prepared here
@@ -189,8 +190,15 @@ async fn run_single(state: &GraphqlState, mut request: Request) -> Ran {
     }
     super::ordering::order_answer(&mut response.data, &document, operation_name.as_deref());
     let operation = super::ordering::operation(&document, operation_name.as_deref())
-        .map(super::ordering::label)
-        .unwrap_or(("none", "none".to_owned()));
+        .map(|ran| {
+            let (kind, field) = super::ordering::label(ran);
+            OperationLabel {
+                kind,
+                field,
+                name: super::ordering::operation_name(&document, operation_name.as_deref()),
+            }
+        })
+        .unwrap_or_else(|| OperationLabel::of("none"));
     Ran {
         response: BatchResponse::Single(response),
         refused_before_execution: false,
@@ -203,7 +211,7 @@ fn refused_with(response: async_graphql::Response) -> Ran {
     Ran {
         response: BatchResponse::Single(response),
         refused_before_execution: true,
-        operation: ("none", "none".to_owned()),
+        operation: OperationLabel::of("none"),
     }
 }
 
@@ -260,15 +268,11 @@ fn body(headers: &HeaderMap, response: &BatchResponse, request_error: bool) -> R
         .into_response()
 }
 
-/// Counts each operation of the answer for `/metrics`: by type and first
-/// root field (`none` when it never ran; a batch's operations count as
-/// `batch`) and whether it answered data without errors (`ok`), data and
-/// errors (`partial`) or errors alone (`error`).
-fn count_operations(
-    state: &GraphqlState,
-    response: &BatchResponse,
-    operation: &(&'static str, String),
-) {
+/// Counts each operation of the answer for `/metrics`: by type, first
+/// root field and name (`none` when it never ran; a batch's operations
+/// count as `batch`) and whether it answered data without errors (`ok`),
+/// data and errors (`partial`) or errors alone (`error`).
+fn count_operations(state: &GraphqlState, response: &BatchResponse, operation: &OperationLabel) {
     let outcome = |r: &async_graphql::Response| {
         let data = !matches!(r.data, async_graphql::Value::Null);
         match (data, r.errors.is_empty()) {
@@ -282,9 +286,7 @@ fn count_operations(
         BatchResponse::Batch(rs) => rs.as_slice(),
     };
     for r in responses {
-        state
-            .telemetry
-            .graphql_operation(operation.0, &operation.1, outcome(r));
+        state.telemetry.graphql_operation(operation, outcome(r));
     }
 }
 

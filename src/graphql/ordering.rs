@@ -88,6 +88,21 @@ pub fn order_answer(data: &mut Value, document: &ExecutableDocument, operation_n
     }
 }
 
+/// The name of the operation that runs: the one asked for, or the
+/// document's only one.
+pub fn operation_name(document: &ExecutableDocument, asked: Option<&str>) -> Option<String> {
+    match asked {
+        Some(name) => Some(name.to_owned()),
+        None => {
+            let mut operations = document.operations.iter();
+            match (operations.next(), operations.next()) {
+                (Some((name, _)), None) => name.map(|n| n.to_string()),
+                _ => None,
+            }
+        }
+    }
+}
+
 /// An operation's type and first root field.
 pub(super) fn label(operation: &OperationDefinition) -> (&'static str, String) {
     let kind = match operation.ty {

@@ -10,7 +10,8 @@ use serde_json::json;
 
 on_both_backends!(
     requests_are_counted_and_timed_by_matched_route_method_and_status,
-    graphql_requests_are_counted_by_type_root_field_and_outcome,
+    graphql_requests_are_counted_by_type_root_field_name_and_outcome,
+    operation_names_get_series_up_to_a_hundred_and_the_rest_count_as_other,
     the_pool_gauges_add_up_and_the_recorder_and_live_tail_report,
     the_rollup_lag_counts_the_events_not_folded_until_a_fold,
     export_jobs_are_counted_by_state,
@@ -205,23 +206,97 @@ async fn requests_are_counted_and_timed_by_matched_route_method_and_status(db: T
     app.stop().await;
 }
 
-async fn graphql_requests_are_counted_by_type_root_field_and_outcome(db: TestDb) {
+async fn graphql_requests_are_counted_by_type_root_field_name_and_outcome(db: TestDb) {
     let (app, key) = admin_app(&db).await;
     let (_, ok) = app.graphql(&key, "{ viewer { principalId } }").await;
     assert!(ok["errors"].is_null(), "{ok}");
+    let (_, named) = app
+        .graphql(&key, "query Who { viewer { principalId } }")
+        .await;
+    assert!(named["errors"].is_null(), "{named}");
     let (_, refused) = app.graphql(&key, "{ nope }").await;
     assert!(refused["errors"].is_array(), "{refused}");
     let text = scrape(&app, &key).await;
     let scraped = parse(&text);
-    let operations = |kind, field, outcome| {
+    let operations = |kind, field, name, outcome| {
         value(
             &scraped,
             "activity_gateway_graphql_operations_total",
-            &[("type", kind), ("field", field), ("outcome", outcome)],
+            &[
+                ("type", kind),
+                ("field", field),
+                ("name", name),
+                ("outcome", outcome),
+            ],
         )
     };
-    assert_eq!(operations("query", "viewer", "ok"), Some(1.0), "{text}");
-    assert_eq!(operations("none", "none", "error"), Some(1.0), "{text}");
+    assert_eq!(
+        operations("query", "viewer", "anonymous", "ok"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        operations("query", "viewer", "Who", "ok"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        operations("none", "none", "anonymous", "error"),
+        Some(1.0),
+        "{text}"
+    );
+    app.stop().await;
+}
+
+/// Operation names are the client's: the first 100 get a series each,
+/// later ones (and names over 64 bytes) count as `other`.
+async fn operation_names_get_series_up_to_a_hundred_and_the_rest_count_as_other(db: TestDb) {
+    let (app, key) = admin_app(&db).await;
+    let long = format!("N{}", "x".repeat(64));
+    for n in 0..101 {
+        let (_, answer) = app
+            .graphql(&key, &format!("query Op{n} {{ viewer {{ principalId }} }}"))
+            .await;
+        assert!(answer["errors"].is_null(), "{answer}");
+    }
+    let (_, answer) = app
+        .graphql(
+            &key,
+            &format!("query {long} {{ viewer {{ principalId }} }}"),
+        )
+        .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    // A name already seen keeps its series.
+    let (_, answer) = app
+        .graphql(&key, "query Op0 { viewer { principalId } }")
+        .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let text = scrape(&app, &key).await;
+    let scraped = parse(&text);
+    let by_name = |name| {
+        value(
+            &scraped,
+            "activity_gateway_graphql_operations_total",
+            &[
+                ("type", "query"),
+                ("field", "viewer"),
+                ("name", name),
+                ("outcome", "ok"),
+            ],
+        )
+    };
+    assert_eq!(by_name("Op0"), Some(2.0), "{text}");
+    assert_eq!(by_name("Op99"), Some(1.0), "{text}");
+    assert_eq!(by_name("Op100"), None, "{text}");
+    assert_eq!(
+        by_name("other"),
+        Some(2.0),
+        "the 101st and the long one: {text}"
+    );
+    let series = scraped.families["activity_gateway_graphql_operations_total"]
+        .iter_samples()
+        .count();
+    assert_eq!(series, 101, "100 names and other: {text}");
     app.stop().await;
 }
 
