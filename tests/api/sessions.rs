@@ -12,7 +12,10 @@ use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{json, Value};
 
 on_both_backends!(
-    hand_counted_fixture_analytics,
+    the_fixtures_counts_facets_and_filter_options_are_as_counted_by_hand,
+    a_profiles_summary_counts_its_sessions_and_only_open_recent_sessions_are_active,
+    date_from_is_inclusive_and_a_bare_date_to_includes_its_day,
+    department_and_role_filters_narrow_the_counts_and_another_orgs_ids_match_nothing,
     the_fixtures_analytics_answer_is_as_recorded,
     hand_counted_fixture_history_filters_and_pages,
     demo_totals_agree_and_every_page_walk_sees_each_session_once,
@@ -193,10 +196,10 @@ async fn the_fixtures_analytics_answer_is_as_recorded(db: TestDb) {
     app.stop().await;
 }
 
-async fn hand_counted_fixture_analytics(db: TestDb) {
+/// `/get` of the whole fixture: its counts, facets by day, role and department, and the filter options.
+async fn the_fixtures_counts_facets_and_filter_options_are_as_counted_by_hand(db: TestDb) {
     let key = fixture(&db).await;
     let app = TestApp::spawn(&db.db).await;
-
     let (status, all) = app.post_artifact(&key, "get", json!({})).await;
     assert_eq!(status, 200, "{all}");
     assert_eq!(counts(&all), (7, 5, 2, 2));
@@ -251,6 +254,18 @@ async fn hand_counted_fixture_analytics(db: TestDb) {
             ("viewer".into(), 3)
         ]
     );
+    app.stop().await;
+}
+
+/// The profile summary: Bo's two closed sessions summed by hand; only Ada and Cy,
+/// with open sessions seen lately, are active.
+async fn a_profiles_summary_counts_its_sessions_and_only_open_recent_sessions_are_active(
+    db: TestDb,
+) {
+    let key = fixture(&db).await;
+    let app = TestApp::spawn(&db.db).await;
+    let (status, all) = app.post_artifact(&key, "get", json!({})).await;
+    assert_eq!(status, 200, "{all}");
     let profiles = all["profile_summary"].as_array().unwrap();
     assert_eq!(profiles.len(), 4);
     let bo = profiles
@@ -284,8 +299,15 @@ async fn hand_counted_fixture_analytics(db: TestDb) {
         .map(|p| p["profile_id"].as_str().unwrap())
         .collect();
     assert_eq!(active, HashSet::from(["usr_fix_1", "usr_fix_3"]));
+    app.stop().await;
+}
 
-    // Dates: from is inclusive; a bare date_to includes that day; a datetime date_to excludes itself.
+/// `date_from` is inclusive; a bare `date_to` includes that day, a datetime
+/// `date_to` excludes itself; the filter options count the date range
+/// whatever department is chosen.
+async fn date_from_is_inclusive_and_a_bare_date_to_includes_its_day(db: TestDb) {
+    let key = fixture(&db).await;
+    let app = TestApp::spawn(&db.db).await;
     let (_, day2) = app
         .post_artifact(
             &key,
@@ -313,7 +335,16 @@ async fn hand_counted_fixture_analytics(db: TestDb) {
         .post_artifact(&key, "get", json!({ "date_from": "2026-03-02T00:00:00" }))
         .await;
     assert_eq!(counts(&from), (5, 3, 2, 2));
-    // Departments and roles.
+    app.stop().await;
+}
+
+/// Departments and roles narrow the counts, together too; another org's
+/// department matches no user of this org.
+async fn department_and_role_filters_narrow_the_counts_and_another_orgs_ids_match_nothing(
+    db: TestDb,
+) {
+    let key = fixture(&db).await;
+    let app = TestApp::spawn(&db.db).await;
     let (_, alpha) = app
         .post_artifact(&key, "get", json!({ "department_ids": ["dep_fix_a"] }))
         .await;
