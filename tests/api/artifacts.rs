@@ -14,7 +14,10 @@ on_both_backends!(
     export_is_a_valid_zip_whose_manifest_holds,
     an_export_is_its_orgs_alone_and_a_viewer_may_not_make_one,
     the_graphql_twin_makes_an_export_that_is_a_node_with_its_jobs_state,
-    docs_list_every_operation_and_agree_with_openapi,
+    the_docs_list_every_rest_operation_of_the_openapi_document_with_its_permission,
+    the_docs_list_every_graphql_operation_of_the_schema_with_its_permission,
+    the_docs_list_every_permission_with_what_needs_it,
+    the_docs_narrow_to_one_entity_and_answer_404_for_an_unknown_one_on_both_transports,
     the_export_command_writes_the_same_zip,
     an_export_whose_runner_went_silent_is_taken_over_or_failed,
     an_org_may_have_two_exports_queued_and_others_still_export,
@@ -411,10 +414,19 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     out
 }
 
-async fn docs_list_every_operation_and_agree_with_openapi(db: TestDb) {
+/// A viewer of `org_acme` and the application, for the docs.
+async fn docs_app(db: &TestDb) -> (TestApp, String) {
     db.seed(10).await;
     let viewer = db.key("org_acme", Role::Viewer).await;
-    let app = TestApp::spawn(&db.db).await;
+    (TestApp::spawn(&db.db).await, viewer)
+}
+
+/// Every REST operation in the docs is in the OpenAPI document, with the same
+/// id and permission, and the other way round.
+async fn the_docs_list_every_rest_operation_of_the_openapi_document_with_its_permission(
+    db: TestDb,
+) {
+    let (app, viewer) = docs_app(&db).await;
     let (status, docs) = app.post_artifact(&viewer, "docs", json!({})).await;
     assert_eq!(status, 200, "{docs}");
     for field in [
@@ -480,7 +492,15 @@ async fn docs_list_every_operation_and_agree_with_openapi(db: TestDb) {
             (&json!("POST"), &json!(permission))
         );
     }
-    // The GraphQL operations, each with its permission, and each really in the schema.
+    app.stop().await;
+}
+
+/// The GraphQL operations, each with its permission, and each really in the schema.
+async fn the_docs_list_every_graphql_operation_of_the_schema_with_its_permission(db: TestDb) {
+    let (app, viewer) = docs_app(&db).await;
+    let (status, docs) = app.post_artifact(&viewer, "docs", json!({})).await;
+    assert_eq!(status, 200, "{docs}");
+    let operations = docs["api_operations"].as_array().unwrap();
     let sdl = activity_gateway::graphql::sdl();
     let graphql: Vec<&Value> = operations
         .iter()
@@ -525,7 +545,14 @@ async fn docs_list_every_operation_and_agree_with_openapi(db: TestDb) {
             "{owner}.{field} is in the schema"
         );
     }
-    // Every permission is listed with what needs it.
+    app.stop().await;
+}
+
+/// Every permission is listed with the operations that need it.
+async fn the_docs_list_every_permission_with_what_needs_it(db: TestDb) {
+    let (app, viewer) = docs_app(&db).await;
+    let (status, docs) = app.post_artifact(&viewer, "docs", json!({})).await;
+    assert_eq!(status, 200, "{docs}");
     let permissions: Vec<&str> = docs["permissions"]
         .as_array()
         .unwrap()
@@ -545,8 +572,16 @@ async fn docs_list_every_operation_and_agree_with_openapi(db: TestDb) {
         .iter()
         .any(|p| p["operation"] == "session:read"
             && p["description"].as_str().unwrap().contains("get_activity")));
+    app.stop().await;
+}
 
-    // entity_id narrows to one entry; an unknown one is 404; GraphQL answers the same.
+/// `entity_id` narrows to one entry; an unknown one is 404; GraphQL answers the same.
+async fn the_docs_narrow_to_one_entity_and_answer_404_for_an_unknown_one_on_both_transports(
+    db: TestDb,
+) {
+    let (app, viewer) = docs_app(&db).await;
+    let (status, docs) = app.post_artifact(&viewer, "docs", json!({})).await;
+    assert_eq!(status, 200, "{docs}");
     let (_, one) = app
         .post_artifact(&viewer, "docs", json!({ "entity_id": "session_history" }))
         .await;
@@ -581,7 +616,7 @@ async fn docs_list_every_operation_and_agree_with_openapi(db: TestDb) {
     assert_eq!(twin["entries"][0]["id"], "session_history");
     assert_eq!(
         twin["apiOperations"].as_array().unwrap().len(),
-        operations.len()
+        docs["api_operations"].as_array().unwrap().len()
     );
     let body = app
         .execute(&viewer, r#"{ activityDocs(entityId: "nothing") { type } }"#)
