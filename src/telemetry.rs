@@ -304,8 +304,8 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PoolAcquisitionLay
         }
         let mut took = AcquiredAfter(None);
         event.record(&mut took);
-        if let Some(seconds) = took.0.filter(|s| s.is_finite() && *s >= 0.0) {
-            POOL_ACQUISITIONS.count(Duration::from_secs_f64(seconds));
+        if let Some(took) = took.0.and_then(|s| Duration::try_from_secs_f64(s).ok()) {
+            POOL_ACQUISITIONS.count(took);
         }
     }
 }
@@ -329,18 +329,22 @@ mod tests {
     use tracing_subscriber::layer::SubscriberExt as _;
 
     #[test]
-    fn acquisitions_are_counted_from_sqlx_events_and_waits_past_a_millisecond() {
+    fn acquisitions_are_counted_from_sqlx_events_and_waits_past_a_millisecond_not_at_it() {
         let counts = || POOL_ACQUISITIONS.counts().unwrap();
         let subscriber = tracing_subscriber::registry().with(PoolAcquisitions::layer());
         tracing::subscriber::with_default(subscriber, || {
             let before = counts();
             tracing::trace!(target: "sqlx::pool::acquire", acquired_after_secs = 0.0002_f64, "acquired connection");
+            // At the threshold: no wait; just past it: a wait.
+            tracing::trace!(target: "sqlx::pool::acquire", acquired_after_secs = 0.001_f64, "acquired connection");
+            tracing::trace!(target: "sqlx::pool::acquire", acquired_after_secs = 0.0011_f64, "acquired connection");
             tracing::warn!(target: "sqlx::pool::acquire", acquired_after_secs = 2.5_f64, "slow");
             tracing::trace!(target: "sqlx::pool::other", acquired_after_secs = 9.0_f64, "not counted");
             tracing::trace!(target: "sqlx::pool::acquire", "no time: not counted");
+            tracing::trace!(target: "sqlx::pool::acquire", acquired_after_secs = -1.0_f64, "no time: not counted");
             let after = counts();
-            assert_eq!(after.acquired - before.acquired, 2);
-            assert_eq!(after.waited - before.waited, 1);
+            assert_eq!(after.acquired - before.acquired, 4);
+            assert_eq!(after.waited - before.waited, 2);
         });
     }
 }
