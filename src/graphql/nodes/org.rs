@@ -125,7 +125,7 @@ impl Org {
     /// the twin of `POST /api/v5/artifacts/activity/search`. Needs `session:read`.
     #[graphql(
         guard = "Gate(\"Org.sessions\")",
-        complexity = "page_cost(page_size.map(|n| n.clamp(1, 200)), child_complexity)"
+        complexity = "page_cost(page_size, child_complexity)"
     )]
     async fn sessions(
         &self,

@@ -38,7 +38,7 @@ impl User {
     /// This user's sessions (the history of one profile). Needs `session:read`.
     #[graphql(
         guard = "Gate(\"User.sessions\")",
-        complexity = "page_cost(page_size.map(|n| n.clamp(1, 200)), child_complexity)"
+        complexity = "page_cost(page_size, child_complexity)"
     )]
     async fn sessions(
         &self,
