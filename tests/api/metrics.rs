@@ -3,9 +3,10 @@
 //! figures of the moment (pool, rollup lag, recorder, live tail), each
 //! checked against what really happened.
 
+use crate::common::prometheus::{help, parse, series, value, Scrape};
 use crate::common::{terminate, Served, TestApp, TestDb};
 use activity_gateway::domain::permission::Role;
-use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue};
+use openmetrics_parser::PrometheusValue;
 use serde_json::json;
 
 on_both_backends!(
@@ -104,46 +105,6 @@ async fn metrics_answer_a_scraper_by_its_token_or_from_this_machine(db: TestDb) 
             .contains("activity_gateway_db_pool_connections"));
     }
     app.stop().await;
-}
-
-type Scrape = MetricsExposition<PrometheusType, PrometheusValue>;
-
-/// The scrape as a Prometheus text-format parser reads it: the whole text
-/// must be valid.
-fn parse(text: &str) -> Scrape {
-    openmetrics_parser::prometheus::parse_prometheus(text)
-        .unwrap_or_else(|e| panic!("not the Prometheus text format ({e:?}): {text}"))
-}
-
-/// The series of family `family` whose labels are exactly `labels`.
-fn series<'a>(
-    scrape: &'a Scrape,
-    family: &str,
-    labels: &[(&str, &str)],
-) -> Option<&'a PrometheusValue> {
-    let sample = scrape.families.get(family)?.iter_samples().find(|s| {
-        let set = s.get_labelset().unwrap();
-        set.iter().count() == labels.len()
-            && labels
-                .iter()
-                .all(|(k, v)| set.get_label_value(k) == Some(*v))
-    })?;
-    Some(&sample.value)
-}
-
-/// A series' value: a counter's or gauge's, or a histogram's count.
-fn value(scrape: &Scrape, family: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    match series(scrape, family, labels)? {
-        PrometheusValue::Counter(c) => Some(c.value.as_f64()),
-        PrometheusValue::Gauge(n) | PrometheusValue::Unknown(n) => Some(n.as_f64()),
-        PrometheusValue::Histogram(h) => h.count.map(|c| c as f64),
-        PrometheusValue::Summary(_) => None,
-    }
-}
-
-/// The help text of family `family`.
-fn help<'a>(scrape: &'a Scrape, family: &str) -> &'a str {
-    &scrape.families[family].help
 }
 
 /// The demo data set, an admin of `org_acme`, and the application.

@@ -3,6 +3,8 @@
 //! at `TEST_DATABASE_URL`), and the real application served on port 0.
 #![allow(dead_code)]
 
+pub mod prometheus;
+
 use std::net::SocketAddr;
 use std::sync::Once;
 
@@ -515,7 +517,7 @@ impl TestApp {
             .await
     }
 
-    /// One figure of `/metrics`.
+    /// One figure of `/metrics` without labels, as a Prometheus parser reads it.
     pub async fn metric(&self, key: &str, name: &str) -> u64 {
         let text = self
             .client
@@ -527,11 +529,8 @@ impl TestApp {
             .text()
             .await
             .expect("body");
-        let line = text
-            .lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')));
-        line.and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} in {text}"))
+        prometheus::value(&prometheus::parse(&text), name, &[])
+            .unwrap_or_else(|| panic!("{name} in {text}")) as u64
     }
 
     pub async fn get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
