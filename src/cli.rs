@@ -65,10 +65,14 @@ pub async fn export(args: &ExportArgs) -> anyhow::Result<()> {
         bar.set_length(total);
         bar.set_position(done);
     };
-    let manifest =
-        crate::service::export::write_zip(&conn, &args.org, &args.out, activeness, &progress)
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    let log_key = crate::service::log::checkpoints::log_key(&conn, &args.log.settings())
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    let manifest = crate::service::export::write_zip(
+        &conn, &log_key, &args.org, &args.out, activeness, &progress,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
     bar.finish_and_clear();
     println!(
         "exported {} rows of {} to {}",
@@ -208,6 +212,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         conn.clone(),
         std::time::Duration::from_secs(args.http.purge_interval_secs.max(1)),
     );
+    crate::service::log::checkpoints::spawn_checkpointer(
+        conn.clone(),
+        state.log_keys.clone(),
+        std::time::Duration::from_secs(args.http.checkpoint_interval_secs),
+    );
     let application = Application::build(state, args.bind).await?;
     let addr = application.local_addr();
     if args.demo {
@@ -257,4 +266,76 @@ async fn prepare_demo(conn: &DatabaseConnection, addr: &str) -> anyhow::Result<(
     }
     println!();
     Ok(())
+}
+
+/// Prints the verifier key of the log's signing key, on one line.
+pub async fn log_key(args: &crate::config::LogKeyCommandArgs) -> anyhow::Result<()> {
+    let conn = open(&args.database.database_url).await?;
+    let key = crate::service::log::checkpoints::log_key(&conn, &args.log.settings())
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    println!("{}", key.verifier_key());
+    Ok(())
+}
+
+/// `verify`: an org's log in the database, or an export ZIP offline. Prints
+/// what it checked; a log that does not verify is an error naming the
+/// first differing log index and event id (exit status 1).
+pub async fn verify(args: &crate::config::VerifyArgs) -> anyhow::Result<()> {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} verifying [{bar:40}] {pos}/{len} leaves ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let report = match (&args.zip, &args.org) {
+        (Some(zip), _) => {
+            let key = args.key.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("verifying an export needs the log's verifier key: --key")
+            })?;
+            crate::service::log::export::verify_zip(zip, key, &progress)?
+        }
+        (None, Some(org)) => {
+            let conn = open(&args.database.database_url).await?;
+            let key = crate::service::log::checkpoints::log_key(&conn, &args.log.settings())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+            let against = match &args.against {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
+            crate::service::log::verify::verify_org(&conn, &key, org, against.as_deref(), &progress)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?
+        }
+        (None, None) => anyhow::bail!("say what to verify: an export ZIP, or --org ORG"),
+    };
+    bar.finish_and_clear();
+    if report.verified() {
+        println!("{}", report.summary());
+        return Ok(());
+    }
+    for finding in &report.findings {
+        println!("{}", finding.line());
+    }
+    if report.total_findings > report.findings.len() as u64 {
+        println!(
+            "... and {} more",
+            report.total_findings - report.findings.len() as u64
+        );
+    }
+    let first = report.first().map(|f| f.line()).unwrap_or_default();
+    anyhow::bail!(
+        "not verified: {} finding(s); the first: {first}",
+        report.total_findings
+    )
 }

@@ -77,6 +77,10 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Print the verifiable log's verifier key (signed-note form), on one line.
+    LogKey(LogKeyCommandArgs),
+    /// Verify an org's log in the database, or an export ZIP offline.
+    Verify(VerifyArgs),
     /// Set an org's retention period, or purge now.
     Retention {
         #[command(subcommand)]
@@ -107,6 +111,57 @@ pub struct RetentionSetArgs {
     pub forever: bool,
 }
 
+/// The key that signs checkpoints and the prefix of every org's log origin.
+#[derive(Debug, Clone, Args, Default)]
+pub struct LogKeyArgs {
+    /// The Ed25519 key that signs checkpoints, as a signed-note private key
+    /// (`PRIVATE+KEY+name+keyhash+base64`). Unset: one is generated on first
+    /// start and kept in the database, so every replica signs with it.
+    #[arg(long, env = "ACTIVITY_GATEWAY_LOG_SIGNING_KEY", hide_env_values = true)]
+    pub log_signing_key: Option<String>,
+    /// Every org's log origin is `PREFIX/ORG_ID`. Unset: the first
+    /// replica's `<hostname>/activity`, kept in the database.
+    #[arg(long, env = "ACTIVITY_GATEWAY_LOG_ORIGIN_PREFIX")]
+    pub log_origin_prefix: Option<String>,
+}
+
+impl LogKeyArgs {
+    pub fn settings(&self) -> crate::service::log::checkpoints::KeySettings {
+        crate::service::log::checkpoints::KeySettings {
+            signing_key: self.log_signing_key.clone(),
+            origin_prefix: self.log_origin_prefix.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogKeyCommandArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub log: LogKeyArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// An export ZIP to verify offline (no database, no server); needs `--key`.
+    #[arg(conflicts_with_all = ["org", "against"], required_unless_present = "org")]
+    pub zip: Option<PathBuf>,
+    /// The log's verifier key (`name+keyhash+base64`, as `log-key` prints it).
+    #[arg(long, env = "ACTIVITY_GATEWAY_VERIFY_KEY", requires = "zip")]
+    pub key: Option<String>,
+    /// The org whose log in the database to verify.
+    #[arg(long, env = "ACTIVITY_GATEWAY_VERIFY_ORG")]
+    pub org: Option<String>,
+    /// A signed checkpoint the org saved earlier: the log must be consistent with it.
+    #[arg(long, requires = "org")]
+    pub against: Option<PathBuf>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub log: LogKeyArgs,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// `sqlite://FILE?mode=rwc` or `postgres://…`.
@@ -124,6 +179,8 @@ pub struct ExportArgs {
     /// The ZIP file to write (replaced if it exists).
     #[arg(long, env = "ACTIVITY_GATEWAY_EXPORT_OUT")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub log: LogKeyArgs,
     /// A session not ended and seen within this many minutes counts as active.
     #[arg(
         long,
@@ -250,6 +307,16 @@ pub struct HttpArgs {
         value_parser = clap::value_parser!(u32).range(0..=MAX_DB_POOL_SIZE as i64)
     )]
     pub db_pool_size: u32,
+    /// A checkpoint of each org's grown log is signed at most this often, in seconds.
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_CHECKPOINT_INTERVAL_SECS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub checkpoint_interval_secs: u64,
+    #[command(flatten)]
+    pub log: LogKeyArgs,
 }
 
 /// The largest pool `--db-pool-size` takes: past it, a pool would hold
@@ -277,6 +344,8 @@ impl Default for HttpArgs {
             header_read_timeout_secs: 10,
             max_connections: 10_000,
             db_pool_size: 0,
+            checkpoint_interval_secs: 10,
+            log: LogKeyArgs::default(),
         }
     }
 }
@@ -299,6 +368,7 @@ impl HttpArgs {
             export_dir: self.export_dir.clone(),
             keep_for: Duration::from_secs(self.export_keep_secs),
             session_idle: Duration::from_secs(self.session_idle_minutes * 60),
+            log: self.log.settings(),
         }
     }
 

@@ -161,10 +161,16 @@ pub fn pool_usage(db: &DatabaseConnection) -> (usize, usize) {
     }
 }
 
+/// Applies pending migrations, then gives events stored before the
+/// verifiable log their log indexes and leaves (in `seq` order).
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None)
         .await
-        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))
+        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+    crate::service::log::index_unindexed(db)
+        .await
+        .map_err(|e| anyhow::anyhow!("indexing the verifiable log failed: {e}"))?;
+    Ok(())
 }
 
 /// How many migrations are not applied yet.

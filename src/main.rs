@@ -51,6 +51,8 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(args) => cli::migrate(&args.database_url).await,
         Command::Seed(args) => cli::seed(&args).await,
         Command::Export(args) => cli::export(&args).await,
+        Command::LogKey(args) => cli::log_key(&args).await,
+        Command::Verify(args) => cli::verify(&args).await,
         Command::Openapi => print_out(&format!("{}\n", activity_gateway::rest::openapi::json())),
         Command::Schema => print_out(&activity_gateway::graphql::sdl()),
         Command::Permissions => print_out(&activity_gateway::docs::permission_table()),

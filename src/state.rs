@@ -11,6 +11,7 @@ use crate::config::HttpArgs;
 use crate::service;
 use crate::service::export::jobs::ExportRunner;
 use crate::service::live::LiveFeed;
+use crate::service::log::checkpoints::LogKeys;
 use crate::service::recorder::Recorder;
 use crate::service::secrets::CursorKeys;
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub live: LiveFeed,
     /// The key that seals cursors.
     pub cursors: CursorKeys,
+    /// The key that signs the verifiable log's checkpoints.
+    pub log_keys: LogKeys,
     /// Places for requests, per credential and per org.
     pub admission: Arc<Admission>,
     /// What `/metrics` reports.
@@ -55,6 +58,7 @@ impl AppState {
                 Admission::contended_share(),
             )),
             cursors: CursorKeys::new(db.clone(), settings.cursor_secret.clone()),
+            log_keys: LogKeys::new(db.clone(), settings.log.settings()),
             db,
             settings,
             recorder,

@@ -5,7 +5,6 @@
 
 use async_graphql::SimpleObject;
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::domain::paging::SessionPaging;
@@ -296,11 +295,4 @@ impl From<&entity::export::Model> for ExportState {
     }
 }
 
-/// Stored JSON back to a value; stored text is always an object, and a
-/// damaged row answers `{}` rather than failing the whole page.
-pub fn stored_json(text: &str) -> Value {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .filter(Value::is_object)
-        .unwrap_or_else(|| Value::Object(Default::default()))
-}
+pub use crate::domain::text::stored_json;

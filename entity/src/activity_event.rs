@@ -36,6 +36,9 @@ pub struct Model {
     pub token_usage: String,
     pub tokens_total: i64,
     pub metadata: String,
+    /// Its place in the org's verifiable log: 0, 1, 2, ... in commit order.
+    /// `None` only between the migration that added it and the next start.
+    pub log_index: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_tables;
 mod m20261123_000001_org_scoped_event_ids;
 mod m20261124_000001_export_jobs_and_retention;
+mod m20261203_000001_verifiable_log;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_tables::Migration),
             Box::new(m20261123_000001_org_scoped_event_ids::Migration),
             Box::new(m20261124_000001_export_jobs_and_retention::Migration),
+            Box::new(m20261203_000001_verifiable_log::Migration),
         ]
     }
 }

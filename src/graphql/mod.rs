@@ -7,6 +7,7 @@ pub mod error;
 mod guard;
 pub mod http;
 pub mod loaders;
+pub mod log;
 mod mutation;
 mod nodes;
 pub mod ordering;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use crate::config::HttpArgs;
 use crate::service::export::jobs::ExportRunner;
 use crate::service::live::LiveFeed;
+use crate::service::log::checkpoints::LogKeys;
 use crate::service::secrets::CursorKeys;
 use crate::state::AppState;
 
@@ -123,7 +125,8 @@ pub fn build_schema(
 ) -> GatewaySchema {
     let cursors = CursorKeys::new(db.clone(), settings.cursor_secret.clone());
     let exports = ExportRunner::start(db.clone(), settings.export_jobs());
-    guarded(db, live, settings, cursors, exports)
+    let log_keys = log_keys(&db, &settings);
+    guarded(db, live, settings, (cursors, log_keys), exports)
 }
 
 /// The two faces of one schema. With any extension at all, async-graphql
@@ -148,9 +151,11 @@ pub fn build_schemas(
     exports: ExportRunner,
 ) -> Schemas {
     let cursors = CursorKeys::new(db.clone(), settings.cursor_secret.clone());
+    let log_keys = log_keys(&db, &settings);
     let plain = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(db.clone())
         .data(cursors.clone())
+        .data(log_keys.clone())
         .data(live.clone())
         .data(settings.clone())
         .data(exports.clone())
@@ -160,22 +165,27 @@ pub fn build_schemas(
         .finish();
     Schemas {
         plain,
-        guarded: guarded(db, live, settings, cursors, exports),
+        guarded: guarded(db, live, settings, (cursors, log_keys), exports),
         types: types(),
         documents: Arc::default(),
     }
+}
+
+fn log_keys(db: &DatabaseConnection, settings: &HttpArgs) -> LogKeys {
+    LogKeys::new(db.clone(), settings.log.settings())
 }
 
 fn guarded(
     db: DatabaseConnection,
     live: LiveFeed,
     settings: Arc<HttpArgs>,
-    cursors: CursorKeys,
+    (cursors, log_keys): (CursorKeys, LogKeys),
     exports: ExportRunner,
 ) -> GatewaySchema {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(db)
         .data(cursors)
+        .data(log_keys)
         .data(live)
         .data(settings)
         .data(exports)

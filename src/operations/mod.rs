@@ -88,6 +88,7 @@ pub enum Body {
 pub fn operations() -> Vec<Operation> {
     let mut all = activity_operations();
     all.push(ingest_operation());
+    all.extend(log_operations());
     all.extend(artifact_operations());
     all.push(download_operation());
     all

@@ -193,6 +193,65 @@ pub fn ingest_operation() -> Operation {
     }
 }
 
+/// The org's verifiable log (beyond the reference document): its latest
+/// signed checkpoint, an event's inclusion proof, the consistency of two
+/// tree sizes.
+pub fn log_operations() -> Vec<Operation> {
+    let size = |name, description| {
+        query(
+            name,
+            description,
+            ParamKind::Int {
+                min: 1,
+                max: None,
+                default: None,
+            },
+        )
+    };
+    let get = |path, operation_id, summary, params, response| Operation {
+        method: Method::Get,
+        path,
+        operation_id,
+        summary,
+        permission: Permission::ActivityRead,
+        params,
+        response,
+        body: Body::None,
+        tag: "log",
+    };
+    vec![
+        get(
+            "/v1/orgs/{org_id}/log/checkpoint",
+            "get_log_checkpoint",
+            "The latest signed checkpoint of the org's log (C2SP tlog-checkpoint in a signed note)",
+            vec![ORG],
+            "CheckpointOut",
+        ),
+        get(
+            "/v1/orgs/{org_id}/activity/{activity_id}/inclusion-proof",
+            "get_inclusion_proof",
+            "An event's inclusion proof (RFC 9162 audit path) in the org's tree",
+            vec![
+                ORG,
+                path("activity_id", "An event of the org"),
+                size("tree_size", "The tree size to prove against: more than the event's log index, at most the latest checkpoint's (default: the latest checkpoint's)"),
+            ],
+            "InclusionProofOut",
+        ),
+        get(
+            "/v1/orgs/{org_id}/log/consistency-proof",
+            "get_consistency_proof",
+            "The consistency proof (RFC 9162) between two sizes of the org's tree",
+            vec![
+                ORG,
+                Param { required: true, ..size("from", "The smaller tree size, at least 1") },
+                Param { required: true, ..size("to", "The larger tree size, at most the latest checkpoint's") },
+            ],
+            "ConsistencyProofOut",
+        ),
+    ]
+}
+
 pub const ARTIFACTS: &str = "/api/v5/artifacts/activity";
 
 /// Where the reference's routes live; the org is checked before anything else.

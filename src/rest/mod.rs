@@ -5,6 +5,7 @@ pub mod activity;
 pub mod artifacts;
 pub mod error;
 pub mod extract;
+pub mod log;
 pub mod openapi;
 pub mod orgs;
 pub mod params;

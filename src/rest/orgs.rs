@@ -13,6 +13,7 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     super::activity::router()
+        .merge(super::log::router())
         .fallback(|OriginalUri(uri): OriginalUri| async move {
             AppError::not_found("route", uri.path())
         })

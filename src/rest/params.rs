@@ -76,6 +76,20 @@ impl Params {
         Some(value)
     }
 
+    /// An integer that must be given: missing is FastAPI's `missing`.
+    pub fn required_int(&mut self, name: &str) -> Option<i64> {
+        if self.given(name).is_none() {
+            self.report(InvalidInput::new(
+                &["query", name],
+                "missing",
+                "Field required",
+                serde_json::Value::Null,
+            ));
+            return None;
+        }
+        self.int(name, None)
+    }
+
     /// An integer the domain bounds (a page size, hours): read as text here,
     /// checked by `parse`, refused at `["query", name]` with the text given.
     pub fn bounded<T>(

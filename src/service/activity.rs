@@ -106,6 +106,11 @@ pub async fn page(
     cursor: Option<&Cursor>,
 ) -> AppResult<FeedPage> {
     let mut condition = scope_condition(org_id, scope).add(filter_condition(filter));
+    condition = condition.add(super::retention::within_feed(
+        db.get_database_backend(),
+        org_id,
+        crate::domain::time::now_micros(),
+    ));
     if let Some(cursor) = cursor {
         condition = condition.add(after(cursor));
     }

@@ -1,6 +1,8 @@
 //! Writing activity events. Every writer (seeding, ingest, the request recorder)
 //! goes through [`insert_batch`], one multi-row statement per chunk.
 
+use std::collections::BTreeMap;
+
 use sea_orm::{ConnectionTrait, DbErr, Value};
 
 /// One event as stored. Times are microseconds since the epoch.
@@ -38,7 +40,7 @@ pub struct EventRow {
     pub metadata: String,
 }
 
-const COLUMNS: [&str; 28] = [
+const COLUMNS: [&str; 29] = [
     "id",
     "org_id",
     "ts",
@@ -67,14 +69,15 @@ const COLUMNS: [&str; 28] = [
     "token_usage",
     "tokens_total",
     "metadata",
+    "log_index",
 ];
 
-/// Rows per statement: 28 columns × 1,000 rows stays under SQLite's 32,766
+/// Rows per statement: 29 columns × 1,000 rows stays under SQLite's 32,766
 /// bound parameters (and PostgreSQL's 65,535).
 pub const ROWS_PER_STATEMENT: usize = 1_000;
 
 impl EventRow {
-    fn push_values(self, out: &mut Vec<Value>) {
+    fn push_values(self, log_index: i64, out: &mut Vec<Value>) {
         out.extend([
             self.id.into(),
             self.org_id.into(),
@@ -104,6 +107,7 @@ impl EventRow {
             self.token_usage.into(),
             self.tokens_total.into(),
             self.metadata.into(),
+            log_index.into(),
         ]);
     }
 }
@@ -154,44 +158,56 @@ impl EventRow {
     }
 }
 
-fn insert_sql(rows: usize, skip_existing: bool) -> String {
+fn insert_sql(rows: usize) -> String {
     let one = format!("({})", vec!["?"; COLUMNS.len()].join(","));
     let mut sql = format!(
         "INSERT INTO activity_events ({}) VALUES ",
         COLUMNS.join(",")
     );
     sql.push_str(&vec![one; rows].join(","));
-    if skip_existing {
-        // Both backends know this form: an id the org already stored is not
-        // stored twice (ids are unique per org, never across orgs).
-        sql.push_str(" ON CONFLICT (org_id, id) DO NOTHING");
-    }
     sql
 }
 
-/// Inserts rows in as few statements as the parameter limits allow. With
-/// `skip_existing`, rows whose id is already stored are left out (idempotent
-/// ingest). Returns how many rows were stored. Run it inside a transaction
-/// when the batch must land whole.
+/// Stores rows in as few statements as the parameter limits allow, each
+/// org's appended to its verifiable log (see [`super::log`]): the org's log
+/// is locked until the transaction ends, its new events numbered after the
+/// ones it holds, their leaves added to its tree. With `skip_existing`, rows
+/// whose id the org already stored are left out (idempotent ingest) and get
+/// no leaf. Returns how many rows were stored. Run it inside a transaction:
+/// the rows, their indexes and the tree land together or not at all.
 pub async fn insert_batch(
     db: &impl ConnectionTrait,
     rows: impl IntoIterator<Item = EventRow>,
     skip_existing: bool,
 ) -> Result<u64, DbErr> {
-    let mut stored = 0;
-    let mut rows = rows.into_iter().peekable();
-    if rows.peek().is_some() {
-        super::live::start_event_write(db).await?;
+    let mut by_org: BTreeMap<String, Vec<EventRow>> = BTreeMap::new();
+    for row in rows {
+        by_org.entry(row.org_id.clone()).or_default().push(row);
     }
-    while rows.peek().is_some() {
-        let mut values = Vec::with_capacity(ROWS_PER_STATEMENT * COLUMNS.len());
-        let mut count = 0;
-        for row in rows.by_ref().take(ROWS_PER_STATEMENT) {
-            row.push_values(&mut values);
-            count += 1;
+    if by_org.is_empty() {
+        return Ok(0);
+    }
+    super::live::start_event_write(db).await?;
+    // Every org's log is locked before any row is written, in one order
+    // (the map's), so two writers of the same orgs cannot deadlock.
+    let mut sizes = Vec::with_capacity(by_org.len());
+    for org in by_org.keys() {
+        sizes.push(super::log::lock(db, org).await?);
+    }
+    let mut stored = 0;
+    for ((org, rows), size) in by_org.into_iter().zip(sizes) {
+        let numbered = super::log::append(db, &org, size, rows, skip_existing).await?;
+        let mut numbered = numbered.into_iter().peekable();
+        while numbered.peek().is_some() {
+            let mut values = Vec::with_capacity(ROWS_PER_STATEMENT * COLUMNS.len());
+            let mut count = 0;
+            for (index, row) in numbered.by_ref().take(ROWS_PER_STATEMENT) {
+                row.push_values(index, &mut values);
+                count += 1;
+            }
+            let stmt = super::statement(db, &insert_sql(count), values);
+            stored += db.execute_raw(stmt).await?.rows_affected();
         }
-        let stmt = super::statement(db, &insert_sql(count, skip_existing), values);
-        stored += db.execute_raw(stmt).await?.rows_affected();
     }
     Ok(stored)
 }

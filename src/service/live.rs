@@ -166,29 +166,21 @@ async fn after(
         .await
 }
 
-/// The advisory lock key of event writers ("activity" in ASCII, shortened to fit).
-const EVENT_WRITERS_LOCK: i64 = 0x6163_7469_7669_7479;
-
 /// The channel commits of events are announced on.
 pub const CHANNEL: &str = "activity_gateway_events";
 
-/// Call first in every transaction that stores events, on PostgreSQL:
+/// Call first in every transaction that stores events, on PostgreSQL: it
+/// announces the commit to every process (PostgreSQL delivers the `NOTIFY`
+/// when, and only if, the transaction commits).
 ///
-/// - It makes `seq` order commit order. Concurrent transactions draw
-///   sequence numbers before they commit: without it a tail could pass seq
-///   11 while seq 10 is still uncommitted, and never see it. Event writers
-///   take this lock for the rest of their transaction, so they commit one at
-///   a time and in the order they numbered their rows.
-/// - It announces the commit to every process: PostgreSQL delivers the
-///   `NOTIFY` when (and only if) the transaction commits.
-///
-/// SQLite has one writer, and one process, anyway.
+/// Commit order is `seq` order within each org, which is all a tail needs
+/// (a tail reads one org): writers lock their orgs' logs (see
+/// [`super::log::lock`]) before they write a row, so one org's writers draw
+/// their sequence numbers and commit one at a time.
 pub async fn start_event_write(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
     if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared(&format!(
-            "SELECT pg_advisory_xact_lock({EVENT_WRITERS_LOCK}), pg_notify('{CHANNEL}', '')"
-        ))
-        .await?;
+        txn.execute_unprepared(&format!("SELECT pg_notify('{CHANNEL}', '')"))
+            .await?;
     }
     Ok(())
 }

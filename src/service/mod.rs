@@ -8,6 +8,7 @@ pub mod export;
 pub mod ingest;
 pub mod keys;
 pub mod live;
+pub mod log;
 pub mod problems;
 pub mod recorder;
 pub mod retention;

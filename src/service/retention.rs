@@ -31,6 +31,44 @@ pub struct Retention {
     pub purged_before: Option<i64>,
 }
 
+impl Retention {
+    /// Where the org's feeds begin as of `now`: the period's edge, from the
+    /// moment a period is set (the purge removes the rows later), or the
+    /// last purge's boundary, whichever is later.
+    pub fn feed_start(&self, now: i64) -> i64 {
+        let period = self.days.map_or(0, |d| {
+            now.saturating_sub(d.saturating_mul(24 * MICROS_PER_HOUR))
+        });
+        self.purged_before.unwrap_or(0).max(period)
+    }
+}
+
+/// The events a feed of `org_id` may list as of `now`: [`Retention::feed_start`]
+/// as a condition the feed's own query carries (a subquery of the org's
+/// retention row), so a page costs no statement more.
+pub fn within_feed(backend: sea_orm::DbBackend, org_id: &str, now: i64) -> sea_orm::Condition {
+    use sea_orm::sea_query::{Expr, ExprTrait as _};
+    const DAY: i64 = 24 * MICROS_PER_HOUR;
+    // SeaQuery binds `?` in order on SQLite and `$n` (the n-th value) on
+    // PostgreSQL. The day's length is a constant of the text; values are bound.
+    let at = |n: usize| match backend {
+        sea_orm::DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    };
+    let start = Expr::cust_with_values(
+        format!(
+            "COALESCE((SELECT CASE WHEN r.days IS NULL OR r.purged_before > CAST({} AS BIGINT) - r.days * {DAY} \
+               THEN r.purged_before ELSE CAST({} AS BIGINT) - r.days * {DAY} END \
+               FROM org_retention r WHERE r.org_id = {}), 0)",
+            at(1),
+            at(2),
+            at(3)
+        ),
+        [sea_orm::Value::from(now), now.into(), org_id.into()],
+    );
+    sea_orm::Condition::all().add(Expr::col(entity::activity_event::Column::Ts).gte(start))
+}
+
 /// `days` checked: 1 to [`MAX_DAYS`], or none for forever.
 pub fn parse_days(days: Option<i64>) -> Result<Option<i64>, InvalidInput> {
     match days {
@@ -175,17 +213,20 @@ async fn purge_batch(
         txn.rollback().await?;
         return Ok(None);
     }
-    let deleted = txn
-        .execute_raw(statement(
+    let deleted: Vec<i64> = txn
+        .query_all_raw(statement(
             &txn,
             "DELETE FROM activity_events WHERE seq IN (SELECT seq FROM activity_events \
-               WHERE org_id = ? AND ts < ? AND seq <= ? LIMIT ?)",
+               WHERE org_id = ? AND ts < ? AND seq <= ? LIMIT ?) RETURNING log_index",
             vec![org_id.into(), before.into(), watermark.into(), BATCH.into()],
         ))
         .await?
-        .rows_affected();
+        .into_iter()
+        .filter_map(|r| r.try_get_by_index::<Option<i64>>(0).ok().flatten())
+        .collect();
+    super::log::record_purged(&txn, org_id, &deleted, before).await?;
     txn.commit().await?;
-    Ok(Some(deleted))
+    Ok(Some(deleted.len() as u64))
 }
 
 /// The purge as an event of the org: what went and why.

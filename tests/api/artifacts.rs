@@ -177,7 +177,9 @@ async fn export_is_a_valid_zip_whose_manifest_holds(db: TestDb) {
     assert_eq!(
         entries.keys().collect::<Vec<_>>(),
         [
+            "checkpoint.txt",
             "events.csv",
+            "log.jsonl",
             "manifest.json",
             "problems.csv",
             "profiles.csv",

@@ -21,6 +21,7 @@ mod graphql_over_http;
 mod ingest;
 mod layers;
 mod live;
+mod log;
 mod metrics;
 mod openapi;
 mod operator;

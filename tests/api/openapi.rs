@@ -94,7 +94,7 @@ async fn a_schema_driven_fuzzer_finds_nothing(db: TestDb) {
         "{report}{}",
         String::from_utf8_lossy(&fuzzed.stderr)
     );
-    assert!(report.contains("Tested: 24"), "{report}");
+    assert!(report.contains("Tested: 27"), "{report}");
     // Every warning fails the run but `validation_mismatch`, which may name
     // only the operations whose rules JSON Schema cannot state (cursors the
     // feed issued, time ranges, references): the feeds (not the summaries)

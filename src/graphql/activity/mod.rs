@@ -137,6 +137,8 @@ pub struct Activity {
     /// The sum of `tokenUsage`.
     pub tokens_total: i64,
     pub metadata: Json<serde_json::Value>,
+    /// Its place in the org's verifiable log: 0, 1, 2, ... in commit order.
+    pub log_index: i64,
 }
 
 impl From<entity::activity_event::Model> for Activity {
@@ -169,6 +171,7 @@ impl From<entity::activity_event::Model> for Activity {
             token_usage: Json(stored_json(&e.token_usage)),
             tokens_total: e.tokens_total,
             metadata: Json(stored_json(&e.metadata)),
+            log_index: e.log_index.unwrap_or(-1),
         }
     }
 }
@@ -177,6 +180,18 @@ impl From<entity::activity_event::Model> for Activity {
 impl Activity {
     pub async fn id(&self) -> ID {
         ID(self.key.clone())
+    }
+    /// The event's inclusion proof in the org's tree of `treeSize` leaves
+    /// (default: the latest checkpoint's; more than `logIndex`, at most the
+    /// latest checkpoint's).
+    #[graphql(guard = "Gate(\"Activity.inclusionProof\")")]
+    async fn inclusion_proof(
+        &self,
+        ctx: &Context<'_>,
+        tree_size: Option<i64>,
+    ) -> GqlResult<crate::graphql::log::InclusionProof> {
+        let org = ctx.data::<Principal>()?.org_id.clone();
+        crate::graphql::log::inclusion_proof(ctx, &org, &self.key, tree_size).await
     }
     #[graphql(guard = "Gate(\"Activity.user\")")]
     async fn user(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {

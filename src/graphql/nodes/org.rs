@@ -40,6 +40,22 @@ impl Org {
             .gql()?
             .into())
     }
+    /// The latest signed checkpoint of the org's verifiable log.
+    #[graphql(guard = "Gate(\"Org.checkpoint\")")]
+    async fn checkpoint(&self, ctx: &Context<'_>) -> GqlResult<crate::graphql::log::Checkpoint> {
+        crate::graphql::log::checkpoint(ctx, &self.0.id).await
+    }
+    /// The consistency proof between two sizes of the org's tree:
+    /// `1 <= from <= to <=` the latest checkpoint's size.
+    #[graphql(guard = "Gate(\"Org.consistencyProof\")")]
+    async fn consistency_proof(
+        &self,
+        ctx: &Context<'_>,
+        from: i64,
+        to: i64,
+    ) -> GqlResult<crate::graphql::log::ConsistencyProof> {
+        crate::graphql::log::consistency_proof(ctx, &self.0.id, from, to).await
+    }
     #[graphql(
         guard = "Gate(\"Org.workspaces\")",
         complexity = "page_cost(first, child_complexity)"

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-pub const EVENT_COLUMNS: [&str; 38] = [
+pub const EVENT_COLUMNS: [&str; 39] = [
     "id",
     "timestamp",
     "org_id",
@@ -41,6 +41,7 @@ pub const EVENT_COLUMNS: [&str; 38] = [
     "token_usage",
     "metadata",
     "seq",
+    "log_index",
 ];
 pub const SESSION_COLUMNS: [&str; 18] = [
     "id",
@@ -112,6 +113,9 @@ pub struct Manifest {
     pub files: Vec<ManifestFile>,
     /// The data rows of all the CSV files together.
     pub row_count: u64,
+    /// `log.jsonl` (its `row_count`: the leaves, one line each) and
+    /// `checkpoint.txt`: what `activity-gateway verify` checks offline.
+    pub verifiable_log: Vec<ManifestFile>,
     /// How cells a spreadsheet would run as a formula were written.
     pub formula_cells: &'static str,
 }

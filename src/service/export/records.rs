@@ -82,6 +82,7 @@ pub(super) fn time(v: Option<i64>) -> String {
 /// Reads every record of the org and hands it to the writer, page by page.
 pub(super) async fn read_all(
     txn: &impl ConnectionTrait,
+    log_key: &crate::service::log::checkpoints::LogKey,
     org_id: &str,
     names: &Names,
     idle: Activeness,
@@ -110,6 +111,9 @@ pub(super) async fn read_all(
     let profiles = sessions::analytics(txn, org_id, &all_time, idle)
         .await?
         .profiles;
+    // The log as this snapshot holds it, signed now.
+    let checkpoint =
+        crate::service::log::export::checkpoint_for_export(txn, log_key, org_id).await?;
     let total = events_total + sessions_total + problems_total + profiles.len() as u64;
     let mut done = 0;
     progress(done, total);
@@ -182,6 +186,7 @@ pub(super) async fn read_all(
                     e.token_usage,
                     e.metadata,
                     e.seq.to_string(),
+                    opt(&e.log_index),
                 ]
             })
             .collect();
@@ -298,6 +303,16 @@ pub(super) async fn read_all(
             break;
         }
     }
+    send(Part::LogFile(crate::service::log::export::LOG_FILE)).await?;
+    let mut from = 0;
+    while from < checkpoint.tree_size {
+        let to = std::cmp::min(from + PAGE, checkpoint.tree_size);
+        let lines = crate::service::log::export::log_lines(txn, org_id, from, to).await?;
+        send(Part::Lines(lines, to - from)).await?;
+        from = to;
+    }
+    send(Part::LogFile(crate::service::log::export::CHECKPOINT_FILE)).await?;
+    send(Part::Lines(checkpoint.note.into_bytes(), 1)).await?;
     progress(done, total);
     Ok(())
 }

@@ -16,8 +16,13 @@ use super::*;
 
 /// What the writer thread is handed.
 pub(super) enum Part {
+    /// A CSV file and its header row.
     File(&'static str, &'static [&'static str]),
     Rows(Vec<Vec<String>>),
+    /// A file of the verifiable log, written as given (not CSV).
+    LogFile(&'static str),
+    /// Bytes of the current log file, and how many lines they hold.
+    Lines(Vec<u8>, u64),
 }
 
 /// Rows written so far and the rows the export will hold.
@@ -26,6 +31,7 @@ pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
 /// Writes the export of `org_id` to `out`. `progress` hears of every page.
 pub async fn write_zip(
     db: &DatabaseConnection,
+    log_key: &crate::service::log::checkpoints::LogKey,
     org_id: &str,
     out: &Path,
     idle: Activeness,
@@ -60,7 +66,7 @@ pub async fn write_zip(
         let (partial, org_id, org_name) = (partial.clone(), org_id.to_owned(), names.org.clone());
         tokio::task::spawn_blocking(move || write_parts(&partial, receiver, org_id, org_name))
     };
-    let read = read_all(&txn, org_id, &names, idle, &sender, progress).await;
+    let read = read_all(&txn, log_key, org_id, &names, idle, &sender, progress).await;
     drop(sender);
     let written = writer.await.map_err(AppError::internal)?;
     let result = match (read, written) {
@@ -225,6 +231,21 @@ pub(super) fn write_parts(
                     file.add(&bytes);
                     encoded.send(Encoded::Bytes(bytes)).map_err(gone)?;
                 }
+                Part::LogFile(name) => {
+                    if let Some(done) = current.take() {
+                        encoded.send(Encoded::Closed(done.close())).map_err(gone)?;
+                    }
+                    encoded.send(Encoded::File(name)).map_err(gone)?;
+                    current = Some(OpenFile::new(name));
+                }
+                Part::Lines(bytes, lines) => {
+                    let file = current
+                        .as_mut()
+                        .ok_or_else(|| anyhow::anyhow!("lines before a file"))?;
+                    file.rows += lines;
+                    file.add(&bytes);
+                    encoded.send(Encoded::Bytes(bytes)).map_err(gone)?;
+                }
             }
         }
         if let Some(done) = current.take() {
@@ -256,19 +277,26 @@ pub(super) fn compress(
     let mut files = Vec::new();
     for part in encoded {
         match part {
-            Encoded::File(name) => {
-                zip.start_file(name, zip_options(name == "events.csv", dated))?
-            }
+            Encoded::File(name) => zip.start_file(
+                name,
+                zip_options(
+                    name == "events.csv" || name == crate::service::log::export::LOG_FILE,
+                    dated,
+                ),
+            )?,
             Encoded::Bytes(bytes) => zip.write_all(&bytes)?,
             Encoded::Closed(file) => files.push(file),
         }
     }
+    let (files, verifiable_log): (Vec<_>, Vec<_>) =
+        files.into_iter().partition(|f| f.name.ends_with(".csv"));
     let manifest = Manifest {
         org_id,
         org_name,
         created_at: format_micros(created_at),
         row_count: files.iter().map(|f| f.row_count).sum(),
         files,
+        verifiable_log,
         formula_cells: FORMULA_CELLS,
     };
     zip.start_file("manifest.json", zip_options(false, dated))?;

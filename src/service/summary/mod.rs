@@ -114,7 +114,8 @@ pub fn buckets(
 
 /// How many events a feed lists: exact, and for rollup scopes filtered by
 /// time only as cheap as a summary. A feed lists nothing older than the
-/// org's purge, so neither does its count (the rollups still hold those hours).
+/// org's retention allows, so neither does its count (the rollups still
+/// hold those hours).
 #[tracing::instrument(skip(db))]
 pub async fn count(
     db: &DatabaseConnection,
@@ -122,13 +123,12 @@ pub async fn count(
     scope: &Scope,
     filter: &ActivityFilter,
 ) -> AppResult<u64> {
-    let purged_before = super::retention::of(db, org_id)
+    let feed_start = super::retention::of(db, org_id)
         .await?
-        .purged_before
-        .unwrap_or(0);
+        .feed_start(crate::domain::time::now_micros());
     let window = window(
         filter,
-        filter.start_time.unwrap_or(0).max(purged_before),
+        filter.start_time.unwrap_or(0).max(feed_start),
         filter.end_time.unwrap_or(i64::MAX / 2),
     );
     let cells = aggregate(db, org_id, scope, &window, Grouping::Total, true).await?;

@@ -98,6 +98,8 @@ pub struct JobSettings {
     pub keep_for: Duration,
     /// How long after its last sign a session stops counting as active.
     pub session_idle: Duration,
+    /// The key that signs the checkpoint an export carries.
+    pub log: crate::service::log::checkpoints::KeySettings,
 }
 
 /// This replica's export runner; cheap to clone.

@@ -32,8 +32,10 @@ pub(super) async fn produce(
     // An attempt of its own: a runner that lost its lease never writes
     // over its successor's file.
     let written = zip_path(&dir, &job.id, job.attempt);
+    let log_key = crate::service::log::checkpoints::log_key(db, &settings.log).await?;
     let manifest = write_zip(
         db,
+        &log_key,
         &job.org_id,
         &written,
         Activeness {
