@@ -21,6 +21,15 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 
+# The log's proofs are checked by Go's own golang.org/x/mod/sumdb/note and
+# sumdb/tlog (tests/verifier), built from Debian's packages.
+if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ]; then
+  echo "Go or golang.org/x/mod not found: installing Debian's golang-go and golang-golang-x-mod-dev" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends golang-go golang-golang-x-mod-dev >/dev/null
+fi
+
 # The tree stays formatted (rustfmt's defaults), where rustfmt is installed.
 if cargo fmt --version >/dev/null 2>&1; then
   cargo fmt --all --check

@@ -100,7 +100,9 @@ pub async fn consistency_proof(
 ) -> GqlResult<ConsistencyProof> {
     let db = ctx.data::<DatabaseConnection>()?;
     let key = ctx.data::<LogKeys>()?.get().await.gql()?;
-    let proof = proofs::consistency(db, key, org, from, to).await.gql()?;
+    let proof = proofs::consistency(db, key, org, (from, to), ("from", "to"))
+        .await
+        .gql()?;
     Ok(ConsistencyProof {
         from: proof.from as i64,
         to: proof.to as i64,

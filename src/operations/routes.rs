@@ -244,8 +244,8 @@ pub fn log_operations() -> Vec<Operation> {
             "The consistency proof (RFC 9162) between two sizes of the org's tree",
             vec![
                 ORG,
-                Param { required: true, ..size("from", "The smaller tree size, at least 1") },
-                Param { required: true, ..size("to", "The larger tree size, at most the latest checkpoint's") },
+                Param { required: true, ..size("from_size", "The smaller tree size, at least 1") },
+                Param { required: true, ..size("to_size", "The larger tree size, at most the latest checkpoint's") },
             ],
             "ConsistencyProofOut",
         ),

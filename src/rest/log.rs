@@ -64,8 +64,8 @@ pub struct InclusionProofOut {
 /// The consistency proof between two tree sizes.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConsistencyProofOut {
-    pub from: u64,
-    pub to: u64,
+    pub from_size: u64,
+    pub to_size: u64,
     /// RFC 9162 order; standard base64.
     pub hashes: Vec<String>,
 }
@@ -108,22 +108,17 @@ async fn consistency(
     RawQuery(q): RawQuery,
 ) -> AppResult<Json<ConsistencyProofOut>> {
     let mut params = Params::parse(q.as_deref());
-    let from = params.required_int("from");
-    let to = params.required_int("to");
+    let from = params.required_int("from_size");
+    let to = params.required_int("to_size");
     params.check()?;
     let key = state.log_keys.get().await?;
-    let proof = proofs::consistency(
-        &state.db,
-        key,
-        &p.org_id,
-        from.unwrap_or(0),
-        to.unwrap_or(0),
-    )
-    .await
-    .map_err(|e| e.located(&["query"]))?;
+    let sizes = (from.unwrap_or(0), to.unwrap_or(0));
+    let proof = proofs::consistency(&state.db, key, &p.org_id, sizes, ("from_size", "to_size"))
+        .await
+        .map_err(|e| e.located(&["query"]))?;
     Ok(Json(ConsistencyProofOut {
-        from: proof.from,
-        to: proof.to,
+        from_size: proof.from,
+        to_size: proof.to,
         hashes: proof.hashes.iter().map(b64).collect(),
     }))
 }

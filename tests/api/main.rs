@@ -26,6 +26,7 @@ mod metrics;
 mod openapi;
 mod operator;
 mod problems;
+mod proofs;
 mod readiness;
 mod recording;
 mod refusal_speed;

@@ -125,7 +125,7 @@ pub const FORMULA_CELLS: &str = "A cell that begins with =, +, -, @, a tab or a 
 
 /// A cell as a spreadsheet may safely open it: text that it would read as a
 /// formula gets a leading `'` (OWASP). Exported numbers never start so.
-pub(super) fn neutralised(cell: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+pub(crate) fn neutralised(cell: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     match cell.first() {
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => {
             let mut safe = Vec::with_capacity(cell.len() + 1);

@@ -103,6 +103,11 @@ fn signer_of(skey: &str) -> AppResult<(StandardSigner, String)> {
     Ok((signer, verifier))
 }
 
+/// The verifier key of a signed-note private key.
+pub fn verifier_key_of(skey: &str) -> AppResult<String> {
+    signer_of(skey).map(|(_, verifier)| verifier)
+}
+
 /// A fresh signed-note Ed25519 private key for `name`, from the OS's CSPRNG.
 pub fn generate_signing_key(name: &str) -> AppResult<String> {
     let mut seed = [0u8; 32];

@@ -134,6 +134,8 @@ pub fn verify_zip(
         .map_err(|_| anyhow::anyhow!("{} holds no {LOG_FILE}", path.display()))?;
     let mut lines = BufReader::with_capacity(1 << 20, log.take(u64::MAX));
     let mut tree = CompactRange::default();
+    // What each logged event says events.csv must hold (16 bytes a leaf).
+    let mut digests: Vec<Option<[u8; 16]>> = Vec::new();
     let mut line = Vec::new();
     let mut number = 0u64;
     let (mut first, mut last) = (None, None);
@@ -150,6 +152,7 @@ pub fn verify_zip(
             anyhow::bail!("{LOG_FILE} line {number} is longer than {MAX_LINE} bytes");
         }
         let index = number - 1;
+        digests.push(csv_digest_of_line(&line));
         let leaf = match check_line(&line, index) {
             Ok((leaf, Some(_))) => {
                 report.events += 1;
@@ -191,7 +194,154 @@ pub fn verify_zip(
     }
     report.first_event = first;
     report.last_event = last;
+    drop(lines);
+    check_events_csv(&mut zip, &digests, &mut report)?;
     Ok(report)
+}
+
+/// The `events.csv` columns a logged event determines, in this order (the
+/// names beside ids, and `endpoint_id`, are not part of the event's leaf).
+const CSV_FIELDS: [&str; 25] = [
+    "id",
+    "timestamp",
+    "workspace_id",
+    "app_id",
+    "augmentation_id",
+    "user_id",
+    "principal_type",
+    "principal_id",
+    "token_id",
+    "token_type",
+    "method",
+    "path",
+    "resource_type",
+    "resource_id",
+    "action",
+    "status_code",
+    "success",
+    "error_code",
+    "duration_ms",
+    "trace_id",
+    "execution_id",
+    "stages_completed",
+    "total_stages",
+    "token_usage",
+    "metadata",
+];
+
+fn digest(cells: impl Iterator<Item = Vec<u8>>) -> [u8; 16] {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    for cell in cells {
+        hasher.update((cell.len() as u64).to_be_bytes());
+        hasher.update(&cell);
+    }
+    let mut out = [0; 16];
+    out.copy_from_slice(&hasher.finalize()[..16]);
+    out
+}
+
+fn is_json_field(field: &str) -> bool {
+    field == "token_usage" || field == "metadata"
+}
+
+/// The cells the export writes for a logged event (see `events.csv`).
+fn csv_digest_of_line(line: &[u8]) -> Option<[u8; 16]> {
+    let value: Value = serde_json::from_slice(line).ok()?;
+    let event = value.get("event")?;
+    Some(digest(CSV_FIELDS.iter().map(|field| {
+        let v = event.get(*field).unwrap_or(&Value::Null);
+        if is_json_field(field) {
+            return canonical_bytes(v);
+        }
+        let text = match v {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        crate::service::export::neutralised(text.as_bytes()).into_owned()
+    })))
+}
+
+/// Every `events.csv` row checked against the logged event its `log_index`
+/// names, and every logged event found there once.
+fn check_events_csv(
+    zip: &mut zip::ZipArchive<std::fs::File>,
+    digests: &[Option<[u8; 16]>],
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let Ok(file) = zip.by_name("events.csv") else {
+        report.add_finding(None, None, "the export holds no events.csv");
+        return Ok(());
+    };
+    let mut csv = csv::Reader::from_reader(BufReader::with_capacity(1 << 20, file));
+    let headers = csv.headers()?.clone();
+    let at = |name: &str| headers.iter().position(|h| h == name);
+    let Some(index_at) = at("log_index") else {
+        report.add_finding(None, None, "events.csv has no log_index column");
+        return Ok(());
+    };
+    let fields: Vec<Option<usize>> = CSV_FIELDS.iter().map(|f| at(f)).collect();
+    let mut seen = vec![false; digests.len()];
+    let mut record = csv::ByteRecord::new();
+    let mut row = 1u64;
+    while csv.read_byte_record(&mut record)? {
+        row += 1;
+        let id = fields[0]
+            .and_then(|i| record.get(i))
+            .map(|c| String::from_utf8_lossy(c).into_owned());
+        let index = record
+            .get(index_at)
+            .and_then(|c| std::str::from_utf8(c).ok())
+            .and_then(|c| c.parse::<u64>().ok());
+        let Some(index) = index.filter(|i| (*i as usize) < digests.len()) else {
+            report.add_finding(
+                None,
+                id,
+                format!("events.csv row {row} names no event of the log"),
+            );
+            continue;
+        };
+        let cells = CSV_FIELDS.iter().zip(&fields).map(|(field, at)| {
+            let cell = at.and_then(|i| record.get(i)).unwrap_or_default();
+            if is_json_field(field) {
+                match serde_json::from_slice::<Value>(cell) {
+                    Ok(v) => canonical_bytes(&v),
+                    Err(_) => cell.to_vec(),
+                }
+            } else {
+                cell.to_vec()
+            }
+        });
+        let expected = digests[index as usize];
+        if seen[index as usize] {
+            report.add_finding(
+                Some(index),
+                id,
+                format!("events.csv row {row} repeats log index {index}"),
+            );
+        } else if expected != Some(digest(cells)) {
+            report.add_finding(
+                Some(index),
+                id.clone(),
+                format!(
+                    "events.csv row {row} (event {}) differs from the logged event",
+                    id.unwrap_or_default()
+                ),
+            );
+        }
+        seen[index as usize] = true;
+    }
+    for (index, (seen, logged)) in seen.iter().zip(digests).enumerate() {
+        if !seen && logged.is_some() {
+            report.add_finding(
+                Some(index as u64),
+                None,
+                format!("events.csv lacks the event at log index {index}"),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// One line's leaf: recomputed from its event (`Ok` with the event's id when

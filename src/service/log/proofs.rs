@@ -164,24 +164,24 @@ pub async fn inclusion_of_index(
 
 /// The consistency proof from the tree of `from` leaves to the tree of `to`:
 /// `1 <= from <= to <=` the latest checkpoint's size, else invalid input at
-/// `["from"]` or `["to"]`.
+/// the caller's names of the two (`names`).
 pub async fn consistency(
     db: &DatabaseConnection,
     key: &LogKey,
     org: &str,
-    from: i64,
-    to: i64,
+    (from, to): (i64, i64),
+    names: (&str, &str),
 ) -> AppResult<ConsistencyProof> {
     let latest = latest_size(db, key, org).await? as i64;
     let mut problems = Vec::new();
     if to < 1 || to > latest {
-        if let AppError::Invalid(mut p) = size_out_of_range(&["to"], to, 1, latest) {
+        if let AppError::Invalid(mut p) = size_out_of_range(&[names.1], to, 1, latest) {
             problems.append(&mut p);
         }
     }
     if from < 1 || from > to.clamp(1, latest.max(1)) {
         if let AppError::Invalid(mut p) =
-            size_out_of_range(&["from"], from, 1, to.clamp(1, latest.max(1)))
+            size_out_of_range(&[names.0], from, 1, to.clamp(1, latest.max(1)))
         {
             problems.append(&mut p);
         }
