@@ -277,3 +277,127 @@ async fn three_replicas_share_the_live_tail_exports_and_exact_rollups() {
         crate::common::terminate(&mut replicas[i].child);
     }
 }
+
+/// Three replicas ingest into three orgs at once, while each records its own
+/// requests (batches that mix orgs) and signs checkpoints every second: every
+/// org's log stays dense, without a duplicate index, and every checkpoint is
+/// consistent with the one before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_ingesting_into_three_orgs_keep_every_log_dense_and_consistent() {
+    use activity_gateway::service::log::{checkpoints, proofs};
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    db.seed(600).await;
+    db.run(
+        "INSERT INTO orgs (id, name, created_at) VALUES ('org_third', 'Third', 0)",
+        vec![],
+    )
+    .await;
+    let orgs = ["org_acme", "org_globex", "org_third"];
+    let mut keys = Vec::new();
+    for org in orgs {
+        keys.push(db.key(org, Role::Admin).await);
+    }
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(
+            Served::start(
+                &db.url,
+                &["--checkpoint-interval-secs".as_ref(), "1".as_ref()],
+                &[],
+                Stdio::null(),
+            )
+            .await,
+        );
+    }
+    let client = reqwest::Client::new();
+    let mut writers = Vec::new();
+    for replica in &replicas {
+        for (org, key) in orgs.iter().zip(&keys) {
+            let (client, url, key) = (
+                client.clone(),
+                format!("{}/v1/orgs/{org}/activity", replica.base),
+                key.clone(),
+            );
+            writers.push(tokio::spawn(async move {
+                for _ in 0..15 {
+                    let batch: Vec<Value> = (0..100)
+                        .map(|n| json!({ "action": "execute", "duration_ms": n }))
+                        .collect();
+                    let (status, body) = post(&client, url.clone(), &key, json!(batch)).await;
+                    assert_eq!(status, 200, "{body}");
+                }
+            }));
+        }
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    // The recorders' last batches and a checkpoint after them.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let key = checkpoints::log_key(&db.db, &Default::default())
+        .await
+        .unwrap();
+    for org in orgs {
+        let indexes: Vec<i64> = db
+            .rows(
+                "SELECT log_index FROM activity_events WHERE org_id = ? ORDER BY log_index",
+                vec![org.into()],
+            )
+            .await
+            .iter()
+            .map(|r| r.try_get_by_index(0).unwrap())
+            .collect();
+        assert!(indexes.len() >= 4_500, "{org}: {}", indexes.len());
+        assert_eq!(
+            indexes,
+            (0..indexes.len() as i64).collect::<Vec<_>>(),
+            "{org}: dense, no duplicates"
+        );
+        let all = checkpoints::all(&db.db, &key, org).await.unwrap();
+        assert!(
+            all.len() >= 3,
+            "{org}: a checkpoint every second: {}",
+            all.len()
+        );
+        assert_eq!(
+            all.last().unwrap().tree_size as usize,
+            indexes.len(),
+            "{org}"
+        );
+        for pair in all.windows(2) {
+            let (old, new) = (&pair[0], &pair[1]);
+            let proof = proofs::consistency(
+                &db.db,
+                &key,
+                org,
+                (old.tree_size as i64, new.tree_size as i64),
+                ("from", "to"),
+            )
+            .await
+            .unwrap();
+            tlog_tiles::check_tree(
+                &proof.hashes,
+                new.tree_size,
+                new.root_hash,
+                old.tree_size,
+                old.root_hash,
+            )
+            .unwrap_or_else(|e| panic!("{org}: {} -> {}: {e}", old.tree_size, new.tree_size));
+        }
+        let verified = std::process::Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
+            .args(["verify", "--org", org, "--database-url", &db.url])
+            .output()
+            .unwrap();
+        assert!(
+            verified.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&verified.stdout),
+            String::from_utf8_lossy(&verified.stderr)
+        );
+    }
+    for mut replica in replicas {
+        crate::common::terminate(&mut replica.child);
+    }
+}

@@ -12,6 +12,7 @@ use activity_gateway::service::{retention, summary};
 use serde_json::json;
 
 on_both_backends!(
+    a_period_holds_in_feeds_and_totals_the_moment_it_is_set,
     a_purge_empties_feeds_of_old_events_while_whole_hour_summaries_stay_exact,
     retention_needs_its_permission_and_a_period_within_bounds,
     the_retention_command_sets_a_period_and_purges,
@@ -26,6 +27,64 @@ async fn set_retention(
 ) -> (u16, serde_json::Value) {
     app.graphql_with(SET, days, |r| r.header("X-Api-Key", key))
         .await
+}
+
+async fn a_period_holds_in_feeds_and_totals_the_moment_it_is_set(db: TestDb) {
+    db.seed(3_000).await; // over the last 14 days
+    let admin = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    // A second gateway on the same database, as another replica.
+    let other = TestApp::spawn(&db.db).await;
+    let (_, body) = set_retention(&app, &admin, json!({ "days": 10 })).await;
+    assert_eq!(body["data"]["setRetention"]["days"], 10, "{body}");
+    // No purge ran: the rows are all still there.
+    let all = db.count_events("org_id = 'org_acme'").await;
+    let edge = now_micros() - 10 * 24 * MICROS_PER_HOUR;
+    let kept = db
+        .count_events(&format!("org_id = 'org_acme' AND ts >= {edge}"))
+        .await;
+    assert!(all - kept > 300, "{all} {kept}");
+    for gateway in [&app, &other] {
+        let (status, page) = gateway
+            .get("/v1/orgs/org_acme/activity?limit=200", &admin)
+            .await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["total"], kept, "REST's total stops at the edge");
+        let body = gateway
+            .execute(
+                &admin,
+                r#"{ org(id: "org_acme") { activity(first: 1) { totalCount } } }"#,
+            )
+            .await;
+        assert_eq!(
+            body["data"]["org"]["activity"]["totalCount"], kept,
+            "{body}"
+        );
+    }
+    // Walking the whole feed reaches the edge and stops there.
+    let mut cursor: Option<String> = None;
+    let mut listed = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/orgs/org_acme/activity?limit=200&cursor={c}"),
+            None => "/v1/orgs/org_acme/activity?limit=200".to_owned(),
+        };
+        let (_, page) = app.get(&path, &admin).await;
+        for e in page["activities"].as_array().unwrap() {
+            let ts =
+                activity_gateway::domain::time::parse_timestamp(e["timestamp"].as_str().unwrap())
+                    .unwrap();
+            assert!(ts >= edge, "{e}");
+            listed += 1;
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(listed, kept);
+    app.stop().await;
+    other.stop().await;
 }
 
 async fn a_purge_empties_feeds_of_old_events_while_whole_hour_summaries_stay_exact(db: TestDb) {
