@@ -207,6 +207,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let conn = db::connect_sized(&args.database.database_url, args.http.db_pool_size).await?;
     db::migrate(&conn).await?;
     let state = AppState::new(conn.clone(), args.http.clone());
+    // A bad signing key is the operator's to fix now, not a 500 per proof later.
+    state
+        .log_keys
+        .get()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
     crate::service::rollups::spawn_background_refresh(conn.clone(), args.http.rollup_interval());
     crate::service::retention::spawn_purger(
         conn.clone(),
@@ -270,6 +276,16 @@ async fn prepare_demo(conn: &DatabaseConnection, addr: &str) -> anyhow::Result<(
 
 /// Prints the verifier key of the log's signing key, on one line.
 pub async fn log_key(args: &crate::config::LogKeyCommandArgs) -> anyhow::Result<()> {
+    use crate::service::log::checkpoints::{generate_signing_key, verifier_key_of};
+    if let Some(name) = &args.generate {
+        if !signed_note::is_key_name_valid(name) {
+            anyhow::bail!("a key name must not be empty, nor hold white space or '+': {name:?}");
+        }
+        let skey = generate_signing_key(name).map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+        let vkey = verifier_key_of(&skey).map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+        println!("{skey}\n{vkey}");
+        return Ok(());
+    }
     let conn = open(&args.database.database_url).await?;
     let key = crate::service::log::checkpoints::log_key(&conn, &args.log.settings())
         .await

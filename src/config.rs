@@ -136,6 +136,10 @@ impl LogKeyArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct LogKeyCommandArgs {
+    /// Print a new signing key named NAME (for --log-signing-key) and its
+    /// verifier key, one per line, instead; no database is read.
+    #[arg(long, value_name = "NAME")]
+    pub generate: Option<String>,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]

@@ -24,6 +24,7 @@ on_both_backends!(
     a_rolled_back_log_is_found_against_a_checkpoint_the_org_kept,
     events_stored_before_the_log_get_their_indexes_in_seq_order_when_migrated,
     a_checkpoint_is_signed_only_over_a_tree_consistent_with_the_last_one,
+    a_configured_signing_key_signs_and_a_malformed_one_stops_the_server_at_start,
 );
 
 const ORG: &str = "org_acme";
@@ -445,4 +446,60 @@ async fn a_checkpoint_is_signed_only_over_a_tree_consistent_with_the_last_one(db
         "no checkpoint over the rewritten tree"
     );
     app.stop().await;
+}
+
+async fn a_configured_signing_key_signs_and_a_malformed_one_stops_the_server_at_start(db: TestDb) {
+    db.seed(300).await;
+    let generated = binary()
+        .args(["log-key", "--generate", "audit.example/activity"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&generated.stdout).into_owned();
+    let (skey, vkey) = text.trim().split_once('\n').expect("two lines");
+    assert!(
+        skey.starts_with("PRIVATE+KEY+audit.example/activity+"),
+        "{text}"
+    );
+    let settings = KeySettings {
+        signing_key: Some(skey.to_owned()),
+        origin_prefix: Some("audit.example/activity".to_owned()),
+    };
+    let key = checkpoints::log_key(&db.db, &settings).await.unwrap();
+    assert_eq!(key.verifier_key(), vkey);
+    assert_eq!(key.origin(ORG), "audit.example/activity/org_acme");
+    let signed = checkpoints::checkpoint_org(&db.db, &key, ORG)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        signed.note.starts_with("audit.example/activity/org_acme\n"),
+        "{}",
+        signed.note
+    );
+    checkpoints::open_note(&signed.note, vkey).expect("verifies with the printed verifier key");
+    // `log-key` prints the configured key's verifier key, not the stored one.
+    let printed = binary()
+        .args([
+            "log-key",
+            "--database-url",
+            &db.url,
+            "--log-signing-key",
+            skey,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&printed.stdout).trim(), vkey);
+    // A key that is not a signed-note Ed25519 key: serve refuses to start,
+    // saying why, without echoing the key.
+    for bad in ["not-a-key", "PRIVATE+KEY+name+00000000+AAAA"] {
+        let out = binary()
+            .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &db.url])
+            .env("ACTIVITY_GATEWAY_LOG_SIGNING_KEY", bad)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("the log signing key"), "{stderr}");
+        assert!(!stderr.contains(bad), "the key is not echoed: {stderr}");
+    }
 }
