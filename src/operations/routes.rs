@@ -197,13 +197,14 @@ pub fn ingest_operation() -> Operation {
 /// signed checkpoint, an event's inclusion proof, the consistency of two
 /// tree sizes.
 pub fn log_operations() -> Vec<Operation> {
+    // At most 2^53 - 1, the largest integer every JSON reader keeps exactly.
     let size = |name, description| {
         query(
             name,
             description,
             ParamKind::Int {
                 min: 1,
-                max: None,
+                max: Some((1 << 53) - 1),
                 default: None,
             },
         )

@@ -152,8 +152,9 @@ pub fn verify_zip(
             anyhow::bail!("{LOG_FILE} line {number} is longer than {MAX_LINE} bytes");
         }
         let index = number - 1;
-        digests.push(csv_digest_of_line(&line));
-        let leaf = match check_line(&line, index) {
+        let value = serde_json::from_slice::<Value>(&line);
+        digests.push(value.as_ref().ok().and_then(csv_digest_of_line));
+        let leaf = match check_line(value, index) {
             Ok((leaf, Some(_))) => {
                 report.events += 1;
                 first.get_or_insert(index);
@@ -246,8 +247,7 @@ fn is_json_field(field: &str) -> bool {
 }
 
 /// The cells the export writes for a logged event (see `events.csv`).
-fn csv_digest_of_line(line: &[u8]) -> Option<[u8; 16]> {
-    let value: Value = serde_json::from_slice(line).ok()?;
+fn csv_digest_of_line(value: &Value) -> Option<[u8; 16]> {
     let event = value.get("event")?;
     Some(digest(CSV_FIELDS.iter().map(|field| {
         let v = event.get(*field).unwrap_or(&Value::Null);
@@ -348,12 +348,11 @@ fn check_events_csv(
 /// it matches the line's leaf hash), or the line's own hash for a purged
 /// event; `Err` says what is wrong, with the leaf to go on with.
 fn check_line(
-    line: &[u8],
+    value: serde_json::Result<Value>,
     index: u64,
 ) -> Result<(Hash, Option<String>), (Hash, Option<String>, String)> {
     let zero = Hash([0; HASH_SIZE]);
-    let value: Value =
-        serde_json::from_slice(line).map_err(|e| (zero, None, format!("not JSON ({e})")))?;
+    let value = value.map_err(|e| (zero, None, format!("not JSON ({e})")))?;
     let stated = value
         .get("leaf_hash")
         .and_then(Value::as_str)
