@@ -1,7 +1,7 @@
 //! Writing activity events. Every writer (seeding, ingest, the request recorder)
 //! goes through [`insert_batch`], one multi-row statement per chunk.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use sea_orm::{ConnectionTrait, DbErr, Value};
 
@@ -158,13 +158,18 @@ impl EventRow {
     }
 }
 
-fn insert_sql(rows: usize) -> String {
+fn insert_sql(rows: usize, skip_existing: bool) -> String {
     let one = format!("({})", vec!["?"; COLUMNS.len()].join(","));
     let mut sql = format!(
         "INSERT INTO activity_events ({}) VALUES ",
         COLUMNS.join(",")
     );
     sql.push_str(&vec![one; rows].join(","));
+    if skip_existing {
+        // Both backends know this form: an id the org already stored is not
+        // stored twice (ids are unique per org, never across orgs).
+        sql.push_str(" ON CONFLICT (org_id, id) DO NOTHING RETURNING id");
+    }
     sql
 }
 
@@ -187,6 +192,11 @@ pub async fn insert_batch(
     if by_org.is_empty() {
         return Ok(0);
     }
+    // Leaves before any lock is taken: hashing holds up no other writer.
+    let leaves: Vec<Vec<tlog_tiles::Hash>> = by_org
+        .values()
+        .map(|rows| rows.iter().map(super::log::leaf::leaf_hash).collect())
+        .collect();
     super::live::start_event_write(db).await?;
     // Every org's log is locked before any row is written, in one order
     // (the map's), so two writers of the same orgs cannot deadlock.
@@ -195,19 +205,59 @@ pub async fn insert_batch(
         sizes.push(super::log::lock(db, org).await?);
     }
     let mut stored = 0;
-    for ((org, rows), size) in by_org.into_iter().zip(sizes) {
-        let numbered = super::log::append(db, &org, size, rows, skip_existing).await?;
-        let mut numbered = numbered.into_iter().peekable();
+    for (((org, rows), leaves), size) in by_org.into_iter().zip(leaves).zip(sizes) {
+        // Numbered in order from the log's size; a row the org already held
+        // is not stored (ON CONFLICT), and the ones after it move down.
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let count = rows.len();
+        let mut kept: Option<HashSet<String>> = None;
+        let mut numbered = rows.into_iter().zip(size as i64..).peekable();
         while numbered.peek().is_some() {
             let mut values = Vec::with_capacity(ROWS_PER_STATEMENT * COLUMNS.len());
-            let mut count = 0;
-            for (index, row) in numbered.by_ref().take(ROWS_PER_STATEMENT) {
+            let mut n = 0;
+            for (row, index) in numbered.by_ref().take(ROWS_PER_STATEMENT) {
                 row.push_values(index, &mut values);
-                count += 1;
+                n += 1;
             }
-            let stmt = super::statement(db, &insert_sql(count), values);
-            stored += db.execute_raw(stmt).await?.rows_affected();
+            let stmt = super::statement(db, &insert_sql(n, skip_existing), values);
+            if skip_existing {
+                let returned = db.query_all_raw(stmt).await?;
+                let set = kept.get_or_insert_with(HashSet::new);
+                for row in returned {
+                    set.insert(row.try_get_by_index::<String>(0)?);
+                }
+            } else {
+                db.execute_raw(stmt).await?;
+            }
         }
+        let kept = kept.filter(|k| k.len() < count);
+        let Some(kept) = kept else {
+            stored += count as u64;
+            super::log::extend(db, &org, size, leaves).await?;
+            continue;
+        };
+        // Some were repeats: the stored ones close up, in order, so the log
+        // stays dense. Each moves down to a free place (rare: a retry).
+        let mut next = size as i64;
+        let mut kept_leaves = Vec::with_capacity(kept.len());
+        let mut seen = HashSet::new();
+        for ((id, leaf), tentative) in ids.iter().zip(leaves).zip(size as i64..) {
+            if !kept.contains(id) || !seen.insert(id.as_str()) {
+                continue;
+            }
+            if tentative != next {
+                db.execute_raw(super::statement(
+                    db,
+                    "UPDATE activity_events SET log_index = ? WHERE org_id = ? AND id = ?",
+                    vec![next.into(), org.as_str().into(), id.as_str().into()],
+                ))
+                .await?;
+            }
+            kept_leaves.push(leaf);
+            next += 1;
+        }
+        stored += kept_leaves.len() as u64;
+        super::log::extend(db, &org, size, kept_leaves).await?;
     }
     Ok(stored)
 }

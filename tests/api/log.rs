@@ -138,6 +138,35 @@ async fn every_event_gets_a_dense_log_index_in_commit_order_and_a_repeat_gets_no
         "a repeated event gets no second leaf"
     );
     assert_eq!(id_at(&db, size + 1).await, "act_repeat_2");
+    // Repeats among new events: the new ones close up, in order.
+    let mixed = json!([
+        { "id": "act_repeat_1", "action": "read" },
+        { "id": "act_new_3", "action": "read" },
+        { "id": "act_repeat_2", "action": "read" },
+        { "id": "act_new_4", "action": "read" },
+    ]);
+    let (status, body) = app
+        .post_json(&writer, "/v1/orgs/org_acme/activity", &mixed)
+        .await;
+    assert_eq!(
+        (status, &body["stored"], &body["duplicates"]),
+        (200, &json!(2), &json!(2)),
+        "{body}"
+    );
+    assert_eq!(tree_size(&db).await, size + 4);
+    assert_eq!(id_at(&db, size + 2).await, "act_new_3");
+    assert_eq!(id_at(&db, size + 3).await, "act_new_4");
+    let key = checkpoint(&db).await;
+    assert_eq!(
+        checkpoints::latest(&db.db, &key, ORG)
+            .await
+            .unwrap()
+            .unwrap()
+            .tree_size as i64,
+        size + 4
+    );
+    let (ok, text) = verify(&db, &[]);
+    assert!(ok, "{text}");
     // The event answers its place in GraphQL.
     let body = app
         .execute(
@@ -489,6 +518,16 @@ async fn a_configured_signing_key_signs_and_a_malformed_one_stops_the_server_at_
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&printed.stdout).trim(), vkey);
+    // An org the database does not hold is an error, not an empty log.
+    let out = binary()
+        .args(["verify", "--org", "org_nosuch", "--database-url", &db.url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: no org org_nosuch"
+    );
     // A key that is not a signed-note Ed25519 key: serve refuses to start,
     // saying why, without echoing the key.
     for bad in ["not-a-key", "PRIVATE+KEY+name+00000000+AAAA"] {

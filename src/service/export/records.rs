@@ -71,6 +71,12 @@ pub(super) async fn names(db: &impl ConnectionTrait, org_id: &str) -> AppResult<
     })
 }
 
+/// Stored JSON as RFC 8785 text: the same bytes the event's leaf covers.
+fn canonical_text(stored: &str) -> String {
+    let value = crate::domain::text::stored_json(stored);
+    String::from_utf8(crate::service::log::leaf::canonical_bytes(&value)).unwrap_or_default()
+}
+
 pub(super) fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(ToString::to_string).unwrap_or_default()
 }
@@ -183,8 +189,8 @@ pub(super) async fn read_all(
                     opt(&e.stages_completed),
                     opt(&e.total_stages),
                     e.tokens_total.to_string(),
-                    e.token_usage,
-                    e.metadata,
+                    canonical_text(&e.token_usage),
+                    canonical_text(&e.metadata),
                     e.seq.to_string(),
                     opt(&e.log_index),
                 ]

@@ -14,8 +14,6 @@ pub mod proofs;
 pub mod tiles;
 pub mod verify;
 
-use std::collections::HashSet;
-
 use sea_orm::{ConnectionTrait, DbErr, Value};
 
 use super::events::EventRow;
@@ -36,58 +34,21 @@ pub async fn lock(txn: &impl ConnectionTrait, org: &str) -> Result<u64, DbErr> {
     Ok(row.try_get_by_index::<i64>(0)? as u64)
 }
 
-/// The ids among `ids` that `org` already stored.
-async fn stored_ids(
-    txn: &impl ConnectionTrait,
-    org: &str,
-    ids: &[&str],
-) -> Result<HashSet<String>, DbErr> {
-    let mut found = HashSet::new();
-    for chunk in ids.chunks(1_000) {
-        let sql = format!(
-            "SELECT id FROM activity_events WHERE org_id = ? AND id IN ({})",
-            vec!["?"; chunk.len()].join(",")
-        );
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() + 1);
-        values.push(org.into());
-        values.extend(chunk.iter().map(|id| Value::from(*id)));
-        for row in txn.query_all_raw(statement(txn, &sql, values)).await? {
-            found.insert(row.try_get_by_index::<String>(0)?);
-        }
-    }
-    Ok(found)
-}
-
-/// Appends `rows` (all of `org`, whose log the caller has locked at `size`)
-/// to the org's log: each gets the next log index, and the tree its leaf.
-/// With `skip_existing`, a row whose id the org already stored (or that
-/// repeats an earlier row's id) is left out and gets no leaf. Returns the
-/// rows kept, each with its log index.
-pub async fn append(
+/// Adds `leaves` (of `org`'s events just stored at log indexes `size`,
+/// `size + 1`, ...) to the org's tree, whose log the caller has locked at
+/// `size`, and moves its size on.
+pub async fn extend(
     txn: &impl ConnectionTrait,
     org: &str,
     size: u64,
-    rows: Vec<EventRow>,
-    skip_existing: bool,
-) -> Result<Vec<(i64, EventRow)>, DbErr> {
-    let rows = if skip_existing {
-        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        let mut taken = stored_ids(txn, org, &ids).await?;
-        rows.into_iter()
-            .filter(|r| taken.insert(r.id.clone()))
-            .collect()
-    } else {
-        rows
-    };
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
+    leaves: impl IntoIterator<Item = tlog_tiles::Hash>,
+) -> Result<(), DbErr> {
     let mut edge = tiles::Edge::load(txn, org, size).await?;
-    let mut numbered = Vec::with_capacity(rows.len());
-    for row in rows {
-        let index = edge.size() as i64;
-        edge.push(leaf::leaf_hash(&row));
-        numbered.push((index, row));
+    for leaf in leaves {
+        edge.push(leaf);
+    }
+    if edge.size() == size {
+        return Ok(());
     }
     let new_size = edge.size() as i64;
     edge.store(txn, org).await?;
@@ -97,7 +58,7 @@ pub async fn append(
         vec![new_size.into(), org.into()],
     ))
     .await?;
-    Ok(numbered)
+    Ok(())
 }
 
 /// Gives the events stored before the log existed their indexes, in `seq`

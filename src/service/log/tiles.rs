@@ -18,6 +18,35 @@ const WIDTH: usize = 1 << HEIGHT;
 #[derive(Default)]
 pub struct Tiles(HashMap<(u8, u64), Vec<u8>>);
 
+/// The stored tiles `(level, index)` of `org`, in one query.
+async fn read(
+    db: &impl ConnectionTrait,
+    org: &str,
+    wanted: impl IntoIterator<Item = (u8, u64)>,
+) -> Result<HashMap<(u8, u64), Vec<u8>>, DbErr> {
+    let mut sql = String::from("SELECT level, idx, hashes FROM log_tiles WHERE org_id = ? AND (");
+    let mut values: Vec<Value> = vec![org.into()];
+    for (n, (level, idx)) in wanted.into_iter().enumerate() {
+        if n > 0 {
+            sql.push_str(" OR ");
+        }
+        sql.push_str("(level = ? AND idx = ?)");
+        values.push(i16::from(level).into());
+        values.push((idx as i64).into());
+    }
+    if values.len() == 1 {
+        return Ok(HashMap::new());
+    }
+    sql.push(')');
+    let mut tiles = HashMap::new();
+    for row in db.query_all_raw(statement(db, &sql, values)).await? {
+        let level: i16 = row.try_get_by_index(0)?;
+        let idx: i64 = row.try_get_by_index(1)?;
+        tiles.insert((level as u8, idx as u64), row.try_get_by_index(2)?);
+    }
+    Ok(tiles)
+}
+
 impl Tiles {
     /// Loads the tiles these stored-hash indexes live in.
     pub async fn load(
@@ -32,29 +61,7 @@ impl Tiles {
                 (t.level(), t.level_index())
             })
             .collect();
-        let mut tiles = Self::default();
-        if wanted.is_empty() {
-            return Ok(tiles);
-        }
-        let mut sql =
-            String::from("SELECT level, idx, hashes FROM log_tiles WHERE org_id = ? AND (");
-        let mut values: Vec<Value> = vec![org.into()];
-        for (n, (level, idx)) in wanted.iter().enumerate() {
-            if n > 0 {
-                sql.push_str(" OR ");
-            }
-            sql.push_str("(level = ? AND idx = ?)");
-            values.push(i16::from(*level).into());
-            values.push((*idx as i64).into());
-        }
-        sql.push(')');
-        for row in db.query_all_raw(statement(db, &sql, values)).await? {
-            let level: i16 = row.try_get_by_index(0)?;
-            let idx: i64 = row.try_get_by_index(1)?;
-            let hashes: Vec<u8> = row.try_get_by_index(2)?;
-            tiles.0.insert((level as u8, idx as u64), hashes);
-        }
-        Ok(tiles)
+        Ok(Self(read(db, org, wanted).await?))
     }
 }
 
@@ -141,16 +148,11 @@ impl Edge {
             edge.levels.push(Vec::new());
             level += 1;
         }
+        let mut found = read(db, org, want.iter().map(|(level, idx, _)| (*level, *idx))).await?;
         for (level, idx, width) in want {
-            let row = db
-                .query_one_raw(statement(
-                    db,
-                    "SELECT hashes FROM log_tiles WHERE org_id = ? AND level = ? AND idx = ?",
-                    vec![org.into(), i16::from(level).into(), (idx as i64).into()],
-                ))
-                .await?
+            let hashes = found
+                .remove(&(level, idx))
                 .ok_or_else(|| DbErr::RecordNotFound(format!("log tile {level}/{idx} of {org}")))?;
-            let hashes: Vec<u8> = row.try_get_by_index(0)?;
             if hashes.len() < width * HASH_SIZE {
                 return Err(DbErr::Custom(format!(
                     "log tile {level}/{idx} of {org} is short"

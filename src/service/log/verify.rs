@@ -229,6 +229,16 @@ pub async fn verify_org(
     against: Option<&str>,
     progress: impl Fn(u64, u64),
 ) -> AppResult<Report> {
+    let known = db
+        .query_one_raw(statement(
+            db,
+            "SELECT id FROM orgs WHERE id = ?",
+            vec![org.into()],
+        ))
+        .await?;
+    if known.is_none() {
+        return Err(AppError::not_found("org", org));
+    }
     let mut report = Report {
         tree_size: super::tree_size(db, org).await?,
         ..Report::default()
