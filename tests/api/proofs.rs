@@ -570,6 +570,74 @@ async fn an_export_verifies_offline_and_a_tampered_one_names_its_row(db: TestDb)
         )),
         "{text}"
     );
+    // Rows in any order verify; a missing, repeated or misplaced row is named.
+    let index_at = header.iter().position(|h| h == "log_index").unwrap();
+    let csv_of = |rows: &[csv::StringRecord]| {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(&header).unwrap();
+        for row in rows {
+            writer.write_record(row).unwrap();
+        }
+        writer.into_inner().unwrap()
+    };
+    let honest_rows: Vec<csv::StringRecord> = csv::Reader::from_reader(csv_text.as_bytes())
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    let mut reversed = honest_rows.clone();
+    reversed.reverse();
+    rezip(&honest, &tampered, "events.csv", &csv_of(&reversed));
+    let (ok, text) = cli(&["verify", tampered.to_str().unwrap(), "--key", &key]);
+    assert!(
+        ok && text.contains(&format!("verified {size} events")),
+        "{text}"
+    );
+    let mut fewer = honest_rows.clone();
+    let gone = fewer.remove(7);
+    rezip(&honest, &tampered, "events.csv", &csv_of(&fewer));
+    let (ok, text) = cli(&["verify", tampered.to_str().unwrap(), "--key", &key]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "events.csv lacks the event at log index {}",
+            &gone[index_at]
+        )),
+        "{text}"
+    );
+    let mut more = honest_rows.clone();
+    more.push(honest_rows[3].clone());
+    rezip(&honest, &tampered, "events.csv", &csv_of(&more));
+    let (ok, text) = cli(&["verify", tampered.to_str().unwrap(), "--key", &key]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "events.csv row {} repeats log index {}",
+            more.len() + 1,
+            &honest_rows[3][index_at]
+        )),
+        "{text}"
+    );
+    let mut misplaced = honest_rows.clone();
+    let mut cells: Vec<String> = misplaced[2].iter().map(str::to_owned).collect();
+    cells[index_at] = (size + 5).to_string();
+    let moved = cells[0].clone();
+    misplaced[2] = csv::StringRecord::from(cells);
+    rezip(&honest, &tampered, "events.csv", &csv_of(&misplaced));
+    let (ok, text) = cli(&["verify", tampered.to_str().unwrap(), "--key", &key]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "event {moved}: events.csv row 4 names no event of the log"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "events.csv lacks the event at log index {}",
+            &honest_rows[2][index_at]
+        )),
+        "{text}"
+    );
     // A changed event in the log itself: its line, index and id are named.
     let log = entry(&honest, "log.jsonl");
     let mut lines: Vec<Value> = log

@@ -221,7 +221,7 @@ pub fn open_note(note: &str, verifier_key: &str) -> Result<CheckpointBody, Strin
     CheckpointBody::from_bytes(note.text()).map_err(|e| format!("checkpoint: {e}"))
 }
 
-fn row_to_checkpoint(
+pub(super) fn row_to_checkpoint(
     row: &sea_orm::QueryResult,
     origin: String,
 ) -> Result<SignedCheckpoint, DbErr> {

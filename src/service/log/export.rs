@@ -137,17 +137,16 @@ pub fn verify_zip(
     let checkpoint = open_note(&note, verifier_key)
         .map_err(|e| anyhow::anyhow!("{CHECKPOINT_FILE} does not verify with this key: {e}"))?;
     let size = checkpoint.size();
+    let slots = Slots::new(size)?;
     let (log, csv) = std::thread::scope(|scope| {
-        let csv = scope.spawn(|| -> anyhow::Result<CsvPass> { events_csv(&mut open()?) });
-        let log = read_log(&mut zip, path, size, progress);
+        let csv =
+            scope.spawn(|| -> anyhow::Result<CsvPass> { events_csv(&mut open()?, &slots, size) });
+        let log = read_log(&open, path, size, &slots, progress);
         (log, csv.join())
     });
-    let (mut report, tree, digests) = log?;
+    let (mut report, tree, lines, logged) = log?;
     let csv = csv.map_err(|_| anyhow::anyhow!("reading events.csv failed"))??;
-    if report.total_findings == 0
-        && digests.len() as u64 == size
-        && tree.root() != *checkpoint.hash()
-    {
+    if report.total_findings == 0 && lines == size && tree.root() != *checkpoint.hash() {
         report.add_finding(
             Some(0),
             None,
@@ -156,78 +155,240 @@ pub fn verify_zip(
     }
     report.checkpoints = 1;
     report.checkpoint_size = size;
-    let differing = compare_csv(&digests, csv, &mut report);
+    let differing = compare_csv(&slots, &logged, csv, &mut report);
     name_rows(&mut zip, differing, &mut report)?;
     Ok(report)
 }
 
-/// The log pass: findings, the tree of its leaves, and each line's CSV digest.
-fn read_log(
+/// What the two passes say of each log index: the log pass XORs the digest
+/// of the CSV cells each logged event determines into its index's slot, the
+/// CSV pass XORs the digest of the row naming that index into the same
+/// slot, so a slot both wrote is zero exactly when the row and the event
+/// agree. 16 bytes per leaf (16 MiB a million), however the rows are ordered.
+struct Slots(Vec<std::sync::atomic::AtomicU64>);
+
+impl Slots {
+    fn new(size: u64) -> anyhow::Result<Self> {
+        let too_big = || {
+            anyhow::anyhow!(
+                "the checkpoint covers {size} leaves: verifying them needs {} MiB, more than this machine can give",
+                size.saturating_mul(16) >> 20
+            )
+        };
+        let n = usize::try_from(size)
+            .ok()
+            .and_then(|s| s.checked_mul(2))
+            .ok_or_else(too_big)?;
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(n).map_err(|_| too_big())?;
+        slots.resize_with(n, Default::default);
+        Ok(Self(slots))
+    }
+
+    fn xor(&self, index: u64, digest: &[u8; 16]) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (low, high) = digest.split_at(8);
+        let at = index as usize * 2;
+        self.0[at].fetch_xor(
+            u64::from_le_bytes(low.try_into().unwrap_or_default()),
+            Relaxed,
+        );
+        self.0[at + 1].fetch_xor(
+            u64::from_le_bytes(high.try_into().unwrap_or_default()),
+            Relaxed,
+        );
+    }
+
+    fn agree(&self, index: u64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let at = index as usize * 2;
+        self.0[at].load(Relaxed) == 0 && self.0[at + 1].load(Relaxed) == 0
+    }
+}
+
+/// One bit per log index.
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(size: u64) -> Self {
+        Self(vec![0; size.div_ceil(64) as usize])
+    }
+
+    /// Sets the bit of `index`; whether it was set already.
+    fn set(&mut self, index: u64) -> bool {
+        let (word, bit) = ((index / 64) as usize, 1u64 << (index % 64));
+        let was = self.0[word] & bit != 0;
+        self.0[word] |= bit;
+        was
+    }
+
+    fn get(&self, index: u64) -> bool {
+        self.0[(index / 64) as usize] & (1u64 << (index % 64)) != 0
+    }
+}
+
+/// Lines of `log.jsonl` checked per block.
+const BLOCK_LINES: usize = 1_024;
+/// Threads checking blocks (besides the one reading them and the one
+/// building the tree): the leaves' JSON and hashes are most of the work.
+const CHECKERS: usize = 2;
+
+/// Whole lines of the log, the first at log index `first`.
+struct Block {
+    first: u64,
+    lines: Vec<u8>,
+}
+
+/// What one line of the log says: its leaf, and whether it holds an event.
+enum Outcome {
+    Event(Hash),
+    Purged(Hash),
+    Refused(Hash, Option<String>, String),
+}
+
+/// Checks a block's lines; each event's CSV digest goes into `slots`.
+fn check_block(block: &Block, size: u64, slots: &Slots) -> Vec<Outcome> {
+    let mut out = Vec::with_capacity(BLOCK_LINES);
+    for (n, line) in block.lines.split_inclusive(|b| *b == b'\n').enumerate() {
+        let index = block.first + n as u64;
+        out.push(match check_line(line, index) {
+            Ok(Checked::Event(leaf, digest)) => {
+                // Lines past the checkpoint's size are reported once read.
+                if index < size {
+                    slots.xor(index, &digest);
+                }
+                Outcome::Event(leaf)
+            }
+            Ok(Checked::Purged(leaf)) => Outcome::Purged(leaf),
+            Err((leaf, id, problem)) => Outcome::Refused(leaf, id, problem),
+        });
+    }
+    out
+}
+
+/// Reads `log.jsonl` into blocks, dealt to the checkers in turn; how many
+/// lines it read.
+fn read_blocks(
     zip: &mut zip::ZipArchive<std::fs::File>,
     path: &Path,
+    checkers: Vec<std::sync::mpsc::SyncSender<Block>>,
+) -> anyhow::Result<u64> {
+    let log = zip
+        .by_name(LOG_FILE)
+        .map_err(|_| anyhow::anyhow!("{} holds no {LOG_FILE}", path.display()))?;
+    let mut reader = BufReader::with_capacity(1 << 20, log);
+    let mut number = 0u64;
+    for turn in 0.. {
+        let mut block = Block {
+            first: number,
+            lines: Vec::with_capacity(BLOCK_LINES * 1_024),
+        };
+        for _ in 0..BLOCK_LINES {
+            let before = block.lines.len();
+            let read = (&mut reader)
+                .take(MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut block.lines)?;
+            if read == 0 {
+                break;
+            }
+            number += 1;
+            if block.lines.len() - before > MAX_LINE {
+                anyhow::bail!("{LOG_FILE} line {number} is longer than {MAX_LINE} bytes");
+            }
+        }
+        if block.lines.is_empty() || checkers[turn % checkers.len()].send(block).is_err() {
+            break;
+        }
+    }
+    Ok(number)
+}
+
+/// The log pass: findings, the tree of its leaves, how many lines it read,
+/// and which log indexes hold an event (whose CSV digest is in `slots`).
+/// One thread reads the log, [`CHECKERS`] check its blocks, and this one
+/// takes their outcomes in log order into the tree.
+fn read_log(
+    open: &(dyn Fn() -> anyhow::Result<zip::ZipArchive<std::fs::File>> + Sync),
+    path: &Path,
     size: u64,
+    slots: &Slots,
     progress: &(dyn Fn(u64, u64) + Sync),
-) -> anyhow::Result<(Report, CompactRange, Vec<Option<[u8; 16]>>)> {
+) -> anyhow::Result<(Report, CompactRange, u64, Bits)> {
+    use std::sync::mpsc::sync_channel;
     let mut report = Report {
         tree_size: size,
         ..Report::default()
     };
-    let log = zip
-        .by_name(LOG_FILE)
-        .map_err(|_| anyhow::anyhow!("{} holds no {LOG_FILE}", path.display()))?;
-    let mut lines = BufReader::with_capacity(1 << 20, log);
     let mut tree = CompactRange::default();
-    let mut digests: Vec<Option<[u8; 16]>> = Vec::new();
-    let mut line = Vec::new();
-    let mut number = 0u64;
-    loop {
-        line.clear();
-        let read = (&mut lines)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)?;
-        if read == 0 {
-            break;
+    let mut logged = Bits::new(size);
+    let mut index = 0u64;
+    let lines = std::thread::scope(|scope| {
+        let (mut to_checkers, mut from_checkers) = (Vec::new(), Vec::new());
+        for _ in 0..CHECKERS {
+            let (blocks, blocks_in) = sync_channel::<Block>(1);
+            let (outcomes_out, outcomes) = sync_channel::<Vec<Outcome>>(1);
+            to_checkers.push(blocks);
+            from_checkers.push(outcomes);
+            scope.spawn(move || {
+                for block in blocks_in {
+                    if outcomes_out.send(check_block(&block, size, slots)).is_err() {
+                        break;
+                    }
+                }
+            });
         }
-        number += 1;
-        if line.len() > MAX_LINE {
-            anyhow::bail!("{LOG_FILE} line {number} is longer than {MAX_LINE} bytes");
+        let reader = scope.spawn(move || read_blocks(&mut open()?, path, to_checkers));
+        // Block k went to checker k % CHECKERS: taking outcomes in that
+        // turn keeps log order, and a checker with nothing left means the
+        // reader stopped.
+        for turn in 0.. {
+            let Ok(outcomes) = from_checkers[turn % CHECKERS].recv() else {
+                break;
+            };
+            for outcome in outcomes {
+                let leaf = match outcome {
+                    Outcome::Event(leaf) => {
+                        report.events += 1;
+                        report.first_event.get_or_insert(index);
+                        report.last_event = Some(index);
+                        if index < size {
+                            logged.set(index);
+                        }
+                        leaf
+                    }
+                    Outcome::Purged(leaf) => {
+                        report.purged += 1;
+                        leaf
+                    }
+                    Outcome::Refused(leaf, id, problem) => {
+                        report.add_finding(
+                            Some(index),
+                            id,
+                            format!("{LOG_FILE} line {}: {problem}", index + 1),
+                        );
+                        leaf
+                    }
+                };
+                tree.push(leaf);
+                index += 1;
+                if index % 65_536 == 0 {
+                    progress(index, size);
+                }
+            }
         }
-        let index = number - 1;
-        let (leaf, digest) = match check_line(&line, index) {
-            Ok(Checked::Event(leaf, digest)) => {
-                report.events += 1;
-                report.first_event.get_or_insert(index);
-                report.last_event = Some(index);
-                (leaf, Some(digest))
-            }
-            Ok(Checked::Purged(leaf)) => {
-                report.purged += 1;
-                (leaf, None)
-            }
-            Err((leaf, id, problem)) => {
-                report.add_finding(
-                    Some(index),
-                    id,
-                    format!("{LOG_FILE} line {number}: {problem}"),
-                );
-                (leaf, None)
-            }
-        };
-        digests.push(digest);
-        tree.push(leaf);
-        if number % 65_536 == 0 {
-            progress(number, size);
-        }
-    }
-    progress(number, size);
-    if number != size {
+        reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("reading {LOG_FILE} failed"))?
+    })?;
+    progress(lines, size);
+    if lines != size {
         report.add_finding(
-            Some(number.min(size)),
+            Some(lines.min(size)),
             None,
-            format!("{LOG_FILE} has {number} lines, but the checkpoint covers {size} leaves"),
+            format!("{LOG_FILE} has {lines} lines, but the checkpoint covers {size} leaves"),
         );
     }
-    Ok((report, tree, digests))
+    Ok((report, tree, lines, logged))
 }
 
 enum Checked {
@@ -282,7 +443,7 @@ fn check_line(line: &[u8], index: u64) -> Result<Checked, Refused> {
                 }
             }
             match (fields, stated) {
-                (Ok(fields), Some(s)) if s == leaf => Ok(Checked::Event(leaf, fields.digest())),
+                (Ok(fields), Some(s)) if s == leaf => Ok(Checked::Event(leaf, fields.digest)),
                 (Err(e), _) => Err((leaf, None, format!("the event is not an activity ({e})"))),
                 _ => Err((
                     leaf,
@@ -307,70 +468,94 @@ fn check_line(line: &[u8], index: u64) -> Result<Checked, Refused> {
     }
 }
 
-/// The `events.csv` columns a logged event determines, in this order (the
-/// names beside ids, and `endpoint_id`, are not part of the event's leaf).
-const CSV_FIELDS: [&str; 25] = [
-    "id",
-    "timestamp",
-    "workspace_id",
-    "app_id",
-    "augmentation_id",
-    "user_id",
-    "principal_type",
-    "principal_id",
-    "token_id",
-    "token_type",
-    "method",
-    "path",
-    "resource_type",
-    "resource_id",
-    "action",
-    "status_code",
-    "success",
-    "error_code",
-    "duration_ms",
-    "trace_id",
-    "execution_id",
-    "stages_completed",
-    "total_stages",
-    "token_usage",
-    "metadata",
-];
+/// Declares the `events.csv` columns a logged event determines, in this
+/// order, and the struct that borrows them from the event (the names beside
+/// ids, and `endpoint_id`, are not part of the event's leaf).
+macro_rules! csv_fields {
+    ($($field:ident),* $(,)?) => {
+        const CSV_FIELDS: &[&str] = &[$(stringify!($field)),*];
 
-/// An event's members as the CSV cells the export writes of them.
+        /// An event's members that events.csv repeats, borrowed from it.
+        #[derive(serde::Deserialize)]
+        struct Members<'a> {
+            $(#[serde(borrow)] $field: Option<&'a serde_json::value::RawValue>,)*
+        }
+
+        impl<'a> Members<'a> {
+            fn in_csv_order(&self) -> [Option<&'a serde_json::value::RawValue>; CSV_FIELDS.len()] {
+                [$(self.$field),*]
+            }
+        }
+    };
+}
+
+csv_fields!(
+    id,
+    timestamp,
+    workspace_id,
+    app_id,
+    augmentation_id,
+    user_id,
+    principal_type,
+    principal_id,
+    token_id,
+    token_type,
+    method,
+    path,
+    resource_type,
+    resource_id,
+    action,
+    status_code,
+    success,
+    error_code,
+    duration_ms,
+    trace_id,
+    execution_id,
+    stages_completed,
+    total_stages,
+    token_usage,
+    metadata,
+);
+
+/// What events.csv must say of a logged event: its id and the digest of the
+/// cells the export writes of it.
 struct EventFields {
     id: Option<String>,
-    cells: Vec<Vec<u8>>,
+    digest: [u8; 16],
 }
 
 impl EventFields {
     fn read(raw: &str) -> serde_json::Result<Self> {
-        let members: std::collections::HashMap<&str, &serde_json::value::RawValue> =
-            serde_json::from_str(raw)?;
+        let members: Members = serde_json::from_str(raw)?;
         let mut id = None;
-        let mut cells = Vec::with_capacity(CSV_FIELDS.len());
-        for field in CSV_FIELDS {
-            let text = members.get(field).map_or("null", |v| v.get());
-            let cell: Vec<u8> = match text.as_bytes().first() {
+        let mut cells: [std::borrow::Cow<[u8]>; CSV_FIELDS.len()] = Default::default();
+        for (n, value) in members.in_csv_order().into_iter().enumerate() {
+            let text = value.map_or("null", |v| v.get());
+            cells[n] = match text.as_bytes().first() {
                 Some(b'"') => {
                     let s: std::borrow::Cow<str> = serde_json::from_str(text)?;
-                    if field == "id" {
+                    if n == 0 {
                         id = Some(s.clone().into_owned());
                     }
-                    crate::service::export::neutralised(s.as_bytes()).into_owned()
+                    match s {
+                        std::borrow::Cow::Borrowed(s) => {
+                            crate::service::export::neutralised(s.as_bytes())
+                        }
+                        std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(
+                            crate::service::export::neutralised(s.as_bytes()).into_owned(),
+                        ),
+                    }
                 }
                 // `null` is an empty cell; objects are canonical already
                 // (the event is), numbers and booleans as written.
-                Some(b'n') => Vec::new(),
-                _ => text.as_bytes().to_vec(),
+                Some(b'n') => std::borrow::Cow::Borrowed(&[]),
+                _ => std::borrow::Cow::Borrowed(text.as_bytes()),
             };
-            cells.push(cell);
         }
-        Ok(Self { id, cells })
-    }
-
-    fn digest(&self) -> [u8; 16] {
-        digest(self.cells.iter().map(Vec::as_slice))
+        Ok(Self {
+            id,
+            digest: digest(cells.iter().map(|c| c.as_ref())),
+        })
     }
 }
 
@@ -386,29 +571,39 @@ fn digest<'a>(cells: impl Iterator<Item = &'a [u8]>) -> [u8; 16] {
     out
 }
 
-/// What events.csv holds: each row's digest by the log index it names, and
-/// the rows that name none (with their id and row number).
-#[derive(Default)]
+/// What the CSV pass found: which log indexes a row named (its digest is
+/// in the slots), and the rows that fit no place in the log.
 struct CsvPass {
-    rows: Vec<Option<(u64, [u8; 16])>>,
-    repeated: Vec<(u64, u64, Option<String>)>,
-    stray: Vec<(u64, Option<String>)>,
-    missing_file: Option<&'static str>,
+    named: Bits,
+    report: Report,
+    /// Whether there was an events.csv with a log_index column to read.
+    read: bool,
 }
 
-fn events_csv(zip: &mut zip::ZipArchive<std::fs::File>) -> anyhow::Result<CsvPass> {
-    let mut pass = CsvPass::default();
+fn events_csv(
+    zip: &mut zip::ZipArchive<std::fs::File>,
+    slots: &Slots,
+    size: u64,
+) -> anyhow::Result<CsvPass> {
+    let mut pass = CsvPass {
+        named: Bits::new(size),
+        report: Report::default(),
+        read: false,
+    };
     let Ok(file) = zip.by_name("events.csv") else {
-        pass.missing_file = Some("the export holds no events.csv");
+        pass.report
+            .add_finding(None, None, "the export holds no events.csv");
         return Ok(pass);
     };
     let mut csv = csv::Reader::from_reader(BufReader::with_capacity(1 << 20, file));
     let headers = csv.headers()?.clone();
     let at = |name: &str| headers.iter().position(|h| h == name);
     let Some(index_at) = at("log_index") else {
-        pass.missing_file = Some("events.csv has no log_index column");
+        pass.report
+            .add_finding(None, None, "events.csv has no log_index column");
         return Ok(pass);
     };
+    pass.read = true;
     let fields: Vec<Option<usize>> = CSV_FIELDS.iter().map(|f| at(f)).collect();
     let mut record = csv::ByteRecord::new();
     let mut row = 1u64;
@@ -423,101 +618,95 @@ fn events_csv(zip: &mut zip::ZipArchive<std::fs::File>) -> anyhow::Result<CsvPas
             .get(index_at)
             .and_then(|c| std::str::from_utf8(c).ok())
             .and_then(|c| c.parse::<u64>().ok())
-            .filter(|i| *i < 1 << 40);
+            .filter(|i| *i < size);
         let Some(index) = index else {
-            pass.stray.push((row, id()));
+            pass.report.add_finding(
+                None,
+                id(),
+                format!("events.csv row {row} names no event of the log"),
+            );
             continue;
         };
+        if pass.named.set(index) {
+            pass.report.add_finding(
+                Some(index),
+                id(),
+                format!("events.csv row {row} repeats log index {index}"),
+            );
+            continue;
+        }
         let cells = fields
             .iter()
             .map(|at| at.and_then(|i| record.get(i)).unwrap_or_default());
-        let digest = digest(cells);
-        let slot = index as usize;
-        if pass.rows.len() <= slot {
-            pass.rows.resize(slot + 1, None);
-        }
-        if pass.rows[slot].is_some() {
-            pass.repeated.push((row, index, id()));
-            continue;
-        }
-        // No id is kept: a row that differs is read again for its id.
-        pass.rows[slot] = Some((row, digest));
+        slots.xor(index, &digest(cells));
     }
     Ok(pass)
 }
 
-/// Every events.csv row against the logged event its `log_index` names,
-/// and every logged event found there. Returns the rows that differ, with
-/// their log indexes, for [`name_rows`].
-fn compare_csv(logged: &[Option<[u8; 16]>], csv: CsvPass, report: &mut Report) -> Vec<(u64, u64)> {
-    if let Some(problem) = csv.missing_file {
-        report.add_finding(None, None, problem);
+/// Every log index against what both passes said of it. Returns the log
+/// indexes whose row differs from the logged event, for [`name_rows`].
+fn compare_csv(slots: &Slots, logged: &Bits, csv: CsvPass, report: &mut Report) -> Vec<u64> {
+    let kept = csv.report.findings.len() as u64;
+    for finding in csv.report.findings {
+        report.add_finding(finding.log_index, finding.event_id, finding.problem);
+    }
+    // The CSV pass's findings beyond those it kept are counted, not lost.
+    report.total_findings += csv.report.total_findings - kept;
+    if !csv.read {
         return Vec::new();
     }
-    for (row, id) in csv.stray {
-        report.add_finding(
-            None,
-            id,
-            format!("events.csv row {row} names no event of the log"),
-        );
-    }
-    for (row, index, id) in csv.repeated {
-        report.add_finding(
-            Some(index),
-            id,
-            format!("events.csv row {row} repeats log index {index}"),
-        );
-    }
     let mut differing = Vec::new();
-    for index in 0..logged.len().max(csv.rows.len()) {
-        let expected = logged.get(index).copied().flatten();
-        match (expected, csv.rows.get(index).copied().flatten()) {
-            (Some(e), Some((_, d))) if e == d => {}
-            (_, Some((row, _))) if index >= logged.len() => {
-                report.add_finding(
-                    None,
-                    None,
-                    format!("events.csv row {row} names no event of the log"),
-                );
-            }
-            (_, Some((row, _))) => differing.push((row, index as u64)),
-            (Some(_), None) => report.add_finding(
-                Some(index as u64),
+    for index in 0..report.tree_size {
+        match (logged.get(index), csv.named.get(index)) {
+            (true, true) if slots.agree(index) => {}
+            // A row for a purged or unreadable leaf differs too.
+            (_, true) => differing.push(index),
+            (true, false) => report.add_finding(
+                Some(index),
                 None,
                 format!("events.csv lacks the event at log index {index}"),
             ),
-            (None, None) => {}
+            (false, false) => {}
         }
     }
     differing
 }
 
-/// Names the differing rows by their event ids (a second read of
-/// events.csv, only when something differs).
+/// Names the differing rows by their row numbers and event ids (a second
+/// read of events.csv, only when something differs).
 fn name_rows(
     zip: &mut zip::ZipArchive<std::fs::File>,
-    differing: Vec<(u64, u64)>,
+    differing: Vec<u64>,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     if differing.is_empty() {
         return Ok(());
     }
-    let mut ids: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
-    let wanted: std::collections::HashSet<u64> = differing.iter().map(|(row, _)| *row).collect();
+    let mut rows: std::collections::HashMap<u64, (u64, Option<String>)> =
+        std::collections::HashMap::new();
+    let wanted: std::collections::HashSet<u64> = differing.iter().copied().collect();
     let mut csv = csv::Reader::from_reader(BufReader::new(zip.by_name("events.csv")?));
-    let id_at = csv.headers()?.iter().position(|h| h == "id");
+    let headers = csv.headers()?.clone();
+    let id_at = headers.iter().position(|h| h == "id");
+    let index_at = headers.iter().position(|h| h == "log_index");
     let mut record = csv::ByteRecord::new();
     let mut row = 1u64;
     while csv.read_byte_record(&mut record)? {
         row += 1;
-        if wanted.contains(&row) {
-            if let Some(id) = id_at.and_then(|i| record.get(i)) {
-                ids.insert(row, String::from_utf8_lossy(id).into_owned());
-            }
+        let index = index_at
+            .and_then(|i| record.get(i))
+            .and_then(|c| std::str::from_utf8(c).ok())
+            .and_then(|c| c.parse::<u64>().ok());
+        if let Some(index) = index.filter(|i| wanted.contains(i)) {
+            // The first row naming an index is the one compared.
+            rows.entry(index).or_insert_with(|| {
+                let id = id_at.and_then(|i| record.get(i));
+                (row, id.map(|c| String::from_utf8_lossy(c).into_owned()))
+            });
         }
     }
-    for (row, index) in differing {
-        let id = ids.remove(&row);
+    for index in differing {
+        let (row, id) = rows.remove(&index).unwrap_or((0, None));
         report.add_finding(
             Some(index),
             id.clone(),

@@ -43,15 +43,16 @@ pub async fn latest_checkpoint(
     key.sign(org, 0, tlog_tiles::EMPTY_HASH)
 }
 
-/// The signed checkpoint of `size`, which must be at most the latest
-/// checkpoint's: the stored one when a checkpoint was made at that size,
-/// else the same tree head signed now (Ed25519 is deterministic, so asking
-/// twice gives the same note).
-async fn checkpoint_at(
+/// The signed checkpoint of the tree of `size` whose root is `root`: the
+/// stored note when a checkpoint was made at that size, else the same tree
+/// head signed now (Ed25519 is deterministic, so asking twice gives the
+/// same note).
+async fn checkpoint_of(
     db: &impl ConnectionTrait,
     key: &LogKey,
     org: &str,
     size: u64,
+    root: Hash,
 ) -> AppResult<SignedCheckpoint> {
     let stored = db
         .query_one_raw(statement(
@@ -60,7 +61,6 @@ async fn checkpoint_at(
             vec![org.into(), (size as i64).into()],
         ))
         .await?;
-    let root = checkpoints::root_at(db, org, size).await?;
     match stored {
         Some(row) => Ok(SignedCheckpoint {
             origin: key.origin(org),
@@ -111,40 +111,45 @@ pub async fn inclusion(
     event_id: &str,
     tree_size: Option<i64>,
 ) -> AppResult<InclusionProof> {
+    // The event's index and the latest checkpoint in one round trip: the
+    // checkpoint bounds the size and, for a proof at that size (the usual
+    // case), is the one the answer carries.
     let row = db
         .query_one_raw(statement(
             db,
-            "SELECT log_index FROM activity_events WHERE org_id = ? AND id = ?",
-            vec![org.into(), event_id.into()],
+            "SELECT c.tree_size, c.root_hash, c.note, e.log_index FROM activity_events e \
+             LEFT JOIN log_checkpoints c ON c.org_id = e.org_id AND c.tree_size = \
+             (SELECT MAX(tree_size) FROM log_checkpoints WHERE org_id = ?) \
+             WHERE e.org_id = ? AND e.id = ?",
+            vec![org.into(), org.into(), event_id.into()],
         ))
         .await?
         .ok_or_else(|| AppError::not_found("activity", event_id))?;
-    let index = row.try_get_by_index::<Option<i64>>(0)?.ok_or_else(|| {
+    let index = row.try_get_by_index::<Option<i64>>(3)?.ok_or_else(|| {
         AppError::internal_msg(format!("event {event_id} of {org} has no log index"))
-    })?;
-    inclusion_of_index(db, key, org, index as u64, tree_size).await
-}
-
-/// [`inclusion`] by log index, for callers that hold it already.
-pub async fn inclusion_of_index(
-    db: &DatabaseConnection,
-    key: &LogKey,
-    org: &str,
-    index: u64,
-    tree_size: Option<i64>,
-) -> AppResult<InclusionProof> {
-    let latest = latest_size(db, key, org).await? as i64;
-    let size = tree_size.unwrap_or(latest);
+    })? as u64;
+    let latest = match row.try_get_by_index::<Option<i64>>(0)? {
+        Some(_) => Some(checkpoints::row_to_checkpoint(&row, key.origin(org))?),
+        None => None,
+    };
+    let latest_size = latest.as_ref().map_or(0, |c| c.tree_size) as i64;
+    let size = tree_size.unwrap_or(latest_size);
     let min = index as i64 + 1;
-    if size < min || size > latest {
-        return Err(size_out_of_range(&[], size, min, latest));
+    if size < min || size > latest_size {
+        return Err(size_out_of_range(&[], size, min, latest_size));
     }
     let size = size as u64;
     let leaf_index = tlog_tiles::stored_hash_index(0, index);
-    let (audit_path, leaf) = with_tiles(db, org, |r| {
+    let at_latest = latest.filter(|c| c.tree_size == size);
+    let (audit_path, leaf, root) = with_tiles(db, org, |r| {
         let path = tlog_tiles::prove_record(size, index, r)?;
         let leaf = r.read_hashes(&[leaf_index])?[0];
-        Ok((path, leaf))
+        let root = if at_latest.is_some() {
+            None
+        } else {
+            Some(tlog_tiles::tree_hash(size, r)?)
+        };
+        Ok((path, leaf, root))
     })
     .await?
     .map_err(|e| {
@@ -152,7 +157,15 @@ pub async fn inclusion_of_index(
             "no inclusion proof of {index} in {org}'s log at {size}: {e}"
         ))
     })?;
-    let checkpoint = checkpoint_at(db, key, org, size).await?;
+    let checkpoint = match (at_latest, root) {
+        (Some(latest), _) => latest,
+        (None, Some(root)) => checkpoint_of(db, key, org, size, root).await?,
+        (None, None) => {
+            return Err(AppError::internal_msg(format!(
+                "no root of {org}'s log at {size}"
+            )))
+        }
+    };
     Ok(InclusionProof {
         log_index: index,
         tree_size: size,

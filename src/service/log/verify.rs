@@ -90,9 +90,15 @@ impl Report {
         } else {
             String::new()
         };
+        let checkpoint = if self.checkpoints == 0 {
+            // A log no server has signed yet: only its tree was checked.
+            "no signed checkpoint yet".to_owned()
+        } else {
+            format!("checkpoint size {}", self.checkpoint_size)
+        };
         format!(
-            "verified {} events, log indexes {range}{purged}, checkpoint size {}",
-            self.events, self.checkpoint_size
+            "verified {} events, log indexes {range}{purged}, {checkpoint}",
+            self.events
         )
     }
 
