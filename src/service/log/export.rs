@@ -371,7 +371,7 @@ fn read_log(
                 };
                 tree.push(leaf);
                 index += 1;
-                if index % 65_536 == 0 {
+                if index.is_multiple_of(65_536) {
                     progress(index, size);
                 }
             }

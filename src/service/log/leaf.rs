@@ -13,7 +13,7 @@ use crate::service::events::EventRow;
 /// The event as the REST activity shape writes it: every member, nulls
 /// included, `token_usage` and `metadata` as JSON objects.
 pub fn rest_object(e: &EventRow) -> Value {
-    let text = |v: &Option<String>| v.as_deref().map_or(Value::Null, |s| Value::from(s));
+    let text = |v: &Option<String>| v.as_deref().map_or(Value::Null, Value::from);
     let int = |v: Option<i32>| v.map_or(Value::Null, Value::from);
     let mut m = Map::new();
     m.insert("id".into(), e.id.as_str().into());
