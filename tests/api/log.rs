@@ -50,23 +50,9 @@ async fn checkpoint(db: &TestDb) -> LogKey {
 
 /// `verify --org org_acme` on the database: success, and what it printed.
 fn verify(db: &TestDb, extra: &[&str]) -> (bool, String) {
-    let out = binary()
-        .args(["verify", "--org", ORG, "--database-url", &db.url])
-        .args(extra)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!text.contains("panicked"), "{text}");
-    assert_eq!(
-        out.status.code(),
-        Some(if out.status.success() { 0 } else { 1 }),
-        "{text}"
-    );
-    (out.status.success(), text)
+    let mut args = vec!["verify", "--org", ORG, "--database-url", &db.url];
+    args.extend_from_slice(extra);
+    crate::common::cli(&args)
 }
 
 async fn tree_size(db: &TestDb) -> i64 {

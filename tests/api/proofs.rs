@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::common::{TestApp, TestDb};
+use crate::common::{cli, TestApp, TestDb};
 use activity_gateway::domain::permission::Role;
 use activity_gateway::service::log::checkpoints::{self, KeySettings};
 use serde_json::{json, Value};
@@ -466,20 +466,6 @@ async fn proof_arguments_outside_the_log_are_invalid_input_on_both_transports(db
     let (status, _) = app.get("/v1/orgs/org_globex/log/checkpoint", &reader).await;
     assert_eq!(status, 404);
     app.stop().await;
-}
-
-fn cli(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!text.contains("panicked"), "{text}");
-    (out.status.success(), text)
 }
 
 /// The ZIP's entries with one of them replaced.

@@ -627,6 +627,28 @@ pub async fn export_when_finished(
 }
 
 /// A free local port (bound, then released for the process about to bind it).
+/// Runs the gateway's binary with `args`: whether it succeeded (exit status
+/// 0, else exactly 1), and what it printed, stdout then stderr. It never
+/// panics, whatever it is given.
+pub fn cli(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    assert_eq!(
+        out.status.code(),
+        Some(if out.status.success() { 0 } else { 1 }),
+        "{text}"
+    );
+    (out.status.success(), text)
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
