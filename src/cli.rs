@@ -4,14 +4,14 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use sea_orm::DatabaseConnection;
 
 use crate::app::{self, AppState, Application};
 use crate::config::{ExportArgs, KeyCreateArgs, SeedArgs, ServeArgs};
 use crate::db;
 use crate::domain::permission::{Permission, Role};
 use crate::seed;
-use crate::service::keys;
+use crate::service::{directory, keys};
 
 pub async fn open(url: &str) -> anyhow::Result<DatabaseConnection> {
     let conn = db::connect(url).await?;
@@ -236,16 +236,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// Seeds the demo set into an empty database, then prints a fresh admin key for
 /// each demo org (secrets are never shown twice, so each start mints new ones).
 async fn prepare_demo(conn: &DatabaseConnection, addr: &str) -> anyhow::Result<()> {
-    if entity::org::Entity::find().count(conn).await? == 0 {
+    if directory::org_count(conn).await? == 0 {
         println!("seeding the demo data set…");
         run_seed(conn, &seed::SeedOptions::default()).await?;
     }
     for (org_id, _, name, _) in seed::DEMO_ORGS {
-        if entity::org::Entity::find_by_id(org_id)
-            .one(conn)
-            .await?
-            .is_none()
-        {
+        if !directory::org_exists(conn, org_id).await? {
             continue;
         }
         let key = keys::create(

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::DatabaseConnection;
 
 use crate::config::HttpArgs;
 
 macro_rules! loader {
-    ($name:ident, $module:ident) => {
+    ($name:ident, $module:ident, $by_ids:ident) => {
         pub struct $name {
             db: DatabaseConnection,
             org_id: String,
@@ -26,10 +26,7 @@ macro_rules! loader {
                 &self,
                 keys: &[String],
             ) -> Result<HashMap<String, Self::Value>, Self::Error> {
-                let rows = entity::$module::Entity::find()
-                    .filter(entity::$module::Column::OrgId.eq(self.org_id.as_str()))
-                    .filter(entity::$module::Column::Id.is_in(keys.iter().cloned()))
-                    .all(&self.db)
+                let rows = crate::service::directory::$by_ids(&self.db, &self.org_id, keys)
                     .await
                     .map_err(Arc::new)?;
                 Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
@@ -38,12 +35,12 @@ macro_rules! loader {
     };
 }
 
-loader!(UserLoader, user);
-loader!(WorkspaceLoader, workspace);
-loader!(AppLoader, app);
-loader!(EndpointLoader, endpoint);
-loader!(AugmentationLoader, augmentation);
-loader!(ActivityLoader, activity_event);
+loader!(UserLoader, user, users_by_ids);
+loader!(WorkspaceLoader, workspace, workspaces_by_ids);
+loader!(AppLoader, app, apps_by_ids);
+loader!(EndpointLoader, endpoint, endpoints_by_ids);
+loader!(AugmentationLoader, augmentation, augmentations_by_ids);
+loader!(ActivityLoader, activity_event, activities_by_ids);
 
 /// Sessions with their profile's names, as the history shows them.
 pub struct SessionLoader {

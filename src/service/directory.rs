@@ -204,3 +204,41 @@ pub enum Node {
     Department(entity::department::Model),
     Export(entity::export::Model),
 }
+
+/// Declares `$name(db, org, ids)`: the rows of `$module` with those ids in
+/// `org`, in one query (what the GraphQL relation loaders batch into).
+macro_rules! rows_by_ids {
+    ($($name:ident: $module:ident),* $(,)?) => {$(
+        pub async fn $name(
+            db: &DatabaseConnection,
+            org: &str,
+            ids: &[String],
+        ) -> Result<Vec<entity::$module::Model>, sea_orm::DbErr> {
+            entity::$module::Entity::find()
+                .filter(entity::$module::Column::OrgId.eq(org))
+                .filter(entity::$module::Column::Id.is_in(ids.iter().cloned()))
+                .all(db)
+                .await
+        }
+    )*};
+}
+
+rows_by_ids!(
+    users_by_ids: user,
+    workspaces_by_ids: workspace,
+    apps_by_ids: app,
+    endpoints_by_ids: endpoint,
+    augmentations_by_ids: augmentation,
+    activities_by_ids: activity_event,
+);
+
+/// How many orgs the database holds.
+pub async fn org_count(db: &DatabaseConnection) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::PaginatorTrait as _;
+    org::Entity::find().count(db).await
+}
+
+/// Whether the org `org` exists.
+pub async fn org_exists(db: &DatabaseConnection, org: &str) -> Result<bool, sea_orm::DbErr> {
+    Ok(org::Entity::find_by_id(org).one(db).await?.is_some())
+}
