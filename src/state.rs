@@ -33,6 +33,8 @@ pub struct AppState {
     pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// This replica's export runner.
     pub exports: ExportRunner,
+    /// The API keys this replica resolved (see the credential epoch).
+    pub keys: Arc<service::keys::KeyCache>,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             live,
             telemetry: Arc::default(),
             exports,
+            keys: Arc::default(),
         }
     }
 

@@ -7,6 +7,7 @@ mod m20261122_000001_create_tables;
 mod m20261123_000001_org_scoped_event_ids;
 mod m20261124_000001_export_jobs_and_retention;
 mod m20261203_000001_verifiable_log;
+mod m20261203_000002_credential_epoch;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_org_scoped_event_ids::Migration),
             Box::new(m20261124_000001_export_jobs_and_retention::Migration),
             Box::new(m20261203_000001_verifiable_log::Migration),
+            Box::new(m20261203_000002_credential_epoch::Migration),
         ]
     }
 }

@@ -101,7 +101,8 @@ async fn require_principal(
     mut req: Request,
     next: Next,
 ) -> Result<Response, AppError> {
-    let principal: Principal = auth::resolve(&state.db, state.jwt_secret(), req.headers()).await?;
+    let principal: Principal =
+        auth::resolve(&state.db, &state.keys, state.jwt_secret(), req.headers()).await?;
     let admitted = state.admission.admit(&principal).await;
     let mut response = match admitted {
         Ok(_place) => {

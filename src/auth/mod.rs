@@ -60,6 +60,7 @@ pub fn has_credential(headers: &HeaderMap) -> bool {
 /// Resolves the request's credential into a principal, or 401.
 pub async fn resolve(
     db: &DatabaseConnection,
+    keys: &service::keys::KeyCache,
     jwt_secret: Option<&[u8]>,
     headers: &HeaderMap,
 ) -> AppResult<Principal> {
@@ -70,7 +71,7 @@ pub async fn resolve(
         .filter(|s| !s.is_empty())
         .map(|s| s.chars().take(200).collect::<String>());
     let mut principal = match credential(headers)? {
-        Credential::ApiKey(secret) => service::keys::authenticate(db, secret).await?,
+        Credential::ApiKey(secret) => service::keys::authenticate(db, keys, secret).await?,
         Credential::Jwt(token) => {
             let claims = jwt::verify(token, jwt_secret.ok_or(AppError::Unauthenticated)?)?;
             service::directory::principal_for_jwt(db, claims).await?

@@ -26,7 +26,8 @@ pub async fn post_handler(
     body: Bytes,
 ) -> Response {
     // The credential first: without one, the answer is 401 whatever the body.
-    let principal = match auth::resolve(&state.db, state.jwt_secret(), &headers).await {
+    let principal = match auth::resolve(&state.db, &state.keys, state.jwt_secret(), &headers).await
+    {
         Ok(p) => p,
         Err(e) => return graphql_error_response(e),
     };
@@ -82,10 +83,11 @@ pub async fn get_handler(
     if parts.headers.contains_key(header::UPGRADE) {
         return super::socket::subscribe(state, parts).await;
     }
-    let principal = match auth::resolve(&state.db, state.jwt_secret(), &parts.headers).await {
-        Ok(p) => p,
-        Err(e) => return graphql_error_response(e),
-    };
+    let principal =
+        match auth::resolve(&state.db, &state.keys, state.jwt_secret(), &parts.headers).await {
+            Ok(p) => p,
+            Err(e) => return graphql_error_response(e),
+        };
     let mut response = match read_query_string(parts.uri.query()) {
         Ok(mut request) => {
             let persisted = state

@@ -55,7 +55,7 @@ pub(super) async fn subscribe(state: GraphqlState, mut parts: Parts) -> Response
         Err(rejection) => return rejection.into_response(),
     };
     let from_headers = if auth::has_credential(&parts.headers) {
-        match auth::resolve(&state.db, state.jwt_secret(), &parts.headers).await {
+        match auth::resolve(&state.db, &state.keys, state.jwt_secret(), &parts.headers).await {
             Ok(principal) => Some((principal, parts.headers.clone())),
             Err(e) => return graphql_error_response(e),
         }
@@ -110,7 +110,8 @@ async fn serve_socket(
                 Some(known) => known,
                 None => {
                     let headers = headers_of(&payload);
-                    match auth::resolve(&state.db, state.jwt_secret(), &headers).await {
+                    match auth::resolve(&state.db, &state.keys, state.jwt_secret(), &headers).await
+                    {
                         Ok(principal) => (principal, headers),
                         Err(e) => {
                             refused.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -191,7 +192,7 @@ async fn serve_socket(
             _ = recheck.tick() => {
                 let headers = credential.lock().ok().and_then(|h| h.clone());
                 let Some(headers) = headers else { continue };
-                match auth::resolve(&state.db, state.jwt_secret(), &headers).await {
+                match auth::resolve(&state.db, &state.keys, state.jwt_secret(), &headers).await {
                     Err(AppError::Unauthenticated) => {
                         let reason = "Forbidden: the credential is no longer valid".to_owned();
                         let _ = sink.send(close(CLOSE_FORBIDDEN, reason)).await;

@@ -1,8 +1,14 @@
-//! API keys: creation, revocation, and authentication by one indexed lookup.
+//! API keys: creation, revocation, and authentication, from an in-process
+//! cache of resolved keys that the credential epoch keeps honest.
 
 use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
+};
 
 use entity::{api_key, org};
 
@@ -95,17 +101,118 @@ pub async fn revoke(db: &DatabaseConnection, key_id: &str) -> AppResult<()> {
     Ok(())
 }
 
-/// The principal of a key secret, or 401 for an unknown or revoked key.
-pub async fn authenticate(db: &DatabaseConnection, secret_text: &str) -> AppResult<Principal> {
+/// How often a gateway reads the credential epoch: a key revoked, deleted
+/// or narrowed anywhere (another replica, the CLI, plain SQL) is refused by
+/// every gateway within this time plus one read of the epoch.
+pub const EPOCH_CHECK: Duration = Duration::from_millis(250);
+/// Resolved keys kept per gateway; the least recently used go first.
+const CACHED_KEYS: usize = 10_000;
+
+/// Keys this gateway resolved, each tagged with the credential epoch read
+/// before its row was. A key is served from here only while that epoch is
+/// the latest one read, and the epoch is read at most every [`EPOCH_CHECK`],
+/// so a request needs no query for its credential most of the time.
+pub struct KeyCache {
+    keys: Mutex<lru::LruCache<String, (i64, api_key::Model)>>,
+    /// The latest epoch read, and when the read began.
+    seen: Mutex<Option<(i64, Instant)>>,
+    /// One read of the epoch at a time.
+    reading: tokio::sync::Mutex<()>,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self {
+            keys: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(CACHED_KEYS).unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
+            seen: Mutex::new(None),
+            reading: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl KeyCache {
+    fn fresh_epoch(&self) -> Option<i64> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.filter(|(_, at)| at.elapsed() < EPOCH_CHECK)
+            .map(|(epoch, _)| epoch)
+    }
+
+    /// The current credential epoch, read again when the last read is older
+    /// than [`EPOCH_CHECK`]; a moved epoch empties the cache.
+    async fn epoch(&self, db: &DatabaseConnection) -> AppResult<i64> {
+        if let Some(epoch) = self.fresh_epoch() {
+            return Ok(epoch);
+        }
+        let _reading = self.reading.lock().await;
+        if let Some(epoch) = self.fresh_epoch() {
+            return Ok(epoch);
+        }
+        let started = Instant::now();
+        let row = db
+            .query_one_raw(crate::service::statement(
+                db,
+                "SELECT epoch FROM credential_epoch WHERE id = 1",
+                vec![],
+            ))
+            .await?
+            .ok_or_else(|| AppError::internal_msg("the credential epoch row is missing"))?;
+        let epoch: i64 = row.try_get_by_index(0)?;
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.is_none_or(|(last, _)| last != epoch) {
+            self.keys.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+        *seen = Some((epoch, started));
+        Ok(epoch)
+    }
+
+    fn get(&self, hash: &str, epoch: i64) -> Option<api_key::Model> {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        match keys.get(hash) {
+            Some((tagged, key)) if *tagged == epoch => Some(key.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps `key`, read after `epoch` was, unless the epoch moved since.
+    fn put(&self, hash: String, epoch: i64, key: api_key::Model) {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.is_some_and(|(latest, _)| latest == epoch) {
+            self.keys
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .put(hash, (epoch, key));
+        }
+    }
+}
+
+/// The principal of a key secret, or 401 for an unknown or revoked key:
+/// from `cache` while the credential epoch stands, else one indexed lookup.
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    cache: &KeyCache,
+    secret_text: &str,
+) -> AppResult<Principal> {
     if !secret::is_well_formed(secret_text) {
         return Err(AppError::Unauthenticated);
     }
     let hash = secret::hash_secret(secret_text);
-    let key = api_key::Entity::find()
-        .filter(api_key::Column::SecretHash.eq(hash.as_str()))
-        .one(db)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
+    let epoch = cache.epoch(db).await?;
+    let key = match cache.get(&hash, epoch) {
+        Some(key) => key,
+        None => {
+            let key = api_key::Entity::find()
+                .filter(api_key::Column::SecretHash.eq(hash.as_str()))
+                .one(db)
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
+            if key.revoked_at.is_none() {
+                cache.put(hash.clone(), epoch, key.clone());
+            }
+            key
+        }
+    };
     if !secret::digests_match(&key.secret_hash, &hash) || key.revoked_at.is_some() {
         return Err(AppError::Unauthenticated);
     }

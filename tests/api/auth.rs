@@ -15,7 +15,196 @@ on_both_backends!(
     roles_and_tokens_grant_exactly_the_contracts_permissions,
     another_orgs_ids_answer_exactly_like_unknown_ids,
     an_mcp_header_makes_the_principal_an_mcp_agent,
+    a_key_revoked_through_the_cli_is_refused_by_every_replica_within_a_second,
+    a_key_deleted_or_narrowed_with_plain_sql_is_refused_within_a_second,
+    a_key_the_gateway_keeps_costs_no_lookup,
 );
+
+/// The second request with a key reads neither its row nor (within the
+/// epoch's check interval) anything else.
+async fn a_key_the_gateway_keeps_costs_no_lookup(db: TestDb) {
+    use activity_gateway::service::keys::{authenticate, KeyCache};
+    db.seed(10).await;
+    let secret = db.key("org_acme", Role::Viewer).await;
+    let mut counted = activity_gateway::db::connect(&db.url).await.unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sql_log = log.clone();
+    counted.set_metric_callback(move |info| {
+        let sql = &info.statement.sql;
+        if sql.trim_start().to_uppercase().starts_with("SELECT") {
+            sql_log.lock().unwrap().push(sql.clone());
+        }
+    });
+    let cache = KeyCache::default();
+    let first = authenticate(&counted, &cache, &secret).await.unwrap();
+    let reads = log.lock().unwrap().clone();
+    assert_eq!(reads.len(), 2, "the epoch and the key: {reads:?}");
+    assert!(
+        reads.iter().any(|s| s.contains("credential_epoch")),
+        "{reads:?}"
+    );
+    assert!(reads.iter().any(|s| s.contains("api_keys")), "{reads:?}");
+    let again = authenticate(&counted, &cache, &secret).await.unwrap();
+    assert_eq!(again.token_id, first.token_id);
+    assert_eq!(again.permissions, first.permissions);
+    let after: Vec<String> = log.lock().unwrap()[2..].to_vec();
+    // At most the epoch again, when the machine was slow; never the key.
+    assert!(
+        after.iter().all(|s| s.contains("credential_epoch")),
+        "{after:?}"
+    );
+    // Another cache (another gateway) reads the key itself.
+    authenticate(&counted, &KeyCache::default(), &secret)
+        .await
+        .unwrap();
+    assert!(log.lock().unwrap()[2..]
+        .iter()
+        .any(|s| s.contains("api_keys")));
+}
+
+/// The revocation window the README promises.
+const REVOCATION_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Asks `base` with `key` until it answers 401, at most the revocation
+/// window after `since`; then asks again for another half second, and
+/// every answer must stay 401. How long it took to be refused.
+async fn refused_within_the_window(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    since: std::time::Instant,
+) -> std::time::Duration {
+    let status = |client: &reqwest::Client| {
+        let request = client
+            .get(format!("{base}/v1/orgs/org_acme/log/checkpoint"))
+            .header("X-Api-Key", key)
+            .send();
+        async move { request.await.unwrap().status().as_u16() }
+    };
+    let refused_after = loop {
+        let answer = status(client).await;
+        let elapsed = since.elapsed();
+        if answer == 401 {
+            break elapsed;
+        }
+        assert_eq!(answer, 200);
+        assert!(
+            elapsed < REVOCATION_WINDOW,
+            "{base} still took the key {elapsed:?} after it was revoked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    while std::time::Instant::now() < until {
+        assert_eq!(status(client).await, 401, "{base} took the key again");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    refused_after
+}
+
+/// Three gateways on one database each serve a key (and so keep it), the
+/// CLI revokes it: every gateway refuses it within the window, never after.
+async fn a_key_revoked_through_the_cli_is_refused_by_every_replica_within_a_second(db: TestDb) {
+    db.seed(10).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let key_id = db
+        .rows(
+            "SELECT id FROM api_keys WHERE secret_hash = ?",
+            vec![activity_gateway::auth::api_key::hash_secret(&key).into()],
+        )
+        .await[0]
+        .try_get::<String>("", "id")
+        .unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(
+            crate::common::Served::start(&db.url, &[], &[], std::process::Stdio::null()).await,
+        );
+    }
+    let client = reqwest::Client::new();
+    for replica in &replicas {
+        // Served twice: the second answer comes from the gateway's cache.
+        for _ in 0..2 {
+            let res = client
+                .get(format!("{}/v1/orgs/org_acme/log/checkpoint", replica.base))
+                .header("X-Api-Key", &key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+        }
+    }
+    let (ok, text) = crate::common::cli(&["keys", "revoke", &key_id, "--database-url", &db.url]);
+    assert!(ok, "{text}");
+    let revoked = std::time::Instant::now();
+    for replica in &replicas {
+        refused_within_the_window(&client, &replica.base, &key, revoked).await;
+    }
+    for mut replica in replicas {
+        crate::common::terminate(&mut replica.child);
+    }
+}
+
+/// A change behind the gateway's back counts as much as a revocation
+/// through it: a key deleted, or its role changed, with plain SQL is
+/// refused (or narrowed) within the window; recording a key's use does not
+/// move the credential epoch.
+async fn a_key_deleted_or_narrowed_with_plain_sql_is_refused_within_a_second(db: TestDb) {
+    db.seed(10).await;
+    let app = TestApp::spawn(&db.db).await;
+    let epoch = || async {
+        db.rows("SELECT epoch FROM credential_epoch WHERE id = 1", vec![])
+            .await[0]
+            .try_get_by_index::<i64>(0)
+            .unwrap()
+    };
+    let deleted = db.key("org_acme", Role::Admin).await;
+    let narrowed = db.key("org_acme", Role::Admin).await;
+    let before = epoch().await;
+    assert_eq!(
+        permissions_of(&app, ("X-Api-Key", narrowed.clone())).await,
+        ADMIN
+    );
+    let (status, _) = app.get("/v1/orgs/org_acme/log/checkpoint", &deleted).await;
+    assert_eq!(status, 200);
+    db.run(
+        "UPDATE api_keys SET last_used_at = 1 WHERE secret_hash = ?",
+        vec![activity_gateway::auth::api_key::hash_secret(&deleted).into()],
+    )
+    .await;
+    assert_eq!(
+        epoch().await,
+        before,
+        "recording a key's use keeps the epoch"
+    );
+
+    db.run(
+        "DELETE FROM api_keys WHERE secret_hash = ?",
+        vec![activity_gateway::auth::api_key::hash_secret(&deleted).into()],
+    )
+    .await;
+    let since = std::time::Instant::now();
+    assert!(epoch().await > before);
+    let client = reqwest::Client::new();
+    refused_within_the_window(&client, &app.url(""), &deleted, since).await;
+
+    db.run(
+        "UPDATE api_keys SET role = 'viewer' WHERE secret_hash = ?",
+        vec![activity_gateway::auth::api_key::hash_secret(&narrowed).into()],
+    )
+    .await;
+    let since = std::time::Instant::now();
+    loop {
+        let now = permissions_of(&app, ("X-Api-Key", narrowed.clone())).await;
+        if now == VIEWER {
+            break;
+        }
+        assert_eq!(now, ADMIN);
+        assert!(since.elapsed() < REVOCATION_WINDOW, "still an admin");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    app.stop().await;
+}
 
 const VIEWER: [&str; 3] = ["activity:read", "session:read", "docs:read"];
 const MEMBER: [&str; 6] = [
@@ -144,7 +333,15 @@ async fn keys_create_prints_the_secret_once_and_stores_only_its_hash(db: TestDb)
         .output()
         .unwrap();
     assert!(revoke.status.success());
-    let (status, body) = app.graphql(&secret, VIEWER_QUERY).await;
+    // Refused within the revocation window (the gateway kept the key).
+    let revoked = std::time::Instant::now();
+    let (status, body) = loop {
+        let (status, body) = app.graphql(&secret, VIEWER_QUERY).await;
+        if status != 200 || revoked.elapsed() > REVOCATION_WINDOW {
+            break (status, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(status, 401);
     assert_eq!(
         body["errors"][0]["extensions"]["code"],

@@ -16,9 +16,10 @@ on_both_backends!(
 async fn two_hundred_activities_with_five_relations_cost_seven_statements(db: TestDb) {
     db.seed(3_000).await;
     let secret = db.key("org_acme", Role::Viewer).await;
-    let principal = activity_gateway::service::keys::authenticate(&db.db, &secret)
-        .await
-        .unwrap();
+    let principal =
+        activity_gateway::service::keys::authenticate(&db.db, &Default::default(), &secret)
+            .await
+            .unwrap();
     let mut counted = activity_gateway::db::connect(&db.url).await.unwrap();
     let statements = Arc::new(AtomicUsize::new(0));
     let log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -76,9 +77,10 @@ async fn two_hundred_activities_with_five_relations_cost_seven_statements(db: Te
 async fn a_pages_selected_relations_are_loaded_without_waiting_for_the_batching_window(db: TestDb) {
     db.seed(500).await;
     let secret = db.key("org_acme", Role::Viewer).await;
-    let principal = activity_gateway::service::keys::authenticate(&db.db, &secret)
-        .await
-        .unwrap();
+    let principal =
+        activity_gateway::service::keys::authenticate(&db.db, &Default::default(), &secret)
+            .await
+            .unwrap();
     let schema = activity_gateway::graphql::build_schema(
         db.db.clone(),
         Default::default(),

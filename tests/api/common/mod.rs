@@ -420,10 +420,14 @@ impl TestApp {
     ) -> serde_json::Value {
         let mut headers = axum::http::HeaderMap::new();
         headers.insert("X-Api-Key", key.parse().expect("a header value"));
-        let principal =
-            activity_gateway::auth::resolve(&self.graphql.db, self.graphql.jwt_secret(), &headers)
-                .await
-                .expect("a valid key");
+        let principal = activity_gateway::auth::resolve(
+            &self.graphql.db,
+            &self.graphql.keys,
+            self.graphql.jwt_secret(),
+            &headers,
+        )
+        .await
+        .expect("a valid key");
         let request = async_graphql::Request::new(query)
             .variables(async_graphql::Variables::from_json(variables));
         serde_json::to_value(self.graphql.execute(&principal, request).await)
