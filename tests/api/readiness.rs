@@ -105,7 +105,8 @@ async fn readyz_fails_while_postgres_is_unreachable_and_recovers_without_a_resta
 }
 
 /// The request timeout answers 408 in the envelope. The slowness is real: the
-/// test holds a lock on `api_keys`, so authentication waits past the timeout.
+/// test holds a lock on `activity_events`, so the feed's read waits past the
+/// timeout (the key itself is kept by the gateway after the first request).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_past_the_timeout_answers_408_in_the_envelope() {
     use activity_gateway::domain::permission::Role;
@@ -125,7 +126,7 @@ async fn a_request_past_the_timeout_answers_408_in_the_envelope() {
 
     let holder = activity_gateway::db::connect(&db.url).await.unwrap();
     let txn = holder.begin().await.unwrap();
-    txn.execute_unprepared("LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE")
+    txn.execute_unprepared("LOCK TABLE activity_events IN ACCESS EXCLUSIVE MODE")
         .await
         .unwrap();
     let started = Instant::now();
