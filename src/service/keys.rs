@@ -122,19 +122,32 @@ pub struct KeyCache {
 
 impl Default for KeyCache {
     fn default() -> Self {
+        Self::with_capacity(CACHED_KEYS)
+    }
+}
+
+/// A poisoned lock still guards consistent data here: every holder leaves
+/// the map or the epoch whole.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl KeyCache {
+    /// A cache of at most `keys` keys (at least one).
+    pub fn with_capacity(keys: usize) -> Self {
         Self {
             keys: Mutex::new(lru::LruCache::new(
-                std::num::NonZeroUsize::new(CACHED_KEYS).unwrap_or(std::num::NonZeroUsize::MIN),
+                std::num::NonZeroUsize::new(keys).unwrap_or(std::num::NonZeroUsize::MIN),
             )),
             seen: Mutex::new(None),
             reading: tokio::sync::Mutex::new(()),
         }
     }
-}
 
-impl KeyCache {
     fn fresh_epoch(&self) -> Option<i64> {
-        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = lock(&self.seen);
         seen.filter(|(_, at)| at.elapsed() < EPOCH_CHECK)
             .map(|(epoch, _)| epoch)
     }
@@ -159,16 +172,16 @@ impl KeyCache {
             .await?
             .ok_or_else(|| AppError::internal_msg("the credential epoch row is missing"))?;
         let epoch: i64 = row.try_get_by_index(0)?;
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = lock(&self.seen);
         if seen.is_none_or(|(last, _)| last != epoch) {
-            self.keys.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            lock(&self.keys).clear();
         }
         *seen = Some((epoch, started));
         Ok(epoch)
     }
 
     fn get(&self, hash: &str, epoch: i64) -> Option<api_key::Model> {
-        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys = lock(&self.keys);
         match keys.get(hash) {
             Some((tagged, key)) if *tagged == epoch => Some(key.clone()),
             _ => None,
@@ -177,12 +190,9 @@ impl KeyCache {
 
     /// Keeps `key`, read after `epoch` was, unless the epoch moved since.
     fn put(&self, hash: String, epoch: i64, key: api_key::Model) {
-        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = lock(&self.seen);
         if seen.is_some_and(|(latest, _)| latest == epoch) {
-            self.keys
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .put(hash, (epoch, key));
+            lock(&self.keys).put(hash, (epoch, key));
         }
     }
 }

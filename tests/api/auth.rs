@@ -60,6 +60,34 @@ async fn a_key_the_gateway_keeps_costs_no_lookup(db: TestDb) {
     assert!(log.lock().unwrap()[2..]
         .iter()
         .any(|s| s.contains("api_keys")));
+
+    // At its capacity a cache keeps every key; past it, the least recently
+    // used is read again.
+    let (second, third) = (
+        db.key("org_acme", Role::Viewer).await,
+        db.key("org_acme", Role::Viewer).await,
+    );
+    let full = KeyCache::with_capacity(2);
+    let key_reads = || {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.contains("api_keys"))
+            .count()
+    };
+    for key in [&secret, &second] {
+        authenticate(&counted, &full, key).await.unwrap();
+    }
+    let at_capacity = key_reads();
+    for key in [&secret, &second] {
+        authenticate(&counted, &full, key).await.unwrap();
+    }
+    assert_eq!(key_reads(), at_capacity, "two keys in a cache of two");
+    authenticate(&counted, &full, &third).await.unwrap();
+    authenticate(&counted, &full, &second).await.unwrap();
+    assert_eq!(key_reads(), at_capacity + 1, "only the third was read");
+    authenticate(&counted, &full, &secret).await.unwrap();
+    assert_eq!(key_reads(), at_capacity + 2, "the first was pushed out");
 }
 
 /// The revocation window the README promises.

@@ -187,16 +187,10 @@ impl Slots {
 
     fn xor(&self, index: u64, digest: &[u8; 16]) {
         use std::sync::atomic::Ordering::Relaxed;
-        let (low, high) = digest.split_at(8);
+        let digest = u128::from_le_bytes(*digest);
         let at = index as usize * 2;
-        self.0[at].fetch_xor(
-            u64::from_le_bytes(low.try_into().unwrap_or_default()),
-            Relaxed,
-        );
-        self.0[at + 1].fetch_xor(
-            u64::from_le_bytes(high.try_into().unwrap_or_default()),
-            Relaxed,
-        );
+        self.0[at].fetch_xor(digest as u64, Relaxed);
+        self.0[at + 1].fetch_xor((digest >> 64) as u64, Relaxed);
     }
 
     fn agree(&self, index: u64) -> bool {
@@ -717,4 +711,47 @@ fn name_rows(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::{Bits, Slots};
+
+    #[test]
+    fn a_slot_agrees_exactly_when_both_passes_wrote_the_same_digest() {
+        let slots = Slots::new(3).unwrap();
+        let (a, b) = ([7u8; 16], [8u8; 16]);
+        slots.xor(0, &a);
+        slots.xor(0, &a);
+        slots.xor(1, &a);
+        slots.xor(1, &b);
+        // Only the high half differs: both halves count.
+        let mut c = a;
+        c[15] ^= 1;
+        slots.xor(2, &a);
+        slots.xor(2, &c);
+        assert!(slots.agree(0));
+        assert!(!slots.agree(1));
+        assert!(!slots.agree(2));
+    }
+
+    #[test]
+    fn a_checkpoint_too_big_to_hold_is_an_error_not_an_abort() {
+        assert!(Slots::new(0).is_ok());
+        assert!(Slots::new(1 << 20).is_ok());
+        let too_big = Slots::new(u64::MAX).err().unwrap().to_string();
+        assert!(
+            too_big.contains("more than this machine can give"),
+            "{too_big}"
+        );
+        assert!(Slots::new(1 << 60).is_err());
+    }
+
+    #[test]
+    fn a_bit_says_whether_it_was_set_before() {
+        let mut bits = Bits::new(130);
+        assert!(!bits.set(129));
+        assert!(bits.set(129));
+        assert!(bits.get(129) && !bits.get(128) && !bits.get(0));
+    }
 }
