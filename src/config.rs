@@ -245,6 +245,11 @@ pub struct HttpArgs {
     /// Record every authenticated request as an activity event.
     #[arg(long, env = "ACTIVITY_GATEWAY_RECORD_REQUESTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub record_requests: bool,
+    /// Answer the feed pages a plan covers without async-graphql's per-field
+    /// execution (see the README's "Planned reads"); off answers every
+    /// operation through the general executor.
+    #[arg(long, env = "ACTIVITY_GATEWAY_PLANNED_READS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub planned_reads: bool,
     /// How many recorded requests may wait for the writer; more are dropped and counted.
     #[arg(
         long,
@@ -339,6 +344,7 @@ impl Default for HttpArgs {
             max_body_bytes: 32 * 1024 * 1024,
             request_timeout_secs: 30,
             record_requests: true,
+            planned_reads: true,
             recorder_capacity: 65_536,
             rollup_interval_secs: 30,
             purge_interval_secs: 300,

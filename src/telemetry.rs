@@ -15,6 +15,7 @@ use metrics_exporter_prometheus::{
 pub const HTTP_REQUESTS: &str = "activity_gateway_http_requests_total";
 pub const HTTP_DURATION: &str = "activity_gateway_http_request_duration_seconds";
 pub const GRAPHQL_OPERATIONS: &str = "activity_gateway_graphql_operations_total";
+pub const GRAPHQL_PLANNED: &str = "activity_gateway_graphql_planned_total";
 
 /// Latency buckets, in seconds: from a cached page to a timed-out request.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -105,6 +106,12 @@ impl Telemetry {
                 GRAPHQL_OPERATIONS,
                 "GraphQL operations over HTTP, by operation type, first root field, name (the first 100 names; others: other) and outcome (ok, partial, error)."
             );
+            metrics::describe_counter!(
+                GRAPHQL_PLANNED,
+                "GraphQL operations over HTTP answered by a planned read rather than the general executor."
+            );
+            // Shown from the start, so that zero reads as zero.
+            counter!(GRAPHQL_PLANNED).increment(0);
         });
         telemetry
     }
@@ -139,6 +146,11 @@ impl Telemetry {
             ("outcome", outcome.to_owned()),
         ];
         self.with(|| counter!(GRAPHQL_OPERATIONS, &labels).increment(1));
+    }
+
+    /// One operation answered by a planned read.
+    pub fn graphql_planned(&self) {
+        self.with(|| counter!(GRAPHQL_PLANNED).increment(1));
     }
 
     /// The `name` label of an operation: `anonymous` without a name, the

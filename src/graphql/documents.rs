@@ -10,9 +10,12 @@
 //! - checked as the guarded schema's extensions check them, in the same
 //!   order and with the same errors: async-graphql's recursion and directive
 //!   limits (before anything walks the document), then its shape
-//!   ([`super::shape::check`]).
+//!   ([`super::shape::check`]);
+//! - planned ([`super::plan`]) once the general executor has run them, so
+//!   that the plan only ever answers documents that passed validation.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ErrorExtensionValues, Pos, Request, SchemaEnv, ServerError, Value};
@@ -32,8 +35,51 @@ const PERSISTED_BYTES: usize = 4 << 20;
 /// A text longer than this is parsed every time rather than crowd out others.
 const LONGEST_KEPT: usize = 64 << 10;
 
+/// A parsed document, and its plan once it has one.
+pub struct Parsed {
+    document: ExecutableDocument,
+    /// Set once the general executor ran the document past validation.
+    executed: AtomicBool,
+    plan: OnceLock<Option<super::plan::Plan>>,
+}
+
+impl std::ops::Deref for Parsed {
+    type Target = ExecutableDocument;
+
+    fn deref(&self) -> &ExecutableDocument {
+        &self.document
+    }
+}
+
+impl Parsed {
+    fn new(document: ExecutableDocument) -> Self {
+        Self {
+            document,
+            executed: AtomicBool::new(false),
+            plan: OnceLock::new(),
+        }
+    }
+
+    /// The general executor ran this document (it passed validation).
+    pub fn executed(&self) {
+        self.executed.store(true, Ordering::Relaxed);
+    }
+
+    /// The plan that answers a request for `operation_name`, when the
+    /// document has one and has been validated by running it once.
+    pub fn plan(&self, operation_name: Option<&str>) -> Option<&super::plan::Plan> {
+        if !self.executed.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.plan
+            .get_or_init(|| super::plan::Plan::of(&self.document))
+            .as_ref()
+            .filter(|plan| plan.runs(operation_name))
+    }
+}
+
 pub struct Documents {
-    parsed: Mutex<Kept<Arc<ExecutableDocument>>>,
+    parsed: Mutex<Kept<Arc<Parsed>>>,
     persisted: Mutex<Kept<Arc<str>>>,
 }
 
@@ -48,11 +94,11 @@ impl Default for Documents {
 
 impl Documents {
     /// The document of `query`, parsed now or earlier.
-    pub fn parse(&self, query: &str) -> Result<Arc<ExecutableDocument>, ServerError> {
+    pub fn parse(&self, query: &str) -> Result<Arc<Parsed>, ServerError> {
         if let Some(document) = lock(&self.parsed).get(query) {
             return Ok(document);
         }
-        let document = Arc::new(async_graphql::parser::parse_query(query)?);
+        let document = Arc::new(Parsed::new(async_graphql::parser::parse_query(query)?));
         if query.len() <= LONGEST_KEPT {
             lock(&self.parsed).put(query.to_owned(), document.clone(), query.len());
         }
@@ -103,7 +149,7 @@ impl Documents {
         &self,
         schema: &SchemaEnv,
         request: &Request,
-    ) -> Result<Arc<ExecutableDocument>, ServerError> {
+    ) -> Result<Arc<Parsed>, ServerError> {
         let document = self.parse(&request.query)?;
         within_recursion_depth(&document)?;
         within_directives(&document)?;

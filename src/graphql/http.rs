@@ -135,22 +135,21 @@ async fn execute(
         Ok(place) => place,
         Err(e) => return graphql_error_response(e),
     };
-    let loaders = state.loaders_for(principal);
     let ran = match batch {
-        BatchRequest::Single(request) => {
-            run_single(state, request.data(principal.clone()).data(loaders)).await
-        }
+        BatchRequest::Single(request) => run_single(state, principal, request).await,
         batch => Ran {
-            response: state
-                .schemas
-                .guarded
-                .execute_batch(
-                    batch
-                        .data(principal.clone())
-                        .data(loaders)
-                        .data(SharedBudget::default()),
-                )
-                .await,
+            response: Answered::Executed(
+                state
+                    .schemas
+                    .guarded
+                    .execute_batch(
+                        batch
+                            .data(principal.clone())
+                            .data(state.loaders_for(principal))
+                            .data(SharedBudget::default()),
+                    )
+                    .await,
+            ),
             // Batches answer 200 whatever each operation did.
             refused_before_execution: false,
             operation: OperationLabel::of("batch"),
@@ -161,7 +160,7 @@ async fn execute(
 
 /// What running a request gave.
 struct Ran {
-    response: BatchResponse,
+    response: Answered,
     /// Refused before execution began (parse, validation, limits): a
     /// "request error" in GraphQL over HTTP's terms.
     refused_before_execution: bool,
@@ -169,15 +168,47 @@ struct Ran {
     operation: OperationLabel,
 }
 
-/// One operation on the plain schema: its document prepared here
-/// ([`super::documents`]), its answer put in selection order here.
-async fn run_single(state: &GraphqlState, mut request: Request) -> Ran {
+/// An answer as the executor gave it, or as a plan wrote it (data only,
+/// no error: a plan that meets an error leaves the answer to the executor).
+enum Answered {
+    Executed(BatchResponse),
+    Planned(Vec<u8>),
+}
+
+/// One operation: answered by its document's plan when it has one that
+/// covers the request ([`super::plan`]), else on the plain schema, its
+/// document prepared here ([`super::documents`]) and its answer put in
+/// selection order here.
+async fn run_single(state: &GraphqlState, principal: &auth::Principal, request: Request) -> Ran {
     let schemas = &state.schemas;
     let document = match schemas.documents.prepare(&schemas.types, &request) {
         Ok(document) => document,
         Err(error) => return refused_with(async_graphql::Response::from_errors(vec![error])),
     };
     let operation_name = request.operation_name.clone();
+    if let Some(plan) = state
+        .settings
+        .planned_reads
+        .then(|| document.plan(operation_name.as_deref()))
+        .flatten()
+    {
+        let context = super::plan::Context {
+            db: &state.db,
+            principal,
+            cursors: &schemas.cursors,
+        };
+        if let Some(bytes) = plan.execute(&context, &request.variables).await {
+            state.telemetry.graphql_planned();
+            return Ran {
+                response: Answered::Planned(bytes),
+                refused_before_execution: false,
+                operation: plan.label.clone(),
+            };
+        }
+    }
+    let mut request = request
+        .data(principal.clone())
+        .data(state.loaders_for(principal));
     request.set_parsed_query(async_graphql::parser::types::ExecutableDocument::clone(
         &document,
     ));
@@ -190,6 +221,7 @@ async fn run_single(state: &GraphqlState, mut request: Request) -> Ran {
     if !began {
         return refused_with(response);
     }
+    document.executed();
     super::ordering::order_answer(&mut response.data, &document, operation_name.as_deref());
     let operation = super::ordering::operation(&document, operation_name.as_deref())
         .map(|ran| {
@@ -202,7 +234,7 @@ async fn run_single(state: &GraphqlState, mut request: Request) -> Ran {
         })
         .unwrap_or_else(|| OperationLabel::of("none"));
     Ran {
-        response: BatchResponse::Single(response),
+        response: Answered::Executed(BatchResponse::Single(response)),
         refused_before_execution: false,
         operation,
     }
@@ -211,7 +243,7 @@ async fn run_single(state: &GraphqlState, mut request: Request) -> Ran {
 /// A single operation refused before execution.
 fn refused_with(response: async_graphql::Response) -> Ran {
     Ran {
-        response: BatchResponse::Single(response),
+        response: Answered::Executed(BatchResponse::Single(response)),
         refused_before_execution: true,
         operation: OperationLabel::of("none"),
     }
@@ -226,15 +258,31 @@ fn refused(state: &GraphqlState, headers: &HeaderMap, error: ServerError) -> Res
 
 /// The HTTP answer to what ran, with what the recorder and `/metrics` need.
 fn answer(state: &GraphqlState, headers: &HeaderMap, ran: Ran, action: &'static str) -> Response {
-    let mut response = ran.response;
-    match &mut response {
-        BatchResponse::Single(r) => with_codes(&mut r.errors),
-        BatchResponse::Batch(rs) => rs.iter_mut().for_each(|r| with_codes(&mut r.errors)),
-    }
-    count_operations(state, &response, &ran.operation);
-    let mut answer = body(headers, &response, ran.refused_before_execution);
+    let mut answer = match ran.response {
+        Answered::Planned(bytes) => {
+            state.telemetry.graphql_operation(&ran.operation, "ok");
+            let mut answer =
+                (StatusCode::OK, [(header::CONTENT_TYPE, content_type(headers))], bytes)
+                    .into_response();
+            answer.extensions_mut().insert(GraphqlOutcome {
+                first_error_code: None,
+                failed: false,
+                errors: 0,
+            });
+            answer
+        }
+        Answered::Executed(mut response) => {
+            match &mut response {
+                BatchResponse::Single(r) => with_codes(&mut r.errors),
+                BatchResponse::Batch(rs) => rs.iter_mut().for_each(|r| with_codes(&mut r.errors)),
+            }
+            count_operations(state, &response, &ran.operation);
+            let mut answer = body(headers, &response, ran.refused_before_execution);
+            answer.extensions_mut().insert(outcome_of(&response));
+            answer
+        }
+    };
     answer.extensions_mut().insert(OperationAction(action));
-    answer.extensions_mut().insert(outcome_of(&response));
     answer
 }
 

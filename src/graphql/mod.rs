@@ -11,6 +11,7 @@ pub mod log;
 mod mutation;
 mod nodes;
 pub mod ordering;
+mod plan;
 mod query;
 mod request;
 mod sessions;
@@ -142,6 +143,8 @@ pub struct Schemas {
     /// The types, for the checks the transport makes.
     pub types: async_graphql::SchemaEnv,
     pub documents: Arc<documents::Documents>,
+    /// The plain schema's cursor key, for planned reads.
+    pub cursors: CursorKeys,
 }
 
 pub fn build_schemas(
@@ -165,9 +168,10 @@ pub fn build_schemas(
         .finish();
     Schemas {
         plain,
-        guarded: guarded(db, live, settings, (cursors, log_keys), exports),
+        guarded: guarded(db, live, settings, (cursors.clone(), log_keys), exports),
         types: types(),
         documents: Arc::default(),
+        cursors,
     }
 }
 

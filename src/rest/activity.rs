@@ -203,8 +203,11 @@ async fn list(
     };
     params.check()?;
     check_exists(&state.db, principal, &target).await?;
-    let page = activity::page(&state.db, org, &scope, &filter, limit, cursor.as_ref()).await?;
-    let total = activity::count(&state.db, org, &scope, &filter).await?;
+    // The page and its exact total at once: neither waits for the other.
+    let (page, total) = tokio::try_join!(
+        activity::page(&state.db, org, &scope, &filter, limit, cursor.as_ref()),
+        activity::count(&state.db, org, &scope, &filter),
+    )?;
     Ok(Json(ActivityList {
         total,
         has_more: page.has_more,

@@ -4,6 +4,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
 };
 
 use entity::activity_event::{self, Column};
@@ -95,6 +96,27 @@ fn after(cursor: &Cursor) -> Condition {
     Condition::all().add(sea_orm::sea_query::ExprTrait::lt(key, at))
 }
 
+/// What a page reads: the scope, the filter, what retention keeps, and
+/// strictly after `cursor`.
+fn page_condition(
+    backend: sea_orm::DbBackend,
+    org_id: &str,
+    scope: &Scope,
+    filter: &ActivityFilter,
+    cursor: Option<&Cursor>,
+) -> Condition {
+    let mut condition = scope_condition(org_id, scope).add(filter_condition(filter));
+    condition = condition.add(super::retention::within_feed(
+        backend,
+        org_id,
+        crate::domain::time::now_micros(),
+    ));
+    if let Some(cursor) = cursor {
+        condition = condition.add(after(cursor));
+    }
+    condition
+}
+
 /// One page, newest first, starting after `cursor`.
 #[tracing::instrument(skip(db))]
 pub async fn page(
@@ -105,15 +127,7 @@ pub async fn page(
     limit: u64,
     cursor: Option<&Cursor>,
 ) -> AppResult<FeedPage> {
-    let mut condition = scope_condition(org_id, scope).add(filter_condition(filter));
-    condition = condition.add(super::retention::within_feed(
-        db.get_database_backend(),
-        org_id,
-        crate::domain::time::now_micros(),
-    ));
-    if let Some(cursor) = cursor {
-        condition = condition.add(after(cursor));
-    }
+    let condition = page_condition(db.get_database_backend(), org_id, scope, filter, cursor);
     // One row more than asked tells whether there is a next page.
     let mut events = activity_event::Entity::find()
         .filter(condition)
@@ -137,6 +151,38 @@ pub async fn page(
         has_more,
         next,
     })
+}
+
+/// A page as [`page`] reads it, of `columns` only, as the database's rows:
+/// `ts` and `id` first (cursors need them), then `columns` in their order,
+/// for a reader that takes them by index. Whether there is a next page is
+/// the second value.
+#[tracing::instrument(skip(db))]
+pub async fn page_rows(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    scope: &Scope,
+    filter: &ActivityFilter,
+    limit: u64,
+    cursor: Option<&Cursor>,
+    columns: &[Column],
+) -> AppResult<(Vec<sea_orm::QueryResult>, bool)> {
+    let backend = db.get_database_backend();
+    let condition = page_condition(backend, org_id, scope, filter, cursor);
+    let statement = activity_event::Entity::find()
+        .select_only()
+        .column(Column::Ts)
+        .column(Column::Id)
+        .columns(columns.iter().copied())
+        .filter(condition)
+        .order_by_desc(Column::Ts)
+        .order_by_desc(Column::Id)
+        .limit(limit + 1)
+        .build(backend);
+    let mut rows = db.query_all_raw(statement).await?;
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok((rows, has_more))
 }
 
 /// How many events match, all pages together (see [`super::summary::count`]).

@@ -43,6 +43,19 @@ pub async fn watermark(db: &impl ConnectionTrait) -> AppResult<i64> {
         .unwrap_or(0))
 }
 
+/// The watermark as an expression of a statement that reads the rollups,
+/// so that one statement sees both at one snapshot.
+pub fn watermark_expr(backend: sea_orm::DbBackend) -> sea_orm::sea_query::SimpleExpr {
+    let at = match backend {
+        sea_orm::DbBackend::Postgres => "$1",
+        _ => "?",
+    };
+    sea_orm::sea_query::Expr::cust_with_values(
+        format!("COALESCE((SELECT last_seq FROM rollup_watermarks WHERE name = {at}), 0)"),
+        [sea_orm::Value::from(ROLLUP_VIEW)],
+    )
+}
+
 /// How far the rollups are behind: events not folded yet, and seconds since
 /// the last fold that folded something (`None` before the first).
 pub struct Lag {

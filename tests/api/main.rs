@@ -25,6 +25,7 @@ mod log;
 mod metrics;
 mod openapi;
 mod operator;
+mod planned;
 mod problems;
 mod proofs;
 mod readiness;

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use sea_orm::sea_query::UnionType;
 use sea_orm::{
-    AccessMode, ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait,
-    FromQueryResult, IsolationLevel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use entity::activity_event::{self, Column};
@@ -259,46 +259,36 @@ async fn aggregate(
                 .await?,
         );
     };
-    let (db, org_id, key) = (db.clone(), org_id.to_owned(), (key.0, key.1.to_owned()));
-    super::detached(async move {
-        let txn = if backend == DbBackend::Postgres {
-            db.begin_with_config(
-                Some(IsolationLevel::RepeatableRead),
-                Some(AccessMode::ReadOnly),
-            )
-            .await?
-        } else {
-            db.begin().await?
-        };
-        let watermark = rollups::watermark(&txn).await?;
-        let unfolded = Condition::all()
-            .add(Column::Seq.gt(watermark))
-            .add(Column::Ts.gte(first_hour))
-            .add(Column::Ts.lt(last_hour));
-        let mut union = rollup_cells(
-            backend,
-            &org_id,
-            (key.0, &key.1),
-            (first_hour, last_hour),
-            grouping,
+    // One statement: the rollups up to the watermark, and the raw events
+    // past it (read in the same statement, so both see one snapshot on
+    // either backend), with the partial hours at both ends.
+    let unfolded = Condition::all()
+        .add(sea_orm::sea_query::ExprTrait::gt(
+            sea_orm::sea_query::Expr::col(Column::Seq),
+            rollups::watermark_expr(backend),
+        ))
+        .add(Column::Ts.gte(first_hour))
+        .add(Column::Ts.lt(last_hour));
+    let mut union = rollup_cells(
+        backend,
+        org_id,
+        (key.0, key.1),
+        (first_hour, last_hour),
+        grouping,
+    );
+    for part in [
+        Condition::all().add(Column::Ts.lt(first_hour)),
+        Condition::all().add(Column::Ts.gte(last_hour)),
+        unfolded,
+    ] {
+        union.union(
+            UnionType::All,
+            raw_cells(backend, base.clone().add(part), grouping),
         );
-        for part in [
-            Condition::all().add(Column::Ts.lt(first_hour)),
-            Condition::all().add(Column::Ts.gte(last_hour)),
-            unfolded,
-        ] {
-            union.union(
-                UnionType::All,
-                raw_cells(backend, base.clone().add(part), grouping),
-            );
-        }
-        let cells = Cell::find_by_statement(backend.build(&union))
-            .all(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(cells)
-    })
-    .await
+    }
+    Ok(Cell::find_by_statement(backend.build(&union))
+        .all(db)
+        .await?)
 }
 
 /// Exact duration percentiles (nearest rank) over the window, one indexed
