@@ -261,9 +261,12 @@ fn answer(state: &GraphqlState, headers: &HeaderMap, ran: Ran, action: &'static 
     let mut answer = match ran.response {
         Answered::Planned(bytes) => {
             state.telemetry.graphql_operation(&ran.operation, "ok");
-            let mut answer =
-                (StatusCode::OK, [(header::CONTENT_TYPE, content_type(headers))], bytes)
-                    .into_response();
+            let mut answer = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, content_type(headers))],
+                bytes,
+            )
+                .into_response();
             answer.extensions_mut().insert(GraphqlOutcome {
                 first_error_code: None,
                 failed: false,

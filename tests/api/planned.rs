@@ -56,7 +56,10 @@ const RELATIONS: &[(&str, &[&str])] = &[
     ("user", &["id", "email", "name", "role", "__typename"]),
     ("workspace", &["id", "name", "__typename"]),
     ("app", &["id", "name", "workspaceId", "__typename"]),
-    ("endpoint", &["id", "name", "method", "path", "appId", "__typename"]),
+    (
+        "endpoint",
+        &["id", "name", "method", "path", "appId", "__typename"],
+    ),
     ("augmentation", &["id", "name", "totalStages", "__typename"]),
 ];
 
@@ -200,7 +203,9 @@ impl Generated {
                         "endCursor",
                         "__typename",
                     ];
-                    let picked: Vec<&str> = (0..1 + dice.below(4)).map(|_| *dice.pick(&fields)).collect();
+                    let picked: Vec<&str> = (0..1 + dice.below(4))
+                        .map(|_| *dice.pick(&fields))
+                        .collect();
                     let mut unique = picked.clone();
                     unique.sort();
                     unique.dedup();
@@ -278,7 +283,11 @@ async fn post(app: &TestApp, key: &str, body: &Value) -> (u16, String, Vec<u8>) 
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    (status, media, response.bytes().await.expect("body").to_vec())
+    (
+        status,
+        media,
+        response.bytes().await.expect("body").to_vec(),
+    )
 }
 
 /// Sends `body` to the general gateway once and to the planned one twice
@@ -336,7 +345,11 @@ async fn cursor(general: &TestApp, key: &str, filter: &Value) -> String {
 async fn generated_selections_answer_the_same_bytes_planned_or_not(db: TestDb) {
     let (general, planned) = gateways(&db).await;
     let key = db.key("org_acme", Role::Admin).await;
-    let filters = [json!(null), json!({ "status": "ERROR" }), json!({ "actions": ["read", "create"] })];
+    let filters = [
+        json!(null),
+        json!({ "status": "ERROR" }),
+        json!({ "actions": ["read", "create"] }),
+    ];
     let mut dice = Dice(0x5eed_cafe_f00d_0001);
     let before = planned.metric(&key, PLANNED).await;
     let mut with_data = 0;
@@ -353,7 +366,11 @@ async fn generated_selections_answer_the_same_bytes_planned_or_not(db: TestDb) {
                     // A cursor of the filter the document uses when it reads
                     // one from a variable; else of no filter (and then a
                     // literal filter refuses it, the same on both paths).
-                    let of = if query.contains("filter: $filter") { &filter } else { &filters[0] };
+                    let of = if query.contains("filter: $filter") {
+                        &filter
+                    } else {
+                        &filters[0]
+                    };
                     ("after", json!(cursor(&general, &key, of).await))
                 }
                 "$filter: ActivityFilterInput" => ("filter", filter.clone()),
@@ -373,7 +390,10 @@ async fn generated_selections_answer_the_same_bytes_planned_or_not(db: TestDb) {
     let planned_runs = planned.metric(&key, PLANNED).await - before;
     // Most generated documents are valid and plannable; each planned one
     // answers its second run by plan.
-    assert!(with_data >= DOCUMENTS * 2 / 3, "{with_data} of {DOCUMENTS} answered without errors");
+    assert!(
+        with_data >= DOCUMENTS * 2 / 3,
+        "{with_data} of {DOCUMENTS} answered without errors"
+    );
     assert!(
         planned_runs as usize >= with_data * 2 / 3,
         "{planned_runs} planned answers for {with_data} error-free documents"
@@ -398,30 +418,84 @@ async fn errors_and_refusals_answer_the_same_bytes_planned_or_not(db: TestDb) {
     let page = "{ nodes { id action user { email } } pageInfo { endCursor } }";
     let cases: Vec<(&str, Value)> = vec![
         // Arguments out of range, refused by the resolver.
-        (&admin, json!({ "query": format!("{{ org(id: \"org_acme\") {{ activity(first: 0) {page} }} }}") })),
-        (&admin, json!({ "query": format!("{{ org(id: \"org_acme\") {{ activity(first: 201) {page} }} }}") })),
-        (&admin, json!({ "query": format!("query($n: Int) {{ org(id: \"org_acme\") {{ activity(first: $n) {page} }} }}"), "variables": { "n": 500 } })),
-        (&admin, json!({ "query": format!("query($n: Int) {{ org(id: \"org_acme\") {{ activity(first: $n) {page} }} }}"), "variables": { "n": "ten" } })),
-        (&admin, json!({ "query": format!("{{ org(id: \"org_acme\") {{ activity(after: \"garbage\") {page} }} }}") })),
+        (
+            &admin,
+            json!({ "query": format!("{{ org(id: \"org_acme\") {{ activity(first: 0) {page} }} }}") }),
+        ),
+        (
+            &admin,
+            json!({ "query": format!("{{ org(id: \"org_acme\") {{ activity(first: 201) {page} }} }}") }),
+        ),
+        (
+            &admin,
+            json!({ "query": format!("query($n: Int) {{ org(id: \"org_acme\") {{ activity(first: $n) {page} }} }}"), "variables": { "n": 500 } }),
+        ),
+        (
+            &admin,
+            json!({ "query": format!("query($n: Int) {{ org(id: \"org_acme\") {{ activity(first: $n) {page} }} }}"), "variables": { "n": "ten" } }),
+        ),
+        (
+            &admin,
+            json!({ "query": format!("{{ org(id: \"org_acme\") {{ activity(after: \"garbage\") {page} }} }}") }),
+        ),
         // A cursor of another filter.
-        (&admin, json!({ "query": format!("query($c: String) {{ org(id: \"org_acme\") {{ activity(after: $c) {page} }} }}"), "variables": { "c": error_cursor } })),
-        (&admin, json!({ "query": format!("{{ org(id: \"org_acme\") {{ activity(filter: {{ startTime: \"soon\" }}) {page} }} }}") })),
+        (
+            &admin,
+            json!({ "query": format!("query($c: String) {{ org(id: \"org_acme\") {{ activity(after: $c) {page} }} }}"), "variables": { "c": error_cursor } }),
+        ),
+        (
+            &admin,
+            json!({ "query": format!("{{ org(id: \"org_acme\") {{ activity(filter: {{ startTime: \"soon\" }}) {page} }} }}") }),
+        ),
         // Another org, an org that does not exist.
-        (&admin, json!({ "query": format!("{{ org(id: \"org_globex\") {{ activity {page} }} }}") })),
-        (&admin, json!({ "query": format!("query($o: ID!) {{ org(id: $o) {{ activity {page} }} }}"), "variables": { "o": "nope" } })),
+        (
+            &admin,
+            json!({ "query": format!("{{ org(id: \"org_globex\") {{ activity {page} }} }}") }),
+        ),
+        (
+            &admin,
+            json!({ "query": format!("query($o: ID!) {{ org(id: $o) {{ activity {page} }} }}"), "variables": { "o": "nope" } }),
+        ),
         // Variables missing or of the wrong type.
-        (&admin, json!({ "query": format!("query($o: ID!) {{ org(id: $o) {{ activity {page} }} }}") })),
-        (&admin, json!({ "query": format!("query($f: Boolean!) {{ org(id: \"org_acme\") {{ activity {{ nodes {{ id @skip(if: $f) }} }} }} }}") })),
-        (&admin, json!({ "query": format!("query($f: ActivityFilterInput) {{ org(id: \"org_acme\") {{ activity(filter: $f) {page} }} }}"), "variables": { "f": { "status": "MAYBE" } } })),
+        (
+            &admin,
+            json!({ "query": format!("query($o: ID!) {{ org(id: $o) {{ activity {page} }} }}") }),
+        ),
+        (
+            &admin,
+            json!({ "query": format!("query($f: Boolean!) {{ org(id: \"org_acme\") {{ activity {{ nodes {{ id @skip(if: $f) }} }} }} }}") }),
+        ),
+        (
+            &admin,
+            json!({ "query": format!("query($f: ActivityFilterInput) {{ org(id: \"org_acme\") {{ activity(filter: $f) {page} }} }}"), "variables": { "f": { "status": "MAYBE" } } }),
+        ),
         // Invalid documents.
-        (&admin, json!({ "query": "{ org(id: \"org_acme\") { activity { nodes { nope } } } }" })),
-        (&admin, json!({ "query": "{ org(id: \"org_acme\") { activity { nodes { ... on User { email } } } } }" })),
-        (&admin, json!({ "query": "query($unused: Int) { org(id: \"org_acme\") { activity { nodes { id } } } }" })),
+        (
+            &admin,
+            json!({ "query": "{ org(id: \"org_acme\") { activity { nodes { nope } } } }" }),
+        ),
+        (
+            &admin,
+            json!({ "query": "{ org(id: \"org_acme\") { activity { nodes { ... on User { email } } } } }" }),
+        ),
+        (
+            &admin,
+            json!({ "query": "query($unused: Int) { org(id: \"org_acme\") { activity { nodes { id } } } }" }),
+        ),
         // A permission the key lacks.
-        (&docs_only, json!({ "query": format!("{{ org(id: \"org_acme\") {{ activity {page} }} }}") })),
+        (
+            &docs_only,
+            json!({ "query": format!("{{ org(id: \"org_acme\") {{ activity {page} }} }}") }),
+        ),
         // Operation names.
-        (&admin, json!({ "query": format!("query A {{ org(id: \"org_acme\") {{ activity {page} }} }}"), "operationName": "B" })),
-        (&admin, json!({ "query": format!("query A {{ org(id: \"org_acme\") {{ activity {page} }} }}"), "operationName": "A" })),
+        (
+            &admin,
+            json!({ "query": format!("query A {{ org(id: \"org_acme\") {{ activity {page} }} }}"), "operationName": "B" }),
+        ),
+        (
+            &admin,
+            json!({ "query": format!("query A {{ org(id: \"org_acme\") {{ activity {page} }} }}"), "operationName": "A" }),
+        ),
     ];
     for (key, body) in &cases {
         same_answers(&general, &planned, key, body).await;
@@ -430,7 +504,13 @@ async fn errors_and_refusals_answer_the_same_bytes_planned_or_not(db: TestDb) {
     let before = planned.metric(&admin, PLANNED).await;
     let (key, body) = cases.last().unwrap();
     let answer = same_answers(&general, &planned, key, body).await;
-    assert_eq!(answer["data"]["org"]["activity"]["nodes"].as_array().unwrap().len(), 50);
+    assert_eq!(
+        answer["data"]["org"]["activity"]["nodes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        50
+    );
     assert_eq!(planned.metric(&admin, PLANNED).await - before, 2);
     general.stop().await;
     planned.stop().await;
@@ -449,7 +529,9 @@ async fn the_benchmarked_pages_are_planned_once_the_executor_has_run_them(db: Te
         let before = planned.metric(&key, PLANNED).await;
         let body = json!({ "query": page });
         let answer = same_answers(&general, &planned, &key, &body).await;
-        let nodes = answer["data"]["org"]["activity"]["nodes"].as_array().unwrap();
+        let nodes = answer["data"]["org"]["activity"]["nodes"]
+            .as_array()
+            .unwrap();
         assert_eq!(nodes.len(), 50);
         assert!(nodes.iter().all(|n| n["action"].is_string()), "{answer}");
         // The first run went through the executor, the second by plan.

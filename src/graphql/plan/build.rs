@@ -9,11 +9,11 @@ use async_graphql_value::Value;
 
 use entity::activity_event::Column;
 
+use super::same;
 use super::{
     Condition, Connection, ConnectionField, EdgeField, EventField, Kind, Org, OrgField,
     PageInfoField, Plan, Relation, RelationField, RootField, Selected, Variable,
 };
-use super::same;
 use crate::domain::paging::PageSize;
 use crate::graphql::documents::RECURSION_DEPTH;
 use crate::graphql::MAX_COMPLEXITY;
@@ -163,7 +163,11 @@ impl<'a> Planner<'a> {
                 }
                 Selection::FragmentSpread(spread) => {
                     let spread = &spread.node;
-                    let fragment = &self.document.fragments.get(&spread.fragment_name.node)?.node;
+                    let fragment = &self
+                        .document
+                        .fragments
+                        .get(&spread.fragment_name.node)?
+                        .node;
                     if !fragment.directives.is_empty()
                         || !applies(&fragment.type_condition.node, type_name)
                     {
@@ -190,7 +194,11 @@ impl<'a> Planner<'a> {
     }
 
     /// The selections of every field under one key, together.
-    fn collect_under(&self, collected: &Collected<'a>, type_name: &str) -> Option<Vec<Collected<'a>>> {
+    fn collect_under(
+        &self,
+        collected: &Collected<'a>,
+        type_name: &str,
+    ) -> Option<Vec<Collected<'a>>> {
         let mut out = Vec::new();
         for field in &collected.fields {
             self.collect_into(&field.selection_set.node, type_name, &[], &mut out, 0)?;

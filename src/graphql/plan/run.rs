@@ -8,8 +8,8 @@ use async_graphql::{InputType, Variables, ID};
 use async_graphql_value::{ConstValue, Value};
 use sea_orm::{DatabaseConnection, QueryResult};
 
-use super::write::Out;
 use super::same;
+use super::write::Out;
 use super::{
     Condition, Connection, ConnectionField, EdgeField, EventField, Kind, Org, OrgField,
     PageInfoField, Plan, Relation, RelationField, RootField, Selected,
@@ -283,18 +283,25 @@ impl Related {
         );
         let (users, workspaces, apps, endpoints, augmentations) = tokio::try_join!(
             load_some(&users, directory::users_by_ids(db, org, &users)),
-            load_some(&workspaces, directory::workspaces_by_ids(db, org, &workspaces)),
+            load_some(
+                &workspaces,
+                directory::workspaces_by_ids(db, org, &workspaces)
+            ),
             load_some(&apps, directory::apps_by_ids(db, org, &apps)),
             load_some(&endpoints, directory::endpoints_by_ids(db, org, &endpoints)),
-            load_some(&augmentations, directory::augmentations_by_ids(db, org, &augmentations)),
+            load_some(
+                &augmentations,
+                directory::augmentations_by_ids(db, org, &augmentations)
+            ),
         )
         .ok()?;
         related.users = by_id(users, |r: &entity::user::Model| r.id.clone());
         related.workspaces = by_id(workspaces, |r: &entity::workspace::Model| r.id.clone());
         related.apps = by_id(apps, |r: &entity::app::Model| r.id.clone());
         related.endpoints = by_id(endpoints, |r: &entity::endpoint::Model| r.id.clone());
-        related.augmentations =
-            by_id(augmentations, |r: &entity::augmentation::Model| r.id.clone());
+        related.augmentations = by_id(augmentations, |r: &entity::augmentation::Model| {
+            r.id.clone()
+        });
         Some(related)
     }
 

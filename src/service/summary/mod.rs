@@ -259,10 +259,16 @@ async fn aggregate(
                 .await?,
         );
     };
-    // One statement: the rollups up to the watermark, and the raw events
-    // past it (read in the same statement, so both see one snapshot on
-    // either backend), with the partial hours at both ends.
+    // The rollups up to the watermark and the raw events past it are read
+    // in one statement, so both see one snapshot on either backend, with the
+    // partial hours at both ends. The watermark read just before is a lower
+    // bound of the one the statement sees (it only grows): as a literal it
+    // lets the planner read the unfolded tail by the `seq` range; the
+    // statement's own watermark alone would be an unknown at planning time,
+    // and PostgreSQL then reads every event of the window instead.
+    let known = rollups::watermark(db).await?;
     let unfolded = Condition::all()
+        .add(Column::Seq.gt(known))
         .add(sea_orm::sea_query::ExprTrait::gt(
             sea_orm::sea_query::Expr::col(Column::Seq),
             rollups::watermark_expr(backend),
