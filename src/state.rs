@@ -35,6 +35,8 @@ pub struct AppState {
     pub exports: ExportRunner,
     /// The API keys this replica resolved (see the credential epoch).
     pub keys: Arc<service::keys::KeyCache>,
+    /// The rollup cells this replica read (see exact totals).
+    pub kept: Arc<service::summary::KeptCells>,
 }
 
 impl AppState {
@@ -68,7 +70,13 @@ impl AppState {
             telemetry: Arc::default(),
             exports,
             keys: Arc::default(),
+            kept: Arc::default(),
         }
+    }
+
+    /// Where summaries and totals read.
+    pub fn summaries(&self) -> service::summary::Source<'_> {
+        service::summary::Source::kept(&self.db, &self.kept)
     }
 
     pub fn jwt_secret(&self) -> Option<&[u8]> {

@@ -194,6 +194,7 @@ async fn run_single(state: &GraphqlState, principal: &auth::Principal, request: 
     {
         let context = super::plan::Context {
             db: &state.db,
+            summaries: state.summaries(),
             principal,
             cursors: &schemas.cursors,
         };

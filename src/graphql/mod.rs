@@ -59,12 +59,7 @@ impl GraphqlState {
     pub fn new(app: &AppState) -> Self {
         Self {
             app: app.clone(),
-            schemas: build_schemas(
-                app.db.clone(),
-                app.live.clone(),
-                app.settings.clone(),
-                app.exports.clone(),
-            ),
+            schemas: build_schemas(app),
         }
     }
 
@@ -124,10 +119,53 @@ pub fn build_schema(
     live: LiveFeed,
     settings: Arc<HttpArgs>,
 ) -> GatewaySchema {
-    let cursors = CursorKeys::new(db.clone(), settings.cursor_secret.clone());
-    let exports = ExportRunner::start(db.clone(), settings.export_jobs());
-    let log_keys = log_keys(&db, &settings);
-    guarded(db, live, settings, (cursors, log_keys), exports)
+    SchemaData {
+        cursors: CursorKeys::new(db.clone(), settings.cursor_secret.clone()),
+        log_keys: LogKeys::new(db.clone(), settings.log.settings()),
+        exports: ExportRunner::start(db.clone(), settings.export_jobs()),
+        kept: Arc::default(),
+        db,
+        live,
+        settings,
+    }
+    .guarded()
+}
+
+/// What every request's resolvers read, the same in both schemas.
+struct SchemaData {
+    db: DatabaseConnection,
+    cursors: CursorKeys,
+    log_keys: LogKeys,
+    live: LiveFeed,
+    settings: Arc<HttpArgs>,
+    exports: ExportRunner,
+    kept: Arc<crate::service::summary::KeptCells>,
+}
+
+impl SchemaData {
+    fn builder(&self) -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+        Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+            .data(self.db.clone())
+            .data(self.cursors.clone())
+            .data(self.log_keys.clone())
+            .data(self.live.clone())
+            .data(self.settings.clone())
+            .data(self.exports.clone())
+            .data(self.kept.clone())
+            .limit_complexity(MAX_COMPLEXITY)
+            .limit_directives(MAX_DIRECTIVES)
+            .limit_recursive_depth(documents::RECURSION_DEPTH)
+    }
+
+    fn guarded(&self) -> GatewaySchema {
+        self.builder()
+            .extension(shape::DocumentShape)
+            .extension(ordering::SelectionOrder)
+            .extension(budget::BatchBudget {
+                limit: MAX_COMPLEXITY,
+            })
+            .finish()
+    }
 }
 
 /// The two faces of one schema. With any extension at all, async-graphql
@@ -147,61 +185,23 @@ pub struct Schemas {
     pub cursors: CursorKeys,
 }
 
-pub fn build_schemas(
-    db: DatabaseConnection,
-    live: LiveFeed,
-    settings: Arc<HttpArgs>,
-    exports: ExportRunner,
-) -> Schemas {
-    let cursors = CursorKeys::new(db.clone(), settings.cursor_secret.clone());
-    let log_keys = log_keys(&db, &settings);
-    let plain = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .data(db.clone())
-        .data(cursors.clone())
-        .data(log_keys.clone())
-        .data(live.clone())
-        .data(settings.clone())
-        .data(exports.clone())
-        .limit_complexity(MAX_COMPLEXITY)
-        .limit_directives(MAX_DIRECTIVES)
-        .limit_recursive_depth(documents::RECURSION_DEPTH)
-        .finish();
+pub fn build_schemas(app: &AppState) -> Schemas {
+    let data = SchemaData {
+        db: app.db.clone(),
+        cursors: CursorKeys::new(app.db.clone(), app.settings.cursor_secret.clone()),
+        log_keys: LogKeys::new(app.db.clone(), app.settings.log.settings()),
+        live: app.live.clone(),
+        settings: app.settings.clone(),
+        exports: app.exports.clone(),
+        kept: app.kept.clone(),
+    };
     Schemas {
-        plain,
-        guarded: guarded(db, live, settings, (cursors.clone(), log_keys), exports),
+        plain: data.builder().finish(),
+        guarded: data.guarded(),
         types: types(),
         documents: Arc::default(),
-        cursors,
+        cursors: data.cursors,
     }
-}
-
-fn log_keys(db: &DatabaseConnection, settings: &HttpArgs) -> LogKeys {
-    LogKeys::new(db.clone(), settings.log.settings())
-}
-
-fn guarded(
-    db: DatabaseConnection,
-    live: LiveFeed,
-    settings: Arc<HttpArgs>,
-    (cursors, log_keys): (CursorKeys, LogKeys),
-    exports: ExportRunner,
-) -> GatewaySchema {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .data(db)
-        .data(cursors)
-        .data(log_keys)
-        .data(live)
-        .data(settings)
-        .data(exports)
-        .limit_complexity(MAX_COMPLEXITY)
-        .limit_directives(MAX_DIRECTIVES)
-        .limit_recursive_depth(documents::RECURSION_DEPTH)
-        .extension(shape::DocumentShape)
-        .extension(ordering::SelectionOrder)
-        .extension(budget::BatchBudget {
-            limit: MAX_COMPLEXITY,
-        })
-        .finish()
 }
 
 /// The schema's types. async-graphql shows a static schema's registry to

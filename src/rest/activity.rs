@@ -206,7 +206,7 @@ async fn list(
     // The page and its exact total at once: neither waits for the other.
     let (page, total) = tokio::try_join!(
         activity::page(&state.db, org, &scope, &filter, limit, cursor.as_ref()),
-        activity::count(&state.db, org, &scope, &filter),
+        activity::count(state.summaries(), org, &scope, &filter),
     )?;
     Ok(Json(ActivityList {
         total,
@@ -229,7 +229,7 @@ async fn summarize(
     let (start, end) = hours.unwrap_or_default().ending_at(now_micros());
     let scope = scope_of(principal, &target);
     let s = summary::summarize(
-        &state.db,
+        state.summaries(),
         &principal.org_id,
         &scope,
         &ActivityFilter::default(),

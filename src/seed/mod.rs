@@ -109,6 +109,8 @@ pub async fn seed(
         )
         .await?;
     }
+    // The demo orgs' rollup cells are gone: no process may keep them.
+    crate::service::rollups::moved(&txn).await?;
     let mut sessions = 0;
     for ((_, _, name, _), org) in DEMO_ORGS.iter().zip(&orgs) {
         sessions += seed_directory(&txn, &mut rng, org, name, now, start).await?;

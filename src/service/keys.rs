@@ -126,14 +126,6 @@ impl Default for KeyCache {
     }
 }
 
-/// A poisoned lock still guards consistent data here: every holder leaves
-/// the map or the epoch whole.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl KeyCache {
     /// A cache of at most `keys` keys (at least one).
     pub fn with_capacity(keys: usize) -> Self {
@@ -147,7 +139,7 @@ impl KeyCache {
     }
 
     fn fresh_epoch(&self) -> Option<i64> {
-        let seen = lock(&self.seen);
+        let seen = super::unpoisoned(&self.seen);
         seen.filter(|(_, at)| at.elapsed() < EPOCH_CHECK)
             .map(|(epoch, _)| epoch)
     }
@@ -172,16 +164,16 @@ impl KeyCache {
             .await?
             .ok_or_else(|| AppError::internal_msg("the credential epoch row is missing"))?;
         let epoch: i64 = row.try_get_by_index(0)?;
-        let mut seen = lock(&self.seen);
+        let mut seen = super::unpoisoned(&self.seen);
         if seen.is_none_or(|(last, _)| last != epoch) {
-            lock(&self.keys).clear();
+            super::unpoisoned(&self.keys).clear();
         }
         *seen = Some((epoch, started));
         Ok(epoch)
     }
 
     fn get(&self, hash: &str, epoch: i64) -> Option<api_key::Model> {
-        let mut keys = lock(&self.keys);
+        let mut keys = super::unpoisoned(&self.keys);
         match keys.get(hash) {
             Some((tagged, key)) if *tagged == epoch => Some(key.clone()),
             _ => None,
@@ -190,9 +182,9 @@ impl KeyCache {
 
     /// Keeps `key`, read after `epoch` was, unless the epoch moved since.
     fn put(&self, hash: String, epoch: i64, key: api_key::Model) {
-        let seen = lock(&self.seen);
+        let seen = super::unpoisoned(&self.seen);
         if seen.is_some_and(|(latest, _)| latest == epoch) {
-            lock(&self.keys).put(hash, (epoch, key));
+            super::unpoisoned(&self.keys).put(hash, (epoch, key));
         }
     }
 }

@@ -95,6 +95,14 @@ pub(crate) async fn detached<T: Send + 'static>(
 }
 
 /// Whether the database answers at all.
+/// A lock of an in-process cache. A poisoned one still guards consistent
+/// data: every holder leaves what it guards whole.
+pub(crate) fn unpoisoned<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub async fn ping(db: &DatabaseConnection) -> bool {
     matches!(
         tokio::time::timeout(std::time::Duration::from_secs(2), db.ping()).await,

@@ -43,6 +43,48 @@ pub async fn watermark(db: &impl ConnectionTrait) -> AppResult<i64> {
         .unwrap_or(0))
 }
 
+/// Which fold the rollups are at: the watermark and when that fold ran.
+/// Every change to the rollup cells moves it (a fold that folds something,
+/// or [`moved`]), so cells read at one mark are the cells of that mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Mark {
+    pub watermark: i64,
+    refreshed_at: i64,
+}
+
+pub async fn mark(db: &impl ConnectionTrait) -> AppResult<Mark> {
+    let row = db
+        .query_one_raw(statement(
+            db,
+            "SELECT last_seq, refreshed_at FROM rollup_watermarks WHERE name = ?",
+            vec![ROLLUP_VIEW.into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => Mark {
+            watermark: row.try_get_by_index(0)?,
+            refreshed_at: row.try_get_by_index(1)?,
+        },
+        None => Mark {
+            watermark: 0,
+            refreshed_at: 0,
+        },
+    })
+}
+
+/// Moves the mark for a change of the rollup cells that is not a fold (the
+/// demo data set replacing its orgs' cells), so that no process keeps cells
+/// read before it.
+pub async fn moved(db: &impl ConnectionTrait) -> AppResult<()> {
+    db.execute_raw(statement(
+        db,
+        "UPDATE rollup_watermarks SET refreshed_at = ? WHERE name = ?",
+        vec![now_micros().into(), ROLLUP_VIEW.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// The watermark as an expression of a statement that reads the rollups,
 /// so that one statement sees both at one snapshot.
 pub fn watermark_expr(backend: sea_orm::DbBackend) -> sea_orm::sea_query::SimpleExpr {

@@ -7,6 +7,7 @@ use crate::common::TestDb;
 use activity_gateway::domain::feed::{ActivityFilter, Scope};
 use activity_gateway::domain::time::{now_micros, MICROS_PER_HOUR};
 use activity_gateway::service::events::{insert_batch, EventRow};
+use activity_gateway::service::summary::{KeptCells, Source};
 use activity_gateway::service::{activity, rollups, summary};
 use rand::{Rng, SeedableRng};
 use sea_orm::{ConnectionTrait, Statement, Value};
@@ -14,7 +15,9 @@ use sea_orm::{ConnectionTrait, Statement, Value};
 on_both_backends!(
     summaries_equal_the_raw_aggregation_for_random_scopes_and_windows,
     percentiles_and_buckets_match_the_raw_events,
-    folds_racing_on_several_replicas_while_events_arrive_count_each_event_once
+    folds_racing_on_several_replicas_while_events_arrive_count_each_event_once,
+    kept_rollup_cells_answer_exactly_until_the_rollups_move,
+    kept_counts_stay_exact_while_folds_race_with_arriving_events
 );
 
 /// (requests, successes, duration sum, tokens, by action, by resource): straight from the events.
@@ -429,4 +432,210 @@ async fn folds_racing_on_several_replicas_while_events_arrive_count_each_event_o
     let (folded, stored) = folded_and_stored(&db.db).await;
     assert_eq!(stored, 200 + 1_000);
     assert_eq!(folded, stored, "every event folded exactly once");
+}
+
+/// Summaries, counts and hourly totals read with kept cells, twice each
+/// (the second from memory), against the raw events, over the same windows
+/// every time it is called (`now` moves by microseconds between calls: the
+/// windows keep their whole hours, so their kept cells are found again).
+async fn check_kept_windows(db: &TestDb, kept: &KeptCells, what: &str) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let now = now_micros();
+    let all = scopes();
+    let source = Source::kept(&db.db, kept);
+    for _ in 0..12 {
+        let (scope, column, id) = &all[rng.random_range(0..all.len())];
+        let start = now - rng.random_range(0..15 * 24 * MICROS_PER_HOUR);
+        let end =
+            (start + rng.random_range(1..8 * 24 * MICROS_PER_HOUR)).min(now + MICROS_PER_HOUR);
+        let r = raw(db, column, id, start, end).await;
+        let window = ActivityFilter {
+            start_time: Some(start),
+            end_time: Some(end),
+            ..Default::default()
+        };
+        for _ in 0..2 {
+            let f = ActivityFilter::default();
+            let s = summary::summarize(source, "org_acme", scope, &f, start, end)
+                .await
+                .unwrap();
+            assert_eq!(
+                (
+                    s.totals.requests,
+                    s.totals.tokens,
+                    &s.by_action,
+                    &s.by_resource
+                ),
+                (r.0, r.3, &r.4, &r.5),
+                "{what}: summary of {scope:?} over [{start}, {end})"
+            );
+            let count = activity::count(source, "org_acme", scope, &window)
+                .await
+                .unwrap();
+            assert_eq!(count as i64, r.0, "{what}: count of {scope:?}");
+            let hourly = summary::hourly(source, "org_acme", scope, &f, start, end)
+                .await
+                .unwrap();
+            let hourly_total: i64 = hourly.values().map(|t| t.requests).sum();
+            assert_eq!(hourly_total, r.0, "{what}: hours of {scope:?}");
+        }
+    }
+    for (scope, column, id) in all {
+        let every = raw(db, column, id, i64::MIN / 2, i64::MAX / 2).await.0;
+        let count = activity::count(source, "org_acme", &scope, &ActivityFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(count as i64, every, "{what}: unbounded count of {scope:?}");
+    }
+}
+
+async fn execute(db: &TestDb, sql: &str) -> u64 {
+    db.db
+        .execute_raw(Statement::from_string(db.db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .rows_affected()
+}
+
+async fn kept_rollup_cells_answer_exactly_until_the_rollups_move(db: TestDb) {
+    db.seed(6_000).await;
+    let kept = KeptCells::default();
+    check_kept_windows(&db, &kept, "nothing folded").await;
+    rollups::refresh(&db.db).await.unwrap();
+    check_kept_windows(&db, &kept, "folded").await;
+    assert!(!kept.is_empty());
+
+    // Late events into hours already folded: the kept cells still hold,
+    // the raw remainder past the watermark adds them.
+    let now = now_micros();
+    let late: Vec<EventRow> = (0..200)
+        .map(|n| {
+            late_event(
+                n,
+                now - (n as i64 % 150) * MICROS_PER_HOUR - 17,
+                "usr_acme_09",
+            )
+        })
+        .collect();
+    insert_batch(&db.db, late, false).await.unwrap();
+    check_kept_windows(&db, &kept, "late events, not folded").await;
+    assert_eq!(rollups::refresh(&db.db).await.unwrap().folded_events, 200);
+    check_kept_windows(&db, &kept, "late events folded").await;
+
+    // The answers come from memory while the mark stands: rollup cells
+    // changed behind the rollups' back (only the demo seed does that, and it
+    // moves the mark) are not read...
+    let source = Source::kept(&db.db, &kept);
+    let all = ActivityFilter::default();
+    let (week_start, week_end) = (now - 7 * 24 * MICROS_PER_HOUR, now);
+    let truth = summary::summarize(&db.db, "org_acme", &Scope::Org, &all, week_start, week_end)
+        .await
+        .unwrap()
+        .totals
+        .requests;
+    let from_kept = || async {
+        summary::summarize(source, "org_acme", &Scope::Org, &all, week_start, week_end)
+            .await
+            .unwrap()
+            .totals
+            .requests
+    };
+    assert_eq!(from_kept().await, truth);
+    let doubled = "UPDATE activity_rollups_hourly SET request_count = request_count * 2 WHERE scope_kind = 'org'";
+    assert!(execute(&db, doubled).await > 0);
+    let bare = summary::summarize(&db.db, "org_acme", &Scope::Org, &all, week_start, week_end)
+        .await
+        .unwrap()
+        .totals
+        .requests;
+    assert!(
+        bare > truth,
+        "the bare read sees the doubled cells: {bare} <= {truth}"
+    );
+    assert_eq!(
+        from_kept().await,
+        truth,
+        "kept cells answer while the mark stands"
+    );
+    // ... and once the mark moves, what the rollups hold is read again.
+    rollups::moved(&db.db).await.unwrap();
+    assert_eq!(
+        from_kept().await,
+        bare,
+        "a moved mark reads the rollups again"
+    );
+    let halved = "UPDATE activity_rollups_hourly SET request_count = request_count / 2 WHERE scope_kind = 'org'";
+    execute(&db, halved).await;
+    rollups::moved(&db.db).await.unwrap();
+    assert_eq!(from_kept().await, truth);
+
+    // Re-seeding replaces the demo orgs' rollup cells, and moves the mark.
+    db.seed(3_000).await;
+    check_kept_windows(&db, &kept, "re-seeded, not folded").await;
+    rollups::refresh(&db.db).await.unwrap();
+    check_kept_windows(&db, &kept, "re-seeded and folded").await;
+
+    // A small cache stays small and exact.
+    let small = KeptCells::with_capacity(2);
+    check_kept_windows(&db, &small, "two windows kept").await;
+    assert_eq!(small.len(), 2);
+    let one = KeptCells::with_capacity(0);
+    check_kept_windows(&db, &one, "one window kept").await;
+    assert_eq!(one.len(), 1);
+}
+
+async fn kept_counts_stay_exact_while_folds_race_with_arriving_events(db: TestDb) {
+    db.seed(300).await;
+    rollups::refresh(&db.db).await.unwrap();
+    let kept = KeptCells::default();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Another replica folds all the time.
+    let folder = {
+        let replica = activity_gateway::db::connect(&db.url).await.unwrap();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut folds = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                rollups::refresh(&replica).await.unwrap();
+                folds += 1;
+            }
+            folds
+        })
+    };
+    let now = now_micros();
+    for batch in 0..30 {
+        let rows: Vec<EventRow> = (0..20)
+            .map(|n| {
+                let n = batch * 20 + n;
+                let mut row = late_event(
+                    n,
+                    now - (n as i64 % 40) * MICROS_PER_HOUR - 17,
+                    "usr_acme_09",
+                );
+                row.id = format!("act_kept{n:023}");
+                row
+            })
+            .collect();
+        insert_batch(&db.db, rows, false).await.unwrap();
+        // No event arrives while these read: each is exact, whichever fold
+        // commits meanwhile.
+        for _ in 0..3 {
+            let count = activity::count(
+                Source::kept(&db.db, &kept),
+                "org_acme",
+                &Scope::Org,
+                &ActivityFilter::default(),
+            )
+            .await
+            .unwrap();
+            let org_events = raw(&db, "org_id", "org_acme", i64::MIN / 2, i64::MAX / 2)
+                .await
+                .0;
+            assert_eq!(count as i64, org_events, "after batch {batch}");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let folds = folder.await.unwrap();
+    assert!(folds > 1, "the folds ran meanwhile: {folds}");
+    assert!(!kept.is_empty());
 }

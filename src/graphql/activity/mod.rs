@@ -16,6 +16,7 @@ use crate::domain::paging::PageSize;
 use crate::domain::time::{format_micros, parse_timestamp};
 use crate::service::activity;
 use crate::service::secrets::CursorKeys;
+use crate::service::summary as service_summary;
 use crate::views::stored_json;
 
 mod summary;
@@ -279,10 +280,19 @@ impl ActivityConnection {
     /// Every matching event, all pages together.
     async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
         let (org, scope, filter) = &self.feed;
-        activity::count(ctx.data::<DatabaseConnection>()?, org, scope, filter)
+        activity::count(summaries(ctx)?, org, scope, filter)
             .await
             .gql()
     }
+}
+
+/// Where summaries and totals read: the database and the rollup cells the
+/// server keeps.
+pub(super) fn summaries<'a>(ctx: &'a Context<'a>) -> GqlResult<service_summary::Source<'a>> {
+    Ok(service_summary::Source::kept(
+        ctx.data::<DatabaseConnection>()?,
+        ctx.data::<std::sync::Arc<service_summary::KeptCells>>()?,
+    ))
 }
 
 /// The server's cursor key.

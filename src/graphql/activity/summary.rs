@@ -128,9 +128,8 @@ impl ActivitySummary {
             summary::BUCKET_DAY
         };
         let (org, scope, filter) = &self.feed;
-        let db = ctx.data::<DatabaseConnection>()?;
         let (start, end) = (self.summary.start, self.summary.end);
-        let hourly = summary::hourly(db, org, scope, filter, start, end)
+        let hourly = summary::hourly(super::summaries(ctx)?, org, scope, filter, start, end)
             .await
             .gql()?;
         Ok(summary::buckets(start, end, width, &hourly)
@@ -164,11 +163,17 @@ pub async fn activity_summary(
     if !problems.is_empty() {
         return Err(AppError::Invalid(problems).to_graphql());
     }
-    let db = ctx.data::<DatabaseConnection>()?;
     let (start, end) = hours.ending_at(now_micros());
-    let s = summary::summarize(db, &principal.org_id, &scope, &filter, start, end)
-        .await
-        .gql()?;
+    let s = summary::summarize(
+        super::summaries(ctx)?,
+        &principal.org_id,
+        &scope,
+        &filter,
+        start,
+        end,
+    )
+    .await
+    .gql()?;
     let window = summary::window(&filter, s.start, s.end);
     Ok(ActivitySummary {
         summary: s,

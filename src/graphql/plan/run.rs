@@ -24,6 +24,7 @@ use crate::service::{activity, directory};
 /// What a plan reads from: the request's caller and the server's handles.
 pub struct Context<'a> {
     pub db: &'a DatabaseConnection,
+    pub summaries: crate::service::summary::Source<'a>,
     pub principal: &'a Principal,
     pub cursors: &'a CursorKeys,
 }
@@ -204,7 +205,7 @@ async fn fetch_page(cx: &Context<'_>, vars: &Vars<'_>, connection: &Connection) 
     );
     let total = async {
         if connection.total_count {
-            activity::count(cx.db, org, &Scope::Org, &filter)
+            activity::count(cx.summaries, org, &Scope::Org, &filter)
                 .await
                 .map(Some)
         } else {

@@ -15,7 +15,7 @@ use super::Totals;
 use crate::domain::time::MICROS_PER_HOUR;
 
 /// One aggregated group; the keys not grouped by are constants.
-#[derive(Debug, FromQueryResult)]
+#[derive(Debug, Clone, FromQueryResult)]
 pub(super) struct Cell {
     pub(super) hour: i64,
     pub(super) action: String,
@@ -40,7 +40,7 @@ impl Cell {
 /// What the aggregation groups by: the breakdowns, or the hours for charts.
 /// Either way the database does the grouping, so a week of rollups costs a
 /// few dozen rows on the wire, not thousands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Grouping {
     ActionAndResource,
     Hour,

@@ -19,9 +19,35 @@ use crate::domain::feed::{ActivityFilter, Scope};
 use crate::domain::time::{MICROS_PER_DAY, MICROS_PER_HOUR};
 
 mod cells;
+mod kept;
 
 use cells::{raw_cells, rollup_cells, whole_hours, Cell, Grouping};
 pub use cells::{wide_add, wide_sum};
+pub use kept::KeptCells;
+
+/// What a summary reads: the database, and the rollup cells this process
+/// keeps between requests, when it keeps them (the server does; a bare
+/// connection reads the rollups every time).
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    pub db: &'a DatabaseConnection,
+    pub kept: Option<&'a KeptCells>,
+}
+
+impl<'a> Source<'a> {
+    pub fn kept(db: &'a DatabaseConnection, kept: &'a KeptCells) -> Self {
+        Self {
+            db,
+            kept: Some(kept),
+        }
+    }
+}
+
+impl<'a> From<&'a DatabaseConnection> for Source<'a> {
+    fn from(db: &'a DatabaseConnection) -> Self {
+        Self { db, kept: None }
+    }
+}
 
 /// Sums kept as sums: averages and rates are derived, never stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -116,14 +142,15 @@ pub fn buckets(
 /// time only as cheap as a summary. A feed lists nothing older than the
 /// org's retention allows, so neither does its count (the rollups still
 /// hold those hours).
-#[tracing::instrument(skip(db))]
+#[tracing::instrument(skip(source))]
 pub async fn count(
-    db: &DatabaseConnection,
+    source: impl Into<Source<'_>>,
     org_id: &str,
     scope: &Scope,
     filter: &ActivityFilter,
 ) -> AppResult<u64> {
-    let feed_start = super::retention::of(db, org_id)
+    let source = source.into();
+    let feed_start = super::retention::of(source.db, org_id)
         .await?
         .feed_start(crate::domain::time::now_micros());
     let window = window(
@@ -131,7 +158,7 @@ pub async fn count(
         filter.start_time.unwrap_or(0).max(feed_start),
         filter.end_time.unwrap_or(i64::MAX / 2),
     );
-    let cells = aggregate(db, org_id, scope, &window, Grouping::Total, true).await?;
+    let cells = aggregate(source, org_id, scope, &window, Grouping::Total, true).await?;
     Ok(cells.iter().map(|c| c.n).sum::<i64>().max(0) as u64)
 }
 
@@ -145,16 +172,16 @@ pub fn window(filter: &ActivityFilter, start: i64, end: i64) -> ActivityFilter {
 
 /// Aggregates `scope` over `[start, end)` (narrowed by the filter). Exact:
 /// equal to aggregating the raw events.
-#[tracing::instrument(skip(db))]
+#[tracing::instrument(skip(source))]
 pub async fn summarize(
-    db: &DatabaseConnection,
+    source: impl Into<Source<'_>>,
     org_id: &str,
     scope: &Scope,
     filter: &ActivityFilter,
     start: i64,
     end: i64,
 ) -> AppResult<Summary> {
-    summary_from(db, org_id, scope, filter, start, end, true).await
+    summary_from(source, org_id, scope, filter, start, end, true).await
 }
 
 /// The same summary from the raw events alone: the baseline the rollups are
@@ -171,7 +198,7 @@ pub async fn summarize_raw(
 }
 
 async fn summary_from(
-    db: &DatabaseConnection,
+    source: impl Into<Source<'_>>,
     org_id: &str,
     scope: &Scope,
     filter: &ActivityFilter,
@@ -190,7 +217,7 @@ async fn summary_from(
         ..Default::default()
     };
     for cell in aggregate(
-        db,
+        source.into(),
         org_id,
         scope,
         &filter,
@@ -205,9 +232,9 @@ async fn summary_from(
 }
 
 /// Totals per hour (keyed by the hour's start) over `[start, end)`, for charts.
-#[tracing::instrument(skip(db))]
+#[tracing::instrument(skip(source))]
 pub async fn hourly(
-    db: &DatabaseConnection,
+    source: impl Into<Source<'_>>,
     org_id: &str,
     scope: &Scope,
     filter: &ActivityFilter,
@@ -216,30 +243,33 @@ pub async fn hourly(
 ) -> AppResult<BTreeMap<i64, Totals>> {
     let filter = window(filter, start, end);
     let mut out: BTreeMap<i64, Totals> = BTreeMap::new();
-    for cell in aggregate(db, org_id, scope, &filter, Grouping::Hour, true).await? {
+    for cell in aggregate(source.into(), org_id, scope, &filter, Grouping::Hour, true).await? {
         out.entry(cell.hour).or_default().add(cell.totals());
     }
     Ok(out)
 }
 
 /// The cells of a window (the filter carries it): whole hours from the
-/// rollups as far as the watermark reaches, the rest from the raw events.
+/// rollups as far as the watermark reaches, the rest from the raw events:
+/// the partial hours at both ends, and the whole hours' events not folded
+/// yet, three range scans (an OR of them would scan the whole window).
 ///
-/// The watermark and the cells are read in one snapshot (REPEATABLE READ on
-/// PostgreSQL, one read transaction on SQLite), so a refresh committing
-/// meanwhile can neither count an event twice nor drop one. The watermark is
-/// then bound as a value, not a subquery, so the planner sees how few rows
-/// `seq > watermark` leaves. The raw remainder is three range scans (an OR of
-/// them would scan the whole window): the partial hours at both ends, and the
-/// whole hours' events not folded yet; all parts travel in one UNION ALL.
+/// The rollup cells and the raw remainder must agree on the watermark, or a
+/// fold committing meanwhile would count an event twice or drop one. With
+/// kept cells (see [`KeptCells`]) the mark is read first: the cells kept
+/// for it, or read and kept when the mark has not moved meanwhile, are the
+/// rollups at that watermark, and the raw remainder is read past it as a
+/// value. Otherwise both are read in one statement (one snapshot on either
+/// backend).
 async fn aggregate(
-    db: &DatabaseConnection,
+    source: Source<'_>,
     org_id: &str,
     scope: &Scope,
     filter: &ActivityFilter,
     grouping: Grouping,
     use_rollups: bool,
 ) -> AppResult<Vec<Cell>> {
+    let db = source.db;
     let (Some(start), Some(end)) = (filter.start_time, filter.end_time) else {
         return Ok(Vec::new());
     };
@@ -252,45 +282,83 @@ async fn aggregate(
         .filter(|_| use_rollups && !filter.narrows_beyond_time() && last_hour > first_hour);
     let base = scope_condition(org_id, scope).add(filter_condition(filter));
     let backend = db.get_database_backend();
-    let Some(key) = rollup else {
+    let Some((kind, scope_id)) = rollup else {
         return Ok(
             Cell::find_by_statement(backend.build(&raw_cells(backend, base, grouping)))
                 .all(db)
                 .await?,
         );
     };
-    // The rollups up to the watermark and the raw events past it are read
-    // in one statement, so both see one snapshot on either backend, with the
-    // partial hours at both ends. The watermark read just before is a lower
-    // bound of the one the statement sees (it only grows): as a literal it
-    // lets the planner read the unfolded tail by the `seq` range; the
-    // statement's own watermark alone would be an unknown at planning time,
-    // and PostgreSQL then reads every event of the window instead.
-    let known = rollups::watermark(db).await?;
-    let unfolded = Condition::all()
-        .add(Column::Seq.gt(known))
-        .add(sea_orm::sea_query::ExprTrait::gt(
-            sea_orm::sea_query::Expr::col(Column::Seq),
-            rollups::watermark_expr(backend),
-        ))
-        .add(Column::Ts.gte(first_hour))
-        .add(Column::Ts.lt(last_hour));
-    let mut union = rollup_cells(
-        backend,
-        org_id,
-        (key.0, key.1),
-        (first_hour, last_hour),
-        grouping,
-    );
-    for part in [
-        Condition::all().add(Column::Ts.lt(first_hour)),
-        Condition::all().add(Column::Ts.gte(last_hour)),
-        unfolded,
-    ] {
-        union.union(
-            UnionType::All,
-            raw_cells(backend, base.clone().add(part), grouping),
+    let hours = (first_hour, last_hour);
+    // The raw remainder: the partial hours (when there are any) and the
+    // events of the whole hours not folded yet (`unfolded` says which).
+    let remainder = |unfolded: Condition| {
+        let mut parts = Vec::with_capacity(3);
+        if start < first_hour {
+            parts.push(Condition::all().add(Column::Ts.lt(first_hour)));
+        }
+        if last_hour < end {
+            parts.push(Condition::all().add(Column::Ts.gte(last_hour)));
+        }
+        parts.push(
+            unfolded
+                .add(Column::Ts.gte(first_hour))
+                .add(Column::Ts.lt(last_hour)),
         );
+        parts
+            .into_iter()
+            .map(|part| raw_cells(backend, base.clone().add(part), grouping))
+    };
+    if let Some(kept) = source.kept {
+        let mark = rollups::mark(db).await?;
+        let window = kept::Window {
+            org_id: org_id.to_owned(),
+            kind,
+            scope_id: scope_id.to_owned(),
+            hours,
+            grouping,
+            mark,
+        };
+        let folded = match kept.get(&window) {
+            Some(cells) => Some(cells),
+            None => {
+                let statement = rollup_cells(backend, org_id, (kind, scope_id), hours, grouping);
+                let cells = Cell::find_by_statement(backend.build(&statement))
+                    .all(db)
+                    .await?;
+                // Unmoved, so no fold committed while the cells were read.
+                (rollups::mark(db).await? == mark).then(|| kept.keep(window, cells))
+            }
+        };
+        if let Some(folded) = folded {
+            let mut parts = remainder(Condition::all().add(Column::Seq.gt(mark.watermark)));
+            let mut union = parts.next().expect("the unfolded part is always there");
+            for part in parts {
+                union.union(UnionType::All, part);
+            }
+            let mut cells = Cell::find_by_statement(backend.build(&union))
+                .all(db)
+                .await?;
+            cells.extend(folded.iter().cloned());
+            return Ok(cells);
+        }
+    }
+    // The statement reads the watermark itself; the one read just before is
+    // a lower bound of it (it only grows) that, as a value, lets the planner
+    // read the unfolded tail by the `seq` range: the statement's own
+    // watermark alone is unknown at planning time, and PostgreSQL would then
+    // read every event of the window.
+    let known = rollups::watermark(db).await?;
+    let unfolded =
+        Condition::all()
+            .add(Column::Seq.gt(known))
+            .add(sea_orm::sea_query::ExprTrait::gt(
+                sea_orm::sea_query::Expr::col(Column::Seq),
+                rollups::watermark_expr(backend),
+            ));
+    let mut union = rollup_cells(backend, org_id, (kind, scope_id), hours, grouping);
+    for part in remainder(unfolded) {
+        union.union(UnionType::All, part);
     }
     Ok(Cell::find_by_statement(backend.build(&union))
         .all(db)
