@@ -51,10 +51,17 @@ pub(super) const USER_AGENTS: [&str; 4] = [
 ];
 pub(super) const MCP_CLIENTS: [&str; 2] = ["claude-desktop", "cursor"];
 
-/// Every table the demo orgs have rows in, children first (for re-seeding).
-pub(super) const ORG_TABLES: [&str; 14] = [
+/// Every table the demo orgs have rows in, by `org_id`, children first (for
+/// re-seeding; an export's chunks go with it by cascade). Their log goes
+/// too: the new data set's log starts at 0 and is signed afresh.
+pub(super) const ORG_TABLES: [&str; 18] = [
     "activity_rollups_hourly",
     "activity_events",
+    "log_checkpoints",
+    "log_purges",
+    "log_tiles",
+    "org_logs",
+    "org_retention",
     "exports",
     "problems",
     "sessions",
@@ -65,7 +72,6 @@ pub(super) const ORG_TABLES: [&str; 14] = [
     "augmentations",
     "apps",
     "workspaces",
-    "rollup_watermarks",
     "orgs",
 ];
 

@@ -95,13 +95,7 @@ pub async fn seed(
 
     let txn = db.begin().await?;
     for table in ORG_TABLES {
-        let column = if table == "rollup_watermarks" {
-            "name"
-        } else if table == "orgs" {
-            "id"
-        } else {
-            "org_id"
-        };
+        let column = if table == "orgs" { "id" } else { "org_id" };
         exec(
             &txn,
             &format!("DELETE FROM {table} WHERE {column} IN (?, ?)"),

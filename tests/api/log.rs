@@ -25,6 +25,7 @@ on_both_backends!(
     events_stored_before_the_log_get_their_indexes_in_seq_order_when_migrated,
     a_checkpoint_is_signed_only_over_a_tree_consistent_with_the_last_one,
     a_configured_signing_key_signs_and_a_malformed_one_stops_the_server_at_start,
+    seeding_again_replaces_the_demo_orgs_log_which_verifies_and_is_checkpointed,
 );
 
 const ORG: &str = "org_acme";
@@ -527,4 +528,60 @@ async fn a_configured_signing_key_signs_and_a_malformed_one_stops_the_server_at_
         assert!(stderr.contains("the log signing key"), "{stderr}");
         assert!(!stderr.contains(bad), "the key is not echoed: {stderr}");
     }
+}
+
+/// `seed` replaces the demo orgs: their log, checkpoints, purges and
+/// retention go with their events, so the new data set's log starts at 0,
+/// verifies, and is signed afresh (a checkpoint of the old tree would not
+/// be consistent with the new one).
+async fn seeding_again_replaces_the_demo_orgs_log_which_verifies_and_is_checkpointed(db: TestDb) {
+    verified(&db).await;
+    activity_gateway::service::retention::set(&db.db, ORG, Some(3650))
+        .await
+        .unwrap();
+    db.seed(1_200).await;
+    for org in ["org_acme", "org_globex"] {
+        let indexes: Vec<i64> = db
+            .rows(
+                "SELECT log_index FROM activity_events WHERE org_id = ? ORDER BY log_index",
+                vec![org.into()],
+            )
+            .await
+            .iter()
+            .map(|r| r.try_get_by_index(0).unwrap())
+            .collect();
+        assert!(indexes.len() > 100, "{org}: {}", indexes.len());
+        assert_eq!(
+            indexes,
+            (0..indexes.len() as i64).collect::<Vec<_>>(),
+            "{org}: the new log starts at 0, dense"
+        );
+        let size: i64 = db
+            .rows(
+                "SELECT tree_size FROM org_logs WHERE org_id = ?",
+                vec![org.into()],
+            )
+            .await[0]
+            .try_get_by_index(0)
+            .unwrap();
+        assert_eq!(
+            size,
+            indexes.len() as i64,
+            "{org}: the tree holds the new events only"
+        );
+    }
+    let (ok, text) = verify(&db, &[]);
+    assert!(ok, "{text}");
+    checkpoint(&db).await;
+    let signed: i64 = db
+        .rows(
+            "SELECT MAX(tree_size) FROM log_checkpoints WHERE org_id = ?",
+            vec![ORG.into()],
+        )
+        .await[0]
+        .try_get_by_index(0)
+        .unwrap();
+    assert_eq!(signed, tree_size(&db).await, "the new tree is signed");
+    let (ok, text) = verify(&db, &[]);
+    assert!(ok, "{text}");
 }
