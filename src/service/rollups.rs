@@ -52,23 +52,34 @@ pub struct Mark {
     refreshed_at: i64,
 }
 
-pub async fn mark(db: &impl ConnectionTrait) -> AppResult<Mark> {
+/// The mark, and the newest event's `seq` read in the same statement: when
+/// it is not past the watermark, every event is folded (a fold takes all
+/// committed events up to the newest, and no insert is in flight meanwhile).
+pub async fn mark(db: &impl ConnectionTrait) -> AppResult<(Mark, i64)> {
     let row = db
         .query_one_raw(statement(
             db,
-            "SELECT last_seq, refreshed_at FROM rollup_watermarks WHERE name = ?",
+            "SELECT last_seq, refreshed_at, (SELECT COALESCE(MAX(seq), 0) FROM activity_events) \
+             FROM rollup_watermarks WHERE name = ?",
             vec![ROLLUP_VIEW.into()],
         ))
         .await?;
     Ok(match row {
-        Some(row) => Mark {
-            watermark: row.try_get_by_index(0)?,
-            refreshed_at: row.try_get_by_index(1)?,
-        },
-        None => Mark {
-            watermark: 0,
-            refreshed_at: 0,
-        },
+        Some(row) => (
+            Mark {
+                watermark: row.try_get_by_index(0)?,
+                refreshed_at: row.try_get_by_index(1)?,
+            },
+            row.try_get_by_index(2)?,
+        ),
+        // Never folded: nothing is known to be folded.
+        None => (
+            Mark {
+                watermark: 0,
+                refreshed_at: 0,
+            },
+            i64::MAX,
+        ),
     })
 }
 

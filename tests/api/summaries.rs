@@ -17,7 +17,8 @@ on_both_backends!(
     percentiles_and_buckets_match_the_raw_events,
     folds_racing_on_several_replicas_while_events_arrive_count_each_event_once,
     kept_rollup_cells_answer_exactly_until_the_rollups_move,
-    kept_counts_stay_exact_while_folds_race_with_arriving_events
+    kept_counts_stay_exact_while_folds_race_with_arriving_events,
+    a_total_with_every_event_folded_reads_no_event_row
 );
 
 /// (requests, successes, duration sum, tokens, by action, by resource): straight from the events.
@@ -638,4 +639,62 @@ async fn kept_counts_stay_exact_while_folds_race_with_arriving_events(db: TestDb
     let folds = folder.await.unwrap();
     assert!(folds > 1, "the folds ran meanwhile: {folds}");
     assert!(!kept.is_empty());
+}
+
+/// A feed's total with kept cells and nothing past the watermark reads the
+/// org's retention and the mark, and no event: the open end is an hour's
+/// boundary and the unfolded tail is known to be empty. One event past the
+/// watermark brings the tail back, and the total stays exact.
+async fn a_total_with_every_event_folded_reads_no_event_row(db: TestDb) {
+    db.seed(3_000).await;
+    rollups::refresh(&db.db).await.unwrap();
+    let mut counted = activity_gateway::db::connect(&db.url).await.unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sql_log = log.clone();
+    counted.set_metric_callback(move |info| {
+        sql_log.lock().unwrap().push(info.statement.sql.clone());
+    });
+    let kept = KeptCells::default();
+    let all = ActivityFilter::default();
+    let count = || async {
+        activity::count(Source::kept(&counted, &kept), "org_acme", &Scope::Org, &all)
+            .await
+            .unwrap()
+    };
+    let raw = || async {
+        let rows = db
+            .rows(
+                "SELECT COUNT(*) FROM activity_events WHERE org_id = 'org_acme'",
+                vec![],
+            )
+            .await;
+        rows[0].try_get_by_index::<i64>(0).unwrap() as u64
+    };
+    assert_eq!(count().await, raw().await);
+    log.lock().unwrap().clear();
+    assert_eq!(count().await, raw().await);
+    let read: Vec<String> = log.lock().unwrap().drain(..).collect();
+    assert_eq!(read.len(), 2, "the retention and the mark: {read:?}");
+    assert!(read[0].contains("org_retention"), "{read:?}");
+    assert!(read[1].contains("rollup_watermarks"), "{read:?}");
+
+    insert_batch(
+        &db.db,
+        vec![late_event(
+            1,
+            now_micros() - 3 * MICROS_PER_HOUR,
+            "usr_acme_02",
+        )],
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(count().await, raw().await, "the unfolded event counts");
+    let read: Vec<String> = log.lock().unwrap().drain(..).collect();
+    assert_eq!(
+        read.len(),
+        3,
+        "retention, mark, the unfolded tail: {read:?}"
+    );
+    assert!(read[2].contains("\"seq\" >"), "{read:?}");
 }

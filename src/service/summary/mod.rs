@@ -49,6 +49,11 @@ impl<'a> From<&'a DatabaseConnection> for Source<'a> {
     }
 }
 
+/// Where a count without an end time ends: far past any event's time, and
+/// on an hour's boundary, so that its window has no partial hour to read at
+/// the end.
+const OPEN_END: i64 = (i64::MAX / 2).div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR;
+
 /// Sums kept as sums: averages and rates are derived, never stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
@@ -156,7 +161,7 @@ pub async fn count(
     let window = window(
         filter,
         filter.start_time.unwrap_or(0).max(feed_start),
-        filter.end_time.unwrap_or(i64::MAX / 2),
+        filter.end_time.unwrap_or(OPEN_END),
     );
     let cells = aggregate(source, org_id, scope, &window, Grouping::Total, true).await?;
     Ok(cells.iter().map(|c| c.n).sum::<i64>().max(0) as u64)
@@ -291,8 +296,8 @@ async fn aggregate(
     };
     let hours = (first_hour, last_hour);
     // The raw remainder: the partial hours (when there are any) and the
-    // events of the whole hours not folded yet (`unfolded` says which).
-    let remainder = |unfolded: Condition| {
+    // events of the whole hours not folded yet (when there may be any).
+    let remainder = |unfolded: Option<Condition>| {
         let mut parts = Vec::with_capacity(3);
         if start < first_hour {
             parts.push(Condition::all().add(Column::Ts.lt(first_hour)));
@@ -300,17 +305,20 @@ async fn aggregate(
         if last_hour < end {
             parts.push(Condition::all().add(Column::Ts.gte(last_hour)));
         }
-        parts.push(
-            unfolded
-                .add(Column::Ts.gte(first_hour))
-                .add(Column::Ts.lt(last_hour)),
-        );
+        if let Some(unfolded) = unfolded {
+            parts.push(
+                unfolded
+                    .add(Column::Ts.gte(first_hour))
+                    .add(Column::Ts.lt(last_hour)),
+            );
+        }
         parts
             .into_iter()
             .map(|part| raw_cells(backend, base.clone().add(part), grouping))
+            .collect::<Vec<_>>()
     };
     if let Some(kept) = source.kept {
-        let mark = rollups::mark(db).await?;
+        let (mark, newest) = rollups::mark(db).await?;
         let window = kept::Window {
             org_id: org_id.to_owned(),
             kind,
@@ -327,18 +335,25 @@ async fn aggregate(
                     .all(db)
                     .await?;
                 // Unmoved, so no fold committed while the cells were read.
-                (rollups::mark(db).await? == mark).then(|| kept.keep(window, cells))
+                (rollups::mark(db).await?.0 == mark).then(|| kept.keep(window, cells))
             }
         };
         if let Some(folded) = folded {
-            let mut parts = remainder(Condition::all().add(Column::Seq.gt(mark.watermark)));
-            let mut union = parts.next().expect("the unfolded part is always there");
-            for part in parts {
-                union.union(UnionType::All, part);
-            }
-            let mut cells = Cell::find_by_statement(backend.build(&union))
-                .all(db)
-                .await?;
+            // Nothing past the watermark: the rollups hold every event.
+            let unfolded = (newest > mark.watermark)
+                .then(|| Condition::all().add(Column::Seq.gt(mark.watermark)));
+            let mut parts = remainder(unfolded).into_iter();
+            let mut cells = match parts.next() {
+                Some(mut union) => {
+                    for part in parts {
+                        union.union(UnionType::All, part);
+                    }
+                    Cell::find_by_statement(backend.build(&union))
+                        .all(db)
+                        .await?
+                }
+                None => Vec::new(),
+            };
             cells.extend(folded.iter().cloned());
             return Ok(cells);
         }
@@ -357,7 +372,7 @@ async fn aggregate(
                 rollups::watermark_expr(backend),
             ));
     let mut union = rollup_cells(backend, org_id, (kind, scope_id), hours, grouping);
-    for part in remainder(unfolded) {
+    for part in remainder(Some(unfolded)) {
         union.union(UnionType::All, part);
     }
     Ok(Cell::find_by_statement(backend.build(&union))
