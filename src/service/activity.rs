@@ -185,5 +185,16 @@ pub async fn page_rows(
     Ok((rows, has_more))
 }
 
+/// The text at `at` of a row [`page_rows`] read, borrowed from the row (a
+/// page writes each text once, so copying it into a `String` first would
+/// only allocate); `None` for a column that is not text.
+pub fn text_at(row: &sea_orm::QueryResult, at: usize) -> Option<Option<&str>> {
+    use sea_orm::sqlx::Row as _;
+    if let Some(row) = row.try_as_pg_row() {
+        return row.try_get(at).ok();
+    }
+    row.try_as_sqlite_row()?.try_get(at).ok()
+}
+
 /// How many events match, all pages together (see [`super::summary::count`]).
 pub use super::summary::count;

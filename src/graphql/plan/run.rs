@@ -480,9 +480,9 @@ fn write_event(
 
 fn write_column(out: &mut Out, row: &QueryResult, at: usize, kind: Kind) -> Option<()> {
     match kind {
-        Kind::Text => out.string(&row.try_get_by_index::<String>(at).ok()?),
-        Kind::OptionalText => match row.try_get_by_index::<Option<String>>(at).ok()? {
-            Some(text) => out.string(&text),
+        Kind::Text => out.string(activity::text_at(row, at)??),
+        Kind::OptionalText => match activity::text_at(row, at)? {
+            Some(text) => out.string(text),
             None => out.null(),
         },
         Kind::Timestamp => out.string(&crate::domain::time::format_micros(
@@ -495,7 +495,7 @@ fn write_column(out: &mut Out, row: &QueryResult, at: usize, kind: Kind) -> Opti
         },
         Kind::BigInt => out.number(row.try_get_by_index::<i64>(at).ok()?),
         Kind::Bool => out.bool(row.try_get_by_index(at).ok()?),
-        Kind::Json => out.stored_json(&row.try_get_by_index::<String>(at).ok()?),
+        Kind::Json => out.stored_json(activity::text_at(row, at)??),
         Kind::LogIndex => {
             let index: Option<i64> = row.try_get_by_index(at).ok()?;
             out.number(index.unwrap_or(-1))
