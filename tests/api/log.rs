@@ -541,15 +541,7 @@ async fn seeding_again_replaces_the_demo_orgs_log_which_verifies_and_is_checkpoi
         .unwrap();
     db.seed(1_200).await;
     for org in ["org_acme", "org_globex"] {
-        let indexes: Vec<i64> = db
-            .rows(
-                "SELECT log_index FROM activity_events WHERE org_id = ? ORDER BY log_index",
-                vec![org.into()],
-            )
-            .await
-            .iter()
-            .map(|r| r.try_get_by_index(0).unwrap())
-            .collect();
+        let indexes = db.log_indexes(org).await;
         assert!(indexes.len() > 100, "{org}: {}", indexes.len());
         assert_eq!(
             indexes,

@@ -357,15 +357,7 @@ async fn three_replicas_ingesting_into_three_orgs_keep_every_log_dense_and_consi
         .await
         .unwrap();
     for org in orgs {
-        let indexes: Vec<i64> = db
-            .rows(
-                "SELECT log_index FROM activity_events WHERE org_id = ? ORDER BY log_index",
-                vec![org.into()],
-            )
-            .await
-            .iter()
-            .map(|r| r.try_get_by_index(0).unwrap())
-            .collect();
+        let indexes = db.log_indexes(org).await;
         assert!(indexes.len() >= 4_500, "{org}: {}", indexes.len());
         assert_eq!(
             indexes,

@@ -291,6 +291,18 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// The log indexes of `org`'s events, in order.
+    pub async fn log_indexes(&self, org: &str) -> Vec<i64> {
+        self.rows(
+            "SELECT log_index FROM activity_events WHERE org_id = ? ORDER BY log_index",
+            vec![org.into()],
+        )
+        .await
+        .iter()
+        .map(|r| r.try_get_by_index(0).unwrap())
+        .collect()
+    }
+
     /// Runs `sql` with `values` bound ([`TestDb::statement`]).
     pub async fn run(&self, sql: &str, values: Vec<sea_orm::Value>) {
         self.db
