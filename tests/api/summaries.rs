@@ -583,6 +583,46 @@ async fn kept_rollup_cells_answer_exactly_until_the_rollups_move(db: TestDb) {
     let one = KeptCells::with_capacity(0);
     check_kept_windows(&db, &one, "one window kept").await;
     assert_eq!(one.len(), 1);
+
+    // A window of more cells than a window may keep is read each time, and
+    // stays exact; at the limit it is kept.
+    let now = now_micros();
+    let (start, end) = (now - 48 * MICROS_PER_HOUR, now);
+    let all = ActivityFilter::default();
+    let hours = summary::hourly(&db.db, "org_acme", &Scope::Org, &all, start, end)
+        .await
+        .unwrap();
+    // The kept part: the whole hours' cells, one per hour with events.
+    let (first_hour, last_hour) = (
+        (start / MICROS_PER_HOUR + 1) * MICROS_PER_HOUR,
+        end / MICROS_PER_HOUR * MICROS_PER_HOUR,
+    );
+    let whole = hours
+        .keys()
+        .filter(|&&hour| hour >= first_hour && hour < last_hour)
+        .count();
+    assert!(whole > 20, "{whole} of {}", hours.len());
+    for (limit, kept_windows) in [(whole - 1, 0), (whole, 1)] {
+        let kept = KeptCells::with_limits(8, limit);
+        for _ in 0..2 {
+            let answer = summary::hourly(
+                Source::kept(&db.db, &kept),
+                "org_acme",
+                &Scope::Org,
+                &all,
+                start,
+                end,
+            )
+            .await
+            .unwrap();
+            assert_eq!(answer, hours, "{limit} cells a window");
+        }
+        assert_eq!(
+            kept.len(),
+            kept_windows,
+            "{limit} cells a window, {whole} cells"
+        );
+    }
 }
 
 async fn kept_counts_stay_exact_while_folds_race_with_arriving_events(db: TestDb) {

@@ -10,9 +10,14 @@ use std::sync::{Arc, Mutex};
 use super::cells::{Cell, Grouping};
 use crate::service::rollups;
 
-/// Windows kept: each is a few cells (a total, the breakdowns of a
-/// summary, or a chart's hours), so this stays within a few megabytes.
+/// Windows kept: most are a few cells (a total, the breakdowns of a
+/// summary, or a chart's hours).
 const KEPT_WINDOWS: usize = 1024;
+/// Cells kept per window at most: a window with more (an org ingesting
+/// thousands of distinct actions, a chart over years) is read from the
+/// rollups each time, so the memory stays within about 1,024 x 512 cells
+/// (some tens of megabytes) whatever the clients send.
+const KEPT_CELLS: usize = 512;
 
 /// Which rollup cells: of which scope, over which whole hours, grouped how,
 /// at which mark.
@@ -30,6 +35,7 @@ pub(super) struct Window {
 /// go first.
 pub struct KeptCells {
     windows: Mutex<lru::LruCache<Window, Arc<[Cell]>>>,
+    cells_per_window: usize,
 }
 
 impl Default for KeptCells {
@@ -41,10 +47,17 @@ impl Default for KeptCells {
 impl KeptCells {
     /// At most `windows` windows (at least one).
     pub fn with_capacity(windows: usize) -> Self {
+        Self::with_limits(windows, KEPT_CELLS)
+    }
+
+    /// At most `windows` windows (at least one), of at most
+    /// `cells_per_window` cells each.
+    pub fn with_limits(windows: usize, cells_per_window: usize) -> Self {
         Self {
             windows: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(windows).unwrap_or(NonZeroUsize::MIN),
             )),
+            cells_per_window,
         }
     }
 
@@ -54,9 +67,12 @@ impl KeptCells {
             .cloned()
     }
 
+    /// The cells, kept for `window` unless there are too many of them.
     pub(super) fn keep(&self, window: Window, cells: Vec<Cell>) -> Arc<[Cell]> {
         let cells: Arc<[Cell]> = cells.into();
-        crate::service::unpoisoned(&self.windows).put(window, cells.clone());
+        if cells.len() <= self.cells_per_window {
+            crate::service::unpoisoned(&self.windows).put(window, cells.clone());
+        }
         cells
     }
 
