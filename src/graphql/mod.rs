@@ -119,16 +119,8 @@ pub fn build_schema(
     live: LiveFeed,
     settings: Arc<HttpArgs>,
 ) -> GatewaySchema {
-    SchemaData {
-        cursors: CursorKeys::new(db.clone(), settings.cursor_secret.clone()),
-        log_keys: LogKeys::new(db.clone(), settings.log.settings()),
-        exports: ExportRunner::start(db.clone(), settings.export_jobs()),
-        kept: Arc::default(),
-        db,
-        live,
-        settings,
-    }
-    .guarded()
+    let exports = ExportRunner::start(db.clone(), settings.export_jobs());
+    SchemaData::new(db, live, settings, exports, Arc::default()).guarded()
 }
 
 /// What every request's resolvers read, the same in both schemas.
@@ -143,6 +135,24 @@ struct SchemaData {
 }
 
 impl SchemaData {
+    fn new(
+        db: DatabaseConnection,
+        live: LiveFeed,
+        settings: Arc<HttpArgs>,
+        exports: ExportRunner,
+        kept: Arc<crate::service::summary::KeptCells>,
+    ) -> Self {
+        Self {
+            cursors: CursorKeys::new(db.clone(), settings.cursor_secret.clone()),
+            log_keys: LogKeys::new(db.clone(), settings.log.settings()),
+            db,
+            live,
+            settings,
+            exports,
+            kept,
+        }
+    }
+
     fn builder(&self) -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
         Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
             .data(self.db.clone())
@@ -186,15 +196,13 @@ pub struct Schemas {
 }
 
 pub fn build_schemas(app: &AppState) -> Schemas {
-    let data = SchemaData {
-        db: app.db.clone(),
-        cursors: CursorKeys::new(app.db.clone(), app.settings.cursor_secret.clone()),
-        log_keys: LogKeys::new(app.db.clone(), app.settings.log.settings()),
-        live: app.live.clone(),
-        settings: app.settings.clone(),
-        exports: app.exports.clone(),
-        kept: app.kept.clone(),
-    };
+    let data = SchemaData::new(
+        app.db.clone(),
+        app.live.clone(),
+        app.settings.clone(),
+        app.exports.clone(),
+        app.kept.clone(),
+    );
     Schemas {
         plain: data.builder().finish(),
         guarded: data.guarded(),

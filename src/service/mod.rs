@@ -94,7 +94,6 @@ pub(crate) async fn detached<T: Send + 'static>(
         .map_err(crate::domain::error::AppError::internal)?
 }
 
-/// Whether the database answers at all.
 /// A lock of an in-process cache. A poisoned one still guards consistent
 /// data: every holder leaves what it guards whole.
 pub(crate) fn unpoisoned<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -103,6 +102,7 @@ pub(crate) fn unpoisoned<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuar
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Whether the database answers at all.
 pub async fn ping(db: &DatabaseConnection) -> bool {
     matches!(
         tokio::time::timeout(std::time::Duration::from_secs(2), db.ping()).await,

@@ -57,9 +57,13 @@ fn verify(db: &TestDb, extra: &[&str]) -> (bool, String) {
 }
 
 async fn tree_size(db: &TestDb) -> i64 {
+    tree_size_of(db, ORG).await
+}
+
+async fn tree_size_of(db: &TestDb, org: &str) -> i64 {
     db.rows(
         "SELECT tree_size FROM org_logs WHERE org_id = ?",
-        vec![ORG.into()],
+        vec![org.into()],
     )
     .await[0]
         .try_get_by_index(0)
@@ -548,14 +552,7 @@ async fn seeding_again_replaces_the_demo_orgs_log_which_verifies_and_is_checkpoi
             (0..indexes.len() as i64).collect::<Vec<_>>(),
             "{org}: the new log starts at 0, dense"
         );
-        let size: i64 = db
-            .rows(
-                "SELECT tree_size FROM org_logs WHERE org_id = ?",
-                vec![org.into()],
-            )
-            .await[0]
-            .try_get_by_index(0)
-            .unwrap();
+        let size = tree_size_of(&db, org).await;
         assert_eq!(
             size,
             indexes.len() as i64,

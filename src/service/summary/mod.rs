@@ -254,6 +254,18 @@ pub async fn hourly(
     Ok(out)
 }
 
+/// The parts as one `UNION ALL`, or nothing without parts.
+fn union_all(
+    parts: impl IntoIterator<Item = sea_orm::sea_query::SelectStatement>,
+) -> Option<sea_orm::sea_query::SelectStatement> {
+    let mut parts = parts.into_iter();
+    let mut union = parts.next()?;
+    for part in parts {
+        union.union(UnionType::All, part);
+    }
+    Some(union)
+}
+
 /// The cells of a window (the filter carries it): whole hours from the
 /// rollups as far as the watermark reaches, the rest from the raw events:
 /// the partial hours at both ends, and the whole hours' events not folded
@@ -342,12 +354,8 @@ async fn aggregate(
             // Nothing past the watermark: the rollups hold every event.
             let unfolded = (newest > mark.watermark)
                 .then(|| Condition::all().add(Column::Seq.gt(mark.watermark)));
-            let mut parts = remainder(unfolded).into_iter();
-            let mut cells = match parts.next() {
-                Some(mut union) => {
-                    for part in parts {
-                        union.union(UnionType::All, part);
-                    }
+            let mut cells = match union_all(remainder(unfolded)) {
+                Some(union) => {
                     Cell::find_by_statement(backend.build(&union))
                         .all(db)
                         .await?
@@ -371,10 +379,9 @@ async fn aggregate(
                 sea_orm::sea_query::Expr::col(Column::Seq),
                 rollups::watermark_expr(backend),
             ));
-    let mut union = rollup_cells(backend, org_id, (kind, scope_id), hours, grouping);
-    for part in remainder(Some(unfolded)) {
-        union.union(UnionType::All, part);
-    }
+    let folded = rollup_cells(backend, org_id, (kind, scope_id), hours, grouping);
+    let union = union_all(std::iter::once(folded).chain(remainder(Some(unfolded))))
+        .expect("the rollup cells are a part");
     Ok(Cell::find_by_statement(backend.build(&union))
         .all(db)
         .await?)
