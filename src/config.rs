@@ -326,6 +326,67 @@ pub struct HttpArgs {
     pub checkpoint_interval_secs: u64,
     #[command(flatten)]
     pub log: LogKeyArgs,
+    #[command(flatten)]
+    pub streams: StreamArgs,
+}
+
+/// Log streams: where their destination secrets' key is, and where they may deliver.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StreamArgs {
+    /// The key that seals log stream destination secrets: base64 of 32
+    /// random bytes. Overrides --stream-secrets-key-file. Every replica needs
+    /// the same key.
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_STREAM_SECRETS_KEY",
+        hide_env_values = true
+    )]
+    pub stream_secrets_key: Option<String>,
+    /// The file holding that key; written with a fresh key when missing.
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_STREAM_SECRETS_KEY_FILE",
+        default_value = "stream-secrets.key"
+    )]
+    pub stream_secrets_key_file: PathBuf,
+    /// Lets log streams deliver to loopback, private and link-local addresses.
+    #[arg(long, env = "ACTIVITY_GATEWAY_ALLOW_PRIVATE_STREAM_TARGETS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_private_stream_targets: bool,
+    /// Seconds a log stream may keep failing before that is recorded as an
+    /// event of its org.
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_STREAM_ALERT_AFTER_SECS",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..=604_800)
+    )]
+    pub stream_alert_after_secs: u64,
+}
+
+impl Default for StreamArgs {
+    fn default() -> Self {
+        Self {
+            stream_secrets_key: None,
+            stream_secrets_key_file: PathBuf::from("stream-secrets.key"),
+            allow_private_stream_targets: false,
+            stream_alert_after_secs: 300,
+        }
+    }
+}
+
+impl StreamArgs {
+    pub fn settings(&self) -> crate::service::streams::StreamSettings {
+        use crate::service::streams::seal::{KeySource, SealKey};
+        let source = match &self.stream_secrets_key {
+            Some(key) if !key.is_empty() => KeySource::Given(key.clone()),
+            _ => KeySource::File(self.stream_secrets_key_file.clone()),
+        };
+        crate::service::streams::StreamSettings {
+            key: SealKey::new(source),
+            allow_private: self.allow_private_stream_targets,
+            alert_after: Duration::from_secs(self.stream_alert_after_secs),
+        }
+    }
 }
 
 /// The largest pool `--db-pool-size` takes: past it, a pool would hold
@@ -356,6 +417,7 @@ impl Default for HttpArgs {
             db_pool_size: 0,
             checkpoint_interval_secs: 10,
             log: LogKeyArgs::default(),
+            streams: StreamArgs::default(),
         }
     }
 }

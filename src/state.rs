@@ -14,6 +14,7 @@ use crate::service::live::LiveFeed;
 use crate::service::log::checkpoints::LogKeys;
 use crate::service::recorder::Recorder;
 use crate::service::secrets::CursorKeys;
+use crate::service::streams::deliver::StreamRunner;
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -37,6 +38,8 @@ pub struct AppState {
     pub keys: Arc<service::keys::KeyCache>,
     /// The rollup cells this replica read (see exact totals).
     pub kept: Arc<service::summary::KeptCells>,
+    /// This replica's log stream deliverers.
+    pub streams: StreamRunner,
 }
 
 impl AppState {
@@ -46,6 +49,7 @@ impl AppState {
         service::live::spawn_listener(&db, live.clone());
         let settings = Arc::new(settings);
         let exports = ExportRunner::start(db.clone(), settings.export_jobs());
+        let streams = StreamRunner::start(db.clone(), live.clone(), settings.streams.settings());
         let recorder = if settings.record_requests {
             Recorder::start(db.clone(), live.clone(), settings.recorder_capacity)
         } else {
@@ -71,6 +75,7 @@ impl AppState {
             exports,
             keys: Arc::default(),
             kept: Arc::default(),
+            streams,
         }
     }
 

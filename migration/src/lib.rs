@@ -8,6 +8,7 @@ mod m20261123_000001_org_scoped_event_ids;
 mod m20261124_000001_export_jobs_and_retention;
 mod m20261203_000001_verifiable_log;
 mod m20261203_000002_credential_epoch;
+mod m20261204_000001_log_streams;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_export_jobs_and_retention::Migration),
             Box::new(m20261203_000001_verifiable_log::Migration),
             Box::new(m20261203_000002_credential_epoch::Migration),
+            Box::new(m20261204_000001_log_streams::Migration),
         ]
     }
 }

@@ -142,6 +142,7 @@ pub struct Application {
     recorder: Recorder,
     live: LiveFeed,
     exports: ExportRunner,
+    streams: crate::service::streams::deliver::StreamRunner,
     db: DatabaseConnection,
 }
 
@@ -152,6 +153,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot bind {bind}: {e}"))?;
         let (recorder, live) = (state.recorder.clone(), state.live.clone());
         let (exports, db) = (state.exports.clone(), state.db.clone());
+        let streams = state.streams.clone();
         let limits = crate::serve::Limits {
             header_read_timeout: std::time::Duration::from_secs(
                 state.settings.header_read_timeout_secs,
@@ -165,6 +167,7 @@ impl Application {
             recorder,
             live,
             exports,
+            streams,
             db,
         })
     }
@@ -186,6 +189,7 @@ impl Application {
         self.recorder.close().await;
         self.live.close();
         self.exports.stop(&self.db).await;
+        self.streams.stop().await;
         served?;
         Ok(())
     }

@@ -63,14 +63,16 @@ impl Scope {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Status {
     Success,
     Error,
 }
 
-/// Every filter a feed takes. Empty lists mean "any".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Every filter a feed takes. Empty lists mean "any". Serialised as a
+/// log stream keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ActivityFilter {
     /// Inclusive, microseconds.
     pub start_time: Option<i64>,

@@ -37,6 +37,7 @@ pub mod cap {
         ProblemCreate,
         ProblemResolve,
         ActivityRetention,
+        StreamManage,
     );
 }
 

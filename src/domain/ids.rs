@@ -18,10 +18,11 @@ pub enum IdKind {
     Export,
     Key,
     Activity,
+    LogStream,
 }
 
 impl IdKind {
-    pub const ALL: [IdKind; 12] = [
+    pub const ALL: [IdKind; 13] = [
         Self::Org,
         Self::Workspace,
         Self::App,
@@ -34,6 +35,7 @@ impl IdKind {
         Self::Export,
         Self::Key,
         Self::Activity,
+        Self::LogStream,
     ];
 
     pub fn prefix(self) -> &'static str {
@@ -50,6 +52,7 @@ impl IdKind {
             Self::Export => "exp",
             Self::Key => "key",
             Self::Activity => "act",
+            Self::LogStream => "lst",
         }
     }
 
@@ -68,6 +71,7 @@ impl IdKind {
             Self::Export => "export",
             Self::Key => "api_key",
             Self::Activity => "activity",
+            Self::LogStream => "log_stream",
         }
     }
 

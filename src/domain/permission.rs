@@ -13,10 +13,11 @@ pub enum Permission {
     ProblemResolve,
     DocsRead,
     ActivityRetention,
+    StreamManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Self::ActivityRead,
         Self::ActivityWrite,
         Self::ActivityExport,
@@ -26,6 +27,7 @@ impl Permission {
         Self::ProblemResolve,
         Self::DocsRead,
         Self::ActivityRetention,
+        Self::StreamManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +41,7 @@ impl Permission {
             Self::ProblemResolve => "problem:resolve",
             Self::DocsRead => "docs:read",
             Self::ActivityRetention => "activity:retention",
+            Self::StreamManage => "stream:manage",
         }
     }
 
@@ -123,8 +126,9 @@ mod tests {
                 "docs:read"
             ]
         );
-        assert_eq!(names(Role::Admin).len(), 9);
+        assert_eq!(names(Role::Admin).len(), 10);
         assert!(names(Role::Admin).contains(&"activity:retention"));
+        assert!(names(Role::Admin).contains(&"stream:manage"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod request;
 mod sessions;
 pub mod shape;
 mod socket;
+pub(crate) mod streams;
 mod subscription;
 
 use async_graphql::Schema;
@@ -33,6 +34,7 @@ use crate::service::export::jobs::ExportRunner;
 use crate::service::live::LiveFeed;
 use crate::service::log::checkpoints::LogKeys;
 use crate::service::secrets::CursorKeys;
+use crate::service::streams::deliver::StreamRunner;
 use crate::state::AppState;
 
 pub type GatewaySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -120,7 +122,8 @@ pub fn build_schema(
     settings: Arc<HttpArgs>,
 ) -> GatewaySchema {
     let exports = ExportRunner::start(db.clone(), settings.export_jobs());
-    SchemaData::new(db, live, settings, exports, Arc::default()).guarded()
+    let streams = StreamRunner::start(db.clone(), live.clone(), settings.streams.settings());
+    SchemaData::new(db, live, settings, exports, streams, Arc::default()).guarded()
 }
 
 /// What every request's resolvers read, the same in both schemas.
@@ -131,6 +134,7 @@ struct SchemaData {
     live: LiveFeed,
     settings: Arc<HttpArgs>,
     exports: ExportRunner,
+    streams: StreamRunner,
     kept: Arc<crate::service::summary::KeptCells>,
 }
 
@@ -140,6 +144,7 @@ impl SchemaData {
         live: LiveFeed,
         settings: Arc<HttpArgs>,
         exports: ExportRunner,
+        streams: StreamRunner,
         kept: Arc<crate::service::summary::KeptCells>,
     ) -> Self {
         Self {
@@ -149,18 +154,20 @@ impl SchemaData {
             live,
             settings,
             exports,
+            streams,
             kept,
         }
     }
 
     fn builder(&self) -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
-        Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        Schema::build(QueryRoot, MutationRoot::default(), SubscriptionRoot)
             .data(self.db.clone())
             .data(self.cursors.clone())
             .data(self.log_keys.clone())
             .data(self.live.clone())
             .data(self.settings.clone())
             .data(self.exports.clone())
+            .data(self.streams.clone())
             .data(self.kept.clone())
             .limit_complexity(MAX_COMPLEXITY)
             .limit_directives(MAX_DIRECTIVES)
@@ -201,6 +208,7 @@ pub fn build_schemas(app: &AppState) -> Schemas {
         app.live.clone(),
         app.settings.clone(),
         app.exports.clone(),
+        app.streams.clone(),
         app.kept.clone(),
     );
     Schemas {
@@ -243,7 +251,7 @@ fn types() -> async_graphql::SchemaEnv {
     }
 
     let probe = Probe::default();
-    let schema = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    let schema = Schema::build(QueryRoot, MutationRoot::default(), SubscriptionRoot)
         .extension(probe.clone())
         .finish();
     let execution = schema.execute("{ __typename }");
@@ -258,7 +266,7 @@ fn types() -> async_graphql::SchemaEnv {
 
 /// The SDL, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    Schema::build(QueryRoot, MutationRoot::default(), SubscriptionRoot)
         .finish()
         .sdl()
 }

@@ -101,10 +101,15 @@ pub struct ResolveProblemResult {
     pub problem: Problem,
 }
 
-pub struct MutationRoot;
+/// Every mutation: the activity API's and the log streams'.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct MutationRoot(ActivityMutations, super::streams::StreamMutations);
+
+#[derive(Default)]
+pub struct ActivityMutations;
 
 #[Object]
-impl MutationRoot {
+impl ActivityMutations {
     /// Creates a problem in the caller's org, optionally about one of its
     /// activities or sessions. Needs `problem:create`.
     #[graphql(guard = "Gate(\"createProblem\")")]

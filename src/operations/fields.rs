@@ -44,6 +44,7 @@ pub fn node_permission(kind: crate::domain::ids::IdKind) -> Permission {
     match kind {
         IdKind::Session => Permission::SessionRead,
         IdKind::Export => Permission::ActivityExport,
+        IdKind::LogStream => Permission::StreamManage,
         _ => Permission::ActivityRead,
     }
 }
@@ -75,6 +76,8 @@ pub fn graphql_operations() -> Vec<GraphqlOperation> {
     };
     let read = |field, description| op("query", field, Access::Needs(ActivityRead), description);
     let sessions = |field, description| op("query", field, Access::Needs(SessionRead), description);
+    let stream =
+        |field, description| op("mutation", field, Access::Needs(StreamManage), description);
     vec![
         op(
             "query",
@@ -106,6 +109,12 @@ pub fn graphql_operations() -> Vec<GraphqlOperation> {
             "The consistency proof between two sizes of the org's tree",
         ),
         read("Org.users", "The org's users"),
+        op(
+            "query",
+            "Org.logStreams",
+            Access::Needs(StreamManage),
+            "The org's log streams and their health",
+        ),
         read("Org.activity", "The org's activity feed"),
         read("Org.activitySummary", "The org's activity summary"),
         sessions("Org.sessionAnalytics", "Session analytics (the twin of POST /get)"),
@@ -170,6 +179,12 @@ pub fn graphql_operations() -> Vec<GraphqlOperation> {
             Access::Needs(ActivityRetention),
             "Sets how long the org's raw events are kept (null: forever)",
         ),
+        stream("createLogStream", "Makes a log stream of the org's events to a destination"),
+        stream("updateLogStream", "Changes a log stream's name, format or filter"),
+        stream("deleteLogStream", "Deletes a log stream"),
+        stream("pauseLogStream", "Stops a log stream's delivery at its cursor"),
+        stream("resumeLogStream", "Delivers a paused or failing log stream again from its cursor"),
+        stream("testLogStream", "Sends a test delivery to a log stream's destination"),
         op(
             "subscription",
             "activityAdded",

@@ -54,7 +54,8 @@ pub(super) const MCP_CLIENTS: [&str; 2] = ["claude-desktop", "cursor"];
 /// Every table the demo orgs have rows in, by `org_id`, children first (for
 /// re-seeding; an export's chunks go with it by cascade). Their log goes
 /// too: the new data set's log starts at 0 and is signed afresh.
-pub(super) const ORG_TABLES: [&str; 18] = [
+pub(super) const ORG_TABLES: [&str; 19] = [
+    "log_streams",
     "activity_rollups_hourly",
     "activity_events",
     "log_checkpoints",

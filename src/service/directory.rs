@@ -186,8 +186,9 @@ pub async fn node(
                 other => other,
             },
         )?),
-        // API keys are credentials, not data: they are not nodes.
-        IdKind::Key => return Err(not_found()),
+        // API keys are credentials, not data, and log streams are listed
+        // by `Org.logStreams` to admins: neither is a node.
+        IdKind::Key | IdKind::LogStream => return Err(not_found()),
     })
 }
 

@@ -61,6 +61,11 @@ impl LiveFeed {
         self.committed();
     }
 
+    /// A receiver that changes after every commit of events (or close).
+    pub fn bell(&self) -> watch::Receiver<u64> {
+        self.bell.subscribe()
+    }
+
     /// Live subscriptions open right now.
     pub fn subscribers(&self) -> u64 {
         self.subscribers.load(Ordering::Relaxed)

@@ -16,6 +16,7 @@ pub mod rollups;
 pub mod scope;
 pub mod secrets;
 pub mod sessions;
+pub mod streams;
 pub mod summary;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};

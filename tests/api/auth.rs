@@ -243,7 +243,7 @@ const MEMBER: [&str; 6] = [
     "problem:resolve",
     "docs:read",
 ];
-const ADMIN: [&str; 9] = [
+const ADMIN: [&str; 10] = [
     "activity:read",
     "activity:write",
     "activity:export",
@@ -253,6 +253,7 @@ const ADMIN: [&str; 9] = [
     "problem:resolve",
     "docs:read",
     "activity:retention",
+    "stream:manage",
 ];
 
 const VIEWER_QUERY: &str = "{ viewer { principalId principalType tokenType permissions org { id name } user { id email } } }";

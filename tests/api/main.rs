@@ -35,6 +35,7 @@ mod replicas;
 mod retention;
 mod schema;
 mod sessions;
+mod streams;
 mod summaries;
 mod traces;
 mod trust;

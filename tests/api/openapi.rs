@@ -2,7 +2,7 @@
 //! printed identically, true to the router (every operation answers), valid
 //! OpenAPI 3.1, and true to the server's answers under a schema-driven fuzzer.
 
-use crate::common::{read, TestApp, TestDb};
+use crate::common::{python_tools, read, TestApp, TestDb};
 use activity_gateway::domain::permission::Role;
 use activity_gateway::operations::{activity_operations, artifact_operations, operations, Method};
 use serde_json::Value;
@@ -11,42 +11,6 @@ on_both_backends!(
     every_documented_operation_is_served_and_the_document_is_served_as_printed,
     a_schema_driven_fuzzer_finds_nothing,
 );
-
-/// `tests/conformance/.venv` with the pinned fuzzer and validator installed
-/// (once), and the path of its `bin`.
-fn python_tools() -> std::path::PathBuf {
-    static INSTALLED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
-    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance"));
-    let bin = dir.join(".venv/bin");
-    let mut installed = INSTALLED.lock().unwrap_or_else(|p| p.into_inner());
-    if !*installed {
-        if !bin.join("python").exists() {
-            let status = std::process::Command::new("python3")
-                .args(["-m", "venv", ".venv"])
-                .current_dir(&dir)
-                .status()
-                .expect("python3 runs");
-            assert!(status.success(), "python3 -m venv failed");
-        }
-        let status = std::process::Command::new(bin.join("pip"))
-            .args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-                "requirements.txt",
-            ])
-            .current_dir(&dir)
-            .status()
-            .expect("pip runs");
-        assert!(
-            status.success(),
-            "pip install -r tests/conformance/requirements.txt failed"
-        );
-        *installed = true;
-    }
-    bin
-}
 
 /// The document passes an OpenAPI 3.1 validator, and Schemathesis, with
 /// every check, the demo data set's ids and a bounded number of examples

@@ -548,6 +548,7 @@ mod matrix {
             "sessionAnalytics" => "sessionAnalytics { sessionsCount }".to_owned(),
             "problems" => "problems(first: 1) { nodes { id } }".to_owned(),
             "retention" => "retention { days }".to_owned(),
+            "logStreams" => "logStreams { id }".to_owned(),
             "workspaces" | "users" | "apps" | "augmentations" | "endpoints" => {
                 format!("{name}(first: 1) {{ nodes {{ id }} }}")
             }
@@ -589,6 +590,16 @@ mod matrix {
             "refreshActivity" => r#"mutation { refreshActivity { success } }"#,
             "exportActivity" => r#"mutation { exportActivity { uploadId } }"#,
             "setRetention" => r#"mutation { setRetention(days: 30) { days } }"#,
+            "createLogStream" => {
+                r#"mutation { createLogStream(input: { name: "s", webhook: { url: "https://hooks.example.com/", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" } }) { id } }"#
+            }
+            "updateLogStream" => {
+                r#"mutation { updateLogStream(id: "lst_x", input: { name: "t" }) { id } }"#
+            }
+            "deleteLogStream" => r#"mutation { deleteLogStream(id: "lst_x") { id } }"#,
+            "pauseLogStream" => r#"mutation { pauseLogStream(id: "lst_x") { id } }"#,
+            "resumeLogStream" => r#"mutation { resumeLogStream(id: "lst_x") { id } }"#,
+            "testLogStream" => r#"mutation { testLogStream(id: "lst_x") { delivered } }"#,
             other => panic!("no mutation for {other}"),
         }
         .to_owned()

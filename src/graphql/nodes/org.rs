@@ -40,6 +40,20 @@ impl Org {
             .gql()?
             .into())
     }
+    /// The org's log streams, oldest first, with their health.
+    #[graphql(guard = "Gate(\"Org.logStreams\")")]
+    async fn log_streams(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<Vec<crate::graphql::streams::LogStream>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(crate::service::streams::list(db, &self.0.id)
+            .await
+            .gql()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
     /// The latest signed checkpoint of the org's verifiable log.
     #[graphql(guard = "Gate(\"Org.checkpoint\")")]
     async fn checkpoint(&self, ctx: &Context<'_>) -> GqlResult<crate::graphql::log::Checkpoint> {

@@ -372,10 +372,18 @@ pub fn recording(capacity: usize) -> HttpArgs {
 
 /// Recording is off by default in tests, so that tests counting events see
 /// only their own; the recording tests switch it on.
+/// The stream secrets key of the tests: base64 of 32 bytes.
+pub const STREAM_SECRETS_KEY: &str = "x+yq1NY6sLMjpLFqbIyPKa78cVGH5xeuc4UMJAyoReI=";
+
 pub fn test_settings() -> HttpArgs {
     HttpArgs {
         jwt_secret: Some(JWT_SECRET.to_owned()),
         record_requests: false,
+        // A key of its own, so that no test writes a key file.
+        streams: activity_gateway::config::StreamArgs {
+            stream_secrets_key: Some(STREAM_SECRETS_KEY.to_owned()),
+            ..Default::default()
+        },
         ..HttpArgs::default()
     }
 }
@@ -663,6 +671,42 @@ pub fn cli(args: &[&str]) -> (bool, String) {
         "{text}"
     );
     (out.status.success(), text)
+}
+
+/// `tests/conformance/.venv` with the pinned fuzzer and validator installed
+/// (once), and the path of its `bin`.
+pub fn python_tools() -> std::path::PathBuf {
+    static INSTALLED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance"));
+    let bin = dir.join(".venv/bin");
+    let mut installed = INSTALLED.lock().unwrap_or_else(|p| p.into_inner());
+    if !*installed {
+        if !bin.join("python").exists() {
+            let status = std::process::Command::new("python3")
+                .args(["-m", "venv", ".venv"])
+                .current_dir(&dir)
+                .status()
+                .expect("python3 runs");
+            assert!(status.success(), "python3 -m venv failed");
+        }
+        let status = std::process::Command::new(bin.join("pip"))
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                "requirements.txt",
+            ])
+            .current_dir(&dir)
+            .status()
+            .expect("pip runs");
+        assert!(
+            status.success(),
+            "pip install -r tests/conformance/requirements.txt failed"
+        );
+        *installed = true;
+    }
+    bin
 }
 
 pub fn free_port() -> u16 {

@@ -1,0 +1,298 @@
+//! Log streams in GraphQL: `Org.logStreams` and the mutations that manage
+//! them (`stream:manage`). Thin: every check is the service's.
+
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
+use sea_orm::DatabaseConnection;
+
+use super::activity::ActivityFilterInput;
+use super::error::{GqlResult, IntoGql};
+use super::guard::Gate;
+use crate::auth::Principal;
+use crate::domain::error::AppError;
+use crate::domain::time::format_micros;
+use crate::service::streams::{self, deliver::StreamRunner};
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum LogStreamFormat {
+    /// The REST activity shape of each event, with `org_id` and `log_index`.
+    Native,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum LogStreamStart {
+    /// After the events stored so far.
+    Now,
+    /// From the first event the org's log holds.
+    Beginning,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookShape {
+    /// Standard Webhooks: a JSON batch signed with HMAC-SHA256
+    /// (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+    Standard,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum LogStreamStatus {
+    Active,
+    Paused,
+    /// The destination refused a batch; delivery waits for `resumeLogStream`.
+    Failing,
+}
+
+/// An HTTPS webhook. For `STANDARD`, `secret` is a Standard Webhooks secret
+/// (`whsec_` and base64). The secret is never returned.
+#[derive(InputObject)]
+pub struct WebhookDestinationInput {
+    pub url: String,
+    pub secret: String,
+    #[graphql(default_with = "WebhookShape::Standard")]
+    pub shape: WebhookShape,
+}
+
+/// A new stream: a name, exactly one destination, and optionally a format,
+/// a filter (the feed's) and where in the log it starts.
+#[derive(InputObject)]
+pub struct LogStreamInput {
+    pub name: String,
+    #[graphql(default_with = "LogStreamFormat::Native")]
+    pub format: LogStreamFormat,
+    pub filter: Option<ActivityFilterInput>,
+    #[graphql(default_with = "LogStreamStart::Now")]
+    pub start_at: LogStreamStart,
+    pub webhook: Option<WebhookDestinationInput>,
+}
+
+/// What `updateLogStream` changes; absent fields stay as they are.
+#[derive(InputObject)]
+pub struct LogStreamUpdateInput {
+    pub name: Option<String>,
+    pub format: Option<LogStreamFormat>,
+    pub filter: Option<ActivityFilterInput>,
+}
+
+/// Where a stream delivers (never its secret).
+#[derive(SimpleObject)]
+pub struct LogStreamDestination {
+    /// `webhook`.
+    pub kind: String,
+    pub url: String,
+    pub shape: WebhookShape,
+}
+
+/// A stream of the org's events to a destination of its own, and how it is doing.
+#[derive(SimpleObject)]
+pub struct LogStream {
+    pub id: ID,
+    pub name: String,
+    pub status: LogStreamStatus,
+    pub format: LogStreamFormat,
+    pub destination: LogStreamDestination,
+    /// The first log index not yet acknowledged by the destination.
+    pub next_log_index: i64,
+    /// Events of the org's log past the cursor.
+    pub lag_events: i64,
+    /// Age of the oldest event past the cursor, by its timestamp; 0 when
+    /// nothing waits.
+    pub lag_seconds: f64,
+    /// Events the destination acknowledged.
+    pub delivered_total: i64,
+    /// Events retention purged before the stream reached them.
+    pub purged_total: i64,
+    pub last_delivered_at: Option<String>,
+    /// The last failure (the destination's answer, or why it could not be
+    /// reached); cleared by the next delivery.
+    pub last_error: Option<String>,
+    pub created_at: String,
+}
+
+impl From<streams::Stream> for LogStream {
+    fn from(s: streams::Stream) -> Self {
+        let streams::Destination::Webhook { url, shape } = s.destination;
+        Self {
+            id: ID(s.id),
+            name: s.name,
+            status: match s.status {
+                streams::StreamStatus::Active => LogStreamStatus::Active,
+                streams::StreamStatus::Paused => LogStreamStatus::Paused,
+                streams::StreamStatus::Failing => LogStreamStatus::Failing,
+            },
+            format: match s.format {
+                streams::Format::Native => LogStreamFormat::Native,
+            },
+            destination: LogStreamDestination {
+                kind: "webhook".into(),
+                url,
+                shape: match shape {
+                    streams::WebhookShape::Standard => WebhookShape::Standard,
+                },
+            },
+            next_log_index: s.next_index,
+            lag_events: s.lag_events,
+            lag_seconds: s.lag_seconds,
+            delivered_total: s.delivered_total,
+            purged_total: s.purged_total,
+            last_delivered_at: s.last_delivered_at.map(format_micros),
+            last_error: s.last_error,
+            created_at: format_micros(s.created_at),
+        }
+    }
+}
+
+/// How a test delivery went.
+#[derive(SimpleObject)]
+pub struct LogStreamTest {
+    /// Whether the destination acknowledged it (a 2xx answer).
+    pub delivered: bool,
+    pub error: Option<String>,
+}
+
+fn format_of(format: LogStreamFormat) -> streams::Format {
+    match format {
+        LogStreamFormat::Native => streams::Format::Native,
+    }
+}
+
+fn filter_of(
+    filter: Option<ActivityFilterInput>,
+) -> GqlResult<Option<crate::domain::feed::ActivityFilter>> {
+    let Some(filter) = filter else {
+        return Ok(None);
+    };
+    let mut problems = Vec::new();
+    let read = ActivityFilterInput::read(Some(filter), &mut problems);
+    if problems.is_empty() {
+        Ok(Some(read))
+    } else {
+        Err(AppError::Invalid(problems).located(&["input"])).gql()
+    }
+}
+
+#[derive(Default)]
+pub struct StreamMutations;
+
+#[Object]
+impl StreamMutations {
+    /// Makes a log stream of the caller's org. Needs `stream:manage`.
+    #[graphql(guard = "Gate(\"createLogStream\")")]
+    async fn create_log_stream(
+        &self,
+        ctx: &Context<'_>,
+        input: LogStreamInput,
+    ) -> GqlResult<LogStream> {
+        let principal = ctx.data::<Principal>()?;
+        let runner = ctx.data::<StreamRunner>()?;
+        let input = streams::StreamInput {
+            name: input.name,
+            format: format_of(input.format),
+            filter: filter_of(input.filter)?.unwrap_or_default(),
+            start: match input.start_at {
+                LogStreamStart::Now => streams::Start::Now,
+                LogStreamStart::Beginning => streams::Start::Beginning,
+            },
+            webhook: input.webhook.map(|w| streams::WebhookInput {
+                url: w.url,
+                secret: w.secret,
+                shape: match w.shape {
+                    WebhookShape::Standard => streams::WebhookShape::Standard,
+                },
+            }),
+        };
+        let stream = streams::create(
+            ctx.data::<DatabaseConnection>()?,
+            runner.settings(),
+            principal.grant().gql()?,
+            input,
+        )
+        .await
+        .gql()?;
+        runner.wake();
+        Ok(stream.into())
+    }
+
+    /// Changes a stream's name, format or filter. Needs `stream:manage`.
+    #[graphql(guard = "Gate(\"updateLogStream\")")]
+    async fn update_log_stream(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: LogStreamUpdateInput,
+    ) -> GqlResult<LogStream> {
+        let change = streams::StreamChange {
+            name: input.name,
+            format: input.format.map(format_of),
+            filter: filter_of(input.filter)?,
+        };
+        let principal = ctx.data::<Principal>()?;
+        Ok(streams::update(
+            ctx.data::<DatabaseConnection>()?,
+            principal.grant().gql()?,
+            &id,
+            change,
+        )
+        .await
+        .gql()?
+        .into())
+    }
+
+    /// Deletes a stream and answers it as it was. Needs `stream:manage`.
+    #[graphql(guard = "Gate(\"deleteLogStream\")")]
+    async fn delete_log_stream(&self, ctx: &Context<'_>, id: ID) -> GqlResult<LogStream> {
+        let principal = ctx.data::<Principal>()?;
+        Ok(streams::delete(
+            ctx.data::<DatabaseConnection>()?,
+            principal.grant().gql()?,
+            &id,
+        )
+        .await
+        .gql()?
+        .into())
+    }
+
+    /// Stops delivery at the cursor. Needs `stream:manage`.
+    #[graphql(guard = "Gate(\"pauseLogStream\")")]
+    async fn pause_log_stream(&self, ctx: &Context<'_>, id: ID) -> GqlResult<LogStream> {
+        let principal = ctx.data::<Principal>()?;
+        Ok(streams::pause(
+            ctx.data::<DatabaseConnection>()?,
+            principal.grant().gql()?,
+            &id,
+        )
+        .await
+        .gql()?
+        .into())
+    }
+
+    /// Delivers again from the cursor (after a pause, or a refusal).
+    /// Needs `stream:manage`.
+    #[graphql(guard = "Gate(\"resumeLogStream\")")]
+    async fn resume_log_stream(&self, ctx: &Context<'_>, id: ID) -> GqlResult<LogStream> {
+        let principal = ctx.data::<Principal>()?;
+        let stream = streams::resume(
+            ctx.data::<DatabaseConnection>()?,
+            principal.grant().gql()?,
+            &id,
+        )
+        .await
+        .gql()?;
+        ctx.data::<StreamRunner>()?.wake();
+        Ok(stream.into())
+    }
+
+    /// Sends a signed delivery with no events (`"type": "activity.test"`)
+    /// and answers how the destination took it. Needs `stream:manage`.
+    #[graphql(guard = "Gate(\"testLogStream\")")]
+    async fn test_log_stream(&self, ctx: &Context<'_>, id: ID) -> GqlResult<LogStreamTest> {
+        let principal = ctx.data::<Principal>()?;
+        let outcome = ctx
+            .data::<StreamRunner>()?
+            .test(principal.grant().gql()?, &id)
+            .await
+            .gql()?;
+        Ok(LogStreamTest {
+            delivered: outcome.delivered,
+            error: outcome.error,
+        })
+    }
+}

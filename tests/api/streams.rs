@@ -1,0 +1,782 @@
+//! Log streams, against a real receiver: `tests/receivers/webhook.py`
+//! verifies every delivery with the Standard Webhooks specification's own
+//! Python library, and keeps what arrived. Events are ingested through the
+//! API; what the receiver got is compared with the org's log.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use crate::common::{python_tools, test_settings, Served, TestApp, TestDb};
+use activity_gateway::config::HttpArgs;
+use activity_gateway::domain::permission::Role;
+use serde_json::{json, Value};
+
+on_both_backends!(
+    a_stream_delivers_every_event_once_in_log_order_signed,
+    failures_slow_answers_and_dropped_connections_lose_nothing,
+    a_paused_stream_delivers_nothing_and_resumes_where_it_stopped,
+    a_filter_delivers_only_what_it_selects,
+    a_refusal_moves_the_stream_to_failing_with_the_answer_kept,
+    bad_streams_are_refused_with_every_problem_and_limits_hold_at_their_edge,
+    private_targets_are_refused_without_the_flag,
+    secrets_are_sealed_at_rest_and_never_answered,
+    a_killed_replica_loses_nothing_and_its_successor_goes_on_in_order,
+);
+
+/// A Standard Webhooks secret (`whsec_` and base64 of 32 bytes).
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// The receiver, running until dropped.
+struct Receiver {
+    child: std::process::Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the receiver got.
+struct Received {
+    deliveries: Vec<String>,
+    /// (org, log index, event id), in arrival order.
+    events: Vec<(String, i64, String)>,
+    invalid: u64,
+    types: Value,
+}
+
+impl Received {
+    /// The log indexes of `org` in the order they first arrived.
+    fn first_arrivals(&self, org: &str) -> Vec<i64> {
+        let mut seen = HashSet::new();
+        self.events
+            .iter()
+            .filter(|(o, _, _)| o == org)
+            .filter(|(_, _, id)| seen.insert(id.clone()))
+            .map(|(_, index, _)| *index)
+            .collect()
+    }
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        use std::io::BufRead as _;
+        let bin = python_tools();
+        let port = crate::common::free_port();
+        let mut child = std::process::Command::new(bin.join("python"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/receivers/webhook.py"
+            ))
+            .args([port.to_string().as_str(), SECRET])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the receiver starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), format!("listening {port}"));
+        Receiver {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/hook", self.base)
+    }
+
+    async fn received(&self) -> Received {
+        let body: Value = self
+            .client
+            .get(format!("{}/_received", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Received {
+            deliveries: body["deliveries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap().to_owned())
+                .collect(),
+            events: body["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e[0].as_str().unwrap().to_owned(),
+                        e[1].as_i64().unwrap(),
+                        e[2].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect(),
+            invalid: body["invalid"].as_u64().unwrap(),
+            types: body["types"].clone(),
+        }
+    }
+
+    async fn mode(&self, mode: Value) {
+        let status = self
+            .client
+            .post(format!("{}/_mode", self.base))
+            .json(&mode)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 204);
+    }
+
+    /// Waits until `org`'s distinct events number `count` (at most `within`).
+    async fn until_events(&self, org: &str, count: usize, within: Duration) -> Received {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.received().await;
+            let distinct = got.first_arrivals(org).len();
+            if distinct >= count {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{distinct} of {count} events arrived within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Settings that let streams reach the receiver on loopback.
+fn streaming() -> HttpArgs {
+    let mut settings = test_settings();
+    settings.streams.allow_private_stream_targets = true;
+    settings
+}
+
+const CREATE: &str = "mutation($input: LogStreamInput!) { createLogStream(input: $input) \
+    { id name status lagEvents lagSeconds deliveredTotal lastDeliveredAt lastError nextLogIndex \
+      destination { kind url shape } } }";
+const STREAMS: &str = "{ org(id: \"org_acme\") { logStreams { id name status lagEvents \
+    lagSeconds deliveredTotal lastDeliveredAt lastError nextLogIndex purgedTotal } } }";
+
+async fn gql(app: &TestApp, key: &str, query: &str, variables: Value) -> Value {
+    let (status, body) = app
+        .graphql_with(query, variables, |r| r.header("X-Api-Key", key))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Makes a stream to `url`; answers its id.
+async fn create(app: &TestApp, key: &str, input: Value) -> String {
+    let body = gql(app, key, CREATE, json!({ "input": input })).await;
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"]["createLogStream"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn webhook(url: &str) -> Value {
+    json!({ "url": url, "secret": SECRET })
+}
+
+/// The stream `id` of org_acme, as `Org.logStreams` answers it.
+async fn stream(app: &TestApp, key: &str, id: &str) -> Value {
+    let body = gql(app, key, STREAMS, json!({})).await;
+    body["data"]["org"]["logStreams"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .find(|s| s["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} in {body}"))
+}
+
+/// Ingests `count` events into org_acme through the REST route, in batches.
+async fn ingest(app: &TestApp, key: &str, count: usize, action: &str) {
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(5_000);
+        let batch: Vec<Value> = (0..n)
+            .map(|i| json!({ "action": action, "status_code": if i % 7 == 0 { 500 } else { 200 } }))
+            .collect();
+        let (status, body) = app
+            .post_json(key, "/v1/orgs/org_acme/activity", &Value::Array(batch))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        left -= n;
+    }
+}
+
+/// Every log index of org_acme from `from` to its tree size, once, in order.
+async fn assert_in_log_order(db: &TestDb, got: &Received, from: i64) {
+    let indexes = db.log_indexes("org_acme").await;
+    let expected: Vec<i64> = indexes.into_iter().filter(|i| *i >= from).collect();
+    assert_eq!(got.first_arrivals("org_acme"), expected);
+    assert_eq!(got.invalid, 0, "every delivery verified");
+}
+
+async fn a_stream_delivers_every_event_once_in_log_order_signed(db: TestDb) {
+    db.seed(200).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, streaming()).await;
+    let receiver = Receiver::start();
+    let body = gql(
+        &app,
+        &key,
+        CREATE,
+        json!({ "input": { "name": "siem", "startAt": "BEGINNING", "webhook": webhook(&receiver.url()) } }),
+    )
+    .await;
+    let created = &body["data"]["createLogStream"];
+    assert_eq!(created["status"], "ACTIVE", "{body}");
+    assert_eq!(created["nextLogIndex"], 0);
+    assert_eq!(
+        created["destination"],
+        json!({ "kind": "webhook", "url": receiver.url(), "shape": "STANDARD" })
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    ingest(&app, &key, 20_000, "stream.test").await;
+    let size = db.log_indexes("org_acme").await.len();
+    let got = receiver
+        .until_events("org_acme", size, Duration::from_secs(120))
+        .await;
+    assert_in_log_order(&db, &got, 0).await;
+    // One delivery per batch: message ids are unique, each names its range.
+    let ids: HashSet<&String> = got.deliveries.iter().collect();
+    assert_eq!(ids.len(), got.deliveries.len());
+    assert!(got
+        .deliveries
+        .iter()
+        .all(|d| d.starts_with(&format!("{id}_"))));
+    assert_eq!(got.types["activity.batch"], got.deliveries.len());
+    // The health figures catch up.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = stream(&app, &key, &id).await;
+        if s["lagEvents"] == 0 {
+            assert_eq!(s["deliveredTotal"], size, "{s}");
+            assert_eq!(s["nextLogIndex"], size, "{s}");
+            assert_eq!(s["lagSeconds"], 0.0, "{s}");
+            assert!(s["lastDeliveredAt"].is_string(), "{s}");
+            assert!(s["lastError"].is_null(), "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "lag stays {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A test delivery is signed like the others and carries no events.
+    let body = gql(
+        &app,
+        &key,
+        "mutation($id: ID!) { testLogStream(id: $id) { delivered error } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["testLogStream"],
+        json!({ "delivered": true, "error": null })
+    );
+    assert_eq!(receiver.received().await.types["activity.test"], 1);
+}
+
+async fn failures_slow_answers_and_dropped_connections_lose_nothing(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, streaming()).await;
+    let receiver = Receiver::start();
+    let from = db.log_indexes("org_acme").await.len() as i64;
+    let id = create(
+        &app,
+        &key,
+        json!({ "name": "flaky", "webhook": webhook(&receiver.url()) }),
+    )
+    .await;
+    // 500 (with Retry-After) for 4 seconds: the events wait, the error shows.
+    receiver.mode(json!({ "mode": "fail", "seconds": 4 })).await;
+    ingest(&app, &key, 3_000, "stream.flaky").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = stream(&app, &key, &id).await;
+        if let Some(error) = s["lastError"].as_str() {
+            assert!(error.contains("500"), "{s}");
+            assert_eq!(s["status"], "ACTIVE", "{s}");
+            assert!(s["lagEvents"].as_i64().unwrap() > 0, "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no error shown: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let size = from as usize + 3_000;
+    let got = receiver
+        .until_events("org_acme", 3_000, Duration::from_secs(60))
+        .await;
+    assert_in_log_order(&db, &got, from).await;
+    // Connections closed mid-request, then slow answers.
+    receiver.mode(json!({ "mode": "drop", "count": 3 })).await;
+    ingest(&app, &key, 2_000, "stream.flaky").await;
+    let got = receiver
+        .until_events("org_acme", 5_000, Duration::from_secs(60))
+        .await;
+    assert_in_log_order(&db, &got, from).await;
+    receiver
+        .mode(json!({ "mode": "slow", "seconds": 1.5 }))
+        .await;
+    ingest(&app, &key, 2_000, "stream.flaky").await;
+    let got = receiver
+        .until_events("org_acme", 7_000, Duration::from_secs(60))
+        .await;
+    assert_in_log_order(&db, &got, from).await;
+    assert_eq!(db.log_indexes("org_acme").await.len(), size + 4_000);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = stream(&app, &key, &id).await;
+        if s["lastError"].is_null() && s["lagEvents"] == 0 {
+            assert_eq!(s["deliveredTotal"], 7_000, "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn a_paused_stream_delivers_nothing_and_resumes_where_it_stopped(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, streaming()).await;
+    let receiver = Receiver::start();
+    let from = db.log_indexes("org_acme").await.len() as i64;
+    let id = create(
+        &app,
+        &key,
+        json!({ "name": "pausable", "webhook": webhook(&receiver.url()) }),
+    )
+    .await;
+    ingest(&app, &key, 500, "stream.before").await;
+    receiver
+        .until_events("org_acme", 500, Duration::from_secs(30))
+        .await;
+    let body = gql(
+        &app,
+        &key,
+        "mutation($id: ID!) { pauseLogStream(id: $id) { status } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(body["data"]["pauseLogStream"]["status"], "PAUSED", "{body}");
+    ingest(&app, &key, 700, "stream.while_paused").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = receiver.received().await;
+    assert_eq!(
+        got.first_arrivals("org_acme").len(),
+        500,
+        "nothing while paused"
+    );
+    let s = stream(&app, &key, &id).await;
+    assert_eq!(s["status"], "PAUSED");
+    assert_eq!(s["lagEvents"], 700, "{s}");
+    let body = gql(
+        &app,
+        &key,
+        "mutation($id: ID!) { resumeLogStream(id: $id) { status } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["resumeLogStream"]["status"], "ACTIVE",
+        "{body}"
+    );
+    let got = receiver
+        .until_events("org_acme", 1_200, Duration::from_secs(30))
+        .await;
+    assert_in_log_order(&db, &got, from).await;
+}
+
+async fn a_filter_delivers_only_what_it_selects(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, streaming()).await;
+    let receiver = Receiver::start();
+    let from = db.log_indexes("org_acme").await.len() as i64;
+    create(
+        &app,
+        &key,
+        json!({
+            "name": "errors of one action",
+            "filter": { "actions": ["stream.wanted"], "status": "ERROR" },
+            "webhook": webhook(&receiver.url()),
+        }),
+    )
+    .await;
+    ingest(&app, &key, 1_400, "stream.wanted").await;
+    ingest(&app, &key, 1_400, "stream.unwanted").await;
+    // Every 7th event of a batch failed: 200 wanted errors.
+    let got = receiver
+        .until_events("org_acme", 200, Duration::from_secs(30))
+        .await;
+    let wanted: Vec<i64> = db
+        .rows(
+            "SELECT log_index FROM activity_events WHERE org_id = 'org_acme' \
+             AND action = 'stream.wanted' AND success = ? AND log_index >= ? ORDER BY log_index",
+            vec![false.into(), from.into()],
+        )
+        .await
+        .iter()
+        .map(|r| r.try_get_by_index::<i64>(0).unwrap())
+        .collect();
+    assert_eq!(wanted.len(), 200);
+    // The unwanted ones were passed over, not held back: nothing more comes.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got_later = receiver.received().await;
+    assert_eq!(got_later.first_arrivals("org_acme"), wanted);
+    assert_eq!(got.invalid, 0);
+}
+
+async fn a_refusal_moves_the_stream_to_failing_with_the_answer_kept(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, streaming()).await;
+    let receiver = Receiver::start();
+    let from = db.log_indexes("org_acme").await.len() as i64;
+    receiver.mode(json!({ "mode": "refuse" })).await;
+    let id = create(
+        &app,
+        &key,
+        json!({ "name": "refused", "webhook": webhook(&receiver.url()) }),
+    )
+    .await;
+    ingest(&app, &key, 300, "stream.refused").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let failing = loop {
+        let s = stream(&app, &key, &id).await;
+        if s["status"] == "FAILING" {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let error = failing["lastError"].as_str().unwrap();
+    assert!(
+        error.contains("400") && error.contains("refused on purpose"),
+        "{failing}"
+    );
+    assert_eq!(failing["nextLogIndex"], from, "nothing skipped: {failing}");
+    assert_eq!(failing["deliveredTotal"], 0, "{failing}");
+    // The refusal is an event of the org.
+    let recorded = db
+        .count_events(&format!(
+            "org_id = 'org_acme' AND action = 'log_stream.refused' AND resource_id = '{id}'"
+        ))
+        .await;
+    assert_eq!(recorded, 1);
+    // Resumed once the destination takes batches again: from the cursor.
+    receiver.mode(json!({ "mode": "ok" })).await;
+    let body = gql(
+        &app,
+        &key,
+        "mutation($id: ID!) { resumeLogStream(id: $id) { status } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(body["data"]["resumeLogStream"]["status"], "ACTIVE");
+    // The 300 events and the refusal's own event.
+    let got = receiver
+        .until_events("org_acme", 301, Duration::from_secs(30))
+        .await;
+    assert_in_log_order(&db, &got, from).await;
+}
+
+/// Every problem of an input at once, each located, none echoing a secret;
+/// and the name and count limits at and past their edge.
+async fn bad_streams_are_refused_with_every_problem_and_limits_hold_at_their_edge(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, streaming()).await;
+    let secret = "not-a-standard-webhooks-secret";
+    let body = gql(
+        &app,
+        &key,
+        CREATE,
+        json!({ "input": {
+            "name": "x".repeat(101),
+            "webhook": { "url": "ftp://example.com/hook", "secret": secret },
+        } }),
+    )
+    .await;
+    assert!(body["data"].is_null(), "{body}");
+    let text = body.to_string();
+    assert!(!text.contains(secret), "the secret is never echoed: {text}");
+    let error = &body["errors"][0]["extensions"];
+    assert_eq!(error["status_code"], 422, "{body}");
+    let kinds: Vec<&str> = error["details"]["detail"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|d| d["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["string_length", "url_scheme", "secret_invalid"],
+        "{body}"
+    );
+    // No destination at all.
+    let body = gql(
+        &app,
+        &key,
+        CREATE,
+        json!({ "input": { "name": "nowhere" } }),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"]["detail"][0]["type"], "missing_destination",
+        "{body}"
+    );
+    // A name of 100 characters is taken; ten streams are, the eleventh not.
+    let hook = webhook("http://127.0.0.1:9/hook");
+    create(
+        &app,
+        &key,
+        json!({ "name": "n".repeat(100), "webhook": hook }),
+    )
+    .await;
+    create(&app, &key, json!({ "name": "stream 2", "webhook": hook })).await;
+    // Names are trimmed, and unique in the org.
+    let body = gql(
+        &app,
+        &key,
+        CREATE,
+        json!({ "input": { "name": " stream 2 ", "webhook": hook } }),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"]["detail"][0]["type"], "name_taken",
+        "{body}"
+    );
+    for n in 3..=10 {
+        create(
+            &app,
+            &key,
+            json!({ "name": format!("stream {n}"), "webhook": hook }),
+        )
+        .await;
+    }
+    let body = gql(
+        &app,
+        &key,
+        CREATE,
+        json!({ "input": { "name": "eleventh", "webhook": hook } }),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"]["detail"][0]["type"], "too_many_streams",
+        "{body}"
+    );
+    // Another org's stream is not found, and not this org's to change.
+    let other = db.key("org_globex", Role::Admin).await;
+    let mine = stream_ids(&app, &key).await;
+    let body = gql(
+        &app,
+        &other,
+        "mutation($id: ID!) { deleteLogStream(id: $id) { id } }",
+        json!({ "id": mine[0] }),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "RESOURCE_NOT_FOUND",
+        "{body}"
+    );
+    assert_eq!(stream_ids(&app, &key).await.len(), 10);
+    // A viewer may not see streams at all.
+    let viewer = db.key("org_acme", Role::Viewer).await;
+    let body = gql(&app, &viewer, STREAMS, json!({})).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+    // Deleting frees a place.
+    let body = gql(
+        &app,
+        &key,
+        "mutation($id: ID!) { deleteLogStream(id: $id) { id name } }",
+        json!({ "id": mine[0] }),
+    )
+    .await;
+    assert_eq!(body["data"]["deleteLogStream"]["id"], mine[0], "{body}");
+    create(&app, &key, json!({ "name": "eleventh", "webhook": hook })).await;
+}
+
+async fn stream_ids(app: &TestApp, key: &str) -> Vec<String> {
+    let body = gql(app, key, STREAMS, json!({})).await;
+    body["data"]["org"]["logStreams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn private_targets_are_refused_without_the_flag(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    for url in [
+        "https://127.0.0.1/hook",
+        "https://10.0.0.8/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]:8443/hook",
+        "https://[::ffff:192.168.0.1]/hook",
+        "https://localhost/hook",
+        "https://metadata.google.internal/hook",
+    ] {
+        let body = gql(
+            &app,
+            &key,
+            CREATE,
+            json!({ "input": { "name": "inward", "webhook": webhook(url) } }),
+        )
+        .await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["details"]["detail"][0]["type"], "private_target",
+            "{url}: {body}"
+        );
+    }
+    // Plain http only with the flag.
+    let body = gql(
+        &app,
+        &key,
+        CREATE,
+        json!({ "input": { "name": "plain", "webhook": webhook("http://hooks.example.com/") } }),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"]["detail"][0]["type"], "url_scheme",
+        "{body}"
+    );
+    assert!(stream_ids(&app, &key).await.is_empty());
+}
+
+async fn secrets_are_sealed_at_rest_and_never_answered(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, streaming()).await;
+    let id = create(
+        &app,
+        &key,
+        json!({ "name": "sealed", "webhook": webhook("http://127.0.0.1:9/hook") }),
+    )
+    .await;
+    let bare = SECRET.trim_start_matches("whsec_");
+    let rows = db
+        .rows(
+            "SELECT id, name, format, filter, destination, secret_sealed, status FROM log_streams",
+            vec![],
+        )
+        .await;
+    assert_eq!(rows.len(), 1);
+    let row_text = (0..7)
+        .map(|i| rows[0].try_get_by_index::<String>(i).unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(row_text.contains(&id), "{row_text}");
+    assert!(row_text.contains("v1."), "sealed: {row_text}");
+    assert!(
+        !row_text.contains(bare),
+        "the row holds the secret in clear: {row_text}"
+    );
+    let everything = gql(
+        &app,
+        &key,
+        "{ org(id: \"org_acme\") { logStreams { id name status destination { kind url shape } lastError } } }",
+        json!({}),
+    )
+    .await;
+    assert!(!everything.to_string().contains(bare), "{everything}");
+}
+
+/// The real binary, killed with SIGKILL while it delivers; a second one on
+/// the same database takes the stream over once the lease runs out, and the
+/// receiver ends with every event, in order.
+async fn a_killed_replica_loses_nothing_and_its_successor_goes_on_in_order(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let receiver = Receiver::start();
+    let env = [
+        ("ACTIVITY_GATEWAY_ALLOW_PRIVATE_STREAM_TARGETS", "true"),
+        (
+            "ACTIVITY_GATEWAY_STREAM_SECRETS_KEY",
+            crate::common::STREAM_SECRETS_KEY,
+        ),
+        ("ACTIVITY_GATEWAY_RECORD_REQUESTS", "false"),
+    ];
+    let mut first = Served::start(&db.url, &[], &env, std::process::Stdio::null()).await;
+    let client = reqwest::Client::new();
+    let call = |base: String, query: &'static str, variables: Value| {
+        let client = client.clone();
+        let key = key.clone();
+        async move {
+            let body: Value = client
+                .post(format!("{base}/graphql"))
+                .header("X-Api-Key", key)
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body
+        }
+    };
+    let from = db.log_indexes("org_acme").await.len() as i64;
+    let body = call(
+        first.base.clone(),
+        CREATE,
+        json!({ "input": { "name": "survivor", "webhook": webhook(&receiver.url()) } }),
+    )
+    .await;
+    assert!(body["errors"].is_null(), "{body}");
+    // Slow answers keep batches in flight when the kill comes.
+    receiver
+        .mode(json!({ "mode": "slow", "seconds": 0.3 }))
+        .await;
+    let total = 100_000;
+    for _ in 0..(total / 10_000) {
+        let batch: Vec<Value> = (0..10_000)
+            .map(|_| json!({ "action": "stream.kill" }))
+            .collect();
+        let status = client
+            .post(format!("{}/v1/orgs/org_acme/activity", first.base))
+            .header("X-Api-Key", &key)
+            .json(&batch)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+    receiver
+        .until_events("org_acme", 3_000, Duration::from_secs(60))
+        .await;
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let before = receiver.received().await.first_arrivals("org_acme").len();
+    assert!(before < total, "the kill came too late to matter");
+    receiver.mode(json!({ "mode": "ok" })).await;
+    let mut second = Served::start(&db.url, &[], &env, std::process::Stdio::null()).await;
+    let got = receiver
+        .until_events("org_acme", total, Duration::from_secs(120))
+        .await;
+    assert_in_log_order(&db, &got, from).await;
+    crate::common::terminate(&mut second.child);
+}
