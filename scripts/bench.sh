@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 if ! command -v sqlite3 >/dev/null || [ ! -x /usr/bin/time ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends sqlite3 time >/dev/null
 fi
-scripts/with-postgres.sh cargo bench --bench feeds --bench ingest --bench export --bench fairness --bench replicas --bench log "$@"
+scripts/with-postgres.sh cargo bench --bench feeds --bench ingest --bench export --bench fairness --bench replicas --bench log --bench streams "$@"

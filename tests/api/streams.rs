@@ -21,6 +21,7 @@ on_both_backends!(
     private_targets_are_refused_without_the_flag,
     secrets_are_sealed_at_rest_and_never_answered,
     a_killed_replica_loses_nothing_and_its_successor_goes_on_in_order,
+    events_purged_before_delivery_are_counted_not_skipped_silently,
 );
 
 /// A Standard Webhooks secret (`whsec_` and base64 of 32 bytes).
@@ -779,4 +780,59 @@ async fn a_killed_replica_loses_nothing_and_its_successor_goes_on_in_order(db: T
         .await;
     assert_in_log_order(&db, &got, from).await;
     crate::common::terminate(&mut second.child);
+}
+
+/// A stream held back (refused) over events that retention then purges:
+/// once resumed it delivers what is left, in order, and counts the rest.
+async fn events_purged_before_delivery_are_counted_not_skipped_silently(db: TestDb) {
+    db.seed(400).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, streaming()).await;
+    let receiver = Receiver::start();
+    receiver.mode(json!({ "mode": "refuse" })).await;
+    let id = create(
+        &app,
+        &key,
+        json!({ "name": "behind", "startAt": "BEGINNING", "webhook": webhook(&receiver.url()) }),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while stream(&app, &key, &id).await["status"] != "FAILING" {
+        assert!(Instant::now() < deadline, "never refused");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = db.log_indexes("org_acme").await.len();
+    activity_gateway::service::retention::set(&db.db, "org_acme", Some(3))
+        .await
+        .unwrap();
+    activity_gateway::service::retention::purge(&db.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let left = db.log_indexes("org_acme").await;
+    let purged = before + 1 - left.len(); // the purge records an event itself
+    assert!(purged > 100, "the seed spans 14 days: {purged}");
+    receiver.mode(json!({ "mode": "ok" })).await;
+    gql(
+        &app,
+        &key,
+        "mutation($id: ID!) { resumeLogStream(id: $id) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let got = receiver
+        .until_events("org_acme", left.len(), Duration::from_secs(30))
+        .await;
+    assert_eq!(got.first_arrivals("org_acme"), left);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = stream(&app, &key, &id).await;
+        if s["lagEvents"] == 0 {
+            assert_eq!(s["purgedTotal"], purged, "{s}");
+            assert_eq!(s["deliveredTotal"], left.len(), "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
