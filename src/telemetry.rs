@@ -71,8 +71,9 @@ pub struct Reading {
     pub help: &'static str,
     pub kind: Kind,
     pub value: f64,
-    /// One label of a gauge with several series (`state` of export jobs).
-    pub label: Option<(&'static str, &'static str)>,
+    /// The labels of a figure with several series (`state` of export
+    /// jobs; `org`, `stream` of log streams).
+    pub labels: Vec<(&'static str, String)>,
 }
 
 pub enum Kind {
@@ -181,16 +182,11 @@ impl Telemetry {
                 match reading.kind {
                     Kind::Counter => {
                         metrics::describe_counter!(reading.name, reading.help);
-                        counter!(reading.name).absolute(reading.value as u64);
+                        counter!(reading.name, &reading.labels).absolute(reading.value as u64);
                     }
                     Kind::Gauge => {
                         metrics::describe_gauge!(reading.name, reading.help);
-                        match reading.label {
-                            Some((key, value)) => {
-                                gauge!(reading.name, key => value).set(reading.value)
-                            }
-                            None => gauge!(reading.name).set(reading.value),
-                        }
+                        gauge!(reading.name, &reading.labels).set(reading.value);
                     }
                 }
             }

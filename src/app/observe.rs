@@ -73,7 +73,7 @@ pub(super) async fn metrics(State(state): State<AppState>, req: Request) -> Resp
         help,
         kind,
         value,
-        label: None,
+        labels: Vec::new(),
     };
     let (size, idle) = crate::db::pool_usage(&state.db);
     let mut readings = vec![
@@ -157,7 +157,7 @@ pub(super) async fn metrics(State(state): State<AppState>, req: Request) -> Resp
     if let Ok(jobs) = service::export::jobs::by_status(&state.db).await {
         for (status, count) in jobs {
             readings.push(Reading {
-                label: Some(("state", status.as_str())),
+                labels: vec![("state", status.as_str().to_owned())],
                 ..reading(
                     "activity_gateway_export_jobs",
                     "Export jobs of every org by state (pending, running, done, failed), unexpired.",
@@ -167,11 +167,88 @@ pub(super) async fn metrics(State(state): State<AppState>, req: Request) -> Resp
             });
         }
     }
+    if let Ok(streams) = service::streams::every_stream(&state.db).await {
+        readings.extend(stream_readings(&streams));
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.telemetry.render(&readings),
     )
         .into_response()
+}
+
+/// Each log stream's health, the figures `Org.logStreams` answers, labelled
+/// by `org` and `stream` (its id); `state` is 1 for the stream's status and
+/// 0 for the others.
+fn stream_readings(streams: &[service::streams::Stream]) -> Vec<crate::telemetry::Reading> {
+    use crate::telemetry::{Kind, Reading};
+    use service::streams::StreamStatus;
+    let mut readings = Vec::new();
+    for s in streams {
+        let labels = vec![("org", s.org_id.clone()), ("stream", s.id.clone())];
+        let mut add = |name, help, kind, value: f64, extra: Option<(&'static str, String)>| {
+            let mut labels = labels.clone();
+            labels.extend(extra);
+            readings.push(Reading {
+                name,
+                help,
+                kind,
+                value,
+                labels,
+            });
+        };
+        add(
+            "activity_gateway_log_stream_lag_events",
+            "Events of the org's log past the stream's cursor.",
+            Kind::Gauge,
+            s.lag_events as f64,
+            None,
+        );
+        add(
+            "activity_gateway_log_stream_lag_seconds",
+            "Age of the oldest event past the stream's cursor, by its timestamp.",
+            Kind::Gauge,
+            s.lag_seconds,
+            None,
+        );
+        add(
+            "activity_gateway_log_stream_delivered_total",
+            "Events the stream's destination acknowledged.",
+            Kind::Counter,
+            s.delivered_total as f64,
+            None,
+        );
+        add(
+            "activity_gateway_log_stream_purged_total",
+            "Events retention purged before the stream reached them.",
+            Kind::Counter,
+            s.purged_total as f64,
+            None,
+        );
+        if let Some(at) = s.last_delivered_at {
+            add(
+                "activity_gateway_log_stream_last_delivered_timestamp_seconds",
+                "When the stream's destination last acknowledged a batch.",
+                Kind::Gauge,
+                at as f64 / 1e6,
+                None,
+            );
+        }
+        for status in [
+            StreamStatus::Active,
+            StreamStatus::Paused,
+            StreamStatus::Failing,
+        ] {
+            add(
+                "activity_gateway_log_stream_state",
+                "1 for the stream's status (active, paused, failing), 0 for the others.",
+                Kind::Gauge,
+                f64::from(u8::from(s.status == status)),
+                Some(("state", status.as_str().to_owned())),
+            );
+        }
+    }
+    readings
 }
 
 /// Counts and times every answer by matched route, method and status.

@@ -277,6 +277,46 @@ async fn a_stream_delivers_every_event_once_in_log_order_signed(db: TestDb) {
         assert!(Instant::now() < deadline, "lag stays {s}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The same figures in /metrics, per stream.
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = crate::common::prometheus::parse(&text);
+    let labels = [("org", "org_acme"), ("stream", id.as_str())];
+    let figure = |name: &str, extra: Option<(&'static str, &'static str)>| {
+        let mut labels = labels.to_vec();
+        labels.extend(extra);
+        crate::common::prometheus::value(&scrape, name, &labels)
+    };
+    assert_eq!(
+        figure("activity_gateway_log_stream_delivered_total", None),
+        Some(size as f64),
+        "{text}"
+    );
+    assert_eq!(
+        figure("activity_gateway_log_stream_lag_events", None),
+        Some(0.0)
+    );
+    assert_eq!(
+        figure(
+            "activity_gateway_log_stream_state",
+            Some(("state", "active"))
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        figure(
+            "activity_gateway_log_stream_state",
+            Some(("state", "failing"))
+        ),
+        Some(0.0)
+    );
     // A test delivery is signed like the others and carries no events.
     let body = gql(
         &app,
