@@ -31,6 +31,12 @@ pub enum WebhookShape {
     /// Standard Webhooks: a JSON batch signed with HMAC-SHA256
     /// (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
     Standard,
+    /// Splunk's HTTP Event Collector (`secret`: the HEC token; a URL
+    /// without a path posts to `/services/collector/event`).
+    SplunkHec,
+    /// Datadog's logs intake (`secret`: the API key; a URL without a path
+    /// posts to `/api/v2/logs`).
+    Datadog,
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +48,8 @@ pub enum LogStreamStatus {
 }
 
 /// An HTTPS webhook. For `STANDARD`, `secret` is a Standard Webhooks secret
-/// (`whsec_` and base64). The secret is never returned.
+/// (`whsec_` and base64); for `SPLUNK_HEC` the HEC token, for `DATADOG` the
+/// API key. The secret is never returned.
 #[derive(InputObject)]
 pub struct WebhookDestinationInput {
     pub url: String,
@@ -126,6 +133,8 @@ impl From<streams::Stream> for LogStream {
                 url,
                 shape: match shape {
                     streams::WebhookShape::Standard => WebhookShape::Standard,
+                    streams::WebhookShape::SplunkHec => WebhookShape::SplunkHec,
+                    streams::WebhookShape::Datadog => WebhookShape::Datadog,
                 },
             },
             next_log_index: s.next_index,
@@ -196,6 +205,8 @@ impl StreamMutations {
                 secret: w.secret,
                 shape: match w.shape {
                     WebhookShape::Standard => streams::WebhookShape::Standard,
+                    WebhookShape::SplunkHec => streams::WebhookShape::SplunkHec,
+                    WebhookShape::Datadog => streams::WebhookShape::Datadog,
                 },
             }),
         };

@@ -22,10 +22,13 @@ on_both_backends!(
     secrets_are_sealed_at_rest_and_never_answered,
     a_killed_replica_loses_nothing_and_its_successor_goes_on_in_order,
     events_purged_before_delivery_are_counted_not_skipped_silently,
+    splunk_and_datadog_destinations_get_their_documented_requests,
 );
 
 /// A Standard Webhooks secret (`whsec_` and base64 of 32 bytes).
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The receiver's Splunk HEC token and Datadog API key.
+const TOKEN: &str = "3f1c9e2a-hec-and-dd-token";
 
 /// The receiver, running until dropped.
 struct Receiver {
@@ -73,7 +76,7 @@ impl Receiver {
                 env!("CARGO_MANIFEST_DIR"),
                 "/tests/receivers/webhook.py"
             ))
-            .args([port.to_string().as_str(), SECRET])
+            .args([port.to_string().as_str(), SECRET, TOKEN])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("the receiver starts");
@@ -875,4 +878,64 @@ async fn events_purged_before_delivery_are_counted_not_skipped_silently(db: Test
         assert!(Instant::now() < deadline, "{s}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Splunk's HEC and Datadog's logs intake, as their documentation describes
+/// the requests (the receiver checks paths, headers and bodies): every event
+/// arrives, in log order; a URL without a path gets the documented one.
+async fn splunk_and_datadog_destinations_get_their_documented_requests(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, streaming()).await;
+    let (splunk, datadog) = (Receiver::start(), Receiver::start());
+    let from = db.log_indexes("org_acme").await.len() as i64;
+    for (name, shape, receiver, path) in [
+        ("splunk", "SPLUNK_HEC", &splunk, "/services/collector/event"),
+        ("datadog", "DATADOG", &datadog, "/api/v2/logs"),
+    ] {
+        let body = gql(
+            &app,
+            &key,
+            CREATE,
+            json!({ "input": { "name": name, "webhook": { "url": receiver.base, "secret": TOKEN, "shape": shape } } }),
+        )
+        .await;
+        let destination = &body["data"]["createLogStream"]["destination"];
+        assert_eq!(
+            destination["url"],
+            format!("{}{path}", receiver.base),
+            "{body}"
+        );
+        assert_eq!(destination["shape"], shape, "{body}");
+        let id = body["data"]["createLogStream"]["id"].as_str().unwrap();
+        let test = gql(
+            &app,
+            &key,
+            "mutation($id: ID!) { testLogStream(id: $id) { delivered error } }",
+            json!({ "id": id }),
+        )
+        .await;
+        assert_eq!(test["data"]["testLogStream"]["delivered"], true, "{test}");
+    }
+    ingest(&app, &key, 2_500, "stream.vendors").await;
+    for receiver in [&splunk, &datadog] {
+        let got = receiver
+            .until_events("org_acme", 2_500, Duration::from_secs(30))
+            .await;
+        assert_in_log_order(&db, &got, from).await;
+        assert_eq!(got.types["activity.test"], 1);
+    }
+    // A token with a space cannot go in a header: refused, not echoed.
+    let body = gql(
+        &app,
+        &key,
+        CREATE,
+        json!({ "input": { "name": "bad", "webhook": { "url": splunk.base, "secret": "two words", "shape": "SPLUNK_HEC" } } }),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"]["detail"][0]["type"], "secret_invalid",
+        "{body}"
+    );
+    assert!(!body.to_string().contains("two words"));
 }

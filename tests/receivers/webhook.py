@@ -3,11 +3,18 @@ with the Standard Webhooks specification's own Python library (pinned in
 tests/conformance/requirements.txt), never with the gateway's code, keeps
 what it received, and misbehaves on request.
 
-    python webhook.py PORT SECRET
+    python webhook.py PORT SECRET TOKEN
 
 prints "listening PORT" once it accepts connections. Routes:
-- POST /hook (any other path too): a delivery. Refused with 401 when its
-  signature does not verify (counted in "invalid").
+- POST /hook (any other path but the two below): a Standard Webhooks
+  delivery. Refused with 401 when its signature does not verify (counted
+  in "invalid").
+- POST /services/collector/event: a Splunk HTTP Event Collector request, as
+  Splunk documents it: `Authorization: Splunk TOKEN`, event objects
+  concatenated, each with a numeric `time` and the event as `event`.
+- POST /api/v2/logs: a Datadog logs intake request, as Datadog documents it:
+  `DD-API-KEY: TOKEN`, a JSON array of logs with `ddsource`, `service` and
+  the event as JSON text in `message`.
 - GET /_received: {"deliveries": [webhook-id, ...], "events": [[org_id,
   log_index, id], ...] in arrival order, "invalid": n, "types": {...}}.
 - POST /_mode {"mode": "ok" | "fail" | "slow" | "drop" | "refuse",
@@ -27,6 +34,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 PORT = int(sys.argv[1])
 HOOK = Webhook(sys.argv[2])
+TOKEN = sys.argv[3]
 LOCK = threading.Lock()
 STATE = {"deliveries": [], "events": [], "invalid": 0, "types": {}}
 MODE = {"mode": "ok", "until": 0.0, "seconds": 0.0, "count": 0}
@@ -79,19 +87,65 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(500, b"failing on purpose", [("retry-after", "1")])
         if mode["mode"] == "refuse":
             return self.answer(400, b"refused on purpose")
+        if self.path == "/services/collector/event":
+            return self.splunk(payload)
+        if self.path == "/api/v2/logs":
+            return self.datadog(payload)
         try:
             message = HOOK.verify(payload, dict(self.headers.items()))
         except WebhookVerificationError:
-            with LOCK:
-                STATE["invalid"] += 1
-            return self.answer(401, b"signature does not verify")
+            return self.invalid("signature does not verify")
         with LOCK:
             STATE["deliveries"].append(self.headers["webhook-id"])
-            kind = message.get("type", "")
-            STATE["types"][kind] = STATE["types"].get(kind, 0) + 1
-            for event in message.get("events", []):
-                STATE["events"].append([event["org_id"], event["log_index"], event["id"]])
+            self.keep(message.get("type", ""), message.get("events", []))
         self.answer(200, b"ok")
+
+    def invalid(self, why):
+        with LOCK:
+            STATE["invalid"] += 1
+        return self.answer(401, why.encode())
+
+    def keep(self, kind, events):
+        STATE["types"][kind] = STATE["types"].get(kind, 0) + 1
+        for event in events:
+            if event.get("type") == "activity.test":
+                STATE["types"]["activity.test"] = STATE["types"].get("activity.test", 0) + 1
+                continue
+            STATE["events"].append([event["org_id"], event["log_index"], event["id"]])
+
+    def splunk(self, payload):
+        if self.headers.get("authorization") != f"Splunk {TOKEN}":
+            return self.invalid("wrong HEC token")
+        decoder, text, at, events = json.JSONDecoder(), payload.decode(), 0, []
+        while at < len(text):
+            while at < len(text) and text[at].isspace():
+                at += 1
+            if at == len(text):
+                break
+            item, at = decoder.raw_decode(text, at)
+            if not isinstance(item.get("time"), (int, float)) or item.get("sourcetype") != "_json":
+                return self.answer(400, b'{"text":"Invalid data format","code":6}')
+            events.append(item["event"])
+        with LOCK:
+            STATE["deliveries"].append(f"splunk-{len(STATE['deliveries'])}")
+            self.keep("splunk", events)
+        self.answer(200, b'{"text":"Success","code":0}', [("content-type", "application/json")])
+
+    def datadog(self, payload):
+        if self.headers.get("dd-api-key") != TOKEN:
+            return self.invalid("wrong API key")
+        logs = json.loads(payload)
+        if not isinstance(logs, list) or len(logs) > 1000:
+            return self.answer(400, b"{}")
+        events = []
+        for log in logs:
+            if log.get("ddsource") != "activity-gateway" or not isinstance(log.get("message"), str):
+                return self.answer(400, b"{}")
+            events.append(json.loads(log["message"]))
+        with LOCK:
+            STATE["deliveries"].append(f"datadog-{len(STATE['deliveries'])}")
+            self.keep("datadog", events)
+        self.answer(202, b"{}", [("content-type", "application/json")])
 
 
 server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)

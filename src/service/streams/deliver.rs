@@ -230,7 +230,8 @@ impl StreamRunner {
             .settings
             .key
             .open(stream_id, &row.try_get_by_index::<String>(1)?)?;
-        let body = encode::test_body(org_id, stream_id);
+        let Destination::Webhook { shape, .. } = &destination;
+        let body = encode::test_body(*shape, org_id, stream_id);
         let message_id = format!("{stream_id}_test_{}", uuid::Uuid::now_v7().simple());
         let sent = send(&self.inner, &destination, &secret, &message_id, body).await;
         Ok(match sent {
@@ -345,9 +346,10 @@ async fn deliver(inner: &Inner, claim: Claim) -> AppResult<()> {
         let mut last = None;
         for e in events {
             last = e.log_index;
+            let ts = e.ts;
             let event = encode::event(at.format, e);
             bytes += event.len();
-            written.push(event);
+            written.push((ts, event));
             if bytes >= MAX_BATCH_BYTES {
                 break;
             }
@@ -376,7 +378,8 @@ async fn deliver(inner: &Inner, claim: Claim) -> AppResult<()> {
         if !written.is_empty() {
             let first = first.unwrap_or(at.next_index);
             let last = last.unwrap_or(first);
-            let body = encode::batch_body(&claim.org_id, &claim.id, first, last, &written);
+            let Destination::Webhook { shape, .. } = &claim.destination;
+            let body = encode::body(*shape, &claim.org_id, &claim.id, first, last, &written);
             let message_id = format!("{}_{first}_{last}", claim.id);
             match send_until_taken(inner, &claim, &secret, &message_id, body).await? {
                 Outcome::Delivered => {}
@@ -571,6 +574,12 @@ async fn send(
                 .header("webhook-signature", signature)
                 .header("content-type", "application/json")
         }
+        WebhookShape::SplunkHec => request
+            .header("authorization", format!("Splunk {secret}"))
+            .header("content-type", "application/json"),
+        WebhookShape::Datadog => request
+            .header("dd-api-key", secret)
+            .header("content-type", "application/json"),
     };
     let answer = match request.body(body).send().await {
         Ok(answer) => answer,

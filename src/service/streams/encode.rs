@@ -10,7 +10,7 @@
 //! `{stream_id}_{first}_{last}`; every event carries its own `id` too, for
 //! receivers that deduplicate per event.
 
-use super::Format;
+use super::{Format, WebhookShape};
 use crate::service::events::EventRow;
 use crate::service::log::leaf::canonical;
 
@@ -44,15 +44,32 @@ pub fn event(format: Format, e: entity::activity_event::Model) -> Vec<u8> {
     }
 }
 
-/// The body of one delivery of `events` (each JSON, in log order).
+/// The body of one delivery of `events` (their timestamps and JSON, in log
+/// order) in the destination's request shape.
+pub fn body(
+    shape: WebhookShape,
+    org_id: &str,
+    stream_id: &str,
+    first: i64,
+    last: i64,
+    events: &[(i64, Vec<u8>)],
+) -> Vec<u8> {
+    match shape {
+        WebhookShape::Standard => batch_body(org_id, stream_id, first, last, events),
+        WebhookShape::SplunkHec => splunk_body(events),
+        WebhookShape::Datadog => datadog_body(org_id, stream_id, events),
+    }
+}
+
+/// The Standard Webhooks body of one delivery.
 pub fn batch_body(
     org_id: &str,
     stream_id: &str,
     first: i64,
     last: i64,
-    events: &[Vec<u8>],
+    events: &[(i64, Vec<u8>)],
 ) -> Vec<u8> {
-    let size: usize = events.iter().map(|e| e.len() + 1).sum();
+    let size: usize = events.iter().map(|(_, e)| e.len() + 1).sum();
     let mut out = Vec::with_capacity(size + 256);
     let head = serde_json::json!({
         "type": "activity.batch",
@@ -65,7 +82,7 @@ pub fn batch_body(
     // The head's closing brace gives way to the events.
     out.pop();
     out.extend_from_slice(b",\"events\":[");
-    for (n, e) in events.iter().enumerate() {
+    for (n, (_, e)) in events.iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
@@ -75,15 +92,76 @@ pub fn batch_body(
     out
 }
 
-/// The body of a test delivery (`testLogStream`): no events.
-pub fn test_body(org_id: &str, stream_id: &str) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
+/// The body of one delivery to Splunk's HTTP Event Collector: one event
+/// object per event, concatenated (HEC's batch form), each with its time in
+/// seconds, `sourcetype` `_json`, and the event as `event`.
+pub fn splunk_body(events: &[(i64, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(events.iter().map(|(_, e)| e.len() + 96).sum());
+    for (n, (ts, event)) in events.iter().enumerate() {
+        if n > 0 {
+            out.push(b'\n');
+        }
+        let seconds = format!(
+            "{}.{:06}",
+            ts.div_euclid(1_000_000),
+            ts.rem_euclid(1_000_000)
+        );
+        out.extend_from_slice(b"{\"time\":");
+        out.extend_from_slice(seconds.as_bytes());
+        out.extend_from_slice(
+            b",\"source\":\"activity-gateway\",\"sourcetype\":\"_json\",\"event\":",
+        );
+        out.extend_from_slice(event);
+        out.push(b'}');
+    }
+    out
+}
+
+/// The body of one delivery to Datadog's logs intake: a JSON array of logs,
+/// each with `ddsource` and `service` `activity-gateway`, `ddtags` naming the
+/// org and stream, the event's time in milliseconds as `timestamp`, and the
+/// event (JSON text) as `message`, which Datadog parses into attributes.
+pub fn datadog_body(org_id: &str, stream_id: &str, events: &[(i64, Vec<u8>)]) -> Vec<u8> {
+    let tags = format!("org_id:{org_id},stream_id:{stream_id}");
+    let logs: Vec<serde_json::Value> = events
+        .iter()
+        .map(|(ts, event)| {
+            serde_json::json!({
+                "ddsource": "activity-gateway",
+                "service": "activity-gateway",
+                "ddtags": tags,
+                "timestamp": ts.div_euclid(1_000),
+                "message": String::from_utf8_lossy(event),
+            })
+        })
+        .collect();
+    serde_json::to_vec(&logs).unwrap_or_default()
+}
+
+/// The body of a test delivery (`testLogStream`): no events for a
+/// Standard Webhooks destination; for Splunk and Datadog, which take events
+/// only, one event of `"type": "activity.test"`.
+pub fn test_body(shape: WebhookShape, org_id: &str, stream_id: &str) -> Vec<u8> {
+    let test = serde_json::json!({
         "type": "activity.test",
         "org_id": org_id,
         "stream_id": stream_id,
         "events": [],
-    }))
-    .unwrap_or_default()
+    });
+    match shape {
+        WebhookShape::Standard => serde_json::to_vec(&test).unwrap_or_default(),
+        other => body(
+            other,
+            org_id,
+            stream_id,
+            0,
+            0,
+            &[(
+                crate::domain::time::now_micros(),
+                serde_json::to_vec(&test).unwrap_or_default(),
+            )],
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -136,12 +214,40 @@ mod tests {
         rest.as_object_mut().unwrap().remove("org_id");
         rest.as_object_mut().unwrap().remove("log_index");
         assert_eq!(canonical_bytes(&rest), canonical(&EventRow::from(model)));
-        let body = batch_body("org_a", "lst_b", 41, 42, &[bytes.clone(), bytes]);
+        let body = batch_body(
+            "org_a",
+            "lst_b",
+            41,
+            42,
+            &[(1, bytes.clone()), (2, bytes.clone())],
+        );
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["type"], "activity.batch");
         assert_eq!(body["first_index"], 41);
         assert_eq!(body["last_index"], 42);
         assert_eq!(body["events"].as_array().unwrap().len(), 2);
         assert_eq!(body["events"][1], value);
+        // Splunk: concatenated event objects, time in seconds.
+        let ts = 1_793_534_400_123_456;
+        let splunk = splunk_body(&[(ts, bytes.clone()), (ts + 1, bytes.clone())]);
+        let mut objects =
+            serde_json::Deserializer::from_slice(&splunk).into_iter::<serde_json::Value>();
+        let first = objects.next().unwrap().unwrap();
+        assert_eq!(first["time"], 1_793_534_400.123456);
+        assert_eq!(first["sourcetype"], "_json");
+        assert_eq!(first["event"], value);
+        assert_eq!(
+            objects.next().unwrap().unwrap()["time"],
+            1_793_534_400.123457
+        );
+        assert!(objects.next().is_none());
+        // Datadog: an array of logs, the event as the message's JSON text.
+        let datadog: serde_json::Value =
+            serde_json::from_slice(&datadog_body("org_a", "lst_b", &[(ts, bytes)])).unwrap();
+        assert_eq!(datadog[0]["ddtags"], "org_id:org_a,stream_id:lst_b");
+        assert_eq!(datadog[0]["timestamp"], 1_793_534_400_123i64);
+        let message: serde_json::Value =
+            serde_json::from_str(datadog[0]["message"].as_str().unwrap()).unwrap();
+        assert_eq!(message, value);
     }
 }

@@ -60,6 +60,22 @@ impl Format {
 pub enum WebhookShape {
     /// Standard Webhooks: a signed JSON batch.
     Standard,
+    /// Splunk's HTTP Event Collector: `Authorization: Splunk <token>`,
+    /// one JSON event object per event, concatenated.
+    SplunkHec,
+    /// Datadog's logs intake (v2): `DD-API-KEY`, a JSON array of logs.
+    Datadog,
+}
+
+impl WebhookShape {
+    /// The documented path of the shape, used when a URL names none.
+    pub fn default_path(self) -> Option<&'static str> {
+        match self {
+            Self::Standard => None,
+            Self::SplunkHec => Some("/services/collector/event"),
+            Self::Datadog => Some("/api/v2/logs"),
+        }
+    }
 }
 
 /// Where a stream delivers, without its secret, as `destination` stores it.
@@ -255,7 +271,12 @@ pub async fn create(
     problems.extend(input.filter.validate(&["input", "filter"]));
     let (destination, secret) = match input.webhook {
         Some(webhook) => {
-            let url = checked_url(&webhook.url, settings.allow_private, &mut problems);
+            let url = checked_url(
+                &webhook.url,
+                webhook.shape,
+                settings.allow_private,
+                &mut problems,
+            );
             let secret = checked_secret(webhook.shape, &webhook.secret, &mut problems);
             (
                 Destination::Webhook {
@@ -491,7 +512,12 @@ fn checked_name(name: &str, problems: &mut Vec<InvalidInput>) -> String {
     trimmed.to_owned()
 }
 
-fn checked_url(text: &str, allow_private: bool, problems: &mut Vec<InvalidInput>) -> String {
+fn checked_url(
+    text: &str,
+    shape: WebhookShape,
+    allow_private: bool,
+    problems: &mut Vec<InvalidInput>,
+) -> String {
     let at = ["input", "webhook", "url"];
     let mut refuse = |kind: &str, msg: &str| {
         problems.push(InvalidInput::new(&at, kind, msg, text));
@@ -503,10 +529,13 @@ fn checked_url(text: &str, allow_private: bool, problems: &mut Vec<InvalidInput>
         );
         return String::new();
     }
-    let Ok(url) = reqwest::Url::parse(text) else {
+    let Ok(mut url) = reqwest::Url::parse(text) else {
         refuse("url_parsing", "url should be an absolute http or https URL");
         return String::new();
     };
+    if let Some(path) = shape.default_path().filter(|_| url.path() == "/") {
+        url.set_path(path);
+    }
     let host = url.host_str().unwrap_or_default();
     if host.is_empty() || !matches!(url.scheme(), "http" | "https") {
         refuse("url_scheme", "url should be an absolute http or https URL");
@@ -543,6 +572,14 @@ fn checked_secret(shape: WebhookShape, secret: &str, problems: &mut Vec<InvalidI
         return String::new();
     }
     match shape {
+        // A token goes in a header: visible ASCII only.
+        WebhookShape::SplunkHec | WebhookShape::Datadog => {
+            if !secret.bytes().all(|b| b.is_ascii_graphic()) {
+                problems.push(refuse(
+                    "secret should be the destination's token: visible ASCII, no spaces",
+                ));
+            }
+        }
         WebhookShape::Standard => {
             use base64::Engine as _;
             let key = secret
