@@ -86,6 +86,85 @@ pub enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+    /// Manage an org's log streams (what the GraphQL stream mutations do).
+    Streams {
+        #[command(subcommand)]
+        command: StreamsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StreamsCommand {
+    /// Print the org's streams and their health, one JSON object per line.
+    List(StreamOrgArgs),
+    /// Make a webhook stream; prints it as JSON.
+    Create(StreamCreateArgs),
+    /// Stop a stream's delivery at its cursor.
+    Pause(StreamIdArgs),
+    /// Deliver a paused or failing stream again from its cursor.
+    Resume(StreamIdArgs),
+    /// Delete a stream.
+    Delete(StreamIdArgs),
+    /// Send a test delivery and print how the destination took it.
+    Test(StreamIdArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StreamOrgArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The org.
+    #[arg(long, env = "ACTIVITY_GATEWAY_STREAM_ORG")]
+    pub org: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StreamIdArgs {
+    #[command(flatten)]
+    pub org: StreamOrgArgs,
+    /// The stream's id (`lst_...`).
+    #[arg(long)]
+    pub id: String,
+    #[command(flatten)]
+    pub streams: StreamArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StreamCreateArgs {
+    #[command(flatten)]
+    pub org: StreamOrgArgs,
+    #[arg(long)]
+    pub name: String,
+    /// The webhook's URL.
+    #[arg(long)]
+    pub url: String,
+    /// The destination's secret (a `whsec_` secret, the HEC token or the
+    /// Datadog API key); better from the environment than the command line.
+    #[arg(long, env = "ACTIVITY_GATEWAY_STREAM_SECRET", hide_env_values = true)]
+    pub secret: String,
+    #[arg(long, value_enum, default_value = "standard")]
+    pub shape: StreamShapeArg,
+    /// Where the stream starts: after the events stored so far, or at the log's first.
+    #[arg(long, value_enum, default_value = "now")]
+    pub start_at: StreamStartArg,
+    /// Deliver only these actions (repeatable).
+    #[arg(long = "action")]
+    pub actions: Vec<String>,
+    #[command(flatten)]
+    pub streams: StreamArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StreamShapeArg {
+    Standard,
+    SplunkHec,
+    Datadog,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StreamStartArg {
+    Now,
+    Beginning,
 }
 
 #[derive(Debug, Subcommand)]

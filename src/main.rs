@@ -65,6 +65,7 @@ async fn main() -> std::process::ExitCode {
         Command::Retention {
             command: RetentionCommand::Set(args),
         } => cli::set_retention(&args).await,
+        Command::Streams { command } => cli::streams(command).await,
         Command::Retention {
             command: RetentionCommand::Purge(args),
         } => cli::purge(&args.database_url).await,

@@ -25,6 +25,20 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The operator at the command line, acting in `org_id` with `permissions`.
+    pub fn operator(org_id: &str, permissions: BTreeSet<Permission>) -> Self {
+        Self {
+            org_id: org_id.to_owned(),
+            principal_type: "operator",
+            principal_id: "cli".into(),
+            user_id: None,
+            token_id: None,
+            token_type: "cli",
+            permissions,
+            mcp_client: None,
+        }
+    }
+
     /// Proof of a permission, or the 403 that names it.
     pub fn require(&self, permission: Permission) -> AppResult<()> {
         if self.permissions.contains(&permission) {

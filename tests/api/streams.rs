@@ -23,6 +23,8 @@ on_both_backends!(
     a_killed_replica_loses_nothing_and_its_successor_goes_on_in_order,
     events_purged_before_delivery_are_counted_not_skipped_silently,
     splunk_and_datadog_destinations_get_their_documented_requests,
+    the_cli_manages_streams_through_the_same_service,
+    an_update_changes_the_filter_from_the_cursor_on,
 );
 
 /// A Standard Webhooks secret (`whsec_` and base64 of 32 bytes).
@@ -938,4 +940,141 @@ async fn splunk_and_datadog_destinations_get_their_documented_requests(db: TestD
         "{body}"
     );
     assert!(!body.to_string().contains("two words"));
+}
+
+async fn the_cli_manages_streams_through_the_same_service(db: TestDb) {
+    db.seed(0).await;
+    let receiver = Receiver::start();
+    let url = receiver.url();
+    let base = ["--database-url", db.url.as_str(), "--org", "org_acme"];
+    let keyed = [
+        "--stream-secrets-key",
+        crate::common::STREAM_SECRETS_KEY,
+        "--allow-private-stream-targets",
+    ];
+    let run = |verb: &str, more: &[&str]| {
+        let mut args = vec!["streams", verb];
+        args.extend(base);
+        args.extend(more);
+        crate::common::cli(&args)
+    };
+    let mut create = vec![
+        "--name",
+        "from the cli",
+        "--url",
+        url.as_str(),
+        "--secret",
+        SECRET,
+    ];
+    create.extend(keyed);
+    let (ok, out) = run("create", &create);
+    assert!(ok, "{out}");
+    // Stdout's JSON comes first; the log lines (stderr) after it.
+    let json_lines = |out: &str| -> Vec<Value> {
+        out.lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let made = json_lines(&out).remove(0);
+    assert_eq!(made["status"], "active", "{out}");
+    assert!(!out.contains(SECRET.trim_start_matches("whsec_")), "{out}");
+    let id = made["id"].as_str().unwrap().to_owned();
+    let mut test = vec!["--id", id.as_str()];
+    test.extend(keyed);
+    let (ok, out) = run("test", &test);
+    assert!(ok, "{out}");
+    assert!(out.contains(r#""delivered":true"#), "{out}");
+    let (ok, out) = run("pause", &["--id", &id]);
+    assert!(ok && out.contains(r#""status":"paused""#), "{out}");
+    let (ok, out) = run("list", &[]);
+    assert!(ok, "{out}");
+    let listed: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], id.as_str());
+    let (ok, out) = run("resume", &["--id", &id]);
+    assert!(ok && out.contains(r#""status":"active""#), "{out}");
+    // Mistakes answer one clear line and exit 1.
+    let (ok, out) = run(
+        "create",
+        &["--name", "", "--url", "ftp://x", "--secret", "s"],
+    );
+    assert!(
+        !ok && out.contains("name should have 1 to 100 characters"),
+        "{out}"
+    );
+    let (ok, out) = run("delete", &["--id", "lst_nope"]);
+    assert!(!ok && out.contains("no log_stream lst_nope"), "{out}");
+    let (ok, out) = run("delete", &["--id", &id]);
+    assert!(ok, "{out}");
+    let (ok, out) = crate::common::cli(&[
+        "streams",
+        "list",
+        "--database-url",
+        &db.url,
+        "--org",
+        "org_nope",
+    ]);
+    assert!(!ok && out.contains("no org org_nope"), "{out}");
+    assert_eq!(receiver.received().await.types["activity.test"], 1);
+}
+
+async fn an_update_changes_the_filter_from_the_cursor_on(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, streaming()).await;
+    let receiver = Receiver::start();
+    let id = create(
+        &app,
+        &key,
+        json!({ "name": "narrow", "filter": { "actions": ["first"] }, "webhook": webhook(&receiver.url()) }),
+    )
+    .await;
+    ingest(&app, &key, 100, "first").await;
+    ingest(&app, &key, 100, "second").await;
+    receiver
+        .until_events("org_acme", 100, Duration::from_secs(30))
+        .await;
+    let body = gql(
+        &app,
+        &key,
+        "mutation($id: ID!, $input: LogStreamUpdateInput!) { updateLogStream(id: $id, input: $input) { id name status } }",
+        json!({ "id": id, "input": { "name": "wider", "filter": { "actions": ["first", "second"] } } }),
+    )
+    .await;
+    assert_eq!(body["data"]["updateLogStream"]["name"], "wider", "{body}");
+    ingest(&app, &key, 100, "second").await;
+    let got = receiver
+        .until_events("org_acme", 200, Duration::from_secs(30))
+        .await;
+    // The first 100 "second" events were passed over before the update.
+    let expected: Vec<i64> = db
+        .rows(
+            "SELECT log_index FROM activity_events WHERE org_id = 'org_acme' AND \
+             (action = 'first' OR (action = 'second' AND log_index >= \
+               (SELECT MIN(log_index) + 100 FROM activity_events WHERE org_id = 'org_acme' AND action = 'second'))) \
+             ORDER BY log_index",
+            vec![],
+        )
+        .await
+        .iter()
+        .map(|r| r.try_get_by_index::<i64>(0).unwrap())
+        .collect();
+    assert_eq!(got.first_arrivals("org_acme"), expected);
+    // A bad filter is refused, located under the input.
+    let body = gql(
+        &app,
+        &key,
+        "mutation($id: ID!) { updateLogStream(id: $id, input: { filter: { startTime: \"soon\" } }) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"]["detail"][0]["loc"],
+        json!(["input", "filter", "startTime"]),
+        "{body}"
+    );
 }

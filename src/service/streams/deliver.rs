@@ -206,45 +206,76 @@ impl StreamRunner {
         }
     }
 
-    /// Sends a delivery with no events to the stream's destination, signed
-    /// like any other, and tells how it went.
+    /// [`test`], with this runner's client.
     pub async fn test(
         &self,
         principal: Grant<'_, cap::StreamManage>,
         stream_id: &str,
     ) -> AppResult<TestOutcome> {
-        let org_id = principal.org_id.as_str();
-        let db = &self.inner.db;
-        let row = db
-            .query_one_raw(statement(
-                db,
-                "SELECT destination, secret_sealed FROM log_streams WHERE id = ? AND org_id = ?",
-                vec![stream_id.into(), org_id.into()],
-            ))
-            .await?
-            .ok_or_else(|| AppError::not_found("log_stream", stream_id))?;
-        let destination: Destination = serde_json::from_str(&row.try_get_by_index::<String>(0)?)
-            .map_err(AppError::internal)?;
-        let secret = self
-            .inner
-            .settings
-            .key
-            .open(stream_id, &row.try_get_by_index::<String>(1)?)?;
-        let Destination::Webhook { shape, .. } = &destination;
-        let body = encode::test_body(*shape, org_id, stream_id);
-        let message_id = format!("{stream_id}_test_{}", uuid::Uuid::now_v7().simple());
-        let sent = send(&self.inner, &destination, &secret, &message_id, body).await;
-        Ok(match sent {
-            Sent::Acknowledged => TestOutcome {
-                delivered: true,
-                error: None,
-            },
-            Sent::Retry { why, .. } | Sent::Refused(why) => TestOutcome {
-                delivered: false,
-                error: Some(why),
-            },
-        })
+        test_with(
+            &self.inner.db,
+            &self.inner.settings,
+            &self.inner.client,
+            principal,
+            stream_id,
+        )
+        .await
     }
+}
+
+/// Sends a delivery with no events to the stream's destination, signed like
+/// any other, and tells how it went.
+pub async fn test(
+    db: &DatabaseConnection,
+    settings: &StreamSettings,
+    principal: Grant<'_, cap::StreamManage>,
+    stream_id: &str,
+) -> AppResult<TestOutcome> {
+    test_with(
+        db,
+        settings,
+        &client(settings.allow_private),
+        principal,
+        stream_id,
+    )
+    .await
+}
+
+async fn test_with(
+    db: &DatabaseConnection,
+    settings: &StreamSettings,
+    client: &reqwest::Client,
+    principal: Grant<'_, cap::StreamManage>,
+    stream_id: &str,
+) -> AppResult<TestOutcome> {
+    let org_id = principal.org_id.as_str();
+    let row = db
+        .query_one_raw(statement(
+            db,
+            "SELECT destination, secret_sealed FROM log_streams WHERE id = ? AND org_id = ?",
+            vec![stream_id.into(), org_id.into()],
+        ))
+        .await?
+        .ok_or_else(|| AppError::not_found("log_stream", stream_id))?;
+    let destination: Destination =
+        serde_json::from_str(&row.try_get_by_index::<String>(0)?).map_err(AppError::internal)?;
+    let secret = settings
+        .key
+        .open(stream_id, &row.try_get_by_index::<String>(1)?)?;
+    let Destination::Webhook { shape, .. } = &destination;
+    let body = encode::test_body(*shape, org_id, stream_id);
+    let message_id = format!("{stream_id}_test_{}", uuid::Uuid::now_v7().simple());
+    let sent = send(client, settings, &destination, &secret, &message_id, body).await;
+    Ok(match sent {
+        Sent::Acknowledged => TestOutcome {
+            delivered: true,
+            error: None,
+        },
+        Sent::Retry { why, .. } | Sent::Refused(why) => TestOutcome {
+            delivered: false,
+            error: Some(why),
+        },
+    })
 }
 
 /// The HTTP client of every delivery: no redirects, no proxies (a proxy
@@ -491,7 +522,14 @@ async fn send_until_taken(
     let mut attempt: u32 = 0;
     loop {
         let sent = {
-            let request = send(inner, &claim.destination, secret, message_id, body.clone());
+            let request = send(
+                &inner.client,
+                &inner.settings,
+                &claim.destination,
+                secret,
+                message_id,
+                body.clone(),
+            );
             tokio::pin!(request);
             let mut tick =
                 tokio::time::interval_at(tokio::time::Instant::now() + RENEW_EVERY, RENEW_EVERY);
@@ -542,7 +580,8 @@ fn backoff(attempt: u32) -> Duration {
 
 /// One delivery attempt.
 async fn send(
-    inner: &Inner,
+    client: &reqwest::Client,
+    settings: &StreamSettings,
     destination: &Destination,
     secret: &str,
     message_id: &str,
@@ -554,11 +593,11 @@ async fn send(
     };
     if let Some(why) = target::refusal(
         parsed.host_str().unwrap_or_default(),
-        inner.settings.allow_private,
+        settings.allow_private,
     ) {
         return Sent::Refused(why.into());
     }
-    let request = inner.client.post(parsed);
+    let request = client.post(parsed);
     let request = match shape {
         WebhookShape::Standard => {
             let timestamp = now_micros() / 1_000_000;
