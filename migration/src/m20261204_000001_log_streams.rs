@@ -8,6 +8,8 @@
 //! deliverer is conditioned on its token, so a deliverer that lost its lease
 //! cannot move the cursor of its successor. The destination's secret is
 //! stored sealed (`secret_sealed`) with a key kept outside the database.
+//! `checkpoint_size` is the tree size of the last signed checkpoint of the
+//! org's log the stream delivered.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::ConnectionTrait;
@@ -30,6 +32,7 @@ impl MigrationTrait for Migration {
                secret_sealed TEXT NOT NULL, \
                status TEXT NOT NULL, \
                next_index BIGINT NOT NULL, \
+               checkpoint_size BIGINT NOT NULL DEFAULT 0, \
                delivered_total BIGINT NOT NULL DEFAULT 0, \
                purged_total BIGINT NOT NULL DEFAULT 0, \
                last_delivered_at BIGINT NULL, \

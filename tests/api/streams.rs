@@ -53,6 +53,8 @@ struct Received {
     events: Vec<(String, i64, String)>,
     invalid: u64,
     types: Value,
+    /// (tree size, signed note) of the checkpoints delivered.
+    checkpoints: Vec<(i64, String)>,
 }
 
 impl Received {
@@ -129,6 +131,12 @@ impl Receiver {
                 .collect(),
             invalid: body["invalid"].as_u64().unwrap(),
             types: body["types"].clone(),
+            checkpoints: body["checkpoints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| (c[0].as_i64().unwrap(), c[1].as_str().unwrap().to_owned()))
+                .collect(),
         }
     }
 
@@ -322,6 +330,28 @@ async fn a_stream_delivers_every_event_once_in_log_order_signed(db: TestDb) {
         ),
         Some(0.0)
     );
+    // The log's signed checkpoint follows the events it covers.
+    let body = gql(
+        &app,
+        &key,
+        "{ org(id: \"org_acme\") { checkpoint { treeSize note } } }",
+        json!({}),
+    )
+    .await;
+    let checkpoint = &body["data"]["org"]["checkpoint"];
+    assert_eq!(checkpoint["treeSize"], size, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = receiver.received().await;
+        if let Some(delivered) = got.checkpoints.last() {
+            assert_eq!(delivered.0, size as i64);
+            assert_eq!(delivered.1, checkpoint["note"].as_str().unwrap());
+            assert_eq!(got.checkpoints.len(), 1, "each checkpoint once");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no checkpoint delivered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // A test delivery is signed like the others and carries no events.
     let body = gql(
         &app,

@@ -16,7 +16,8 @@ prints "listening PORT" once it accepts connections. Routes:
   `DD-API-KEY: TOKEN`, a JSON array of logs with `ddsource`, `service` and
   the event as JSON text in `message`.
 - GET /_received: {"deliveries": [webhook-id, ...], "events": [[org_id,
-  log_index, id], ...] in arrival order, "invalid": n, "types": {...}}.
+  log_index, id], ...] in arrival order, "invalid": n, "types": {...},
+  "checkpoints": [[tree_size, signed note], ...]}.
 - POST /_mode {"mode": "ok" | "fail" | "slow" | "drop" | "refuse",
   "seconds": s, "count": n}: "fail" answers 500 for s seconds, "slow"
   waits s seconds before each answer, "drop" closes the next n connections
@@ -36,7 +37,7 @@ PORT = int(sys.argv[1])
 HOOK = Webhook(sys.argv[2])
 TOKEN = sys.argv[3]
 LOCK = threading.Lock()
-STATE = {"deliveries": [], "events": [], "invalid": 0, "types": {}}
+STATE = {"deliveries": [], "events": [], "invalid": 0, "types": {}, "checkpoints": []}
 MODE = {"mode": "ok", "until": 0.0, "seconds": 0.0, "count": 0}
 
 
@@ -97,6 +98,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.invalid("signature does not verify")
         with LOCK:
             STATE["deliveries"].append(self.headers["webhook-id"])
+            if message.get("type") == "log.checkpoint":
+                STATE["checkpoints"].append([message["tree_size"], message["checkpoint"]])
             self.keep(message.get("type", ""), message.get("events", []))
         self.answer(200, b"ok")
 
@@ -108,8 +111,10 @@ class Handler(BaseHTTPRequestHandler):
     def keep(self, kind, events):
         STATE["types"][kind] = STATE["types"].get(kind, 0) + 1
         for event in events:
-            if event.get("type") == "activity.test":
-                STATE["types"]["activity.test"] = STATE["types"].get("activity.test", 0) + 1
+            if event.get("type") in ("activity.test", "log.checkpoint"):
+                STATE["types"][event["type"]] = STATE["types"].get(event["type"], 0) + 1
+                if event["type"] == "log.checkpoint":
+                    STATE["checkpoints"].append([event["tree_size"], event["checkpoint"]])
                 continue
             STATE["events"].append([event["org_id"], event["log_index"], event["id"]])
 

@@ -50,6 +50,9 @@ const CLAIM_EVERY: Duration = Duration::from_secs(1);
 /// How often an idle deliverer looks for new events when no bell rang
 /// (events written by another replica ring on PostgreSQL too).
 const IDLE_POLL: Duration = Duration::from_millis(250);
+/// How often a deliverer that is behind looks for a checkpoint to deliver
+/// (one that is caught up looks at every round).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 /// How long a caught-up deliverer lets new events gather after a bell:
 /// fewer, fuller batches under a steady ingest, for little lag.
 const LINGER: Duration = Duration::from_millis(50);
@@ -98,6 +101,8 @@ struct Claim {
 /// What a stream's row says at the top of each round.
 struct Position {
     next_index: i64,
+    /// The tree size of the last checkpoint delivered.
+    checkpoint_size: i64,
     tree_size: i64,
     format: Format,
     filter: ActivityFilter,
@@ -348,6 +353,7 @@ async fn deliver(inner: &Inner, claim: Claim) -> AppResult<()> {
     };
     let mut bell = inner.live.bell();
     let mut renewed = Instant::now();
+    let mut checked = Instant::now();
     loop {
         if inner.stop.is_cancelled() {
             return Ok(());
@@ -355,6 +361,14 @@ async fn deliver(inner: &Inner, claim: Claim) -> AppResult<()> {
         let Some(at) = position(db, &claim).await? else {
             return Ok(());
         };
+        if at.next_index >= at.tree_size || checked.elapsed() >= CHECKPOINT_EVERY {
+            checked = Instant::now();
+            match deliver_checkpoint(inner, &claim, &secret, &at).await? {
+                Outcome::Delivered => {}
+                Outcome::Stopped => return Ok(()),
+                Outcome::Refused(why) => return refuse(inner, &claim, &why).await,
+            }
+        }
         if at.next_index >= at.tree_size {
             if renewed.elapsed() >= RENEW_EVERY {
                 if !renew(db, &claim).await? {
@@ -432,7 +446,7 @@ async fn position(db: &DatabaseConnection, claim: &Claim) -> AppResult<Option<Po
         .query_one_raw(statement(
             db,
             "SELECT s.next_index, COALESCE((SELECT l.tree_size FROM org_logs l WHERE l.org_id = s.org_id), 0), \
-               s.format, s.filter \
+               s.format, s.filter, s.checkpoint_size \
              FROM log_streams s WHERE s.id = ? AND s.lease_token = ? AND s.status = 'active'",
             vec![claim.id.as_str().into(), claim.token.into()],
         ))
@@ -444,7 +458,50 @@ async fn position(db: &DatabaseConnection, claim: &Claim) -> AppResult<Option<Po
         tree_size: row.try_get_by_index(1)?,
         format: super::Format::parse(&row.try_get_by_index::<String>(2)?),
         filter: serde_json::from_str(&filter).map_err(AppError::internal)?,
+        checkpoint_size: row.try_get_by_index(4)?,
     }))
+}
+
+/// Delivers the newest signed checkpoint of the org's log that the stream
+/// has not delivered yet and whose events it has all delivered (so a
+/// receiver always holds what a checkpoint covers), if there is one.
+async fn deliver_checkpoint(
+    inner: &Inner,
+    claim: &Claim,
+    secret: &str,
+    at: &Position,
+) -> AppResult<Outcome> {
+    let db = &inner.db;
+    let row = db
+        .query_one_raw(statement(
+            db,
+            "SELECT tree_size, note FROM log_checkpoints WHERE org_id = ? AND tree_size > ? AND tree_size <= ? \
+             ORDER BY tree_size DESC LIMIT 1",
+            vec![
+                claim.org_id.as_str().into(),
+                at.checkpoint_size.into(),
+                at.next_index.into(),
+            ],
+        ))
+        .await?;
+    let Some(row) = row else {
+        return Ok(Outcome::Delivered);
+    };
+    let size: i64 = row.try_get_by_index(0)?;
+    let note: String = row.try_get_by_index(1)?;
+    let Destination::Webhook { shape, .. } = &claim.destination;
+    let body = encode::checkpoint_body(*shape, &claim.org_id, &claim.id, size, &note);
+    let message_id = format!("{}_checkpoint_{size}", claim.id);
+    let outcome = send_until_taken(inner, claim, secret, &message_id, body).await?;
+    if matches!(outcome, Outcome::Delivered) {
+        db.execute_raw(statement(
+            db,
+            "UPDATE log_streams SET checkpoint_size = ? WHERE id = ? AND lease_token = ? AND checkpoint_size < ?",
+            vec![size.into(), claim.id.as_str().into(), claim.token.into(), size.into()],
+        ))
+        .await?;
+    }
+    Ok(outcome)
 }
 
 /// The next events of the batch: from the cursor, below the tree size read

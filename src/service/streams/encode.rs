@@ -138,6 +138,38 @@ pub fn datadog_body(org_id: &str, stream_id: &str, events: &[(i64, Vec<u8>)]) ->
     serde_json::to_vec(&logs).unwrap_or_default()
 }
 
+/// The body of a delivery of a signed checkpoint of the org's log: for a
+/// Standard Webhooks destination `{"type": "log.checkpoint", "org_id",
+/// "stream_id", "tree_size", "checkpoint"}` (the signed note); for Splunk
+/// and Datadog, that object as one event.
+pub fn checkpoint_body(
+    shape: WebhookShape,
+    org_id: &str,
+    stream_id: &str,
+    tree_size: i64,
+    note: &str,
+) -> Vec<u8> {
+    let checkpoint = serde_json::json!({
+        "type": "log.checkpoint",
+        "org_id": org_id,
+        "stream_id": stream_id,
+        "tree_size": tree_size,
+        "checkpoint": note,
+    });
+    let bytes = serde_json::to_vec(&checkpoint).unwrap_or_default();
+    match shape {
+        WebhookShape::Standard => bytes,
+        other => body(
+            other,
+            org_id,
+            stream_id,
+            0,
+            0,
+            &[(crate::domain::time::now_micros(), bytes)],
+        ),
+    }
+}
+
 /// The body of a test delivery (`testLogStream`): no events for a
 /// Standard Webhooks destination; for Splunk and Datadog, which take events
 /// only, one event of `"type": "activity.test"`.
