@@ -440,6 +440,14 @@ pub struct StreamArgs {
         value_parser = clap::value_parser!(u64).range(1..=604_800)
     )]
     pub stream_alert_after_secs: u64,
+    /// Log streams one replica delivers at once (each holds at most one batch).
+    #[arg(
+        long,
+        env = "ACTIVITY_GATEWAY_STREAM_DELIVERERS",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u64).range(1..=256)
+    )]
+    pub stream_deliverers: u64,
 }
 
 impl Default for StreamArgs {
@@ -449,6 +457,7 @@ impl Default for StreamArgs {
             stream_secrets_key_file: PathBuf::from("stream-secrets.key"),
             allow_private_stream_targets: false,
             stream_alert_after_secs: 300,
+            stream_deliverers: 16,
         }
     }
 }
@@ -464,6 +473,7 @@ impl StreamArgs {
             key: SealKey::new(source),
             allow_private: self.allow_private_stream_targets,
             alert_after: Duration::from_secs(self.stream_alert_after_secs),
+            max_deliverers: self.stream_deliverers as usize,
         }
     }
 }

@@ -25,6 +25,7 @@ on_both_backends!(
     splunk_and_datadog_destinations_get_their_documented_requests,
     the_cli_manages_streams_through_the_same_service,
     an_update_changes_the_filter_from_the_cursor_on,
+    an_org_whose_destinations_hang_does_not_hold_up_another_org,
 );
 
 /// A Standard Webhooks secret (`whsec_` and base64 of 32 bytes).
@@ -1107,4 +1108,62 @@ async fn an_update_changes_the_filter_from_the_cursor_on(db: TestDb) {
         json!(["input", "filter", "startTime"]),
         "{body}"
     );
+}
+
+/// One org's ten streams to a destination that accepts connections and
+/// never answers, made first, on a replica with six deliverers: the other
+/// org's stream is delivered at once all the same (an org gets at most four
+/// of a replica's deliverers).
+async fn an_org_whose_destinations_hang_does_not_hold_up_another_org(db: TestDb) {
+    db.seed(0).await;
+    let (acme, globex) = (
+        db.key("org_acme", Role::Admin).await,
+        db.key("org_globex", Role::Admin).await,
+    );
+    let mut settings = streaming();
+    settings.streams.stream_deliverers = 6;
+    let app = TestApp::spawn_with(&db.db, settings).await;
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole_url = format!("http://{}/hook", hole.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = hole.accept().await {
+            open.push(socket);
+        }
+    });
+    for n in 0..10 {
+        let body = gql(
+            &app,
+            &globex,
+            CREATE,
+            json!({ "input": { "name": format!("hole {n}"), "webhook": webhook(&hole_url) } }),
+        )
+        .await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    let events: Vec<Value> = (0..50)
+        .map(|_| json!({ "action": "stream.hang" }))
+        .collect();
+    let (status, body) = app
+        .post_json(
+            &globex,
+            "/v1/orgs/org_globex/activity",
+            &Value::Array(events),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Let the hanging streams take what deliverers they can.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let receiver = Receiver::start();
+    create(
+        &app,
+        &acme,
+        json!({ "name": "healthy", "webhook": webhook(&receiver.url()) }),
+    )
+    .await;
+    ingest(&app, &acme, 200, "stream.healthy").await;
+    receiver
+        .until_events("org_acme", 200, Duration::from_secs(10))
+        .await;
+    held.abort();
 }

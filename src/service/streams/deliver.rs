@@ -19,6 +19,10 @@
 //!   `failing` with the answer kept, without skipping the batch.
 //! - **Visible.** Every failure is kept in `last_error`; a stream failing
 //!   longer than the alert time is recorded as an event of its org.
+//! - **Fair.** A replica delivers at most [`MAX_DELIVERERS_PER_ORG`] streams
+//!   of one org at once, and while streams wait for a deliverer, one that
+//!   held its stream (or kept failing) for [`HOLD_WHILE_OTHERS_WAIT`] gives
+//!   it up; the stream that waited longest is claimed next.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -56,9 +60,13 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 /// How long a caught-up deliverer lets new events gather after a bell:
 /// fewer, fuller batches under a steady ingest, for little lag.
 const LINGER: Duration = Duration::from_millis(50);
-/// Streams one replica delivers at once: memory is bounded by this times
-/// one batch.
-pub const MAX_DELIVERERS: usize = 16;
+/// Streams of one org one replica delivers at once: an org whose
+/// destinations hang cannot take every deliverer from the other orgs.
+pub const MAX_DELIVERERS_PER_ORG: i64 = 4;
+/// How long a deliverer keeps its stream while other streams wait for a
+/// deliverer: then it gives the stream up, and the one that waited longest
+/// is claimed.
+const HOLD_WHILE_OTHERS_WAIT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes of a destination's answer read (and kept, in part, as the error).
@@ -86,6 +94,8 @@ struct Inner {
     stop: CancellationToken,
     wake: Notify,
     running: AtomicUsize,
+    /// Set by the claim loop when a stream waits for a deliverer.
+    others_wait: std::sync::atomic::AtomicBool,
 }
 
 /// A stream this runner holds.
@@ -148,6 +158,7 @@ impl StreamRunner {
                 stop: CancellationToken::new(),
                 wake: Notify::new(),
                 running: AtomicUsize::new(0),
+                others_wait: Default::default(),
             }),
         };
         tokio::spawn(runner.clone().claim_loop());
@@ -182,7 +193,7 @@ impl StreamRunner {
 
     async fn claim_loop(self) {
         loop {
-            while self.inner.running.load(Ordering::Relaxed) < MAX_DELIVERERS {
+            while self.inner.running.load(Ordering::Relaxed) < self.inner.settings.max_deliverers {
                 match claim(&self.inner.db, &self.inner.name).await {
                     Ok(Some(claim)) => {
                         self.inner.running.fetch_add(1, Ordering::Relaxed);
@@ -203,6 +214,10 @@ impl StreamRunner {
                     }
                 }
             }
+            // Whatever kept them (every deliverer busy, or their org at its
+            // share), streams left waiting make long-held ones give way.
+            let waiting = any_waiting(&self.inner.db).await.unwrap_or(false);
+            self.inner.others_wait.store(waiting, Ordering::Relaxed);
             tokio::select! {
                 _ = self.inner.stop.cancelled() => return,
                 _ = self.inner.wake.notified() => {}
@@ -305,7 +320,20 @@ fn client(allow_private: bool) -> reqwest::Client {
     })
 }
 
-/// Takes the stream that has waited longest without a live deliverer.
+/// Whether an active stream has no live deliverer.
+async fn any_waiting(db: &DatabaseConnection) -> AppResult<bool> {
+    Ok(db
+        .query_one_raw(statement(
+            db,
+            "SELECT 1 FROM log_streams WHERE status = 'active' AND lease_until < ? LIMIT 1",
+            vec![now_micros().into()],
+        ))
+        .await?
+        .is_some())
+}
+
+/// Takes the stream that has waited longest without a live deliverer, of
+/// an org this runner delivers fewer than [`MAX_DELIVERERS_PER_ORG`] streams of.
 async fn claim(db: &DatabaseConnection, owner: &str) -> AppResult<Option<Claim>> {
     let now = now_micros();
     let skip_locked = match db.get_database_backend() {
@@ -318,6 +346,8 @@ async fn claim(db: &DatabaseConnection, owner: &str) -> AppResult<Option<Claim>>
             &format!(
                 "UPDATE log_streams SET lease_owner = ?, lease_token = lease_token + 1, lease_until = ? \
                  WHERE id = (SELECT id FROM log_streams WHERE status = 'active' AND lease_until < ? \
+                   AND org_id NOT IN (SELECT h.org_id FROM log_streams h \
+                     WHERE h.lease_owner = ? AND h.lease_until >= ? GROUP BY h.org_id HAVING COUNT(*) >= ?) \
                    ORDER BY lease_until, id LIMIT 1 {skip_locked}) \
                  RETURNING id, org_id, lease_token, destination, secret_sealed"
             ),
@@ -325,6 +355,9 @@ async fn claim(db: &DatabaseConnection, owner: &str) -> AppResult<Option<Claim>>
                 owner.into(),
                 (now + LEASE.as_micros() as i64).into(),
                 now.into(),
+                owner.into(),
+                now.into(),
+                MAX_DELIVERERS_PER_ORG.into(),
             ],
         ))
         .await?;
@@ -354,9 +387,15 @@ async fn deliver(inner: &Inner, claim: Claim) -> AppResult<()> {
     let mut bell = inner.live.bell();
     let mut renewed = Instant::now();
     let mut checked = Instant::now();
+    let held_since = Instant::now();
     loop {
         if inner.stop.is_cancelled() {
             return Ok(());
+        }
+        if held_since.elapsed() >= HOLD_WHILE_OTHERS_WAIT
+            && inner.others_wait.load(Ordering::Relaxed)
+        {
+            return give_up(db, &claim).await;
         }
         let Some(at) = position(db, &claim).await? else {
             return Ok(());
@@ -577,6 +616,7 @@ async fn send_until_taken(
     body: Vec<u8>,
 ) -> AppResult<Outcome> {
     let mut attempt: u32 = 0;
+    let failing_since = Instant::now();
     loop {
         let sent = {
             let request = send(
@@ -608,6 +648,14 @@ async fn send_until_taken(
         attempt = attempt.saturating_add(1);
         tracing::info!(stream = %claim.id, attempt, error = %why, "log stream delivery failed; retrying");
         if !note_failure(inner, claim, &why).await? {
+            return Ok(Outcome::Stopped);
+        }
+        // A failing destination does not keep a deliverer from streams
+        // that wait: it takes its turn again later, from its cursor.
+        if failing_since.elapsed() >= HOLD_WHILE_OTHERS_WAIT
+            && inner.others_wait.load(Ordering::Relaxed)
+        {
+            give_up(&inner.db, claim).await?;
             return Ok(Outcome::Stopped);
         }
         let wait = after.unwrap_or_else(|| backoff(attempt));
@@ -760,6 +808,22 @@ fn parse_retry_after(text: &str) -> Option<Duration> {
     let at = chrono::DateTime::parse_from_rfc2822(text.trim()).ok()?;
     let secs = (at.timestamp() - chrono::Utc::now().timestamp()).max(0);
     Some(Duration::from_secs(secs as u64))
+}
+
+/// Gives the stream up for another to take its turn: its lease ends now,
+/// after those of the streams that waited longer.
+async fn give_up(db: &DatabaseConnection, claim: &Claim) -> AppResult<()> {
+    db.execute_raw(statement(
+        db,
+        "UPDATE log_streams SET lease_until = ? WHERE id = ? AND lease_token = ?",
+        vec![
+            now_micros().into(),
+            claim.id.as_str().into(),
+            claim.token.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Renews the lease; false when the stream is no longer active and this

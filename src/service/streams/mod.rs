@@ -183,6 +183,9 @@ pub struct StreamSettings {
     /// How long a stream may keep failing before that is recorded as an
     /// event of its org.
     pub alert_after: std::time::Duration,
+    /// Streams one replica delivers at once; memory is bounded by this
+    /// times one batch.
+    pub max_deliverers: usize,
 }
 
 const COLUMNS: &str = "s.id, s.org_id, s.name, s.format, s.filter, s.destination, s.status, \
