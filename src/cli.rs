@@ -188,7 +188,7 @@ pub async fn purge(url: &str) -> anyhow::Result<()> {
 /// The log stream commands, through the same services as GraphQL, as the
 /// operator holding `stream:manage` in the org.
 pub async fn streams(command: crate::config::StreamsCommand) -> anyhow::Result<()> {
-    use crate::config::{StreamShapeArg, StreamStartArg, StreamsCommand};
+    use crate::config::{StreamFormatArg, StreamShapeArg, StreamStartArg, StreamsCommand};
     use crate::domain::permission::Permission;
     use crate::service::streams;
     let org = match &command {
@@ -216,7 +216,10 @@ pub async fn streams(command: crate::config::StreamsCommand) -> anyhow::Result<(
         StreamsCommand::Create(a) => {
             let input = streams::StreamInput {
                 name: a.name,
-                format: streams::Format::Native,
+                format: match a.format {
+                    StreamFormatArg::Native => streams::Format::Native,
+                    StreamFormatArg::Ocsf => streams::Format::Ocsf,
+                },
                 filter: crate::domain::feed::ActivityFilter {
                     actions: a.actions,
                     ..Default::default()
@@ -279,6 +282,7 @@ fn stream_json(s: &crate::service::streams::Stream) -> serde_json::Value {
         "id": s.id,
         "name": s.name,
         "status": s.status.as_str(),
+        "format": s.format,
         "destination": { "kind": "webhook", "url": url, "shape": shape },
         "next_log_index": s.next_index,
         "lag_events": s.lag_events,

@@ -144,6 +144,9 @@ pub struct StreamCreateArgs {
     pub secret: String,
     #[arg(long, value_enum, default_value = "standard")]
     pub shape: StreamShapeArg,
+    /// How events are written: the REST shape, or OCSF API Activity.
+    #[arg(long, value_enum, default_value = "native")]
+    pub format: StreamFormatArg,
     /// Where the stream starts: after the events stored so far, or at the log's first.
     #[arg(long, value_enum, default_value = "now")]
     pub start_at: StreamStartArg,
@@ -159,6 +162,12 @@ pub enum StreamShapeArg {
     Standard,
     SplunkHec,
     Datadog,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StreamFormatArg {
+    Native,
+    Ocsf,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -16,6 +16,8 @@ use crate::service::streams::{self, deliver::StreamRunner};
 pub enum LogStreamFormat {
     /// The REST activity shape of each event, with `org_id` and `log_index`.
     Native,
+    /// OCSF API Activity (class 6003); the mapping is in the README.
+    Ocsf,
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +129,7 @@ impl From<streams::Stream> for LogStream {
             },
             format: match s.format {
                 streams::Format::Native => LogStreamFormat::Native,
+                streams::Format::Ocsf => LogStreamFormat::Ocsf,
             },
             destination: LogStreamDestination {
                 kind: "webhook".into(),
@@ -160,6 +163,7 @@ pub struct LogStreamTest {
 fn format_of(format: LogStreamFormat) -> streams::Format {
     match format {
         LogStreamFormat::Native => streams::Format::Native,
+        LogStreamFormat::Ocsf => streams::Format::Ocsf,
     }
 }
 

@@ -26,6 +26,7 @@ on_both_backends!(
     the_cli_manages_streams_through_the_same_service,
     an_update_changes_the_filter_from_the_cursor_on,
     an_org_whose_destinations_hang_does_not_hold_up_another_org,
+    an_ocsf_stream_delivers_api_activity_in_log_order,
 );
 
 /// A Standard Webhooks secret (`whsec_` and base64 of 32 bytes).
@@ -1166,4 +1167,41 @@ async fn an_org_whose_destinations_hang_does_not_hold_up_another_org(db: TestDb)
         .until_events("org_acme", 200, Duration::from_secs(10))
         .await;
     held.abort();
+}
+
+async fn an_ocsf_stream_delivers_api_activity_in_log_order(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, streaming()).await;
+    let receiver = Receiver::start();
+    let from = db.log_indexes("org_acme").await.len() as i64;
+    let body = gql(
+        &app,
+        &key,
+        "mutation($input: LogStreamInput!) { createLogStream(input: $input) { id format } }",
+        json!({ "input": { "name": "ocsf", "format": "OCSF", "webhook": webhook(&receiver.url()) } }),
+    )
+    .await;
+    assert_eq!(body["data"]["createLogStream"]["format"], "OCSF", "{body}");
+    let events: Vec<Value> = (0..300)
+        .map(|i| {
+            json!({
+                "action": "documents.update",
+                "method": if i % 2 == 0 { "PATCH" } else { "DELETE" },
+                "path": "/v1/documents/7",
+                "status_code": if i % 3 == 0 { 503 } else { 200 },
+                "resource_type": "document",
+                "resource_id": "doc_7",
+                "trace_id": format!("trace-{i}"),
+            })
+        })
+        .collect();
+    let (status, body) = app
+        .post_json(&key, "/v1/orgs/org_acme/activity", &Value::Array(events))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let got = receiver
+        .until_events("org_acme", 300, Duration::from_secs(30))
+        .await;
+    assert_in_log_order(&db, &got, from).await;
 }

@@ -116,6 +116,15 @@ class Handler(BaseHTTPRequestHandler):
                 if event["type"] == "log.checkpoint":
                     STATE["checkpoints"].append([event["tree_size"], event["checkpoint"]])
                 continue
+            if "class_uid" in event:
+                # OCSF: the ids are in its metadata; the required members must be there.
+                meta = event["metadata"]
+                for member in ("activity_id", "category_uid", "class_uid", "severity_id", "time",
+                               "type_uid", "actor", "api", "cloud", "src_endpoint"):
+                    if member not in event:
+                        STATE["invalid"] += 1
+                STATE["events"].append([meta["tenant_uid"], meta["sequence"], meta["uid"]])
+                continue
             STATE["events"].append([event["org_id"], event["log_index"], event["id"]])
 
     def splunk(self, payload):

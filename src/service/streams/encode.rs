@@ -41,6 +41,7 @@ pub fn event(format: Format, e: entity::activity_event::Model) -> Vec<u8> {
             out.extend_from_slice(members.get(1..).unwrap_or_default());
             out
         }
+        Format::Ocsf => serde_json::to_vec(&super::ocsf::api_activity(&e)).unwrap_or_default(),
     }
 }
 

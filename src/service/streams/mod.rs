@@ -11,6 +11,7 @@
 
 pub mod deliver;
 pub mod encode;
+pub mod ocsf;
 pub mod seal;
 pub mod target;
 
@@ -39,18 +40,24 @@ pub const MAX_SECRET_BYTES: usize = 1024;
 pub enum Format {
     /// The REST activity shape, with the org id and the log index.
     Native,
+    /// OCSF API Activity (class 6003): see [`ocsf`].
+    Ocsf,
 }
 
 impl Format {
     fn as_str(self) -> &'static str {
         match self {
             Self::Native => "native",
+            Self::Ocsf => "ocsf",
         }
     }
 
-    /// The stored name; `native` is the only format so far.
-    fn parse(_text: &str) -> Self {
-        Self::Native
+    /// The stored name (anything else reads as `native`).
+    fn parse(text: &str) -> Self {
+        match text {
+            "ocsf" => Self::Ocsf,
+            _ => Self::Native,
+        }
     }
 }
 
