@@ -30,6 +30,14 @@ if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/golang.org/x/mod/s
   apt-get install -y -qq --no-install-recommends golang-go golang-golang-x-mod-dev >/dev/null
 fi
 
+# The log stream tests deliver to Debian's rsyslog.
+if ! command -v rsyslogd >/dev/null; then
+  echo "rsyslog not found: installing Debian's rsyslog" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends rsyslog >/dev/null
+fi
+
 # The tree stays formatted (rustfmt's defaults), where rustfmt is installed.
 if cargo fmt --version >/dev/null 2>&1; then
   cargo fmt --all --check

@@ -237,6 +237,7 @@ pub async fn streams(command: crate::config::StreamsCommand) -> anyhow::Result<(
                         StreamShapeArg::Datadog => streams::WebhookShape::Datadog,
                     },
                 }),
+                syslog: None,
             };
             let settings = a.streams.settings();
             print(
@@ -277,13 +278,12 @@ pub async fn streams(command: crate::config::StreamsCommand) -> anyhow::Result<(
 
 /// A stream as the list prints it: its health, never its secret.
 fn stream_json(s: &crate::service::streams::Stream) -> serde_json::Value {
-    let crate::service::streams::Destination::Webhook { url, shape } = &s.destination;
     serde_json::json!({
         "id": s.id,
         "name": s.name,
         "status": s.status.as_str(),
         "format": s.format,
-        "destination": { "kind": "webhook", "url": url, "shape": shape },
+        "destination": s.destination,
         "next_log_index": s.next_index,
         "lag_events": s.lag_events,
         "lag_seconds": s.lag_seconds,

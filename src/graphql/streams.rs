@@ -60,6 +60,14 @@ pub struct WebhookDestinationInput {
     pub shape: WebhookShape,
 }
 
+/// A syslog collector: RFC 5424 messages over TCP, framed by octet
+/// counting (RFC 6587).
+#[derive(InputObject)]
+pub struct SyslogDestinationInput {
+    pub host: String,
+    pub port: i64,
+}
+
 /// A new stream: a name, exactly one destination, and optionally a format,
 /// a filter (the feed's) and where in the log it starts.
 #[derive(InputObject)]
@@ -71,6 +79,7 @@ pub struct LogStreamInput {
     #[graphql(default_with = "LogStreamStart::Now")]
     pub start_at: LogStreamStart,
     pub webhook: Option<WebhookDestinationInput>,
+    pub syslog: Option<SyslogDestinationInput>,
 }
 
 /// What `updateLogStream` changes; absent fields stay as they are.
@@ -84,10 +93,16 @@ pub struct LogStreamUpdateInput {
 /// Where a stream delivers (never its secret).
 #[derive(SimpleObject)]
 pub struct LogStreamDestination {
-    /// `webhook`.
+    /// `webhook` or `syslog`.
     pub kind: String,
-    pub url: String,
-    pub shape: WebhookShape,
+    /// A webhook's URL.
+    pub url: Option<String>,
+    /// A webhook's request shape.
+    pub shape: Option<WebhookShape>,
+    /// A syslog collector's host.
+    pub host: Option<String>,
+    /// A syslog collector's port.
+    pub port: Option<i32>,
 }
 
 /// A stream of the org's events to a destination of its own, and how it is doing.
@@ -118,7 +133,26 @@ pub struct LogStream {
 
 impl From<streams::Stream> for LogStream {
     fn from(s: streams::Stream) -> Self {
-        let streams::Destination::Webhook { url, shape } = s.destination;
+        let destination = match s.destination {
+            streams::Destination::Webhook { url, shape } => LogStreamDestination {
+                kind: "webhook".into(),
+                url: Some(url),
+                shape: Some(match shape {
+                    streams::WebhookShape::Standard => WebhookShape::Standard,
+                    streams::WebhookShape::SplunkHec => WebhookShape::SplunkHec,
+                    streams::WebhookShape::Datadog => WebhookShape::Datadog,
+                }),
+                host: None,
+                port: None,
+            },
+            streams::Destination::Syslog { host, port } => LogStreamDestination {
+                kind: "syslog".into(),
+                url: None,
+                shape: None,
+                host: Some(host),
+                port: Some(i32::from(port)),
+            },
+        };
         Self {
             id: ID(s.id),
             name: s.name,
@@ -131,15 +165,7 @@ impl From<streams::Stream> for LogStream {
                 streams::Format::Native => LogStreamFormat::Native,
                 streams::Format::Ocsf => LogStreamFormat::Ocsf,
             },
-            destination: LogStreamDestination {
-                kind: "webhook".into(),
-                url,
-                shape: match shape {
-                    streams::WebhookShape::Standard => WebhookShape::Standard,
-                    streams::WebhookShape::SplunkHec => WebhookShape::SplunkHec,
-                    streams::WebhookShape::Datadog => WebhookShape::Datadog,
-                },
-            },
+            destination,
             next_log_index: s.next_index,
             lag_events: s.lag_events,
             lag_seconds: s.lag_seconds,
@@ -212,6 +238,10 @@ impl StreamMutations {
                     WebhookShape::SplunkHec => streams::WebhookShape::SplunkHec,
                     WebhookShape::Datadog => streams::WebhookShape::Datadog,
                 },
+            }),
+            syslog: input.syslog.map(|s| streams::SyslogInput {
+                host: s.host,
+                port: s.port,
             }),
         };
         let stream = streams::create(

@@ -27,6 +27,7 @@ on_both_backends!(
     an_update_changes_the_filter_from_the_cursor_on,
     an_org_whose_destinations_hang_does_not_hold_up_another_org,
     an_ocsf_stream_delivers_api_activity_in_log_order,
+    a_syslog_stream_reaches_rsyslog_in_order,
 );
 
 /// A Standard Webhooks secret (`whsec_` and base64 of 32 bytes).
@@ -181,7 +182,7 @@ fn streaming() -> HttpArgs {
 
 const CREATE: &str = "mutation($input: LogStreamInput!) { createLogStream(input: $input) \
     { id name status lagEvents lagSeconds deliveredTotal lastDeliveredAt lastError nextLogIndex \
-      destination { kind url shape } } }";
+      destination { kind url shape host port } } }";
 const STREAMS: &str = "{ org(id: \"org_acme\") { logStreams { id name status lagEvents \
     lagSeconds deliveredTotal lastDeliveredAt lastError nextLogIndex purgedTotal } } }";
 
@@ -260,7 +261,7 @@ async fn a_stream_delivers_every_event_once_in_log_order_signed(db: TestDb) {
     assert_eq!(created["nextLogIndex"], 0);
     assert_eq!(
         created["destination"],
-        json!({ "kind": "webhook", "url": receiver.url(), "shape": "STANDARD" })
+        json!({ "kind": "webhook", "url": receiver.url(), "shape": "STANDARD", "host": null, "port": null })
     );
     let id = created["id"].as_str().unwrap().to_owned();
     ingest(&app, &key, 20_000, "stream.test").await;
@@ -1204,4 +1205,172 @@ async fn an_ocsf_stream_delivers_api_activity_in_log_order(db: TestDb) {
         .until_events("org_acme", 300, Duration::from_secs(30))
         .await;
     assert_in_log_order(&db, &got, from).await;
+}
+
+/// Debian's rsyslog on a free port, writing each message's text (the
+/// event's JSON) to a file, one per line; stopped when dropped.
+struct Rsyslog {
+    child: std::process::Child,
+    port: u16,
+    out: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Rsyslog {
+    async fn start() -> Rsyslog {
+        let dir = tempfile::tempdir().unwrap();
+        let port = crate::common::free_port();
+        let out = dir.path().join("out.log");
+        let conf = dir.path().join("rsyslog.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "global(workDirectory=\"{work}\" maxMessageSize=\"64k\")\n\
+                 module(load=\"imtcp\")\n\
+                 input(type=\"imtcp\" port=\"{port}\" address=\"127.0.0.1\")\n\
+                 template(name=\"raw\" type=\"string\" string=\"%msg%\\n\")\n\
+                 *.* action(type=\"omfile\" file=\"{out}\" template=\"raw\")\n",
+                work = dir.path().display(),
+                out = out.display(),
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("rsyslogd")
+            .args(["-n", "-f"])
+            .arg(&conf)
+            .arg("-i")
+            .arg(dir.path().join("pid"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("rsyslogd runs (scripts/test.sh installs Debian's rsyslog)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "rsyslogd did not listen");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Rsyslog {
+            child,
+            port,
+            out,
+            _dir: dir,
+        }
+    }
+
+    /// The messages written so far, as JSON.
+    fn messages(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l.trim()).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+}
+
+async fn a_syslog_stream_reaches_rsyslog_in_order(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, streaming()).await;
+    let rsyslog = Rsyslog::start().await;
+    let from = db.log_indexes("org_acme").await.len() as i64;
+    let body = gql(
+        &app,
+        &key,
+        CREATE,
+        json!({ "input": { "name": "syslog", "syslog": { "host": "127.0.0.1", "port": rsyslog.port } } }),
+    )
+    .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let created = &body["data"]["createLogStream"];
+    assert_eq!(created["destination"]["kind"], "syslog", "{body}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let test = gql(
+        &app,
+        &key,
+        "mutation($id: ID!) { testLogStream(id: $id) { delivered error } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(test["data"]["testLogStream"]["delivered"], true, "{test}");
+    ingest(&app, &key, 5_000, "stream.syslog").await;
+    let expected: Vec<i64> = db
+        .log_indexes("org_acme")
+        .await
+        .into_iter()
+        .filter(|i| *i >= from)
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let messages = rsyslog.messages();
+        let mut seen = HashSet::new();
+        let arrived: Vec<i64> = messages
+            .iter()
+            .filter(|m| m["org_id"] == "org_acme" && m.get("log_index").is_some())
+            .filter(|m| seen.insert(m["id"].as_str().unwrap().to_owned()))
+            .map(|m| m["log_index"].as_i64().unwrap())
+            .collect();
+        if arrived.len() >= expected.len() {
+            assert_eq!(arrived, expected);
+            assert!(messages.iter().any(|m| m["type"] == "activity.test"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} messages",
+            arrived.len(),
+            expected.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Ports at and past their edges, a private host without the flag.
+    let strict = TestApp::spawn(&db.db).await;
+    for (host, port, kind) in [
+        ("syslog.example.com", 0, "port_range"),
+        ("syslog.example.com", 65_536, "port_range"),
+        ("10.0.0.1", 514, "private_target"),
+        ("not a host", 514, "host_invalid"),
+    ] {
+        let body = gql(
+            &strict,
+            &key,
+            CREATE,
+            json!({ "input": { "name": "edge", "syslog": { "host": host, "port": port } } }),
+        )
+        .await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["details"]["detail"][0]["type"], kind,
+            "{host}:{port}: {body}"
+        );
+    }
+    let body = gql(
+        &strict,
+        &key,
+        CREATE,
+        json!({ "input": { "name": "edge", "syslog": { "host": "syslog.example.com", "port": 65_535 } } }),
+    )
+    .await;
+    assert!(body["errors"].is_null(), "{body}");
+    // Both destinations at once is not one destination.
+    let body = gql(
+        &strict,
+        &key,
+        CREATE,
+        json!({ "input": { "name": "both", "webhook": webhook("https://hooks.example.com/"),
+                           "syslog": { "host": "syslog.example.com", "port": 514 } } }),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"]["detail"][0]["type"], "missing_destination",
+        "{body}"
+    );
 }

@@ -282,8 +282,7 @@ async fn test_with(
     let secret = settings
         .key
         .open(stream_id, &row.try_get_by_index::<String>(1)?)?;
-    let Destination::Webhook { shape, .. } = &destination;
-    let body = encode::test_body(*shape, org_id, stream_id);
+    let body = encode::test_body(&destination, org_id, stream_id);
     let message_id = format!("{stream_id}_test_{}", uuid::Uuid::now_v7().simple());
     let sent = send(client, settings, &destination, &secret, &message_id, body).await;
     Ok(match sent {
@@ -462,8 +461,14 @@ async fn deliver(inner: &Inner, claim: Claim) -> AppResult<()> {
         if !written.is_empty() {
             let first = first.unwrap_or(at.next_index);
             let last = last.unwrap_or(first);
-            let Destination::Webhook { shape, .. } = &claim.destination;
-            let body = encode::body(*shape, &claim.org_id, &claim.id, first, last, &written);
+            let body = encode::delivery(
+                &claim.destination,
+                &claim.org_id,
+                &claim.id,
+                first,
+                last,
+                &written,
+            );
             let message_id = format!("{}_{first}_{last}", claim.id);
             match send_until_taken(inner, &claim, &secret, &message_id, body).await? {
                 Outcome::Delivered => {}
@@ -528,8 +533,7 @@ async fn deliver_checkpoint(
     };
     let size: i64 = row.try_get_by_index(0)?;
     let note: String = row.try_get_by_index(1)?;
-    let Destination::Webhook { shape, .. } = &claim.destination;
-    let body = encode::checkpoint_body(*shape, &claim.org_id, &claim.id, size, &note);
+    let body = encode::checkpoint_body(&claim.destination, &claim.org_id, &claim.id, size, &note);
     let message_id = format!("{}_checkpoint_{size}", claim.id);
     let outcome = send_until_taken(inner, claim, secret, &message_id, body).await?;
     if matches!(outcome, Outcome::Delivered) {
@@ -692,7 +696,12 @@ async fn send(
     message_id: &str,
     body: Vec<u8>,
 ) -> Sent {
-    let Destination::Webhook { url, shape } = destination;
+    let (url, shape) = match destination {
+        Destination::Webhook { url, shape } => (url, shape),
+        Destination::Syslog { host, port } => {
+            return send_syslog(host, *port, settings.allow_private, body).await
+        }
+    };
     let Ok(parsed) = reqwest::Url::parse(url) else {
         return Sent::Refused("the destination URL does not parse".into());
     };
@@ -760,6 +769,67 @@ async fn send(
         Sent::Refused(format!("{why} (redirects are not followed)"))
     } else {
         Sent::Refused(why)
+    }
+}
+
+/// One delivery to a syslog collector over TCP: a connection of its own,
+/// the frames written, the writing half closed, and the collector's close
+/// awaited. Syslog has no acknowledgement; a collector that closes after
+/// reading to the end has read every frame, which is as close as TCP lets
+/// a sender know.
+async fn send_syslog(host: &str, port: u16, allow_private: bool, body: Vec<u8>) -> Sent {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let retry = |why: String| Sent::Retry { why, after: None };
+    if let Some(why) = target::refusal(host, allow_private) {
+        return Sent::Refused(why.into());
+    }
+    let found =
+        match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host((host, port))).await {
+            Ok(Ok(found)) => found.collect::<Vec<_>>(),
+            Ok(Err(e)) => return retry(format!("could not resolve {host}: {e}")),
+            Err(_) => return retry(format!("resolving {host} timed out")),
+        };
+    let allowed: Vec<_> = found
+        .iter()
+        .copied()
+        .filter(|a| allow_private || target::is_public(a.ip()))
+        .collect();
+    if allowed.is_empty() {
+        return retry(format!("{host} resolves to no public address"));
+    }
+    let mut stream = None;
+    let mut last_error = String::new();
+    for addr in allowed {
+        match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => {
+                stream = Some(s);
+                break;
+            }
+            Ok(Err(e)) => last_error = format!("could not connect: {e}"),
+            Err(_) => last_error = "connecting timed out".into(),
+        }
+    }
+    let Some(mut stream) = stream else {
+        return retry(last_error);
+    };
+    let exchange = async {
+        stream.write_all(&body).await?;
+        stream.shutdown().await?;
+        // Whatever the collector says is read and dropped, to its close.
+        let mut sink = [0u8; 4096];
+        let mut read = 0;
+        loop {
+            let n = stream.read(&mut sink).await?;
+            if n == 0 || read > MAX_ANSWER_BYTES {
+                return Ok::<_, std::io::Error>(());
+            }
+            read += n;
+        }
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+        Ok(Ok(())) => Sent::Acknowledged,
+        Ok(Err(e)) => retry(format!("the syslog connection failed: {e}")),
+        Err(_) => retry("the syslog collector did not close the connection in time".into()),
     }
 }
 

@@ -10,7 +10,7 @@
 //! `{stream_id}_{first}_{last}`; every event carries its own `id` too, for
 //! receivers that deduplicate per event.
 
-use super::{Format, WebhookShape};
+use super::{Destination, Format, WebhookShape};
 use crate::service::events::EventRow;
 use crate::service::log::leaf::canonical;
 
@@ -45,8 +45,48 @@ pub fn event(format: Format, e: entity::activity_event::Model) -> Vec<u8> {
     }
 }
 
+/// What one delivery of `events` (their timestamps and JSON, in log order)
+/// sends to `destination`.
+pub fn delivery(
+    destination: &Destination,
+    org_id: &str,
+    stream_id: &str,
+    first: i64,
+    last: i64,
+    events: &[(i64, Vec<u8>)],
+) -> Vec<u8> {
+    match destination {
+        Destination::Webhook { shape, .. } => body(*shape, org_id, stream_id, first, last, events),
+        Destination::Syslog { .. } => syslog_frames(events),
+    }
+}
+
+/// RFC 5424 messages, each framed by octet counting (RFC 6587: its length
+/// in decimal, a space, the message): facility 13 (log audit), severity 6
+/// (informational), the event's time, `activity-gateway` as the host and
+/// the app, no process id, `activity` as the message id, no structured
+/// data, and the event's JSON as the message.
+pub fn syslog_frames(events: &[(i64, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(events.iter().map(|(_, e)| e.len() + 96).sum());
+    for (ts, event) in events {
+        let head = format!(
+            "<110>1 {} activity-gateway activity-gateway - activity - ",
+            crate::domain::time::format_micros(*ts)
+        );
+        out.extend_from_slice(
+            itoa::Buffer::new()
+                .format(head.len() + event.len())
+                .as_bytes(),
+        );
+        out.push(b' ');
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(event);
+    }
+    out
+}
+
 /// The body of one delivery of `events` (their timestamps and JSON, in log
-/// order) in the destination's request shape.
+/// order) in a webhook's request shape.
 pub fn body(
     shape: WebhookShape,
     org_id: &str,
@@ -144,7 +184,7 @@ pub fn datadog_body(org_id: &str, stream_id: &str, events: &[(i64, Vec<u8>)]) ->
 /// "stream_id", "tree_size", "checkpoint"}` (the signed note); for Splunk
 /// and Datadog, that object as one event.
 pub fn checkpoint_body(
-    shape: WebhookShape,
+    destination: &Destination,
     org_id: &str,
     stream_id: &str,
     tree_size: i64,
@@ -158,43 +198,38 @@ pub fn checkpoint_body(
         "checkpoint": note,
     });
     let bytes = serde_json::to_vec(&checkpoint).unwrap_or_default();
-    match shape {
-        WebhookShape::Standard => bytes,
-        other => body(
-            other,
-            org_id,
-            stream_id,
-            0,
-            0,
-            &[(crate::domain::time::now_micros(), bytes)],
-        ),
+    one_object(destination, org_id, stream_id, bytes)
+}
+
+/// One JSON object as its own delivery: the whole body of a Standard
+/// Webhooks delivery, one event for Splunk and Datadog, one message for
+/// syslog.
+fn one_object(destination: &Destination, org_id: &str, stream_id: &str, bytes: Vec<u8>) -> Vec<u8> {
+    let now = crate::domain::time::now_micros();
+    match destination {
+        Destination::Webhook {
+            shape: WebhookShape::Standard,
+            ..
+        } => bytes,
+        other => delivery(other, org_id, stream_id, 0, 0, &[(now, bytes)]),
     }
 }
 
-/// The body of a test delivery (`testLogStream`): no events for a
-/// Standard Webhooks destination; for Splunk and Datadog, which take events
-/// only, one event of `"type": "activity.test"`.
-pub fn test_body(shape: WebhookShape, org_id: &str, stream_id: &str) -> Vec<u8> {
+/// The body of a test delivery (`testLogStream`): `{"type":
+/// "activity.test", ..., "events": []}` as one object ([`one_object`]).
+pub fn test_body(destination: &Destination, org_id: &str, stream_id: &str) -> Vec<u8> {
     let test = serde_json::json!({
         "type": "activity.test",
         "org_id": org_id,
         "stream_id": stream_id,
         "events": [],
     });
-    match shape {
-        WebhookShape::Standard => serde_json::to_vec(&test).unwrap_or_default(),
-        other => body(
-            other,
-            org_id,
-            stream_id,
-            0,
-            0,
-            &[(
-                crate::domain::time::now_micros(),
-                serde_json::to_vec(&test).unwrap_or_default(),
-            )],
-        ),
-    }
+    one_object(
+        destination,
+        org_id,
+        stream_id,
+        serde_json::to_vec(&test).unwrap_or_default(),
+    )
 }
 
 #[cfg(test)]

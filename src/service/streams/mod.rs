@@ -89,7 +89,15 @@ impl WebhookShape {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Destination {
-    Webhook { url: String, shape: WebhookShape },
+    Webhook {
+        url: String,
+        shape: WebhookShape,
+    },
+    /// RFC 5424 messages over TCP, framed by octet counting (RFC 6587).
+    Syslog {
+        host: String,
+        port: u16,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +145,13 @@ pub struct WebhookInput {
     pub shape: WebhookShape,
 }
 
+/// A syslog destination as asked for.
+#[derive(Debug, Clone)]
+pub struct SyslogInput {
+    pub host: String,
+    pub port: i64,
+}
+
 /// A stream as asked for, before it is checked. Exactly one destination.
 #[derive(Debug, Clone)]
 pub struct StreamInput {
@@ -145,6 +160,7 @@ pub struct StreamInput {
     pub filter: ActivityFilter,
     pub start: Start,
     pub webhook: Option<WebhookInput>,
+    pub syslog: Option<SyslogInput>,
 }
 
 /// What an update may change: `None` leaves a field as it is.
@@ -279,8 +295,8 @@ pub async fn create(
     let mut problems = Vec::new();
     let name = checked_name(&input.name, &mut problems);
     problems.extend(input.filter.validate(&["input", "filter"]));
-    let (destination, secret) = match input.webhook {
-        Some(webhook) => {
+    let (destination, secret) = match (input.webhook, input.syslog) {
+        (Some(webhook), None) => {
             let url = checked_url(
                 &webhook.url,
                 webhook.shape,
@@ -296,11 +312,15 @@ pub async fn create(
                 secret,
             )
         }
-        None => {
+        (None, Some(syslog)) => {
+            let destination = checked_syslog(&syslog, settings.allow_private, &mut problems);
+            (destination, String::new())
+        }
+        _ => {
             problems.push(InvalidInput::new(
                 &["input"],
                 "missing_destination",
-                "A stream needs exactly one destination: webhook",
+                "A stream needs exactly one destination: webhook or syslog",
                 serde_json::Value::Null,
             ));
             return Err(AppError::Invalid(problems));
@@ -563,6 +583,62 @@ fn checked_url(
         refuse("private_target", why);
     }
     url.to_string()
+}
+
+/// The longest syslog host name, in bytes (a DNS name's limit).
+const MAX_HOST_BYTES: usize = 253;
+
+fn checked_syslog(
+    syslog: &SyslogInput,
+    allow_private: bool,
+    problems: &mut Vec<InvalidInput>,
+) -> Destination {
+    let host = syslog
+        .host
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let valid_name = !host.is_empty()
+        && host.len() <= MAX_HOST_BYTES
+        && (host.parse::<std::net::IpAddr>().is_ok()
+            || host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }));
+    if !valid_name {
+        problems.push(InvalidInput::new(
+            &["input", "syslog", "host"],
+            "host_invalid",
+            format!("host should be a DNS name or an IP address of at most {MAX_HOST_BYTES} bytes"),
+            syslog.host.as_str(),
+        ));
+    } else if let Some(why) = target::refusal(host, allow_private) {
+        problems.push(InvalidInput::new(
+            &["input", "syslog", "host"],
+            "private_target",
+            why,
+            syslog.host.as_str(),
+        ));
+    }
+    let port = u16::try_from(syslog.port).ok().filter(|p| *p > 0);
+    if port.is_none() {
+        problems.push(
+            InvalidInput::new(
+                &["input", "syslog", "port"],
+                "port_range",
+                "port should be from 1 to 65535",
+                syslog.port,
+            )
+            .with_ctx(serde_json::json!({ "ge": 1, "le": 65535 })),
+        );
+    }
+    Destination::Syslog {
+        host: host.to_ascii_lowercase(),
+        port: port.unwrap_or(0),
+    }
 }
 
 /// The secret checked for the shape; an invalid one is never echoed back.
