@@ -486,16 +486,19 @@ async fn set_status(
     id: &str,
     status: StreamStatus,
 ) -> AppResult<Stream> {
-    // Any change of status ends the lease: a paused stream has no
-    // deliverer, and a resumed one is claimed afresh (with a new token).
+    // A change of status ends the lease: a paused stream has no deliverer,
+    // and a resumed one is claimed afresh (with a new token). Resuming an
+    // active stream changes nothing.
     let done = db
         .execute_raw(statement(
             db,
-            "UPDATE log_streams SET status = ?, lease_until = 0, updated_at = ?, \
+            "UPDATE log_streams SET lease_until = CASE WHEN status <> ? THEN 0 ELSE lease_until END, \
+               status = ?, updated_at = ?, \
                failing_since = CASE WHEN ? THEN NULL ELSE failing_since END, \
                alerted = CASE WHEN ? THEN FALSE ELSE alerted END \
              WHERE id = ? AND org_id = ?",
             vec![
+                status.as_str().into(),
                 status.as_str().into(),
                 now_micros().into(),
                 (status == StreamStatus::Active).into(),
