@@ -133,6 +133,7 @@ pub struct StreamIdArgs {
 pub struct StreamCreateArgs {
     #[command(flatten)]
     pub org: StreamOrgArgs,
+    /// The stream's name, unique in the org.
     #[arg(long)]
     pub name: String,
     /// The webhook's URL.
@@ -142,6 +143,7 @@ pub struct StreamCreateArgs {
     /// Datadog API key); better from the environment than the command line.
     #[arg(long, env = "ACTIVITY_GATEWAY_STREAM_SECRET", hide_env_values = true)]
     pub secret: String,
+    /// The webhook's request shape: Standard Webhooks, Splunk HEC or Datadog.
     #[arg(long, value_enum, default_value = "standard")]
     pub shape: StreamShapeArg,
     /// How events are written: the REST shape, or OCSF API Activity.

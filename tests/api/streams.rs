@@ -35,18 +35,21 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// The receiver's Splunk HEC token and Datadog API key.
 const TOKEN: &str = "3f1c9e2a-hec-and-dd-token";
 
-/// The receiver, running until dropped.
-struct Receiver {
-    child: std::process::Child,
-    base: String,
-    client: reqwest::Client,
+/// A process of the test's, killed when dropped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The receiver, running until dropped.
+struct Receiver {
+    _process: Running,
+    base: String,
+    client: reqwest::Client,
 }
 
 /// What the receiver got.
@@ -93,7 +96,7 @@ impl Receiver {
             .unwrap();
         assert_eq!(line.trim(), format!("listening {port}"));
         Receiver {
-            child,
+            _process: Running(child),
             base: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
         }
@@ -1210,17 +1213,10 @@ async fn an_ocsf_stream_delivers_api_activity_in_log_order(db: TestDb) {
 /// Debian's rsyslog on a free port, writing each message's text (the
 /// event's JSON) to a file, one per line; stopped when dropped.
 struct Rsyslog {
-    child: std::process::Child,
+    _process: Running,
     port: u16,
     out: std::path::PathBuf,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Rsyslog {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Rsyslog {
@@ -1259,7 +1255,7 @@ impl Rsyslog {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Rsyslog {
-            child,
+            _process: Running(child),
             port,
             out,
             _dir: dir,
