@@ -670,17 +670,56 @@ fn checked_secret(shape: WebhookShape, secret: &str, problems: &mut Vec<InvalidI
             }
         }
         WebhookShape::Standard => {
+            use base64::engine::{general_purpose, DecodePaddingMode, GeneralPurpose};
             use base64::Engine as _;
+            // Padded or not, as Standard Webhooks libraries take either;
+            // stored padded, as the signing crate reads it.
+            let tolerant = GeneralPurpose::new(
+                &base64::alphabet::STANDARD,
+                general_purpose::PAD.with_decode_padding_mode(DecodePaddingMode::Indifferent),
+            );
             let key = secret
                 .strip_prefix("whsec_")
-                .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok());
-            match key {
-                Some(key) if (24..=64).contains(&key.len()) => {}
-                _ => problems.push(refuse(
-                    "secret should be a Standard Webhooks secret: whsec_ and the base64 of 24 to 64 random bytes",
-                )),
-            }
+                .and_then(|b64| tolerant.decode(b64).ok());
+            return match key {
+                Some(key) if (24..=64).contains(&key.len()) => {
+                    format!("whsec_{}", general_purpose::STANDARD.encode(key))
+                }
+                _ => {
+                    problems.push(refuse(
+                        "secret should be a Standard Webhooks secret: whsec_ and the base64 of 24 to 64 random bytes",
+                    ));
+                    String::new()
+                }
+            };
         }
     }
     secret.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_secrets_are_taken_padded_or_not_and_kept_padded() {
+        let mut problems = Vec::new();
+        // 25 bytes: base64 with two padding characters.
+        let padded = "whsec_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBw==";
+        let unpadded = padded.trim_end_matches('=');
+        for given in [padded, unpadded] {
+            assert_eq!(
+                checked_secret(WebhookShape::Standard, given, &mut problems),
+                padded
+            );
+        }
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(standardwebhooks::Webhook::new(padded).is_ok());
+        for bad in ["BwcHBwcH", "whsec_not base64", "whsec_BwcH", ""] {
+            let mut problems = Vec::new();
+            checked_secret(WebhookShape::Standard, bad, &mut problems);
+            assert_eq!(problems.len(), 1, "{bad}");
+            assert_eq!(problems[0].input, "[redacted]");
+        }
+    }
 }
