@@ -28,6 +28,7 @@ on_both_backends!(
     an_org_whose_destinations_hang_does_not_hold_up_another_org,
     an_ocsf_stream_delivers_api_activity_in_log_order,
     a_syslog_stream_reaches_rsyslog_in_order,
+    two_renames_to_one_name_at_once_end_in_one_name_taken,
 );
 
 /// A Standard Webhooks secret (`whsec_` and base64 of 32 bytes).
@@ -1369,4 +1370,42 @@ async fn a_syslog_stream_reaches_rsyslog_in_order(db: TestDb) {
         body["errors"][0]["extensions"]["details"]["detail"][0]["type"], "missing_destination",
         "{body}"
     );
+}
+
+/// Renames racing for one name: one wins, the other is told the name is
+/// taken (never a 500), every time.
+async fn two_renames_to_one_name_at_once_end_in_one_name_taken(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, streaming()).await;
+    let hook = webhook("http://127.0.0.1:9/hook");
+    let a = create(&app, &key, json!({ "name": "a", "webhook": hook })).await;
+    let b = create(&app, &key, json!({ "name": "b", "webhook": hook })).await;
+    const RENAME: &str = "mutation($id: ID!, $name: String!) { updateLogStream(id: $id, input: { name: $name }) { name } }";
+    for round in 0..5 {
+        let name = format!("same {round}");
+        let (first, second) = tokio::join!(
+            gql(&app, &key, RENAME, json!({ "id": a, "name": name })),
+            gql(&app, &key, RENAME, json!({ "id": b, "name": name })),
+        );
+        let outcomes: Vec<String> = [first, second]
+            .iter()
+            .map(|body| {
+                match body["errors"][0]["extensions"]["details"]["detail"][0]["type"].as_str() {
+                    Some(kind) => kind.to_owned(),
+                    None => {
+                        assert_eq!(
+                            body["data"]["updateLogStream"]["name"],
+                            name.as_str(),
+                            "{body}"
+                        );
+                        "renamed".to_owned()
+                    }
+                }
+            })
+            .collect();
+        let mut sorted = outcomes.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["name_taken", "renamed"], "{outcomes:?}");
+    }
 }

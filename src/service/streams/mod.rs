@@ -387,7 +387,8 @@ pub async fn create(
             now.into(),
         ],
     ))
-    .await?;
+    .await
+    .map_err(|e| unique_name(e, &name))?;
     txn.commit().await?;
     tracing::info!(org = %org_id, stream = %id, "log stream created");
     get(db, org_id, &id).await
@@ -425,6 +426,7 @@ pub async fn update(
         return Err(name_taken(&name));
     }
     let format = change.format.unwrap_or(current.format);
+    let taken_name = name.clone();
     db.execute_raw(statement(
         db,
         "UPDATE log_streams SET name = ?, format = ?, filter = ?, updated_at = ? WHERE id = ? AND org_id = ?",
@@ -439,8 +441,18 @@ pub async fn update(
             org_id.into(),
         ],
     ))
-    .await?;
+    .await
+    .map_err(|e| unique_name(e, &taken_name))?;
     get(db, org_id, id).await
+}
+
+/// A write that lost a race for a name to another (the check before it
+/// passed for both): the name is taken, as the check would have said.
+fn unique_name(e: sea_orm::DbErr, name: &str) -> AppError {
+    match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => name_taken(name),
+        _ => e.into(),
+    }
 }
 
 /// Deletes a stream; a batch in flight may still arrive, nothing after it.
