@@ -237,6 +237,7 @@ pub async fn streams(command: crate::config::StreamsCommand) -> anyhow::Result<(
                         StreamShapeArg::Datadog => streams::WebhookShape::Datadog,
                     },
                 }),
+                s3: None,
                 syslog: None,
             };
             let settings = a.streams.settings();

@@ -60,6 +60,21 @@ pub struct WebhookDestinationInput {
     pub shape: WebhookShape,
 }
 
+/// An S3-compatible bucket: one gzip NDJSON object per batch, named
+/// `{prefix}/{org_id}/{yyyy}/{mm}/{dd}/{hh}/{first}-{last}.ndjson.gz`.
+/// `endpoint` is the S3 API's base URL (AWS's own, by region, when absent;
+/// requests are path-style); `region` defaults to `us-east-1`. The secret
+/// access key is never returned.
+#[derive(InputObject)]
+pub struct S3DestinationInput {
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub prefix: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
 /// A syslog collector: RFC 5424 messages over TCP, framed by octet
 /// counting (RFC 6587).
 #[derive(InputObject)]
@@ -79,6 +94,7 @@ pub struct LogStreamInput {
     #[graphql(default_with = "LogStreamStart::Now")]
     pub start_at: LogStreamStart,
     pub webhook: Option<WebhookDestinationInput>,
+    pub s3: Option<S3DestinationInput>,
     pub syslog: Option<SyslogDestinationInput>,
 }
 
@@ -93,7 +109,7 @@ pub struct LogStreamUpdateInput {
 /// Where a stream delivers (never its secret).
 #[derive(SimpleObject)]
 pub struct LogStreamDestination {
-    /// `webhook` or `syslog`.
+    /// `webhook`, `s3` or `syslog`.
     pub kind: String,
     /// A webhook's URL.
     pub url: Option<String>,
@@ -103,6 +119,30 @@ pub struct LogStreamDestination {
     pub host: Option<String>,
     /// A syslog collector's port.
     pub port: Option<i32>,
+    /// An S3 destination's endpoint (absent for AWS's own).
+    pub endpoint: Option<String>,
+    pub bucket: Option<String>,
+    /// The prefix of an S3 destination's object names (empty for none).
+    pub prefix: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+}
+
+impl LogStreamDestination {
+    fn of_kind(kind: &str) -> Self {
+        Self {
+            kind: kind.into(),
+            url: None,
+            shape: None,
+            host: None,
+            port: None,
+            endpoint: None,
+            bucket: None,
+            prefix: None,
+            region: None,
+            access_key_id: None,
+        }
+    }
 }
 
 /// A stream of the org's events to a destination of its own, and how it is doing.
@@ -135,22 +175,32 @@ impl From<streams::Stream> for LogStream {
     fn from(s: streams::Stream) -> Self {
         let destination = match s.destination {
             streams::Destination::Webhook { url, shape } => LogStreamDestination {
-                kind: "webhook".into(),
                 url: Some(url),
                 shape: Some(match shape {
                     streams::WebhookShape::Standard => WebhookShape::Standard,
                     streams::WebhookShape::SplunkHec => WebhookShape::SplunkHec,
                     streams::WebhookShape::Datadog => WebhookShape::Datadog,
                 }),
-                host: None,
-                port: None,
+                ..LogStreamDestination::of_kind("webhook")
             },
             streams::Destination::Syslog { host, port } => LogStreamDestination {
-                kind: "syslog".into(),
-                url: None,
-                shape: None,
                 host: Some(host),
                 port: Some(i32::from(port)),
+                ..LogStreamDestination::of_kind("syslog")
+            },
+            streams::Destination::S3 {
+                endpoint,
+                bucket,
+                prefix,
+                region,
+                access_key_id,
+            } => LogStreamDestination {
+                endpoint,
+                bucket: Some(bucket),
+                prefix: Some(prefix),
+                region: Some(region),
+                access_key_id: Some(access_key_id),
+                ..LogStreamDestination::of_kind("s3")
             },
         };
         Self {
@@ -238,6 +288,14 @@ impl StreamMutations {
                     WebhookShape::SplunkHec => streams::WebhookShape::SplunkHec,
                     WebhookShape::Datadog => streams::WebhookShape::Datadog,
                 },
+            }),
+            s3: input.s3.map(|s| streams::S3Input {
+                endpoint: s.endpoint,
+                bucket: s.bucket,
+                prefix: s.prefix,
+                region: s.region,
+                access_key_id: s.access_key_id,
+                secret_access_key: s.secret_access_key,
             }),
             syslog: input.syslog.map(|s| streams::SyslogInput {
                 host: s.host,

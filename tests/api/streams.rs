@@ -29,6 +29,9 @@ on_both_backends!(
     an_ocsf_stream_delivers_api_activity_in_log_order,
     a_syslog_stream_reaches_rsyslog_in_order,
     two_renames_to_one_name_at_once_end_in_one_name_taken,
+    an_s3_stream_writes_gzip_ndjson_objects_read_back_in_order,
+    bad_s3_destinations_are_refused_with_limits_at_their_edge,
+    an_s3_stream_waits_out_an_unreachable_server_and_loses_nothing,
 );
 
 /// A Standard Webhooks secret (`whsec_` and base64 of 32 bytes).
@@ -1299,14 +1302,14 @@ async fn a_syslog_stream_reaches_rsyslog_in_order(db: TestDb) {
     )
     .await;
     assert_eq!(test["data"]["testLogStream"]["delivered"], true, "{test}");
-    ingest(&app, &key, 5_000, "stream.syslog").await;
+    ingest(&app, &key, 100_000, "stream.syslog").await;
     let expected: Vec<i64> = db
         .log_indexes("org_acme")
         .await
         .into_iter()
         .filter(|i| *i >= from)
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let messages = rsyslog.messages();
         let mut seen = HashSet::new();
@@ -1408,4 +1411,486 @@ async fn two_renames_to_one_name_at_once_end_in_one_name_taken(db: TestDb) {
         sorted.sort();
         assert_eq!(sorted, ["name_taken", "renamed"], "{outcomes:?}");
     }
+}
+
+/// moto's S3 API server, running until dropped; objects are made and read
+/// back with boto3 (`tests/receivers/s3.py`).
+struct S3Server {
+    _process: Running,
+    endpoint: String,
+}
+
+impl S3Server {
+    async fn start() -> S3Server {
+        Self::start_on(crate::common::free_port()).await
+    }
+
+    async fn start_on(port: u16) -> S3Server {
+        let bin = python_tools();
+        let child = std::process::Command::new(bin.join("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server runs (tests/conformance/requirements.txt)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "moto_server did not listen");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        S3Server {
+            _process: Running(child),
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn boto(&self, command: &str, bucket: &str) -> Value {
+        let out = std::process::Command::new(python_tools().join("python"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/receivers/s3.py"
+            ))
+            .args([self.endpoint.as_str(), command, bucket])
+            .output()
+            .expect("the S3 reader runs");
+        assert!(
+            out.status.success(),
+            "s3.py {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Every object of the bucket, in key order: (key, its lines).
+    fn objects(&self, bucket: &str) -> Vec<(String, Vec<Value>)> {
+        let read = self.boto("read", bucket);
+        read["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                assert_eq!(o["newline_ended"], true, "{o}");
+                (
+                    o["key"].as_str().unwrap().to_owned(),
+                    o["lines"].as_array().unwrap().clone(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn s3_destination(endpoint: &str, bucket: &str) -> Value {
+    json!({
+        "endpoint": endpoint,
+        "bucket": bucket,
+        "prefix": "/logs/acme/",
+        "accessKeyId": "AKIATESTSTREAMS",
+        "secretAccessKey": S3_SECRET,
+    })
+}
+
+const S3_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+/// A stream to a bucket that does not exist yet fails with S3's answer kept
+/// and delivers nothing; once the bucket is made and the stream resumed,
+/// every one of 100,000 events arrives in gzip NDJSON objects named by org, hour and log
+/// index range, in log order, and the checkpoint and a test delivery too.
+async fn an_s3_stream_writes_gzip_ndjson_objects_read_back_in_order(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, streaming()).await;
+    let s3 = S3Server::start().await;
+    let from = db.log_indexes("org_acme").await.len() as i64;
+    let body = gql(
+        &app,
+        &key,
+        "mutation($input: LogStreamInput!) { createLogStream(input: $input) \
+           { id destination { kind endpoint bucket prefix region accessKeyId } } }",
+        json!({ "input": { "name": "bucket", "s3": s3_destination(&s3.endpoint, "audit-trail") } }),
+    )
+    .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let created = &body["data"]["createLogStream"];
+    assert_eq!(
+        created["destination"],
+        json!({ "kind": "s3", "endpoint": s3.endpoint, "bucket": "audit-trail",
+                "prefix": "logs/acme", "region": "us-east-1", "accessKeyId": "AKIATESTSTREAMS" })
+    );
+    assert!(!body.to_string().contains(S3_SECRET));
+    let id = created["id"].as_str().unwrap().to_owned();
+    ingest(&app, &key, 100_000, "stream.s3").await;
+    // No bucket: S3 answers 404 NoSuchBucket, a refusal, kept.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let failing = loop {
+        let s = stream(&app, &key, &id).await;
+        if s["status"] == "FAILING" {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "never failing: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let why = failing["lastError"].as_str().unwrap();
+    assert!(why.contains("404") && why.contains("NoSuchBucket"), "{why}");
+    assert!(!why.contains(S3_SECRET), "{why}");
+    assert_eq!(failing["deliveredTotal"], 0);
+    assert_eq!(failing["nextLogIndex"], from);
+    s3.boto("create", "audit-trail");
+    let body = gql(
+        &app,
+        &key,
+        "mutation($id: ID!) { resumeLogStream(id: $id) { status } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["resumeLogStream"]["status"], "ACTIVE",
+        "{body}"
+    );
+    let expected: Vec<i64> = db
+        .log_indexes("org_acme")
+        .await
+        .into_iter()
+        .filter(|i| *i >= from)
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let s = stream(&app, &key, &id).await;
+        if s["lagEvents"] == 0 && s["deliveredTotal"] == expected.len() {
+            assert_eq!(s["status"], "ACTIVE");
+            assert!(s["lastError"].is_null(), "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not caught up: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut arrived = Vec::new();
+    let mut seen = HashSet::new();
+    let mut actions = std::collections::BTreeMap::<String, usize>::new();
+    let objects = s3.objects("audit-trail");
+    // (A checkpoint signed meanwhile is looked at below.)
+    for (object, lines) in objects.iter().filter(|(k, _)| !k.contains("/checkpoints/")) {
+        let (first, last) = object_range("logs/acme/org_acme", object)
+            .unwrap_or_else(|| panic!("object name {object}"));
+        let indexes: Vec<i64> = lines
+            .iter()
+            .map(|l| l["log_index"].as_i64().unwrap())
+            .collect();
+        assert_eq!(indexes.first(), Some(&first), "{object}");
+        assert_eq!(indexes.last(), Some(&last), "{object}");
+        assert!(indexes.windows(2).all(|w| w[0] < w[1]), "{object}");
+        for line in lines {
+            assert_eq!(line["org_id"], "org_acme");
+            if seen.insert(line["id"].as_str().unwrap().to_owned()) {
+                arrived.push(line["log_index"].as_i64().unwrap());
+                *actions
+                    .entry(line["action"].as_str().unwrap().into())
+                    .or_default() += 1;
+            }
+        }
+    }
+    assert!(objects.len() >= 100, "batches of at most 1,000 events");
+    assert_eq!(arrived, expected, "every event once, in log order");
+    // The refusal was recorded in the org's log, and streamed after the events.
+    assert_eq!(
+        actions,
+        [
+            ("stream.s3".to_owned(), 100_000),
+            ("log_stream.refused".to_owned(), 1)
+        ]
+        .into()
+    );
+    // The log's checkpoint lands beside the events it covers.
+    let body = gql(
+        &app,
+        &key,
+        "{ org(id: \"org_acme\") { checkpoint { treeSize note } } }",
+        json!({}),
+    )
+    .await;
+    let checkpoint = body["data"]["org"]["checkpoint"].clone();
+    let size = checkpoint["treeSize"].as_i64().unwrap();
+    let wanted = format!("logs/acme/org_acme/checkpoints/{size:020}.ndjson.gz");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let objects = s3.objects("audit-trail");
+        if let Some((_, lines)) = objects.iter().find(|(k, _)| *k == wanted) {
+            assert_eq!(lines.len(), 1);
+            assert_eq!(lines[0]["type"], "log.checkpoint");
+            assert_eq!(lines[0]["tree_size"], size);
+            assert_eq!(lines[0]["checkpoint"], checkpoint["note"]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no {wanted} in the bucket");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let body = gql(
+        &app,
+        &key,
+        "mutation($id: ID!) { testLogStream(id: $id) { delivered error } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["testLogStream"],
+        json!({ "delivered": true, "error": null })
+    );
+    let tests: Vec<_> = s3
+        .objects("audit-trail")
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("logs/acme/org_acme/tests/"))
+        .collect();
+    assert_eq!(tests.len(), 1);
+    assert_eq!(tests[0].1[0]["type"], "activity.test");
+    // The secret access key is sealed at rest.
+    let rows = db
+        .rows("SELECT destination, secret_sealed FROM log_streams", vec![])
+        .await;
+    for i in 0..2 {
+        let text: String = rows[0].try_get_by_index(i).unwrap();
+        assert!(!text.contains(S3_SECRET), "in clear at rest: {text}");
+    }
+}
+
+/// The log index range of an object named
+/// `{prefix}/{yyyy}/{mm}/{dd}/{hh}/{first:020}-{last:020}.ndjson.gz`.
+fn object_range(prefix: &str, name: &str) -> Option<(i64, i64)> {
+    let rest = name.strip_prefix(prefix)?.strip_prefix('/')?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [y, m, d, h, file] = parts.as_slice() else {
+        return None;
+    };
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let (first, last) = file.strip_suffix(".ndjson.gz")?.split_once('-')?;
+    let shaped = digits(y, 4) && digits(m, 2) && digits(d, 2) && digits(h, 2);
+    (shaped && digits(first, 20) && digits(last, 20))
+        .then(|| Some((first.parse().ok()?, last.parse().ok()?)))?
+}
+
+async fn bad_s3_destinations_are_refused_with_limits_at_their_edge(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let strict = TestApp::spawn(&db.db).await;
+    let good = json!({ "bucket": "audit-trail", "accessKeyId": "AKIA1", "secretAccessKey": "s" });
+    let with = |field: &str, value: Value| {
+        let mut s3 = good.clone();
+        s3[field] = value;
+        s3
+    };
+    let prefix_at_edge = vec!["p"; 256].join("/");
+    assert_eq!(prefix_at_edge.len(), 511);
+    for (s3, field, kind) in [
+        (with("bucket", json!("ab")), "bucket", "bucket_invalid"),
+        (
+            with("bucket", json!("a".repeat(64))),
+            "bucket",
+            "bucket_invalid",
+        ),
+        (with("bucket", json!("Audit")), "bucket", "bucket_invalid"),
+        (with("bucket", json!("-audit")), "bucket", "bucket_invalid"),
+        (
+            with("bucket", json!("192.168.1.1")),
+            "bucket",
+            "bucket_invalid",
+        ),
+        (with("prefix", json!("a/../b")), "prefix", "prefix_invalid"),
+        (with("prefix", json!("a//b")), "prefix", "prefix_invalid"),
+        (with("prefix", json!("a b")), "prefix", "prefix_invalid"),
+        (
+            with("prefix", json!("p".repeat(513))),
+            "prefix",
+            "prefix_invalid",
+        ),
+        (with("region", json!("US East")), "region", "region_invalid"),
+        (
+            with("accessKeyId", json!("")),
+            "accessKeyId",
+            "access_key_invalid",
+        ),
+        (
+            with("accessKeyId", json!("k".repeat(129))),
+            "accessKeyId",
+            "access_key_invalid",
+        ),
+        (
+            with("secretAccessKey", json!("")),
+            "secretAccessKey",
+            "secret_invalid",
+        ),
+        (
+            with("secretAccessKey", json!("s".repeat(1025))),
+            "secretAccessKey",
+            "secret_invalid",
+        ),
+        (
+            with("endpoint", json!("http://s3.example.com")),
+            "endpoint",
+            "url_scheme",
+        ),
+        (
+            with("endpoint", json!("https://10.0.0.1:9000")),
+            "endpoint",
+            "private_target",
+        ),
+        (
+            with("endpoint", json!("https://169.254.169.254")),
+            "endpoint",
+            "private_target",
+        ),
+        (
+            with("endpoint", json!("https://localhost:9000")),
+            "endpoint",
+            "private_target",
+        ),
+        (
+            with("endpoint", json!("https://s3.example.com/?x=1")),
+            "endpoint",
+            "url_query",
+        ),
+        (
+            with("endpoint", json!("https://u:p@s3.example.com")),
+            "endpoint",
+            "url_credentials",
+        ),
+        (
+            with("endpoint", json!("not a url")),
+            "endpoint",
+            "url_parsing",
+        ),
+    ] {
+        let body = gql(
+            &strict,
+            &key,
+            CREATE,
+            json!({ "input": { "name": "edge", "s3": s3 } }),
+        )
+        .await;
+        let problem = &body["errors"][0]["extensions"]["details"]["detail"][0];
+        assert_eq!(problem["type"], kind, "{s3}: {body}");
+        assert_eq!(
+            problem["loc"],
+            json!(["input", "s3", field]),
+            "{s3}: {body}"
+        );
+        assert!(
+            !body.to_string().contains(&"s".repeat(1025)),
+            "the secret is not echoed"
+        );
+    }
+    // At the edges, taken (AWS's own endpoint when none is given).
+    for (n, s3) in [
+        with("bucket", json!("abc")),
+        with("bucket", json!("a".repeat(63))),
+        with("prefix", json!(prefix_at_edge)),
+        with("accessKeyId", json!("k".repeat(128))),
+        with("secretAccessKey", json!("s".repeat(1024))),
+        with("endpoint", json!("https://s3.example.com/")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = gql(
+            &strict,
+            &key,
+            CREATE,
+            json!({ "input": { "name": format!("edge {n}"), "s3": s3 } }),
+        )
+        .await;
+        assert!(body["errors"].is_null(), "{s3}: {body}");
+    }
+    let body = gql(
+        &strict,
+        &key,
+        "{ org(id: \"org_acme\") { logStreams { name destination { kind endpoint bucket prefix region } } } }",
+        json!({}),
+    )
+    .await;
+    let streams = body["data"]["org"]["logStreams"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(streams.len(), 6, "{body}");
+    assert_eq!(streams[0]["destination"]["endpoint"], Value::Null);
+    assert_eq!(streams[0]["destination"]["region"], "us-east-1");
+    assert_eq!(
+        streams[5]["destination"]["endpoint"],
+        "https://s3.example.com"
+    );
+    // Two destinations at once is not one destination.
+    let body = gql(
+        &strict,
+        &key,
+        CREATE,
+        json!({ "input": { "name": "both", "s3": good, "webhook": webhook("https://hooks.example.com/") } }),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"]["detail"][0]["type"], "missing_destination",
+        "{body}"
+    );
+}
+
+/// While nothing answers at the endpoint the stream keeps its cursor, says
+/// why in `lastError` and tries again; once the server is up, everything
+/// from the cursor arrives, in order.
+async fn an_s3_stream_waits_out_an_unreachable_server_and_loses_nothing(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn_with(&db.db, streaming()).await;
+    let port = crate::common::free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let from = db.log_indexes("org_acme").await.len() as i64;
+    let id = create(
+        &app,
+        &key,
+        json!({ "name": "later", "s3": s3_destination(&endpoint, "later") }),
+    )
+    .await;
+    ingest(&app, &key, 1_500, "stream.s3").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = stream(&app, &key, &id).await;
+        if let Some(why) = s["lastError"].as_str() {
+            assert!(why.contains("later/"), "names the object: {why}");
+            assert_eq!(
+                s["status"], "ACTIVE",
+                "a network failure is tried again: {s}"
+            );
+            assert_eq!(s["nextLogIndex"], from);
+            assert_eq!(s["deliveredTotal"], 0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failure noted: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let s3 = S3Server::start_on(port).await;
+    s3.boto("create", "later");
+    let expected: Vec<i64> = db
+        .log_indexes("org_acme")
+        .await
+        .into_iter()
+        .filter(|i| *i >= from)
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let s = stream(&app, &key, &id).await;
+        if s["lagEvents"] == 0 {
+            assert!(s["lastError"].is_null(), "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not caught up: {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut seen = HashSet::new();
+    let arrived: Vec<i64> = s3
+        .objects("later")
+        .iter()
+        .filter(|(k, _)| !k.contains("/checkpoints/"))
+        .flat_map(|(_, lines)| lines.clone())
+        .filter(|l| seen.insert(l["id"].as_str().unwrap().to_owned()))
+        .map(|l| l["log_index"].as_i64().unwrap())
+        .collect();
+    assert_eq!(arrived, expected);
 }

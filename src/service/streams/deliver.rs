@@ -119,7 +119,7 @@ struct Position {
 }
 
 /// How one delivery attempt ended.
-enum Sent {
+pub(super) enum Sent {
     Acknowledged,
     /// Worth trying again: the network, a timeout, 408, 429 or 5xx.
     Retry {
@@ -282,9 +282,8 @@ async fn test_with(
     let secret = settings
         .key
         .open(stream_id, &row.try_get_by_index::<String>(1)?)?;
-    let body = encode::test_body(&destination, org_id, stream_id);
-    let message_id = format!("{stream_id}_test_{}", uuid::Uuid::now_v7().simple());
-    let sent = send(client, settings, &destination, &secret, &message_id, body).await;
+    let parcel = encode::test_parcel(&destination, org_id, stream_id);
+    let sent = send(client, settings, &destination, &secret, &parcel).await;
     Ok(match sent {
         Sent::Acknowledged => TestOutcome {
             delivered: true,
@@ -461,7 +460,7 @@ async fn deliver(inner: &Inner, claim: Claim) -> AppResult<()> {
         if !written.is_empty() {
             let first = first.unwrap_or(at.next_index);
             let last = last.unwrap_or(first);
-            let body = encode::delivery(
+            let parcel = encode::batch_parcel(
                 &claim.destination,
                 &claim.org_id,
                 &claim.id,
@@ -469,8 +468,7 @@ async fn deliver(inner: &Inner, claim: Claim) -> AppResult<()> {
                 last,
                 &written,
             );
-            let message_id = format!("{}_{first}_{last}", claim.id);
-            match send_until_taken(inner, &claim, &secret, &message_id, body).await? {
+            match send_until_taken(inner, &claim, &secret, &parcel).await? {
                 Outcome::Delivered => {}
                 Outcome::Stopped => return Ok(()),
                 Outcome::Refused(why) => return refuse(inner, &claim, &why).await,
@@ -533,9 +531,9 @@ async fn deliver_checkpoint(
     };
     let size: i64 = row.try_get_by_index(0)?;
     let note: String = row.try_get_by_index(1)?;
-    let body = encode::checkpoint_body(&claim.destination, &claim.org_id, &claim.id, size, &note);
-    let message_id = format!("{}_checkpoint_{size}", claim.id);
-    let outcome = send_until_taken(inner, claim, secret, &message_id, body).await?;
+    let parcel =
+        encode::checkpoint_parcel(&claim.destination, &claim.org_id, &claim.id, size, &note);
+    let outcome = send_until_taken(inner, claim, secret, &parcel).await?;
     if matches!(outcome, Outcome::Delivered) {
         db.execute_raw(statement(
             db,
@@ -616,8 +614,7 @@ async fn send_until_taken(
     inner: &Inner,
     claim: &Claim,
     secret: &str,
-    message_id: &str,
-    body: Vec<u8>,
+    parcel: &encode::Parcel,
 ) -> AppResult<Outcome> {
     let mut attempt: u32 = 0;
     let failing_since = Instant::now();
@@ -628,8 +625,7 @@ async fn send_until_taken(
                 &inner.settings,
                 &claim.destination,
                 secret,
-                message_id,
-                body.clone(),
+                parcel,
             );
             tokio::pin!(request);
             let mut tick =
@@ -693,15 +689,19 @@ async fn send(
     settings: &StreamSettings,
     destination: &Destination,
     secret: &str,
-    message_id: &str,
-    body: Vec<u8>,
+    parcel: &encode::Parcel,
 ) -> Sent {
     let (url, shape) = match destination {
         Destination::Webhook { url, shape } => (url, shape),
         Destination::Syslog { host, port } => {
-            return send_syslog(host, *port, settings.allow_private, body).await
+            return send_syslog(host, *port, settings.allow_private, parcel.body.clone()).await
+        }
+        Destination::S3 { .. } => {
+            return super::s3::put(client, settings.allow_private, destination, secret, parcel)
+                .await
         }
     };
+    let (message_id, body) = (parcel.id.as_str(), parcel.body.clone());
     let Ok(parsed) = reqwest::Url::parse(url) else {
         return Sent::Refused("the destination URL does not parse".into());
     };
@@ -744,16 +744,21 @@ async fn send(
         }
     };
     let status = answer.status();
-    let retry_after = answer
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after)
-        .map(|d| d.min(RETRY_AFTER_MAX));
+    let retry_after = retry_after(answer.headers());
     let text = read_capped(answer).await;
     if status.is_success() {
         return Sent::Acknowledged;
     }
+    judged(status, retry_after, &text)
+}
+
+/// What a destination's answer other than a success means: worth trying
+/// again (5xx, 408, 429) or a refusal (any other 3xx or 4xx).
+pub(super) fn judged(
+    status: reqwest::StatusCode,
+    retry_after: Option<Duration>,
+    text: &str,
+) -> Sent {
     let why = format!(
         "the destination answered {}{}{}",
         status.as_u16(),
@@ -831,6 +836,15 @@ async fn send_syslog(host: &str, port: u16, allow_private: bool, body: Vec<u8>) 
         Ok(Err(e)) => retry(format!("the syslog connection failed: {e}")),
         Err(_) => retry("the syslog collector did not close the connection in time".into()),
     }
+}
+
+/// The `Retry-After` of an answer, at most [`RETRY_AFTER_MAX`].
+pub(super) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after)
+        .map(|d| d.min(RETRY_AFTER_MAX))
 }
 
 /// The first [`KEPT_ANSWER_BYTES`] of an answer's body as text, reading at

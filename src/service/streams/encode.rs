@@ -58,7 +58,56 @@ pub fn delivery(
     match destination {
         Destination::Webhook { shape, .. } => body(*shape, org_id, stream_id, first, last, events),
         Destination::Syslog { .. } => syslog_frames(events),
+        Destination::S3 { .. } => gzip_ndjson(events),
     }
+}
+
+/// One delivery as it goes out: the id a receiver deduplicates on (the
+/// Standard Webhooks message id), the name of the object it becomes in a
+/// bucket (under the destination's prefix), and the bytes.
+#[derive(Debug, Clone)]
+pub struct Parcel {
+    pub id: String,
+    pub object: String,
+    pub body: Vec<u8>,
+}
+
+/// The delivery of the events from log index `first` to `last` (their
+/// timestamps and JSON, in log order). In a bucket it is the object
+/// `{org_id}/{yyyy}/{mm}/{dd}/{hh}/{first}-{last}.ndjson.gz`, by the UTC
+/// hour of its first event and with both indexes in 20 digits, so that
+/// names sort in log order and a batch sent again lands on the same name.
+pub fn batch_parcel(
+    destination: &Destination,
+    org_id: &str,
+    stream_id: &str,
+    first: i64,
+    last: i64,
+    events: &[(i64, Vec<u8>)],
+) -> Parcel {
+    let hour = crate::domain::time::to_datetime(events.first().map_or(0, |(ts, _)| *ts))
+        .format("%Y/%m/%d/%H");
+    Parcel {
+        id: format!("{stream_id}_{first}_{last}"),
+        object: format!("{org_id}/{hour}/{first:020}-{last:020}.ndjson.gz"),
+        body: delivery(destination, org_id, stream_id, first, last, events),
+    }
+}
+
+/// Every event's JSON on a line of its own, gzipped.
+pub fn gzip_ndjson(events: &[(i64, Vec<u8>)]) -> Vec<u8> {
+    use std::io::Write as _;
+    let size: usize = events.iter().map(|(_, e)| e.len() + 1).sum();
+    let mut gz = flate2::write::GzEncoder::new(
+        Vec::with_capacity(size / 4 + 64),
+        flate2::Compression::fast(),
+    );
+    for (_, event) in events {
+        // Writing to a Vec cannot fail.
+        let _ = gz.write_all(event);
+        let _ = gz.write_all(b"\n");
+    }
+    gz.finish().unwrap_or_default()
 }
 
 /// RFC 5424 messages, each framed by octet counting (RFC 6587: its length
@@ -179,17 +228,18 @@ pub fn datadog_body(org_id: &str, stream_id: &str, events: &[(i64, Vec<u8>)]) ->
     serde_json::to_vec(&logs).unwrap_or_default()
 }
 
-/// The body of a delivery of a signed checkpoint of the org's log: for a
-/// Standard Webhooks destination `{"type": "log.checkpoint", "org_id",
-/// "stream_id", "tree_size", "checkpoint"}` (the signed note); for Splunk
-/// and Datadog, that object as one event.
-pub fn checkpoint_body(
+/// The delivery of a signed checkpoint of the org's log: for a Standard
+/// Webhooks destination `{"type": "log.checkpoint", "org_id", "stream_id",
+/// "tree_size", "checkpoint"}` (the signed note); for Splunk and Datadog,
+/// that object as one event; in a bucket, the object
+/// `{org_id}/checkpoints/{tree_size}.ndjson.gz`.
+pub fn checkpoint_parcel(
     destination: &Destination,
     org_id: &str,
     stream_id: &str,
     tree_size: i64,
     note: &str,
-) -> Vec<u8> {
+) -> Parcel {
     let checkpoint = serde_json::json!({
         "type": "log.checkpoint",
         "org_id": org_id,
@@ -198,7 +248,11 @@ pub fn checkpoint_body(
         "checkpoint": note,
     });
     let bytes = serde_json::to_vec(&checkpoint).unwrap_or_default();
-    one_object(destination, org_id, stream_id, bytes)
+    Parcel {
+        id: format!("{stream_id}_checkpoint_{tree_size}"),
+        object: format!("{org_id}/checkpoints/{tree_size:020}.ndjson.gz"),
+        body: one_object(destination, org_id, stream_id, bytes),
+    }
 }
 
 /// One JSON object as its own delivery: the whole body of a Standard
@@ -215,21 +269,27 @@ fn one_object(destination: &Destination, org_id: &str, stream_id: &str, bytes: V
     }
 }
 
-/// The body of a test delivery (`testLogStream`): `{"type":
-/// "activity.test", ..., "events": []}` as one object ([`one_object`]).
-pub fn test_body(destination: &Destination, org_id: &str, stream_id: &str) -> Vec<u8> {
+/// A test delivery (`testLogStream`): `{"type": "activity.test", ...,
+/// "events": []}` as one object ([`one_object`]); in a bucket, the object
+/// `{org_id}/tests/{id}.ndjson.gz`.
+pub fn test_parcel(destination: &Destination, org_id: &str, stream_id: &str) -> Parcel {
+    let id = format!("{stream_id}_test_{}", uuid::Uuid::now_v7().simple());
     let test = serde_json::json!({
         "type": "activity.test",
         "org_id": org_id,
         "stream_id": stream_id,
         "events": [],
     });
-    one_object(
-        destination,
-        org_id,
-        stream_id,
-        serde_json::to_vec(&test).unwrap_or_default(),
-    )
+    Parcel {
+        object: format!("{org_id}/tests/{id}.ndjson.gz"),
+        body: one_object(
+            destination,
+            org_id,
+            stream_id,
+            serde_json::to_vec(&test).unwrap_or_default(),
+        ),
+        id,
+    }
 }
 
 #[cfg(test)]

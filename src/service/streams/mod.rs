@@ -12,6 +12,7 @@
 pub mod deliver;
 pub mod encode;
 pub mod ocsf;
+pub mod s3;
 pub mod seal;
 pub mod target;
 
@@ -98,6 +99,18 @@ pub enum Destination {
         host: String,
         port: u16,
     },
+    /// One gzip NDJSON object per batch in an S3-compatible bucket (the
+    /// secret access key is the stream's secret).
+    S3 {
+        /// The S3 API's base URL; `None` for AWS's own, by region.
+        endpoint: Option<String>,
+        bucket: String,
+        /// Prepended to every object name, without slashes at either end;
+        /// empty for none.
+        prefix: String,
+        region: String,
+        access_key_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +165,17 @@ pub struct SyslogInput {
     pub port: i64,
 }
 
+/// An S3-compatible destination as asked for.
+#[derive(Debug, Clone)]
+pub struct S3Input {
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub prefix: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
 /// A stream as asked for, before it is checked. Exactly one destination.
 #[derive(Debug, Clone)]
 pub struct StreamInput {
@@ -160,6 +184,7 @@ pub struct StreamInput {
     pub filter: ActivityFilter,
     pub start: Start,
     pub webhook: Option<WebhookInput>,
+    pub s3: Option<S3Input>,
     pub syslog: Option<SyslogInput>,
 }
 
@@ -295,8 +320,8 @@ pub async fn create(
     let mut problems = Vec::new();
     let name = checked_name(&input.name, &mut problems);
     problems.extend(input.filter.validate(&["input", "filter"]));
-    let (destination, secret) = match (input.webhook, input.syslog) {
-        (Some(webhook), None) => {
+    let (destination, secret) = match (input.webhook, input.s3, input.syslog) {
+        (Some(webhook), None, None) => {
             let url = checked_url(
                 &webhook.url,
                 webhook.shape,
@@ -312,7 +337,8 @@ pub async fn create(
                 secret,
             )
         }
-        (None, Some(syslog)) => {
+        (None, Some(s3), None) => checked_s3(&s3, settings.allow_private, &mut problems),
+        (None, None, Some(syslog)) => {
             let destination = checked_syslog(&syslog, settings.allow_private, &mut problems);
             (destination, String::new())
         }
@@ -320,7 +346,7 @@ pub async fn create(
             problems.push(InvalidInput::new(
                 &["input"],
                 "missing_destination",
-                "A stream needs exactly one destination: webhook or syslog",
+                "A stream needs exactly one destination: webhook, s3 or syslog",
                 serde_json::Value::Null,
             ));
             return Err(AppError::Invalid(problems));
@@ -563,24 +589,40 @@ fn checked_url(
     allow_private: bool,
     problems: &mut Vec<InvalidInput>,
 ) -> String {
-    let at = ["input", "webhook", "url"];
+    let Some(mut url) =
+        checked_http_url(text, &["input", "webhook", "url"], allow_private, problems)
+    else {
+        return String::new();
+    };
+    if let Some(path) = shape.default_path().filter(|_| url.path() == "/") {
+        url.set_path(path);
+    }
+    url.to_string()
+}
+
+/// An absolute http or https URL the stream may reach: plain http and
+/// inward hosts only with `--allow-private-stream-targets`, no credentials
+/// in it (the secret is kept apart, sealed).
+fn checked_http_url(
+    text: &str,
+    at: &[&str],
+    allow_private: bool,
+    problems: &mut Vec<InvalidInput>,
+) -> Option<reqwest::Url> {
     let mut refuse = |kind: &str, msg: &str| {
-        problems.push(InvalidInput::new(&at, kind, msg, text));
+        problems.push(InvalidInput::new(at, kind, msg, text));
     };
     if text.len() > MAX_URL_BYTES {
         refuse(
             "url_too_long",
             &format!("url should have at most {MAX_URL_BYTES} bytes"),
         );
-        return String::new();
+        return None;
     }
-    let Ok(mut url) = reqwest::Url::parse(text) else {
+    let Ok(url) = reqwest::Url::parse(text) else {
         refuse("url_parsing", "url should be an absolute http or https URL");
-        return String::new();
+        return None;
     };
-    if let Some(path) = shape.default_path().filter(|_| url.path() == "/") {
-        url.set_path(path);
-    }
     let host = url.host_str().unwrap_or_default();
     if host.is_empty() || !matches!(url.scheme(), "http" | "https") {
         refuse("url_scheme", "url should be an absolute http or https URL");
@@ -592,12 +634,147 @@ fn checked_url(
     } else if !url.username().is_empty() || url.password().is_some() {
         refuse(
             "url_credentials",
-            "url should carry no credentials: the secret signs the deliveries",
+            "url should carry no credentials: the secret is given apart",
         );
     } else if let Some(why) = target::refusal(host, allow_private) {
         refuse("private_target", why);
+    } else {
+        return Some(url);
     }
-    url.to_string()
+    None
+}
+
+/// The longest object name prefix of an S3 destination, in bytes.
+pub const MAX_PREFIX_BYTES: usize = 512;
+/// The longest S3 access key id and region, in bytes.
+const MAX_KEY_ID_BYTES: usize = 128;
+const MAX_REGION_BYTES: usize = 64;
+
+/// An S3 destination checked: its endpoint as a URL the stream may reach,
+/// the bucket by S3's naming rules, the prefix as plain path segments, and
+/// the keys as visible ASCII. Answers the destination and its secret.
+fn checked_s3(
+    s3: &S3Input,
+    allow_private: bool,
+    problems: &mut Vec<InvalidInput>,
+) -> (Destination, String) {
+    let endpoint = s3
+        .endpoint
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    let endpoint = endpoint.and_then(|text| {
+        let at = ["input", "s3", "endpoint"];
+        let url = checked_http_url(text, &at, allow_private, problems)?;
+        if url.query().is_some() || url.fragment().is_some() {
+            problems.push(InvalidInput::new(
+                &at,
+                "url_query",
+                "endpoint should be the S3 API's base URL, without a query or fragment",
+                text,
+            ));
+            return None;
+        }
+        Some(url.as_str().trim_end_matches('/').to_owned())
+    });
+    let bucket = s3.bucket.trim();
+    let bucket_valid = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !bucket.contains("..")
+        && bucket.parse::<std::net::Ipv4Addr>().is_err();
+    if !bucket_valid {
+        problems.push(InvalidInput::new(
+            &["input", "s3", "bucket"],
+            "bucket_invalid",
+            "bucket should be an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit",
+            s3.bucket.as_str(),
+        ));
+    }
+    let prefix = s3
+        .prefix
+        .as_deref()
+        .unwrap_or_default()
+        .trim()
+        .trim_matches('/');
+    let prefix_valid = prefix.len() <= MAX_PREFIX_BYTES
+        && (prefix.is_empty()
+            || prefix.split('/').all(|segment| {
+                !segment.is_empty()
+                    && segment != "."
+                    && segment != ".."
+                    && segment
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!-_.*'()".contains(&b))
+            }));
+    if !prefix_valid {
+        problems.push(
+            InvalidInput::new(
+                &["input", "s3", "prefix"],
+                "prefix_invalid",
+                format!("prefix should be at most {MAX_PREFIX_BYTES} bytes of path segments separated by /, each of letters, digits and !-_.*'()"),
+                s3.prefix.as_deref().unwrap_or_default(),
+            )
+            .with_ctx(serde_json::json!({ "max_length": MAX_PREFIX_BYTES })),
+        );
+    }
+    let region = s3
+        .region
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .unwrap_or("us-east-1");
+    if region.len() > MAX_REGION_BYTES
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        problems.push(InvalidInput::new(
+            &["input", "s3", "region"],
+            "region_invalid",
+            format!(
+                "region should be at most {MAX_REGION_BYTES} lowercase letters, digits and hyphens"
+            ),
+            s3.region.as_deref().unwrap_or_default(),
+        ));
+    }
+    let key_id = s3.access_key_id.trim();
+    if key_id.is_empty()
+        || key_id.len() > MAX_KEY_ID_BYTES
+        || !key_id.bytes().all(|b| b.is_ascii_graphic())
+    {
+        problems.push(InvalidInput::new(
+            &["input", "s3", "accessKeyId"],
+            "access_key_invalid",
+            format!("accessKeyId should be 1 to {MAX_KEY_ID_BYTES} visible ASCII characters"),
+            s3.access_key_id.as_str(),
+        ));
+    }
+    let secret = s3.secret_access_key.as_str();
+    if secret.is_empty()
+        || secret.len() > MAX_SECRET_BYTES
+        || !secret.bytes().all(|b| b.is_ascii_graphic())
+    {
+        problems.push(InvalidInput::new(
+            &["input", "s3", "secretAccessKey"],
+            "secret_invalid",
+            format!("secretAccessKey should be 1 to {MAX_SECRET_BYTES} visible ASCII characters"),
+            "[redacted]",
+        ));
+    }
+    (
+        Destination::S3 {
+            endpoint,
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            region: region.to_owned(),
+            access_key_id: key_id.to_owned(),
+        },
+        secret.to_owned(),
+    )
 }
 
 /// The longest syslog host name, in bytes (a DNS name's limit).
