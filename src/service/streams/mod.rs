@@ -741,11 +741,11 @@ fn checked_s3(
             s3.region.as_deref().unwrap_or_default(),
         ));
     }
+    let visible = |text: &str, max: usize| {
+        (1..=max).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic())
+    };
     let key_id = s3.access_key_id.trim();
-    if key_id.is_empty()
-        || key_id.len() > MAX_KEY_ID_BYTES
-        || !key_id.bytes().all(|b| b.is_ascii_graphic())
-    {
+    if !visible(key_id, MAX_KEY_ID_BYTES) {
         problems.push(InvalidInput::new(
             &["input", "s3", "accessKeyId"],
             "access_key_invalid",
@@ -754,10 +754,7 @@ fn checked_s3(
         ));
     }
     let secret = s3.secret_access_key.as_str();
-    if secret.is_empty()
-        || secret.len() > MAX_SECRET_BYTES
-        || !secret.bytes().all(|b| b.is_ascii_graphic())
-    {
+    if !visible(secret, MAX_SECRET_BYTES) {
         problems.push(InvalidInput::new(
             &["input", "s3", "secretAccessKey"],
             "secret_invalid",
