@@ -1422,10 +1422,7 @@ struct S3Server {
 
 impl S3Server {
     async fn start() -> S3Server {
-        Self::start_on(crate::common::free_port()).await
-    }
-
-    async fn start_on(port: u16) -> S3Server {
+        let port = crate::common::free_port();
         let bin = python_tools();
         let child = std::process::Command::new(bin.join("moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -1865,8 +1862,12 @@ async fn an_s3_stream_waits_out_an_unreachable_server_and_loses_nothing(db: Test
         assert!(Instant::now() < deadline, "no failure noted: {s}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let s3 = S3Server::start_on(port).await;
+    // The server comes back whole: its bucket is made before the stream's
+    // port answers (a stream that reached it first would rightly be refused
+    // with NoSuchBucket and fail), then the port forwards to it.
+    let s3 = S3Server::start().await;
     s3.boto("create", "later");
+    let _forward = forward(port, &s3.endpoint).await;
     let expected: Vec<i64> = db
         .log_indexes("org_acme")
         .await
@@ -1893,4 +1894,31 @@ async fn an_s3_stream_waits_out_an_unreachable_server_and_loses_nothing(db: Test
         .map(|l| l["log_index"].as_i64().unwrap())
         .collect();
     assert_eq!(arrived, expected);
+}
+
+/// Forwards every connection to `port` on loopback to `to` (`http://host:port`)
+/// until dropped.
+struct Forward(tokio::task::JoinHandle<()>);
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn forward(port: u16, to: &str) -> Forward {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("the stream's port is free again");
+    let to = to.trim_start_matches("http://").to_owned();
+    Forward(tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let to = to.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    }))
 }
