@@ -4,6 +4,8 @@
 //! API; what the receiver got is compared with the org's log.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::common::{python_tools, test_settings, Served, TestApp, TestDb};
@@ -32,6 +34,7 @@ on_both_backends!(
     an_s3_stream_writes_gzip_ndjson_objects_read_back_in_order,
     bad_s3_destinations_are_refused_with_limits_at_their_edge,
     an_s3_stream_waits_out_an_unreachable_server_and_loses_nothing,
+    an_orgs_streams_share_each_read_and_each_gets_every_event_in_order,
 );
 
 /// A Standard Webhooks secret (`whsec_` and base64 of 32 bytes).
@@ -487,6 +490,75 @@ async fn a_paused_stream_delivers_nothing_and_resumes_where_it_stopped(db: TestD
         .until_events("org_acme", 1_200, Duration::from_secs(30))
         .await;
     assert_in_log_order(&db, &got, from).await;
+}
+
+/// Three unfiltered streams of one org wake on the same commits: each batch
+/// is read once for all three (they read half as often as they deliver, or
+/// less), and each still gets every event once, in log order, while a
+/// filtered fourth reads its own.
+async fn an_orgs_streams_share_each_read_and_each_gets_every_event_in_order(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let mut counted = activity_gateway::db::connect(&db.url).await.unwrap();
+    let event_reads = Arc::new(AtomicUsize::new(0));
+    let reads = event_reads.clone();
+    counted.set_metric_callback(move |info| {
+        let sql = &info.statement.sql;
+        if sql.contains("FROM \"activity_events\"") && sql.contains("\"log_index\" >=") {
+            reads.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let app = TestApp::spawn_with(&counted, streaming()).await;
+    let from = db.log_indexes("org_acme").await.len() as i64;
+    let receivers: Vec<Receiver> = (0..3).map(|_| Receiver::start()).collect();
+    for (n, receiver) in receivers.iter().enumerate() {
+        create(
+            &app,
+            &key,
+            json!({ "name": format!("siem {n}"), "webhook": webhook(&receiver.url()) }),
+        )
+        .await;
+    }
+    let filtered = Receiver::start();
+    create(
+        &app,
+        &key,
+        json!({ "name": "errors", "filter": { "status": "ERROR" }, "webhook": webhook(&filtered.url()) }),
+    )
+    .await;
+    for _ in 0..20 {
+        ingest(&app, &key, 350, "stream.shared").await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let mut deliveries = 0;
+    for receiver in &receivers {
+        let got = receiver
+            .until_events("org_acme", 7_000, Duration::from_secs(60))
+            .await;
+        assert_in_log_order(&db, &got, from).await;
+        deliveries += got.deliveries.len();
+    }
+    let errors = filtered
+        .until_events("org_acme", 1_000, Duration::from_secs(60))
+        .await;
+    let expected: Vec<i64> = db
+        .rows(
+            "SELECT log_index FROM activity_events WHERE org_id = 'org_acme' \
+             AND success = ? AND log_index >= ? ORDER BY log_index",
+            vec![false.into(), from.into()],
+        )
+        .await
+        .iter()
+        .map(|r| r.try_get_by_index::<i64>(0).unwrap())
+        .collect();
+    assert_eq!(errors.first_arrivals("org_acme"), expected);
+    let shared_reads = event_reads
+        .load(Ordering::SeqCst)
+        .saturating_sub(errors.deliveries.len());
+    assert!(
+        shared_reads * 2 <= deliveries,
+        "{shared_reads} reads of events for {deliveries} deliveries"
+    );
 }
 
 async fn a_filter_delivers_only_what_it_selects(db: TestDb) {

@@ -28,14 +28,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::encode::{self, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
+use super::reads::{self, SharedReads};
 use super::{target, Destination, Format, StreamSettings, WebhookShape};
 use crate::domain::error::{AppError, AppResult};
 use crate::domain::feed::ActivityFilter;
@@ -96,6 +94,7 @@ struct Inner {
     running: AtomicUsize,
     /// Set by the claim loop when a stream waits for a deliverer.
     others_wait: std::sync::atomic::AtomicBool,
+    reads: SharedReads,
 }
 
 /// A stream this runner holds.
@@ -159,6 +158,7 @@ impl StreamRunner {
                 wake: Notify::new(),
                 running: AtomicUsize::new(0),
                 others_wait: Default::default(),
+                reads: SharedReads::default(),
             }),
         };
         tokio::spawn(runner.clone().claim_loop());
@@ -420,35 +420,44 @@ async fn deliver(inner: &Inner, claim: Claim) -> AppResult<()> {
             }
             continue;
         }
-        let events = batch(db, &claim, &at).await?;
-        let full = events.len() as u64 >= MAX_BATCH_EVENTS;
-        let (read, first) = (events.len(), events.first().and_then(|e| e.log_index));
+        let from = reads::BatchStart {
+            org_id: &claim.org_id,
+            stream_id: &claim.id,
+            token: claim.token,
+            next_index: at.next_index,
+            tree_size: at.tree_size,
+            format: at.format,
+            filter: &at.filter,
+        };
+        let Some(batch) = inner.reads.next(db, &from).await? else {
+            return Ok(());
+        };
+        let read = batch.written.len();
+        let full = read as u64 >= MAX_BATCH_EVENTS;
+        // A batch stops growing past its bytes (one event always goes).
         let mut bytes = 0;
-        let mut written = Vec::with_capacity(read);
-        let mut last = None;
-        for e in events {
-            last = e.log_index;
-            let ts = e.ts;
-            let event = encode::event(at.format, e);
-            bytes += event.len();
-            written.push((ts, event));
-            if bytes >= MAX_BATCH_BYTES {
-                break;
-            }
-        }
-        let cut = written.len() < read;
+        let sent = batch
+            .written
+            .iter()
+            .position(|(_, event)| {
+                bytes += event.len();
+                bytes >= MAX_BATCH_BYTES
+            })
+            .map_or(read, |at| at + 1);
+        let written = &batch.written[..sent];
+        let cut = sent < read;
+        let first = batch.log_indexes.first().copied();
+        let last = sent.checked_sub(1).map(|i| batch.log_indexes[i]);
         // A full or cut batch ends at its last event; a short one read
-        // every event below the tree size, matching or not.
+        // every event below the tree size it was read at, matching or not.
         let next_index = match last {
             Some(last) if full || cut => last + 1,
-            _ => at.tree_size,
+            _ => batch.below,
         };
         // Events read back to back from the cursor to where it moves leave
         // no room for a purge: only a gap needs the purges looked up.
         let contiguous = first == Some(at.next_index)
-            && last.is_some_and(|l| {
-                l + 1 == next_index && l - at.next_index + 1 == written.len() as i64
-            });
+            && last.is_some_and(|l| l + 1 == next_index && l - at.next_index + 1 == sent as i64);
         let purged = if contiguous {
             0
         } else {
@@ -466,7 +475,7 @@ async fn deliver(inner: &Inner, claim: Claim) -> AppResult<()> {
                 &claim.id,
                 first,
                 last,
-                &written,
+                written,
             );
             match send_until_taken(inner, &claim, &secret, &parcel).await? {
                 Outcome::Delivered => {}
@@ -543,39 +552,6 @@ async fn deliver_checkpoint(
         .await?;
     }
     Ok(outcome)
-}
-
-/// The next events of the batch: from the cursor, below the tree size read
-/// before (every index below it is committed), matching the filter, in log
-/// order. Read in the same statement as the stream's status, so a pause
-/// that committed before this read leaves it empty.
-async fn batch(
-    db: &DatabaseConnection,
-    claim: &Claim,
-    at: &Position,
-) -> AppResult<Vec<entity::activity_event::Model>> {
-    use entity::activity_event::{Column, Entity};
-    use sea_orm::sea_query::Expr;
-    let (token_at, id_at) = match db.get_database_backend() {
-        DbBackend::Postgres => ("$1", "$2"),
-        _ => ("?", "?"),
-    };
-    let still_ours = Expr::cust_with_values(
-        format!(
-            "EXISTS (SELECT 1 FROM log_streams s WHERE s.lease_token = {token_at} AND s.id = {id_at} AND s.status = 'active')"
-        ),
-        [sea_orm::Value::from(claim.token), claim.id.as_str().into()],
-    );
-    Ok(Entity::find()
-        .filter(Column::OrgId.eq(claim.org_id.as_str()))
-        .filter(Column::LogIndex.gte(at.next_index))
-        .filter(Column::LogIndex.lt(at.tree_size))
-        .filter(crate::service::activity::filter_condition(&at.filter))
-        .filter(still_ours)
-        .order_by_asc(Column::LogIndex)
-        .limit(MAX_BATCH_EVENTS)
-        .all(db)
-        .await?)
 }
 
 /// Log indexes in `[from, to)` that retention purged.
@@ -945,7 +921,7 @@ async fn acknowledge(
                last_delivered_at = CASE WHEN ? > 0 THEN ? ELSE last_delivered_at END, \
                last_error = CASE WHEN ? > 0 THEN NULL ELSE last_error END, \
                failing_since = NULL, alerted = FALSE, lease_until = ? \
-             WHERE id = ? AND lease_token = ? AND next_index < ?",
+             WHERE id = ? AND lease_token = ? AND status = 'active' AND next_index < ?",
             vec![
                 next_index.into(),
                 delivered.into(),

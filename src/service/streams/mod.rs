@@ -12,6 +12,7 @@
 pub mod deliver;
 pub mod encode;
 pub mod ocsf;
+mod reads;
 pub mod s3;
 pub mod seal;
 pub mod target;
@@ -36,7 +37,7 @@ pub const MAX_URL_BYTES: usize = 2048;
 pub const MAX_SECRET_BYTES: usize = 1024;
 
 /// How events are written for the destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     /// The REST activity shape, with the org id and the log index.
