@@ -23,6 +23,10 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 
 mod support;
 
+/// Rounds of the steady load with and without streams, interleaved; the
+/// figures are their medians.
+const ROUNDS: usize = 5;
+
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// What the receiver saw: the highest log index delivered, and when each
@@ -319,7 +323,7 @@ async fn bench(backend: &str, backlog: usize) {
     );
 
     // Ingest and reads with 3 active streams against none, on the same
-    // server, rounds interleaved so drift hits both alike. The backlog's
+    // server, rounds interleaved so drift hits both alike (medians of ROUNDS). The backlog's
     // stream stays paused.
     let list = "{ org(id: \"org_acme\") { logStreams { id name } } }";
     let streams = graphql(&client, &base, &key, list).await;
@@ -360,7 +364,7 @@ async fn bench(backend: &str, backlog: usize) {
     };
     let (mut without, mut with) = (Vec::new(), Vec::new());
     let (mut cpu_without, mut cpu_with) = (0.0, 0.0);
-    for _ in 0..3 {
+    for _ in 0..ROUNDS {
         set("pause").await;
         activity_gateway::service::rollups::refresh(&db)
             .await
@@ -378,8 +382,8 @@ async fn bench(backend: &str, backlog: usize) {
     }
     println!(
         "[{backend}] CPU of this process (gateway, receivers and load; not the PostgreSQL server) per 5 s round: {:.2} s with 3 streams, {:.2} s without",
-        cpu_with / 3.0,
-        cpu_without / 3.0
+        cpu_with / ROUNDS as f64,
+        cpu_without / ROUNDS as f64
     );
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
