@@ -254,6 +254,25 @@ async fn assert_in_log_order(db: &TestDb, got: &Received, from: i64) {
     assert_eq!(got.invalid, 0, "every delivery verified");
 }
 
+/// The log indexes of org_acme's failed events from `from` on (of `action`
+/// only, when given), in log order.
+async fn failed_since(db: &TestDb, from: i64, action: Option<&str>) -> Vec<i64> {
+    let mut sql = "SELECT log_index FROM activity_events WHERE org_id = 'org_acme' \
+                   AND success = ? AND log_index >= ?"
+        .to_owned();
+    let mut values: Vec<sea_orm::Value> = vec![false.into(), from.into()];
+    if let Some(action) = action {
+        sql.push_str(" AND action = ?");
+        values.push(action.into());
+    }
+    sql.push_str(" ORDER BY log_index");
+    db.rows(&sql, values)
+        .await
+        .iter()
+        .map(|r| r.try_get_by_index::<i64>(0).unwrap())
+        .collect()
+}
+
 async fn a_stream_delivers_every_event_once_in_log_order_signed(db: TestDb) {
     db.seed(200).await;
     let key = db.key("org_acme", Role::Admin).await;
@@ -541,17 +560,10 @@ async fn an_orgs_streams_share_each_read_and_each_gets_every_event_in_order(db: 
     let errors = filtered
         .until_events("org_acme", 1_000, Duration::from_secs(60))
         .await;
-    let expected: Vec<i64> = db
-        .rows(
-            "SELECT log_index FROM activity_events WHERE org_id = 'org_acme' \
-             AND success = ? AND log_index >= ? ORDER BY log_index",
-            vec![false.into(), from.into()],
-        )
-        .await
-        .iter()
-        .map(|r| r.try_get_by_index::<i64>(0).unwrap())
-        .collect();
-    assert_eq!(errors.first_arrivals("org_acme"), expected);
+    assert_eq!(
+        errors.first_arrivals("org_acme"),
+        failed_since(&db, from, None).await
+    );
     let shared_reads = event_reads
         .load(Ordering::SeqCst)
         .saturating_sub(errors.deliveries.len());
@@ -583,16 +595,7 @@ async fn a_filter_delivers_only_what_it_selects(db: TestDb) {
     let got = receiver
         .until_events("org_acme", 200, Duration::from_secs(30))
         .await;
-    let wanted: Vec<i64> = db
-        .rows(
-            "SELECT log_index FROM activity_events WHERE org_id = 'org_acme' \
-             AND action = 'stream.wanted' AND success = ? AND log_index >= ? ORDER BY log_index",
-            vec![false.into(), from.into()],
-        )
-        .await
-        .iter()
-        .map(|r| r.try_get_by_index::<i64>(0).unwrap())
-        .collect();
+    let wanted = failed_since(&db, from, Some("stream.wanted")).await;
     assert_eq!(wanted.len(), 200);
     // The unwanted ones were passed over, not held back: nothing more comes.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -1150,6 +1153,13 @@ async fn an_update_changes_the_filter_from_the_cursor_on(db: TestDb) {
     receiver
         .until_events("org_acme", 100, Duration::from_secs(30))
         .await;
+    // The cursor passes the "second" events too (the first delivery may end
+    // before they were read): only then were they passed over.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stream(&app, &key, &id).await["lagEvents"] != 0 {
+        assert!(Instant::now() < deadline, "the cursor never caught up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let body = gql(
         &app,
         &key,
