@@ -323,8 +323,8 @@ async fn bench(backend: &str, backlog: usize) {
     );
 
     // Ingest and reads with 3 active streams against none, on the same
-    // server, rounds interleaved so drift hits both alike (medians of ROUNDS). The backlog's
-    // stream stays paused.
+    // server, rounds interleaved so drift hits both alike (medians of
+    // ROUNDS). The backlog's stream stays paused.
     let list = "{ org(id: \"org_acme\") { logStreams { id name } } }";
     let streams = graphql(&client, &base, &key, list).await;
     for s in streams["data"]["org"]["logStreams"].as_array().unwrap() {

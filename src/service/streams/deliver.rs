@@ -33,7 +33,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::encode::{self, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
-use super::reads::{self, SharedReads};
+use super::reads::SharedReads;
 use super::{target, Destination, Format, StreamSettings, WebhookShape};
 use crate::domain::error::{AppError, AppResult};
 use crate::domain::feed::ActivityFilter;
@@ -99,22 +99,22 @@ struct Inner {
 
 /// A stream this runner holds.
 #[derive(Debug, Clone)]
-struct Claim {
-    id: String,
-    org_id: String,
-    token: i64,
+pub(super) struct Claim {
+    pub(super) id: String,
+    pub(super) org_id: String,
+    pub(super) token: i64,
     destination: Destination,
     sealed: String,
 }
 
 /// What a stream's row says at the top of each round.
-struct Position {
-    next_index: i64,
+pub(super) struct Position {
+    pub(super) next_index: i64,
     /// The tree size of the last checkpoint delivered.
     checkpoint_size: i64,
-    tree_size: i64,
-    format: Format,
-    filter: ActivityFilter,
+    pub(super) tree_size: i64,
+    pub(super) format: Format,
+    pub(super) filter: ActivityFilter,
 }
 
 /// How one delivery attempt ended.
@@ -420,16 +420,7 @@ async fn deliver(inner: &Inner, claim: Claim) -> AppResult<()> {
             }
             continue;
         }
-        let from = reads::BatchStart {
-            org_id: &claim.org_id,
-            stream_id: &claim.id,
-            token: claim.token,
-            next_index: at.next_index,
-            tree_size: at.tree_size,
-            format: at.format,
-            filter: &at.filter,
-        };
-        let Some(batch) = inner.reads.next(db, &from).await? else {
+        let Some(batch) = inner.reads.next(db, &claim, &at).await? else {
             return Ok(());
         };
         let read = batch.written.len();

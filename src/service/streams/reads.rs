@@ -18,6 +18,7 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 
+use super::deliver::{Claim, Position};
 use super::encode::{self, MAX_BATCH_EVENTS};
 use super::Format;
 use crate::domain::error::AppResult;
@@ -50,15 +51,12 @@ pub(super) struct Batch {
     read_by: String,
 }
 
-/// The point of the stream's position a batch is read from.
-pub(super) struct BatchStart<'a> {
-    pub org_id: &'a str,
-    pub stream_id: &'a str,
-    pub token: i64,
-    pub next_index: i64,
-    pub tree_size: i64,
-    pub format: Format,
-    pub filter: &'a ActivityFilter,
+impl Batch {
+    /// Whether the batch serves the stream `stream_id` at `next_index`: it
+    /// starts there, another stream read it, and it is fresh.
+    fn serves(&self, next_index: i64, stream_id: &str) -> bool {
+        self.from == next_index && self.read_by != stream_id && self.read_at.elapsed() < SHARED_FOR
+    }
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Batch>>>>;
@@ -79,30 +77,33 @@ impl Default for SharedReads {
 }
 
 impl SharedReads {
+    /// The slot of an org and format: the same one while it stays among
+    /// the [`SHARED_SLOTS`] most recently used.
+    fn slot(&self, org_id: &str, format: Format) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .get_or_insert((org_id.to_owned(), format), Slot::default)
+            .clone()
+    }
+
     /// The stream's next batch, or `None` once the stream is no longer
     /// active and this claim's. A filtered stream reads its own.
     pub async fn next(
         &self,
         db: &DatabaseConnection,
-        at: &BatchStart<'_>,
+        claim: &Claim,
+        at: &Position,
     ) -> AppResult<Option<Arc<Batch>>> {
-        if *at.filter != ActivityFilter::default() {
-            return Ok(Some(Arc::new(read(db, at).await?)));
+        if at.filter != ActivityFilter::default() {
+            return Ok(Some(Arc::new(read(db, claim, at).await?)));
         }
-        let slot = {
-            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots
-                .get_or_insert((at.org_id.to_owned(), at.format), Slot::default)
-                .clone()
-        };
+        let slot = self.slot(&claim.org_id, at.format);
         let mut kept = slot.lock().await;
-        if let Some(batch) = kept.as_ref().filter(|b| {
-            b.from == at.next_index && b.read_at.elapsed() < SHARED_FOR && b.read_by != at.stream_id
-        }) {
+        if let Some(batch) = kept.as_ref().filter(|b| b.serves(at.next_index, &claim.id)) {
             // The read that made it checked another stream's claim: check ours.
-            return Ok(still_ours(db, at).await?.then(|| batch.clone()));
+            return Ok(still_ours(db, claim).await?.then(|| batch.clone()));
         }
-        let batch = Arc::new(read(db, at).await?);
+        let batch = Arc::new(read(db, claim, at).await?);
         // Only events prove the claim held when they were read: an empty
         // read may be a paused stream's, and no other stream may take it.
         if !batch.written.is_empty() {
@@ -116,7 +117,7 @@ impl SharedReads {
 /// read before (every index below it is committed), matching the filter,
 /// in log order. Read in the same statement as the stream's status and
 /// claim, so a pause that committed before this read leaves it empty.
-async fn read(db: &DatabaseConnection, at: &BatchStart<'_>) -> AppResult<Batch> {
+async fn read(db: &DatabaseConnection, claim: &Claim, at: &Position) -> AppResult<Batch> {
     use entity::activity_event::{Column, Entity};
     use sea_orm::sea_query::Expr;
     let (token_at, id_at) = match db.get_database_backend() {
@@ -127,13 +128,13 @@ async fn read(db: &DatabaseConnection, at: &BatchStart<'_>) -> AppResult<Batch> 
         format!(
             "EXISTS (SELECT 1 FROM log_streams s WHERE s.lease_token = {token_at} AND s.id = {id_at} AND s.status = 'active')"
         ),
-        [sea_orm::Value::from(at.token), at.stream_id.into()],
+        [sea_orm::Value::from(claim.token), claim.id.as_str().into()],
     );
     let rows = Entity::find()
-        .filter(Column::OrgId.eq(at.org_id))
+        .filter(Column::OrgId.eq(claim.org_id.as_str()))
         .filter(Column::LogIndex.gte(at.next_index))
         .filter(Column::LogIndex.lt(at.tree_size))
-        .filter(crate::service::activity::filter_condition(at.filter))
+        .filter(crate::service::activity::filter_condition(&at.filter))
         .filter(still_ours)
         .order_by_asc(Column::LogIndex)
         .limit(MAX_BATCH_EVENTS)
@@ -145,7 +146,7 @@ async fn read(db: &DatabaseConnection, at: &BatchStart<'_>) -> AppResult<Batch> 
         log_indexes: Vec::with_capacity(rows.len()),
         written: Vec::with_capacity(rows.len()),
         read_at: Instant::now(),
-        read_by: at.stream_id.to_owned(),
+        read_by: claim.id.clone(),
     };
     for row in rows {
         let Some(index) = row.log_index else { continue };
@@ -156,13 +157,70 @@ async fn read(db: &DatabaseConnection, at: &BatchStart<'_>) -> AppResult<Batch> 
 }
 
 /// Whether the stream is still active and this claim's.
-async fn still_ours(db: &DatabaseConnection, at: &BatchStart<'_>) -> AppResult<bool> {
+async fn still_ours(db: &DatabaseConnection, claim: &Claim) -> AppResult<bool> {
     Ok(db
         .query_one_raw(statement(
             db,
             "SELECT 1 FROM log_streams WHERE id = ? AND lease_token = ? AND status = 'active'",
-            vec![at.stream_id.into(), at.token.into()],
+            vec![claim.id.as_str().into(), claim.token.into()],
         ))
         .await?
         .is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(read_at: Instant) -> Batch {
+        Batch {
+            from: 10,
+            below: 20,
+            log_indexes: vec![10],
+            written: vec![(0, b"{}".to_vec())],
+            read_at,
+            read_by: "lst_a".into(),
+        }
+    }
+
+    fn ago(elapsed: Duration) -> Instant {
+        Instant::now()
+            .checked_sub(elapsed)
+            .expect("the clock has run that long")
+    }
+
+    #[test]
+    fn a_batch_serves_other_streams_at_its_start_until_its_time_is_up() {
+        let fresh = batch(ago(SHARED_FOR / 2));
+        assert!(fresh.serves(10, "lst_b"));
+        assert!(!fresh.serves(11, "lst_b"), "another cursor");
+        assert!(!fresh.serves(10, "lst_a"), "the stream that read it");
+        assert!(!batch(ago(SHARED_FOR)).serves(10, "lst_b"), "at the edge");
+        assert!(!batch(ago(SHARED_FOR + Duration::from_millis(1))).serves(10, "lst_b"));
+    }
+
+    #[test]
+    fn slots_are_kept_for_the_most_recent_orgs_and_formats_only() {
+        let formats = SharedReads::default();
+        assert!(!Arc::ptr_eq(
+            &formats.slot("org_0", Format::Native),
+            &formats.slot("org_0", Format::Ocsf)
+        ));
+        let reads = SharedReads::default();
+        let kept: Vec<Slot> = (0..SHARED_SLOTS)
+            .map(|n| reads.slot(&format!("org_{n}"), Format::Native))
+            .collect();
+        // At the capacity every slot is still the same one.
+        for (n, slot) in kept.iter().enumerate() {
+            assert!(Arc::ptr_eq(
+                slot,
+                &reads.slot(&format!("org_{n}"), Format::Native)
+            ));
+        }
+        // Past it, the least recently used (org_0, looked up first) goes.
+        reads.slot("org_more", Format::Native);
+        assert_eq!(reads.slots.lock().unwrap().len(), SHARED_SLOTS);
+        assert!(Arc::ptr_eq(&kept[1], &reads.slot("org_1", Format::Native)));
+        assert!(!Arc::ptr_eq(&kept[0], &reads.slot("org_0", Format::Native)));
+    }
 }
