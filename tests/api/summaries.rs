@@ -18,7 +18,8 @@ on_both_backends!(
     folds_racing_on_several_replicas_while_events_arrive_count_each_event_once,
     kept_rollup_cells_answer_exactly_until_the_rollups_move,
     kept_counts_stay_exact_while_folds_race_with_arriving_events,
-    a_total_with_every_event_folded_reads_no_event_row
+    a_total_with_every_event_folded_reads_no_event_row,
+    the_unfolded_tail_is_read_by_its_seq_range_not_the_scopes_window
 );
 
 /// (requests, successes, duration sum, tokens, by action, by resource): straight from the events.
@@ -737,4 +738,95 @@ async fn a_total_with_every_event_folded_reads_no_event_row(db: TestDb) {
         "retention, mark, the unfolded tail: {read:?}"
     );
     assert!(read[2].contains("\"seq\" >"), "{read:?}");
+}
+
+/// The events past the watermark are read by their `seq` range, whatever
+/// the scope's own index offers: SQLite's planner, left to itself, walked
+/// the org's whole window through `ix_activity_events_org_ts` for them (the
+/// plan is SQLite's to show; PostgreSQL plans the range from the value).
+async fn the_unfolded_tail_is_read_by_its_seq_range_not_the_scopes_window(db: TestDb) {
+    db.seed(3_000).await;
+    rollups::refresh(&db.db).await.unwrap();
+    insert_batch(
+        &db.db,
+        vec![late_event(
+            1,
+            now_micros() - 3 * MICROS_PER_HOUR,
+            "usr_acme_02",
+        )],
+        false,
+    )
+    .await
+    .unwrap();
+    let mut counted = activity_gateway::db::connect(&db.url).await.unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Statement>::new()));
+    let statements = log.clone();
+    counted.set_metric_callback(move |info| {
+        statements.lock().unwrap().push(info.statement.clone());
+    });
+    let kept = KeptCells::default();
+    for scope in [Scope::Org, Scope::User("usr_acme_02".into())] {
+        let count = activity::count(
+            Source::kept(&counted, &kept),
+            "org_acme",
+            &scope,
+            &ActivityFilter::default(),
+        )
+        .await
+        .unwrap();
+        let column = if scope == Scope::Org {
+            "org_id"
+        } else {
+            "user_id"
+        };
+        let id = if scope == Scope::Org {
+            "org_acme"
+        } else {
+            "usr_acme_02"
+        };
+        let rows = db
+            .rows(
+                &format!("SELECT COUNT(*) FROM activity_events WHERE {column} = ?"),
+                vec![id.into()],
+            )
+            .await;
+        assert_eq!(count as i64, rows[0].try_get_by_index::<i64>(0).unwrap());
+    }
+    let tails: Vec<Statement> = log
+        .lock()
+        .unwrap()
+        .drain(..)
+        .filter(|s| s.sql.contains("\"seq\" >"))
+        .collect();
+    assert_eq!(tails.len(), 2, "one tail read per scope");
+    if db.db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return;
+    }
+    for tail in tails {
+        let plan = db
+            .db
+            .query_all_raw(Statement::from_sql_and_values(
+                sea_orm::DbBackend::Sqlite,
+                format!("EXPLAIN QUERY PLAN {}", tail.sql),
+                tail.values.clone().unwrap().0,
+            ))
+            .await
+            .unwrap();
+        let steps: Vec<String> = plan
+            .iter()
+            .map(|r| r.try_get::<String>("", "detail").unwrap())
+            .collect();
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("INTEGER PRIMARY KEY (rowid>?)")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps
+                .iter()
+                .any(|s| s.contains("USING INDEX") || s.contains("COVERING INDEX")),
+            "{steps:?}"
+        );
+    }
 }

@@ -2,10 +2,10 @@
 //! asked for, read from the raw events or from the hourly rollups in the
 //! same shape, and the whole hours of a window the rollups can answer.
 
-use sea_orm::sea_query::{Expr, SelectStatement};
+use sea_orm::sea_query::{Asterisk, Expr, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
-    QueryTrait,
+    ColumnTrait, Condition, DbBackend, EntityName, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect, QueryTrait,
 };
 
 use entity::activity_event;
@@ -138,6 +138,38 @@ pub(super) fn raw_cells(
     )
     .filter(condition)
     .into_query()
+}
+
+/// The raw cells of the events past `seq` `after` that meet `condition`:
+/// the tail the rollups have not folded yet, read by its `seq` range. As a
+/// value the bound lets PostgreSQL plan that range; SQLite's planner takes
+/// the scope's index (org and time) instead and walks the scope's whole
+/// window, so there the range is read first, in a subquery that a LIMIT
+/// keeps SQLite from flattening into the aggregate.
+pub(super) fn tail_cells(
+    backend: DbBackend,
+    condition: Condition,
+    grouping: Grouping,
+    after: i64,
+) -> SelectStatement {
+    let mut cells = raw_cells(
+        backend,
+        condition.add(activity_event::Column::Seq.gt(after)),
+        grouping,
+    );
+    if backend == DbBackend::Sqlite {
+        let tail = Query::select()
+            .column(Asterisk)
+            .from(activity_event::Entity)
+            .and_where(activity_event::Column::Seq.gt(after))
+            .limit(i64::MAX as u64)
+            .to_owned();
+        cells.from_clear().from_subquery(
+            tail,
+            sea_orm::sea_query::Alias::new(activity_event::Entity.table_name()),
+        );
+    }
+    cells
 }
 
 /// The rollup cells of whole hours `[first_hour, last_hour)`, only the columns a summary needs.

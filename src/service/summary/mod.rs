@@ -21,7 +21,7 @@ use crate::domain::time::{MICROS_PER_DAY, MICROS_PER_HOUR};
 mod cells;
 mod kept;
 
-use cells::{raw_cells, rollup_cells, whole_hours, Cell, Grouping};
+use cells::{raw_cells, rollup_cells, tail_cells, whole_hours, Cell, Grouping};
 pub use cells::{wide_add, wide_sum};
 pub use kept::KeptCells;
 
@@ -308,26 +308,25 @@ async fn aggregate(
     };
     let hours = (first_hour, last_hour);
     // The raw remainder: the partial hours (when there are any) and the
-    // events of the whole hours not folded yet (when there may be any).
-    let remainder = |unfolded: Option<Condition>| {
+    // events of the whole hours not folded yet (when there may be any):
+    // past `seq` `after`, and meeting `more`.
+    let remainder = |unfolded: Option<(i64, Condition)>| {
         let mut parts = Vec::with_capacity(3);
         if start < first_hour {
-            parts.push(Condition::all().add(Column::Ts.lt(first_hour)));
+            let part = Condition::all().add(Column::Ts.lt(first_hour));
+            parts.push(raw_cells(backend, base.clone().add(part), grouping));
         }
         if last_hour < end {
-            parts.push(Condition::all().add(Column::Ts.gte(last_hour)));
+            let part = Condition::all().add(Column::Ts.gte(last_hour));
+            parts.push(raw_cells(backend, base.clone().add(part), grouping));
         }
-        if let Some(unfolded) = unfolded {
-            parts.push(
-                unfolded
-                    .add(Column::Ts.gte(first_hour))
-                    .add(Column::Ts.lt(last_hour)),
-            );
+        if let Some((after, more)) = unfolded {
+            let part = more
+                .add(Column::Ts.gte(first_hour))
+                .add(Column::Ts.lt(last_hour));
+            parts.push(tail_cells(backend, base.clone().add(part), grouping, after));
         }
         parts
-            .into_iter()
-            .map(|part| raw_cells(backend, base.clone().add(part), grouping))
-            .collect::<Vec<_>>()
     };
     if let Some(kept) = source.kept {
         let (mark, newest) = rollups::mark(db).await?;
@@ -352,8 +351,7 @@ async fn aggregate(
         };
         if let Some(folded) = folded {
             // Nothing past the watermark: the rollups hold every event.
-            let unfolded = (newest > mark.watermark)
-                .then(|| Condition::all().add(Column::Seq.gt(mark.watermark)));
+            let unfolded = (newest > mark.watermark).then(|| (mark.watermark, Condition::all()));
             let mut cells = match union_all(remainder(unfolded)) {
                 Some(union) => {
                     Cell::find_by_statement(backend.build(&union))
@@ -372,15 +370,12 @@ async fn aggregate(
     // watermark alone is unknown at planning time, and PostgreSQL would then
     // read every event of the window.
     let known = rollups::watermark(db).await?;
-    let unfolded =
-        Condition::all()
-            .add(Column::Seq.gt(known))
-            .add(sea_orm::sea_query::ExprTrait::gt(
-                sea_orm::sea_query::Expr::col(Column::Seq),
-                rollups::watermark_expr(backend),
-            ));
+    let unfolded = Condition::all().add(sea_orm::sea_query::ExprTrait::gt(
+        sea_orm::sea_query::Expr::col(Column::Seq),
+        rollups::watermark_expr(backend),
+    ));
     let folded = rollup_cells(backend, org_id, (kind, scope_id), hours, grouping);
-    let union = union_all(std::iter::once(folded).chain(remainder(Some(unfolded))))
+    let union = union_all(std::iter::once(folded).chain(remainder(Some((known, unfolded)))))
         .expect("the rollup cells are a part");
     Ok(Cell::find_by_statement(backend.build(&union))
         .all(db)
