@@ -25,7 +25,7 @@ mod support;
 
 /// Rounds of the steady load with and without streams, interleaved; the
 /// figures are their medians.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 9;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 

@@ -411,8 +411,11 @@ async fn failures_slow_answers_and_dropped_connections_lose_nothing(db: TestDb) 
         json!({ "name": "flaky", "webhook": webhook(&receiver.url()) }),
     )
     .await;
-    // 500 (with Retry-After) for 4 seconds: the events wait, the error shows.
-    receiver.mode(json!({ "mode": "fail", "seconds": 4 })).await;
+    // 500 (with Retry-After) for a minute: the events wait, the error shows.
+    let outage = Instant::now();
+    receiver
+        .mode(json!({ "mode": "fail", "seconds": 60 }))
+        .await;
     ingest(&app, &key, 3_000, "stream.flaky").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -428,8 +431,12 @@ async fn failures_slow_answers_and_dropped_connections_lose_nothing(db: TestDb) 
     }
     let size = from as usize + 3_000;
     let got = receiver
-        .until_events("org_acme", 3_000, Duration::from_secs(60))
+        .until_events("org_acme", 3_000, Duration::from_secs(120))
         .await;
+    assert!(
+        outage.elapsed() >= Duration::from_secs(60),
+        "delivered during the outage"
+    );
     assert_in_log_order(&db, &got, from).await;
     // Connections closed mid-request, then slow answers.
     receiver.mode(json!({ "mode": "drop", "count": 3 })).await;
