@@ -719,17 +719,7 @@ async fn a_total_with_every_event_folded_reads_no_event_row(db: TestDb) {
     assert!(read[0].contains("org_retention"), "{read:?}");
     assert!(read[1].contains("rollup_watermarks"), "{read:?}");
 
-    insert_batch(
-        &db.db,
-        vec![late_event(
-            1,
-            now_micros() - 3 * MICROS_PER_HOUR,
-            "usr_acme_02",
-        )],
-        false,
-    )
-    .await
-    .unwrap();
+    one_event_past_the_watermark(&db).await;
     assert_eq!(count().await, raw().await, "the unfolded event counts");
     let read: Vec<String> = log.lock().unwrap().drain(..).collect();
     assert_eq!(
@@ -747,17 +737,7 @@ async fn a_total_with_every_event_folded_reads_no_event_row(db: TestDb) {
 async fn the_unfolded_tail_is_read_by_its_seq_range_not_the_scopes_window(db: TestDb) {
     db.seed(3_000).await;
     rollups::refresh(&db.db).await.unwrap();
-    insert_batch(
-        &db.db,
-        vec![late_event(
-            1,
-            now_micros() - 3 * MICROS_PER_HOUR,
-            "usr_acme_02",
-        )],
-        false,
-    )
-    .await
-    .unwrap();
+    one_event_past_the_watermark(&db).await;
     let mut counted = activity_gateway::db::connect(&db.url).await.unwrap();
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Statement>::new()));
     let statements = log.clone();
@@ -829,4 +809,10 @@ async fn the_unfolded_tail_is_read_by_its_seq_range_not_the_scopes_window(db: Te
             "{steps:?}"
         );
     }
+}
+
+/// One event of usr_acme_02, three hours old, not folded yet.
+async fn one_event_past_the_watermark(db: &TestDb) {
+    let event = late_event(1, now_micros() - 3 * MICROS_PER_HOUR, "usr_acme_02");
+    insert_batch(&db.db, vec![event], false).await.unwrap();
 }
