@@ -30,12 +30,14 @@ if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/golang.org/x/mod/s
   apt-get install -y -qq --no-install-recommends golang-go golang-golang-x-mod-dev >/dev/null
 fi
 
-# The log stream tests deliver to Debian's rsyslog.
-if ! command -v rsyslogd >/dev/null; then
-  echo "rsyslog not found: installing Debian's rsyslog" >&2
+# The log stream tests deliver to Debian's rsyslog, in plain TCP and in TLS
+# (its GnuTLS driver), with certificates made by the openssl command.
+if ! command -v rsyslogd >/dev/null || ! dpkg -s rsyslog-gnutls >/dev/null 2>&1 \
+  || ! command -v openssl >/dev/null; then
+  echo "rsyslog, rsyslog-gnutls or openssl not found: installing Debian's" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends rsyslog >/dev/null
+  apt-get install -y -qq --no-install-recommends rsyslog rsyslog-gnutls openssl >/dev/null
 fi
 
 # The tree stays formatted (rustfmt's defaults), where rustfmt is installed.

@@ -228,17 +228,28 @@ pub async fn streams(command: crate::config::StreamsCommand) -> anyhow::Result<(
                     StreamStartArg::Now => streams::Start::Now,
                     StreamStartArg::Beginning => streams::Start::Beginning,
                 },
-                webhook: Some(streams::WebhookInput {
-                    url: a.url,
-                    secret: a.secret,
+                webhook: a.url.map(|url| streams::WebhookInput {
+                    url,
+                    secret: a.secret.clone().unwrap_or_default(),
                     shape: match a.shape {
                         StreamShapeArg::Standard => streams::WebhookShape::Standard,
                         StreamShapeArg::SplunkHec => streams::WebhookShape::SplunkHec,
                         StreamShapeArg::Datadog => streams::WebhookShape::Datadog,
                     },
                 }),
-                s3: None,
-                syslog: None,
+                s3: a.s3_bucket.map(|bucket| streams::S3Input {
+                    endpoint: a.s3_endpoint,
+                    bucket,
+                    prefix: a.s3_prefix,
+                    region: a.s3_region,
+                    access_key_id: a.s3_access_key_id.unwrap_or_default(),
+                    secret_access_key: a.secret.unwrap_or_default(),
+                }),
+                syslog: a.syslog_host.map(|host| streams::SyslogInput {
+                    host,
+                    port: a.syslog_port.unwrap_or_default(),
+                    tls: a.syslog_tls,
+                }),
             };
             let settings = a.streams.settings();
             print(

@@ -97,7 +97,7 @@ pub enum Command {
 pub enum StreamsCommand {
     /// Print the org's streams and their health, one JSON object per line.
     List(StreamOrgArgs),
-    /// Make a webhook stream; prints it as JSON.
+    /// Make a stream (webhook, syslog or S3); prints it as JSON.
     Create(StreamCreateArgs),
     /// Stop a stream's delivery at its cursor.
     Pause(StreamIdArgs),
@@ -129,23 +129,51 @@ pub struct StreamIdArgs {
     pub streams: StreamArgs,
 }
 
+/// `streams create`: exactly one destination, a webhook (`--url`), a
+/// syslog collector (`--syslog-host`) or an S3 bucket (`--s3-bucket`).
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("destination").required(true).args(["url", "syslog_host", "s3_bucket"])))]
 pub struct StreamCreateArgs {
     #[command(flatten)]
     pub org: StreamOrgArgs,
     /// The stream's name, unique in the org.
     #[arg(long)]
     pub name: String,
-    /// The webhook's URL.
+    /// A webhook destination's URL.
     #[arg(long)]
-    pub url: String,
-    /// The destination's secret (a `whsec_` secret, the HEC token or the
-    /// Datadog API key); better from the environment than the command line.
+    pub url: Option<String>,
+    /// The destination's secret: a webhook's (a `whsec_` secret, the HEC
+    /// token or the Datadog API key) or an S3 bucket's secret access key;
+    /// better from the environment than the command line.
     #[arg(long, env = "ACTIVITY_GATEWAY_STREAM_SECRET", hide_env_values = true)]
-    pub secret: String,
+    pub secret: Option<String>,
     /// The webhook's request shape: Standard Webhooks, Splunk HEC or Datadog.
     #[arg(long, value_enum, default_value = "standard")]
     pub shape: StreamShapeArg,
+    /// A syslog collector's host (RFC 5424 over TCP, octet counted).
+    #[arg(long, requires = "syslog_port")]
+    pub syslog_host: Option<String>,
+    /// The syslog collector's port.
+    #[arg(long, requires = "syslog_host", allow_negative_numbers = true)]
+    pub syslog_port: Option<i64>,
+    /// Reach the syslog collector in TLS, verifying its certificate.
+    #[arg(long, requires = "syslog_host")]
+    pub syslog_tls: bool,
+    /// An S3-compatible bucket (one gzip NDJSON object per batch).
+    #[arg(long, requires = "s3_access_key_id")]
+    pub s3_bucket: Option<String>,
+    /// The S3 API's base URL; AWS's own (by region) when absent.
+    #[arg(long, requires = "s3_bucket")]
+    pub s3_endpoint: Option<String>,
+    /// Prepended to every object name.
+    #[arg(long, requires = "s3_bucket")]
+    pub s3_prefix: Option<String>,
+    /// The bucket's region.
+    #[arg(long, requires = "s3_bucket")]
+    pub s3_region: Option<String>,
+    /// The access key id; the secret access key is `--secret`.
+    #[arg(long, requires = "s3_bucket")]
+    pub s3_access_key_id: Option<String>,
     /// How events are written: the REST shape, or OCSF API Activity.
     #[arg(long, value_enum, default_value = "native")]
     pub format: StreamFormatArg,
@@ -442,6 +470,11 @@ pub struct StreamArgs {
     /// Lets log streams deliver to loopback, private and link-local addresses.
     #[arg(long, env = "ACTIVITY_GATEWAY_ALLOW_PRIVATE_STREAM_TARGETS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub allow_private_stream_targets: bool,
+    /// A PEM file of CA certificates that log streams' TLS destinations may
+    /// chain to besides the public roots (collectors and receivers on the
+    /// operator's own network). Read and checked at startup.
+    #[arg(long, env = "ACTIVITY_GATEWAY_STREAM_CA_FILE", value_name = "PEM_FILE", value_parser = stream_ca_file)]
+    pub stream_ca_file: Option<crate::service::streams::trust::Trust>,
     /// Seconds a log stream may keep failing before that is recorded as an
     /// event of its org.
     #[arg(
@@ -467,10 +500,15 @@ impl Default for StreamArgs {
             stream_secrets_key: None,
             stream_secrets_key_file: PathBuf::from("stream-secrets.key"),
             allow_private_stream_targets: false,
+            stream_ca_file: None,
             stream_alert_after_secs: 300,
             stream_deliverers: 16,
         }
     }
+}
+
+fn stream_ca_file(path: &str) -> Result<crate::service::streams::trust::Trust, String> {
+    crate::service::streams::trust::Trust::from_pem_file(std::path::Path::new(path))
 }
 
 impl StreamArgs {
@@ -483,6 +521,7 @@ impl StreamArgs {
         crate::service::streams::StreamSettings {
             key: SealKey::new(source),
             allow_private: self.allow_private_stream_targets,
+            trust: self.stream_ca_file.clone().unwrap_or_default(),
             alert_after: Duration::from_secs(self.stream_alert_after_secs),
             max_deliverers: self.stream_deliverers as usize,
         }

@@ -76,11 +76,15 @@ pub struct S3DestinationInput {
 }
 
 /// A syslog collector: RFC 5424 messages over TCP, framed by octet
-/// counting (RFC 6587).
+/// counting (RFC 6587), in TLS (RFC 5425) when `tls` is true.
 #[derive(InputObject)]
 pub struct SyslogDestinationInput {
     pub host: String,
     pub port: i64,
+    /// Connect in TLS and verify the collector's certificate for `host`
+    /// (against the public roots and the operator's `--stream-ca-file`).
+    #[graphql(default = false)]
+    pub tls: bool,
 }
 
 /// A new stream: a name, exactly one destination, and optionally a format,
@@ -119,6 +123,8 @@ pub struct LogStreamDestination {
     pub host: Option<String>,
     /// A syslog collector's port.
     pub port: Option<i32>,
+    /// Whether a syslog collector is reached in TLS.
+    pub tls: Option<bool>,
     /// An S3 destination's endpoint (absent for AWS's own).
     pub endpoint: Option<String>,
     pub bucket: Option<String>,
@@ -136,6 +142,7 @@ impl LogStreamDestination {
             shape: None,
             host: None,
             port: None,
+            tls: None,
             endpoint: None,
             bucket: None,
             prefix: None,
@@ -183,9 +190,10 @@ impl From<streams::Stream> for LogStream {
                 }),
                 ..LogStreamDestination::of_kind("webhook")
             },
-            streams::Destination::Syslog { host, port } => LogStreamDestination {
+            streams::Destination::Syslog { host, port, tls } => LogStreamDestination {
                 host: Some(host),
                 port: Some(i32::from(port)),
+                tls: Some(tls),
                 ..LogStreamDestination::of_kind("syslog")
             },
             streams::Destination::S3 {
@@ -300,6 +308,7 @@ impl StreamMutations {
             syslog: input.syslog.map(|s| streams::SyslogInput {
                 host: s.host,
                 port: s.port,
+                tls: s.tls,
             }),
         };
         let stream = streams::create(

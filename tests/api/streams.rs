@@ -30,6 +30,7 @@ on_both_backends!(
     an_org_whose_destinations_hang_does_not_hold_up_another_org,
     an_ocsf_stream_delivers_api_activity_in_log_order,
     a_syslog_stream_reaches_rsyslog_in_order,
+    a_syslog_stream_in_tls_reaches_rsyslog_and_verifies_the_collector,
     two_renames_to_one_name_at_once_end_in_one_name_taken,
     an_s3_stream_writes_gzip_ndjson_objects_read_back_in_order,
     bad_s3_destinations_are_refused_with_limits_at_their_edge,
@@ -192,7 +193,7 @@ fn streaming() -> HttpArgs {
 
 const CREATE: &str = "mutation($input: LogStreamInput!) { createLogStream(input: $input) \
     { id name status lagEvents lagSeconds deliveredTotal lastDeliveredAt lastError nextLogIndex \
-      destination { kind url shape host port } } }";
+      destination { kind url shape host port tls } } }";
 const STREAMS: &str = "{ org(id: \"org_acme\") { logStreams { id name status lagEvents \
     lagSeconds deliveredTotal lastDeliveredAt lastError nextLogIndex purgedTotal } } }";
 
@@ -246,11 +247,18 @@ async fn ingest(app: &TestApp, key: &str, count: usize, action: &str) {
     }
 }
 
+/// org_acme's log indexes from `from` to its tree size, in order.
+async fn indexes_since(db: &TestDb, from: i64) -> Vec<i64> {
+    let indexes = db.log_indexes("org_acme").await;
+    indexes.into_iter().filter(|i| *i >= from).collect()
+}
+
 /// Every log index of org_acme from `from` to its tree size, once, in order.
 async fn assert_in_log_order(db: &TestDb, got: &Received, from: i64) {
-    let indexes = db.log_indexes("org_acme").await;
-    let expected: Vec<i64> = indexes.into_iter().filter(|i| *i >= from).collect();
-    assert_eq!(got.first_arrivals("org_acme"), expected);
+    assert_eq!(
+        got.first_arrivals("org_acme"),
+        indexes_since(db, from).await
+    );
     assert_eq!(got.invalid, 0, "every delivery verified");
 }
 
@@ -290,7 +298,7 @@ async fn a_stream_delivers_every_event_once_in_log_order_signed(db: TestDb) {
     assert_eq!(created["nextLogIndex"], 0);
     assert_eq!(
         created["destination"],
-        json!({ "kind": "webhook", "url": receiver.url(), "shape": "STANDARD", "host": null, "port": null })
+        json!({ "kind": "webhook", "url": receiver.url(), "shape": "STANDARD", "host": null, "port": null, "tls": null })
     );
     let id = created["id"].as_str().unwrap().to_owned();
     ingest(&app, &key, 20_000, "stream.test").await;
@@ -1142,6 +1150,101 @@ async fn the_cli_manages_streams_through_the_same_service(db: TestDb) {
     ]);
     assert!(!ok && out.contains("no org org_nope"), "{out}");
     assert_eq!(receiver.received().await.types["activity.test"], 1);
+    // A syslog collector in TLS, trusted through --stream-ca-file.
+    let pki = TestPki::make();
+    let rsyslog = Rsyslog::start_with(Some(&pki)).await;
+    let port = rsyslog.port.to_string();
+    let ca = pki.ca.display().to_string();
+    let mut create = vec![
+        "--name",
+        "syslog",
+        "--syslog-host",
+        "localhost",
+        "--syslog-port",
+        &port,
+        "--syslog-tls",
+    ];
+    create.extend(keyed);
+    let (ok, out) = run("create", &create);
+    assert!(ok, "{out}");
+    let made = json_lines(&out).remove(0);
+    assert_eq!(
+        made["destination"],
+        json!({ "kind": "syslog", "host": "localhost", "port": rsyslog.port, "tls": true }),
+        "{out}"
+    );
+    let id = made["id"].as_str().unwrap().to_owned();
+    let mut test = vec!["--id", id.as_str(), "--stream-ca-file", ca.as_str()];
+    test.extend(keyed);
+    let (ok, out) = run("test", &test);
+    assert!(ok && out.contains(r#""delivered":true"#), "{out}");
+    assert_eq!(rsyslog.messages()[0]["type"], "activity.test");
+    // Without the CA the collector is not trusted, and the command fails.
+    let mut test = vec!["--id", id.as_str()];
+    test.extend(keyed);
+    let (ok, out) = run("test", &test);
+    assert!(
+        !ok && out.contains(r#""delivered":false"#) && out.contains("UnknownIssuer"),
+        "{out}"
+    );
+    // A CA file that holds no certificate stops the command before it runs.
+    let mut test = vec!["--id", id.as_str(), "--stream-ca-file", "Cargo.toml"];
+    test.extend(keyed);
+    let (ok, out) = run("test", &test);
+    assert!(!ok && out.contains("holds no PEM certificate"), "{out}");
+    // An S3 bucket; its secret access key is --secret, never printed.
+    let mut create = vec![
+        "--name",
+        "bucket",
+        "--s3-bucket",
+        "audit",
+        "--s3-endpoint",
+        "http://127.0.0.1:9",
+        "--s3-access-key-id",
+        "AKIDCLI",
+        "--secret",
+        "cli-secret-access-key",
+    ];
+    create.extend(keyed);
+    let (ok, out) = run("create", &create);
+    assert!(ok, "{out}");
+    let made = json_lines(&out).remove(0);
+    assert_eq!(made["destination"]["kind"], "s3", "{out}");
+    assert_eq!(made["destination"]["bucket"], "audit", "{out}");
+    assert!(!out.contains("cli-secret-access-key"), "{out}");
+    // Exactly one destination: none, or two, is refused before anything runs.
+    let (ok, out) = run("create", &["--name", "none"]);
+    assert!(!ok && out.contains("--url"), "{out}");
+    let (ok, out) = run(
+        "create",
+        &[
+            "--name",
+            "two",
+            "--url",
+            url.as_str(),
+            "--syslog-host",
+            "localhost",
+            "--syslog-port",
+            "514",
+        ],
+    );
+    assert!(!ok && out.contains("cannot be used with"), "{out}");
+    // A port past its edge is the service's 422 message.
+    let (ok, out) = run(
+        "create",
+        &[
+            "--name",
+            "far",
+            "--syslog-host",
+            "localhost",
+            "--syslog-port",
+            "65536",
+        ],
+    );
+    assert!(
+        !ok && out.contains("port should be from 1 to 65535"),
+        "{out}"
+    );
 }
 
 async fn an_update_changes_the_filter_from_the_cursor_on(db: TestDb) {
@@ -1312,17 +1415,135 @@ struct Rsyslog {
     _dir: tempfile::TempDir,
 }
 
+/// A test CA and a collector's certificate for `localhost` only, made by
+/// the openssl command.
+struct TestPki {
+    _dir: tempfile::TempDir,
+    ca: std::path::PathBuf,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+impl TestPki {
+    fn make() -> TestPki {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name);
+        let openssl = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("openssl runs");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=activity-gateway test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            at("server.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ]);
+        TestPki {
+            ca: at("ca.pem"),
+            cert: at("server.pem"),
+            key: at("server.key"),
+            _dir: dir,
+        }
+    }
+}
+
 impl Rsyslog {
     async fn start() -> Rsyslog {
+        Self::start_with(None).await
+    }
+
+    /// rsyslogd listening on 127.0.0.1, in TLS (its gtls driver, no client
+    /// certificates asked) with `pki`'s certificate when given.
+    async fn start_with(pki: Option<&TestPki>) -> Rsyslog {
         let dir = tempfile::tempdir().unwrap();
         let port = crate::common::free_port();
         let out = dir.path().join("out.log");
         let conf = dir.path().join("rsyslog.conf");
+        let (tls_global, tls_module) = match pki {
+            Some(pki) => (
+                format!(
+                    " defaultNetstreamDriver=\"gtls\" defaultNetstreamDriverCAFile=\"{}\" \
+                     defaultNetstreamDriverCertFile=\"{}\" defaultNetstreamDriverKeyFile=\"{}\"",
+                    pki.ca.display(),
+                    pki.cert.display(),
+                    pki.key.display()
+                ),
+                " streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=\"anon\"",
+            ),
+            None => (String::new(), ""),
+        };
         std::fs::write(
             &conf,
             format!(
-                "global(workDirectory=\"{work}\" maxMessageSize=\"64k\")\n\
-                 module(load=\"imtcp\")\n\
+                "global(workDirectory=\"{work}\" maxMessageSize=\"64k\"{tls_global})\n\
+                 module(load=\"imtcp\"{tls_module})\n\
                  input(type=\"imtcp\" port=\"{port}\" address=\"127.0.0.1\")\n\
                  template(name=\"raw\" type=\"string\" string=\"%msg%\\n\")\n\
                  *.* action(type=\"omfile\" file=\"{out}\" template=\"raw\")\n",
@@ -1355,6 +1576,34 @@ impl Rsyslog {
         }
     }
 
+    /// Waits until org_acme's events have arrived (first arrivals, by
+    /// event id), asserts they are `expected`'s log indexes in order, and
+    /// answers every message.
+    async fn wait_for(&self, expected: &[i64]) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let messages = self.messages();
+            let mut seen = HashSet::new();
+            let arrived: Vec<i64> = messages
+                .iter()
+                .filter(|m| m["org_id"] == "org_acme" && m.get("log_index").is_some())
+                .filter(|m| seen.insert(m["id"].as_str().unwrap().to_owned()))
+                .map(|m| m["log_index"].as_i64().unwrap())
+                .collect();
+            if arrived.len() >= expected.len() {
+                assert_eq!(arrived, expected);
+                return messages;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {} messages",
+                arrived.len(),
+                expected.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The messages written so far, as JSON.
     fn messages(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.out)
@@ -1364,6 +1613,106 @@ impl Rsyslog {
             .map(|l| serde_json::from_str(l.trim()).unwrap_or_else(|e| panic!("{e}: {l}")))
             .collect()
     }
+}
+
+async fn a_syslog_stream_in_tls_reaches_rsyslog_and_verifies_the_collector(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let pki = TestPki::make();
+    let rsyslog = Rsyslog::start_with(Some(&pki)).await;
+    let mut trusting = streaming();
+    trusting.streams.stream_ca_file =
+        Some(activity_gateway::service::streams::trust::Trust::from_pem_file(&pki.ca).unwrap());
+    let app = TestApp::spawn_with(&db.db, trusting).await;
+    async fn create(app: &TestApp, key: &str, host: &str, port: u16, tls: Value) -> Value {
+        let mut syslog = json!({ "host": host, "port": port });
+        if !tls.is_null() {
+            syslog["tls"] = tls;
+        }
+        let body = gql(
+            app,
+            key,
+            CREATE,
+            json!({ "input": { "name": "tls", "syslog": syslog } }),
+        )
+        .await;
+        assert!(body["errors"].is_null(), "{body}");
+        body["data"]["createLogStream"].clone()
+    }
+    async fn test(app: &TestApp, key: &str, stream: &Value) -> Value {
+        let body = gql(
+            app,
+            key,
+            "mutation($id: ID!) { testLogStream(id: $id) { delivered error } }",
+            json!({ "id": stream["id"] }),
+        )
+        .await;
+        body["data"]["testLogStream"].clone()
+    }
+    async fn delete(app: &TestApp, key: &str, stream: &Value) {
+        let body = gql(
+            app,
+            key,
+            "mutation($id: ID!) { deleteLogStream(id: $id) { id } }",
+            json!({ "id": stream["id"] }),
+        )
+        .await;
+        assert_eq!(
+            body["data"]["deleteLogStream"]["id"], stream["id"],
+            "{body}"
+        );
+    }
+    let port = rsyslog.port;
+    // Without `tls` a stream is plain TCP, as before.
+    let plain = create(&app, &key, "127.0.0.1", port, Value::Null).await;
+    assert_eq!(plain["destination"]["tls"], false, "{plain}");
+    delete(&app, &key, &plain).await;
+    // The collector's certificate names localhost only: reached by its
+    // address, the name does not match and nothing is sent.
+    let mismatched = create(&app, &key, "127.0.0.1", port, json!(true)).await;
+    let outcome = test(&app, &key, &mismatched).await;
+    assert_eq!(outcome["delivered"], false, "{outcome}");
+    assert!(
+        outcome["error"].as_str().unwrap().contains("certificate"),
+        "{outcome}"
+    );
+    delete(&app, &key, &mismatched).await;
+    // Without the operator's CA, the collector is not trusted.
+    let untrusting = TestApp::spawn_with(&db.db, streaming()).await;
+    let unknown = create(&untrusting, &key, "localhost", port, json!(true)).await;
+    let outcome = test(&untrusting, &key, &unknown).await;
+    assert_eq!(outcome["delivered"], false, "{outcome}");
+    assert!(
+        outcome["error"].as_str().unwrap().contains("UnknownIssuer"),
+        "{outcome}"
+    );
+    delete(&untrusting, &key, &unknown).await;
+    assert!(
+        rsyslog.messages().is_empty(),
+        "nothing reached the collector"
+    );
+    // With it, by its name: every event arrives, in log order.
+    let from = db.log_indexes("org_acme").await.len() as i64;
+    let stream = create(&app, &key, "localhost", port, json!(true)).await;
+    assert_eq!(stream["destination"]["tls"], true, "{stream}");
+    assert_eq!(stream["destination"]["host"], "localhost", "{stream}");
+    let outcome = test(&app, &key, &stream).await;
+    assert_eq!(outcome, json!({ "delivered": true, "error": null }));
+    ingest(&app, &key, 20_000, "stream.syslog.tls").await;
+    let messages = rsyslog.wait_for(&indexes_since(&db, from).await).await;
+    assert!(messages.iter().any(|m| m["type"] == "activity.test"));
+    // `tls` must be a Boolean.
+    let body = gql(
+        &app,
+        &key,
+        CREATE,
+        json!({ "input": { "name": "bad", "syslog": { "host": "localhost", "port": 514, "tls": "yes" } } }),
+    )
+    .await;
+    assert!(
+        body["data"].is_null() && !body["errors"].is_null(),
+        "{body}"
+    );
 }
 
 async fn a_syslog_stream_reaches_rsyslog_in_order(db: TestDb) {
@@ -1392,35 +1741,8 @@ async fn a_syslog_stream_reaches_rsyslog_in_order(db: TestDb) {
     .await;
     assert_eq!(test["data"]["testLogStream"]["delivered"], true, "{test}");
     ingest(&app, &key, 100_000, "stream.syslog").await;
-    let expected: Vec<i64> = db
-        .log_indexes("org_acme")
-        .await
-        .into_iter()
-        .filter(|i| *i >= from)
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let messages = rsyslog.messages();
-        let mut seen = HashSet::new();
-        let arrived: Vec<i64> = messages
-            .iter()
-            .filter(|m| m["org_id"] == "org_acme" && m.get("log_index").is_some())
-            .filter(|m| seen.insert(m["id"].as_str().unwrap().to_owned()))
-            .map(|m| m["log_index"].as_i64().unwrap())
-            .collect();
-        if arrived.len() >= expected.len() {
-            assert_eq!(arrived, expected);
-            assert!(messages.iter().any(|m| m["type"] == "activity.test"));
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} messages",
-            arrived.len(),
-            expected.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let messages = rsyslog.wait_for(&indexes_since(&db, from).await).await;
+    assert!(messages.iter().any(|m| m["type"] == "activity.test"));
     // Ports at and past their edges, a private host without the flag.
     let strict = TestApp::spawn(&db.db).await;
     for (host, port, kind) in [

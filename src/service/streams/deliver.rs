@@ -149,7 +149,7 @@ impl StreamRunner {
     pub fn start(db: DatabaseConnection, live: LiveFeed, settings: StreamSettings) -> Self {
         let runner = Self {
             inner: Arc::new(Inner {
-                client: client(settings.allow_private),
+                client: client(&settings),
                 db,
                 live,
                 settings,
@@ -251,14 +251,7 @@ pub async fn test(
     principal: Grant<'_, cap::StreamManage>,
     stream_id: &str,
 ) -> AppResult<TestOutcome> {
-    test_with(
-        db,
-        settings,
-        &client(settings.allow_private),
-        principal,
-        stream_id,
-    )
-    .await
+    test_with(db, settings, &client(settings), principal, stream_id).await
 }
 
 async fn test_with(
@@ -299,15 +292,21 @@ async fn test_with(
 /// The HTTP client of every delivery: no redirects, no proxies (a proxy
 /// would resolve names where the check cannot see), bounded in time, and
 /// unless private targets are allowed, a resolver that answers only public
-/// addresses.
-fn client(allow_private: bool) -> reqwest::Client {
-    let builder = reqwest::Client::builder()
+/// addresses. TLS trusts the public roots and `--stream-ca-file`'s.
+fn client(settings: &StreamSettings) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .user_agent(concat!("activity-gateway/", env!("CARGO_PKG_VERSION")));
-    let builder = if allow_private {
+    for root in settings.trust.added() {
+        match reqwest::Certificate::from_der(root) {
+            Ok(root) => builder = builder.add_root_certificate(root),
+            Err(e) => tracing::error!(error = %e, "a --stream-ca-file certificate was not taken"),
+        }
+    }
+    let builder = if settings.allow_private {
         builder
     } else {
         builder.dns_resolver(Arc::new(target::PublicOnly))
@@ -660,8 +659,9 @@ async fn send(
 ) -> Sent {
     let (url, shape) = match destination {
         Destination::Webhook { url, shape } => (url, shape),
-        Destination::Syslog { host, port } => {
-            return send_syslog(host, *port, settings.allow_private, parcel.body.clone()).await
+        Destination::Syslog { host, port, tls } => {
+            let tls = tls.then(|| settings.trust.tls());
+            return send_syslog(host, *port, tls, settings.allow_private, &parcel.body).await;
         }
         Destination::S3 { .. } => {
             return super::s3::put(client, settings.allow_private, destination, secret, parcel)
@@ -748,9 +748,15 @@ pub(super) fn judged(
 /// the frames written, the writing half closed, and the collector's close
 /// awaited. Syslog has no acknowledgement; a collector that closes after
 /// reading to the end has read every frame, which is as close as TCP lets
-/// a sender know.
-async fn send_syslog(host: &str, port: u16, allow_private: bool, body: Vec<u8>) -> Sent {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+/// a sender know. With `tls`, the frames go only over a connection whose
+/// certificate was verified for `host`.
+async fn send_syslog(
+    host: &str,
+    port: u16,
+    tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+    allow_private: bool,
+    body: &[u8],
+) -> Sent {
     let retry = |why: String| Sent::Retry { why, after: None };
     if let Some(why) = target::refusal(host, allow_private) {
         return Sent::Refused(why.into());
@@ -781,17 +787,46 @@ async fn send_syslog(host: &str, port: u16, allow_private: bool, body: Vec<u8>) 
             Err(_) => last_error = "connecting timed out".into(),
         }
     }
-    let Some(mut stream) = stream else {
+    let Some(stream) = stream else {
         return retry(last_error);
     };
+    let Some(tls) = tls else {
+        return syslog_exchange(stream, body).await;
+    };
+    // The host was checked to be a DNS name or an IP address when the
+    // stream was made.
+    let Ok(name) = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned()) else {
+        return Sent::Refused(format!("{host} is not a name TLS can verify"));
+    };
+    let handshake = tokio_rustls::TlsConnector::from(tls).connect(name, stream);
+    match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+        Ok(Ok(stream)) => syslog_exchange(stream, body).await,
+        Ok(Err(e)) => retry(format!("the TLS handshake with {host} failed: {e}")),
+        Err(_) => retry(format!("the TLS handshake with {host} timed out")),
+    }
+}
+
+/// Writes the frames, closes the sending half (in TLS, with a
+/// `close_notify`) and reads what the collector says, dropped, to its close.
+async fn syslog_exchange(
+    mut stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    body: &[u8],
+) -> Sent {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let exchange = async {
-        stream.write_all(&body).await?;
+        stream.write_all(body).await?;
         stream.shutdown().await?;
-        // Whatever the collector says is read and dropped, to its close.
         let mut sink = [0u8; 4096];
         let mut read = 0;
         loop {
-            let n = stream.read(&mut sink).await?;
+            let n = match stream.read(&mut sink).await {
+                Ok(n) => n,
+                // A TLS collector may close without its own `close_notify`:
+                // everything was written and closed on our side, so that is
+                // still its close.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+                Err(e) => return Err(e),
+            };
             if n == 0 || read > MAX_ANSWER_BYTES {
                 return Ok::<_, std::io::Error>(());
             }
@@ -800,8 +835,14 @@ async fn send_syslog(host: &str, port: u16, allow_private: bool, body: Vec<u8>) 
     };
     match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
         Ok(Ok(())) => Sent::Acknowledged,
-        Ok(Err(e)) => retry(format!("the syslog connection failed: {e}")),
-        Err(_) => retry("the syslog collector did not close the connection in time".into()),
+        Ok(Err(e)) => Sent::Retry {
+            why: format!("the syslog connection failed: {e}"),
+            after: None,
+        },
+        Err(_) => Sent::Retry {
+            why: "the syslog collector did not close the connection in time".into(),
+            after: None,
+        },
     }
 }
 

@@ -1,5 +1,5 @@
 //! Log streams: an org's events delivered to a destination of its own (a
-//! webhook today), at least once, in the org's log order, from a cursor that
+//! webhook, an S3 bucket or a syslog collector), at least once, in the org's log order, from a cursor that
 //! moves only after the destination acknowledged.
 //!
 //! A stream's row is its whole state (see the migration that made
@@ -16,6 +16,7 @@ mod reads;
 pub mod s3;
 pub mod seal;
 pub mod target;
+pub mod trust;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult};
 use serde::{Deserialize, Serialize};
@@ -95,10 +96,14 @@ pub enum Destination {
         url: String,
         shape: WebhookShape,
     },
-    /// RFC 5424 messages over TCP, framed by octet counting (RFC 6587).
+    /// RFC 5424 messages over TCP, framed by octet counting (RFC 6587),
+    /// in TLS (RFC 5425) when `tls` is set.
     Syslog {
         host: String,
         port: u16,
+        /// Streams stored before TLS existed are plain TCP.
+        #[serde(default)]
+        tls: bool,
     },
     /// One gzip NDJSON object per batch in an S3-compatible bucket (the
     /// secret access key is the stream's secret).
@@ -164,6 +169,8 @@ pub struct WebhookInput {
 pub struct SyslogInput {
     pub host: String,
     pub port: i64,
+    /// TLS, verified against the public roots and `--stream-ca-file`.
+    pub tls: bool,
 }
 
 /// An S3-compatible destination as asked for.
@@ -229,6 +236,8 @@ pub struct StreamSettings {
     /// `--allow-private-stream-targets`: streams may reach loopback and
     /// private addresses (tests, and destinations on the operator's own network).
     pub allow_private: bool,
+    /// The roots TLS destinations are verified against (`--stream-ca-file`).
+    pub trust: trust::Trust,
     /// How long a stream may keep failing before that is recorded as an
     /// event of its org.
     pub alert_after: std::time::Duration,
@@ -828,6 +837,7 @@ fn checked_syslog(
     Destination::Syslog {
         host: host.to_ascii_lowercase(),
         port: port.unwrap_or(0),
+        tls: syslog.tls,
     }
 }
 

@@ -652,8 +652,8 @@ pub async fn export_when_finished(
 
 /// A free local port (bound, then released for the process about to bind it).
 /// Runs the gateway's binary with `args`: whether it succeeded (exit status
-/// 0, else exactly 1), and what it printed, stdout then stderr. It never
-/// panics, whatever it is given.
+/// 0, else exactly 1, or 2 for clap's usage errors), and what it printed,
+/// stdout then stderr. It never panics, whatever it is given.
 pub fn cli(args: &[&str]) -> (bool, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_activity-gateway"))
         .args(args)
@@ -665,9 +665,16 @@ pub fn cli(args: &[&str]) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!text.contains("panicked"), "{text}");
+    let usage_error = out.status.code() == Some(2) && text.contains("try '--help'");
     assert_eq!(
         out.status.code(),
-        Some(if out.status.success() { 0 } else { 1 }),
+        Some(if out.status.success() {
+            0
+        } else if usage_error {
+            2
+        } else {
+            1
+        }),
         "{text}"
     );
     (out.status.success(), text)
