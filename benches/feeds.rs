@@ -118,6 +118,7 @@ async fn bench(backend: &str, events: u64) {
         token_type: "api_key",
         permissions: activity_gateway::domain::permission::Role::Viewer.permissions(),
         mcp_client: None,
+        viewer_token: None,
     };
     let query = "{ org(id: \"org_acme\") { activity(first: 50) { pageInfo { hasNextPage endCursor } nodes { id timestamp traceId userId workspaceId appId principalType principalId tokenId tokenType method path resourceType resourceId action statusCode success errorCode durationMs executionId augmentationId stagesCompleted totalStages tokenUsage metadata } } } }";
     let graphql = median(200, || {

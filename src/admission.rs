@@ -170,6 +170,7 @@ mod tests {
             token_type: "api_key",
             permissions: Default::default(),
             mcp_client: None,
+            viewer_token: None,
         }
     }
 

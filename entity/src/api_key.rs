@@ -17,6 +17,10 @@ pub struct Model {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// A viewer token's end (microseconds); `None` for keys, which do not expire.
+    pub expires_at: Option<i64>,
+    /// A viewer token's narrowing and allowed origins (JSON); `None` for keys.
+    pub viewer: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ mod m20261124_000001_export_jobs_and_retention;
 mod m20261203_000001_verifiable_log;
 mod m20261203_000002_credential_epoch;
 mod m20261204_000001_log_streams;
+mod m20261207_000001_viewer_tokens;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_verifiable_log::Migration),
             Box::new(m20261203_000002_credential_epoch::Migration),
             Box::new(m20261204_000001_log_streams::Migration),
+            Box::new(m20261207_000001_viewer_tokens::Migration),
         ]
     }
 }

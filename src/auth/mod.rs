@@ -81,5 +81,27 @@ pub async fn resolve(
         principal.principal_type = "mcp_agent";
         principal.mcp_client = mcp_client;
     }
+    if let Some(token) = &principal.viewer_token {
+        if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or_default();
+            if !token.allows_origin(origin) && !same_origin(origin, headers) {
+                return Err(AppError::OriginNotAllowed);
+            }
+        }
+    }
     Ok(principal)
+}
+
+/// Whether a browser's `Origin` is the gateway itself (its own viewer page):
+/// the origin's host and port are the request's `Host`.
+fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    !host.is_empty()
+        && origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .is_some_and(|authority| authority.eq_ignore_ascii_case(host))
 }

@@ -73,6 +73,9 @@ pub enum AppError {
     ExportFailed { error_id: String },
     #[error("The request is not valid HTTP")]
     BadRequest,
+    /// A viewer token used from a web origin it does not allow.
+    #[error("This token may not be used from this origin")]
+    OriginNotAllowed,
     #[error("The request URI is too long")]
     UriTooLong,
     #[error("The request's headers are too large")]
@@ -147,6 +150,7 @@ impl AppError {
             Self::TooManyRequests | Self::TooManyExports { .. } => 429,
             Self::ExportFailed { .. } => 500,
             Self::BadRequest => 400,
+            Self::OriginNotAllowed => 403,
             Self::UriTooLong => 414,
             Self::HeadersTooLarge => 431,
             Self::Internal(..) => 500,
@@ -167,6 +171,7 @@ impl AppError {
             Self::TooManyRequests | Self::TooManyExports { .. } => "TOO_MANY_REQUESTS",
             Self::ExportFailed { .. } => "INTERNAL_SERVER_ERROR",
             Self::BadRequest => "BAD_REQUEST",
+            Self::OriginNotAllowed => "FORBIDDEN",
             Self::UriTooLong => "URI_TOO_LONG",
             Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
             Self::Internal(..) => "INTERNAL_SERVER_ERROR",

@@ -86,6 +86,10 @@ pub struct ActivityFilter {
     pub status: Option<Status>,
     pub min_duration_ms: Option<i64>,
     pub max_duration_ms: Option<i64>,
+    /// A viewer token's confinement, set from the caller's credential (never
+    /// from input): the events must match it too.
+    #[serde(skip)]
+    pub confined: Option<std::sync::Arc<crate::domain::viewer::Confinement>>,
 }
 
 impl ActivityFilter {
@@ -100,6 +104,7 @@ impl ActivityFilter {
             || self.status.is_some()
             || self.min_duration_ms.is_some()
             || self.max_duration_ms.is_some()
+            || self.confined.is_some()
     }
 
     pub(super) fn canonical(&self) -> String {
@@ -110,7 +115,7 @@ impl ActivityFilter {
         let mut users = self.user_ids.clone();
         users.sort();
         format!(
-            "{:?}|{:?}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}",
+            "{:?}|{:?}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{}",
             self.start_time,
             self.end_time,
             actions.join(","),
@@ -120,7 +125,11 @@ impl ActivityFilter {
             self.workspace_id,
             self.status,
             self.min_duration_ms,
-            self.max_duration_ms
+            self.max_duration_ms,
+            self.confined
+                .as_ref()
+                .map(|c| format!("confined({})", c.canonical()))
+                .unwrap_or_default()
         )
     }
 

@@ -38,6 +38,7 @@ pub mod cap {
         ProblemResolve,
         ActivityRetention,
         StreamManage,
+        ViewerCreate,
     );
 }
 

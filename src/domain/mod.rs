@@ -13,3 +13,4 @@ pub mod permission;
 pub mod principal;
 pub mod text;
 pub mod time;
+pub mod viewer;

@@ -14,10 +14,11 @@ pub enum Permission {
     DocsRead,
     ActivityRetention,
     StreamManage,
+    ViewerCreate,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Self::ActivityRead,
         Self::ActivityWrite,
         Self::ActivityExport,
@@ -28,6 +29,7 @@ impl Permission {
         Self::DocsRead,
         Self::ActivityRetention,
         Self::StreamManage,
+        Self::ViewerCreate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +44,7 @@ impl Permission {
             Self::DocsRead => "docs:read",
             Self::ActivityRetention => "activity:retention",
             Self::StreamManage => "stream:manage",
+            Self::ViewerCreate => "viewer:create",
         }
     }
 
@@ -126,7 +129,8 @@ mod tests {
                 "docs:read"
             ]
         );
-        assert_eq!(names(Role::Admin).len(), 10);
+        assert_eq!(names(Role::Admin).len(), 11);
+        assert!(names(Role::Admin).contains(&"viewer:create"));
         assert!(names(Role::Admin).contains(&"activity:retention"));
         assert!(names(Role::Admin).contains(&"stream:manage"));
     }

@@ -22,6 +22,9 @@ pub struct Principal {
     pub permissions: BTreeSet<Permission>,
     /// The `X-MCP` header: the call comes from an AI agent through MCP.
     pub mcp_client: Option<String>,
+    /// Set for a viewer token: what its reads are confined to, and where
+    /// it may be used from.
+    pub viewer_token: Option<std::sync::Arc<crate::domain::viewer::ViewerToken>>,
 }
 
 impl Principal {
@@ -36,7 +39,22 @@ impl Principal {
             token_type: "cli",
             permissions,
             mcp_client: None,
+            viewer_token: None,
         }
+    }
+
+    /// `filter` confined to what the caller may read: unchanged for keys
+    /// and users, narrowed by a viewer token's confinement (which no input
+    /// can widen: it is ANDed with whatever the caller asked).
+    pub fn confine(
+        &self,
+        mut filter: crate::domain::feed::ActivityFilter,
+    ) -> crate::domain::feed::ActivityFilter {
+        filter.confined = self
+            .viewer_token
+            .as_ref()
+            .map(|token| token.confinement.clone());
+        filter
     }
 
     /// Proof of a permission, or the 403 that names it.

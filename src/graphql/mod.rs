@@ -19,6 +19,7 @@ pub mod shape;
 mod socket;
 pub(crate) mod streams;
 mod subscription;
+mod viewer_tokens;
 
 use async_graphql::Schema;
 use sea_orm::DatabaseConnection;

@@ -103,7 +103,11 @@ pub struct ResolveProblemResult {
 
 /// Every mutation: the activity API's and the log streams'.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct MutationRoot(ActivityMutations, super::streams::StreamMutations);
+pub struct MutationRoot(
+    ActivityMutations,
+    super::streams::StreamMutations,
+    super::viewer_tokens::ViewerTokenMutations,
+);
 
 #[derive(Default)]
 pub struct ActivityMutations;

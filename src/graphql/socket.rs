@@ -63,9 +63,16 @@ pub(super) async fn subscribe(state: GraphqlState, mut parts: Parts) -> Response
         None
     };
     let recorded = from_headers.as_ref().map(|(p, _)| p.clone());
+    // Where the browser opened the socket from: a credential sent in
+    // `connection_init` is checked as coming from there, whatever its
+    // payload says.
+    let opened_from: HeaderMap = [header::ORIGIN, header::HOST]
+        .into_iter()
+        .filter_map(|name| parts.headers.get(&name).map(|v| (name, v.clone())))
+        .collect();
     let mut response = upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve_socket(state, socket, protocol, from_headers))
+        .on_upgrade(move |socket| serve_socket(state, socket, protocol, from_headers, opened_from))
         .into_response();
     if let Some(principal) = recorded {
         response.extensions_mut().insert(principal);
@@ -83,6 +90,7 @@ async fn serve_socket(
     socket: axum::extract::ws::WebSocket,
     protocol: WebSocketProtocols,
     from_headers: Option<(auth::Principal, HeaderMap)>,
+    opened_from: HeaderMap,
 ) {
     use async_graphql::futures_util::{SinkExt as _, StreamExt as _};
     use axum::extract::ws::{CloseFrame, Message};
@@ -109,7 +117,13 @@ async fn serve_socket(
             let (principal, headers) = match from_headers {
                 Some(known) => known,
                 None => {
-                    let headers = headers_of(&payload);
+                    let mut headers = headers_of(&payload);
+                    for name in [header::ORIGIN, header::HOST] {
+                        headers.remove(&name);
+                        if let Some(value) = opened_from.get(&name) {
+                            headers.insert(name, value.clone());
+                        }
+                    }
                     match auth::resolve(&state.db, &state.keys, state.jwt_secret(), &headers).await
                     {
                         Ok(principal) => (principal, headers),

@@ -41,7 +41,7 @@ impl SubscriptionRoot {
         let db = ctx.data::<DatabaseConnection>()?.clone();
         let key = ctx.data::<CursorKeys>()?.get().await.gql()?.clone();
         let mut problems = Vec::new();
-        let filter = ActivityFilterInput::read(filter, &mut problems);
+        let filter = principal.confine(ActivityFilterInput::read(filter, &mut problems));
         let cursor = after.map(|text| {
             let decoded = LiveCursor::decode(&text, &key, &org, &filter);
             (text, decoded)

@@ -89,6 +89,7 @@ pub fn operations() -> Vec<Operation> {
     let mut all = activity_operations();
     all.push(ingest_operation());
     all.extend(log_operations());
+    all.push(viewer_token_operation());
     all.extend(artifact_operations());
     all.push(download_operation());
     all

@@ -343,6 +343,33 @@ pub fn artifact_operations() -> Vec<Operation> {
     ]
 }
 
+/// Viewer tokens (beyond the reference document): a platform's backend makes
+/// one for a customer of its org.
+pub fn viewer_token_operation() -> Operation {
+    Operation {
+        method: Method::Post,
+        path: "/v1/orgs/{org_id}/viewer-tokens",
+        operation_id: "create_viewer_token",
+        summary: "Create a viewer token: short-lived, read-only (activity:read), confined to workspaces, a user or a filter, usable from the allowed origins",
+        permission: Permission::ViewerCreate,
+        params: vec![ORG],
+        response: "ViewerTokenOut",
+        body: Body::Object {
+            schema: "ViewerTokenRequest",
+            required: true,
+        },
+        tag: "viewer",
+    }
+}
+
+/// The REST operations a viewer token may call: its org's feed and summary
+/// (confined by the service to the token's workspaces, user and filter).
+/// Every other route refuses viewer tokens, whatever their permissions.
+pub const VIEWER_TOKEN_ROUTES: &[(Method, &str)] = &[
+    (Method::Get, "/v1/orgs/{org_id}/activity"),
+    (Method::Get, "/v1/orgs/{org_id}/activity/summary"),
+];
+
 /// The download of an export (beyond the reference document).
 pub fn download_operation() -> Operation {
     Operation {

@@ -188,6 +188,7 @@ async fn list(
         filter.max_duration_ms = params.int("max_duration_ms", Some(0));
     }
     params.extend(filter.validate(&["query"]));
+    let filter = principal.confine(filter);
     let scope = scope_of(principal, &target);
     let org = principal.org_id.as_str();
     let key = state.cursors.get().await?;
@@ -232,7 +233,7 @@ async fn summarize(
         state.summaries(),
         &principal.org_id,
         &scope,
-        &ActivityFilter::default(),
+        &principal.confine(ActivityFilter::default()),
         start,
         end,
     )

@@ -34,6 +34,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Authorized {
                 ))
             })?;
         principal.require(permission)?;
+        if principal.viewer_token.is_some() {
+            let method = match parts.method {
+                axum::http::Method::GET => crate::operations::Method::Get,
+                _ => crate::operations::Method::Post,
+            };
+            if !crate::operations::VIEWER_TOKEN_ROUTES.contains(&(method, route)) {
+                return Err(AppError::Forbidden {
+                    required_permission: permission.as_str(),
+                });
+            }
+        }
         Ok(Authorized(principal))
     }
 }
@@ -70,6 +81,8 @@ pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), AppError> {
 pub struct BodyFields {
     fields: serde_json::Map<String, Value>,
     problems: Vec<InvalidInput>,
+    /// Where these fields are: `["body"]`, or a nested object's place.
+    at: Vec<Value>,
 }
 
 impl BodyFields {
@@ -78,6 +91,7 @@ impl BodyFields {
             return Ok(Self {
                 fields: Default::default(),
                 problems: vec![],
+                at: vec![json!("body")],
             });
         }
         require_json(headers)?;
@@ -91,6 +105,7 @@ impl BodyFields {
             Value::Object(fields) => Ok(Self {
                 fields,
                 problems: vec![],
+                at: vec![json!("body")],
             }),
             other => Err(AppError::invalid(InvalidInput::new(
                 &["body"],
@@ -103,7 +118,49 @@ impl BodyFields {
 
     fn refuse(&mut self, name: &str, kind: &str, msg: &str, input: &Value) {
         self.problems
-            .push(InvalidInput::new(&["body", name], kind, msg, input.clone()));
+            .push(InvalidInput::new(&[name], kind, msg, input.clone()).under(self.at.clone()));
+    }
+
+    /// A nested object field, read the same way (its problems located
+    /// under it); absent or `null` is `None`. Give it back with [`Self::absorb`].
+    pub fn object(&mut self, name: &str) -> Option<BodyFields> {
+        match self.fields.get(name).cloned() {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(fields)) => Some(BodyFields {
+                fields,
+                problems: vec![],
+                at: self.at.iter().cloned().chain([json!(name)]).collect(),
+            }),
+            Some(other) => {
+                self.refuse(
+                    name,
+                    "dict_type",
+                    "Input should be a valid dictionary",
+                    &other,
+                );
+                None
+            }
+        }
+    }
+
+    /// Takes a nested object's problems into this body's.
+    pub fn absorb(&mut self, nested: BodyFields) {
+        self.problems.extend(nested.problems);
+    }
+
+    /// An ISO 8601 date-time string, in microseconds.
+    pub fn time(&mut self, name: &str) -> Option<i64> {
+        let text = self.string(name, false)?;
+        let parsed = crate::domain::time::parse_timestamp(&text);
+        if parsed.is_none() {
+            self.refuse(
+                name,
+                "datetime_parsing",
+                "Input should be a valid ISO 8601 datetime",
+                &Value::String(text),
+            );
+        }
+        parsed
     }
 
     /// A string field; `null` counts as absent.
@@ -138,7 +195,12 @@ impl BodyFields {
                     match item {
                         Value::String(s) => out.push(s.clone()),
                         other => self.problems.push(InvalidInput {
-                            loc: vec![json!("body"), json!(name), json!(i)],
+                            loc: self
+                                .at
+                                .iter()
+                                .cloned()
+                                .chain([json!(name), json!(i)])
+                                .collect(),
                             msg: "Input should be a valid string".into(),
                             kind: "string_type".into(),
                             input: other.clone(),

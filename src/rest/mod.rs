@@ -10,3 +10,4 @@ pub mod openapi;
 pub mod orgs;
 pub mod params;
 pub mod schemas;
+pub mod viewer_tokens;

@@ -14,6 +14,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     super::activity::router()
         .merge(super::log::router())
+        .merge(super::viewer_tokens::router())
         .fallback(|OriginalUri(uri): OriginalUri| async move {
             AppError::not_found("route", uri.path())
         })

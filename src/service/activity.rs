@@ -84,6 +84,15 @@ pub fn filter_condition(filter: &ActivityFilter) -> Condition {
     if let Some(max) = filter.max_duration_ms {
         c = c.add(Column::DurationMs.lte(max));
     }
+    if let Some(confined) = &filter.confined {
+        if !confined.workspace_ids.is_empty() {
+            c = c.add(Column::WorkspaceId.is_in(confined.workspace_ids.clone()));
+        }
+        if let Some(user_id) = &confined.user_id {
+            c = c.add(Column::UserId.eq(user_id.as_str()));
+        }
+        c = c.add(filter_condition(&confined.filter));
+    }
     c
 }
 

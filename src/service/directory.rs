@@ -58,6 +58,7 @@ pub async fn principal_for_jwt(db: &DatabaseConnection, claims: Claims) -> AppRe
         token_type: "jwt",
         permissions,
         mcp_client: None,
+        viewer_token: None,
     })
 }
 

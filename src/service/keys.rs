@@ -18,6 +18,7 @@ use crate::domain::ids::{new_id, IdKind};
 use crate::domain::permission::{join_permissions, Permission, Role};
 use crate::domain::principal::{grants, Principal};
 use crate::domain::time::{now_micros, MICROS_PER_MINUTE};
+use crate::domain::viewer::ViewerToken;
 
 pub struct NewKey {
     pub org_id: String,
@@ -77,6 +78,8 @@ pub async fn create(db: &DatabaseConnection, new: NewKey) -> AppResult<CreatedKe
         created_at: Set(now_micros()),
         last_used_at: Set(None),
         revoked_at: Set(None),
+        expires_at: Set(None),
+        viewer: Set(None),
     }
     .insert(db)
     .await?;
@@ -215,10 +218,28 @@ pub async fn authenticate(
             key
         }
     };
-    if !secret::digests_match(&key.secret_hash, &hash) || key.revoked_at.is_some() {
+    if !secret::digests_match(&key.secret_hash, &hash)
+        || key.revoked_at.is_some()
+        || key.expires_at.is_some_and(|end| now_micros() >= end)
+    {
         return Err(AppError::Unauthenticated);
     }
     touch(db, &key);
+    if let Some(viewer) = &key.viewer {
+        let token: ViewerToken = serde_json::from_str(viewer).map_err(AppError::internal)?;
+        return Ok(Principal {
+            org_id: key.org_id,
+            principal_type: "viewer_token",
+            principal_id: key.id.clone(),
+            user_id: None,
+            token_id: Some(key.id),
+            token_type: "viewer_token",
+            permissions: crate::domain::permission::parse_permissions(&key.permissions)
+                .map_err(AppError::internal_msg)?,
+            mcp_client: None,
+            viewer_token: Some(std::sync::Arc::new(token)),
+        });
+    }
     let explicit = crate::domain::permission::parse_permissions(&key.permissions)
         .map_err(AppError::internal_msg)?;
     let permissions = grants(key.role.as_deref(), &explicit);
@@ -235,6 +256,7 @@ pub async fn authenticate(
         token_type: "api_key",
         permissions,
         mcp_client: None,
+        viewer_token: None,
     })
 }
 

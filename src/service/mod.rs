@@ -18,6 +18,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod streams;
 pub mod summary;
+pub mod viewer_tokens;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 

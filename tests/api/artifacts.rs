@@ -561,8 +561,9 @@ async fn the_docs_list_every_permission_with_what_needs_it(db: TestDb) {
         .iter()
         .map(|p| p["operation"].as_str().unwrap())
         .collect();
-    assert_eq!(permissions.len(), 10);
+    assert_eq!(permissions.len(), 11);
     assert!(permissions.contains(&"stream:manage"));
+    assert!(permissions.contains(&"viewer:create"));
     assert!(docs["permissions"]
         .as_array()
         .unwrap()

@@ -243,7 +243,7 @@ const MEMBER: [&str; 6] = [
     "problem:resolve",
     "docs:read",
 ];
-const ADMIN: [&str; 10] = [
+const ADMIN: [&str; 11] = [
     "activity:read",
     "activity:write",
     "activity:export",
@@ -254,6 +254,7 @@ const ADMIN: [&str; 10] = [
     "docs:read",
     "activity:retention",
     "stream:manage",
+    "viewer:create",
 ];
 
 const VIEWER_QUERY: &str = "{ viewer { principalId principalType tokenType permissions org { id name } user { id email } } }";

@@ -67,7 +67,7 @@ async fn serve_demo_seeds_an_empty_database_and_prints_working_admin_keys() {
                 .as_array()
                 .unwrap()
                 .len(),
-            10,
+            11,
             "admin"
         );
     }

@@ -22,7 +22,7 @@ on_both_backends!(
     an_event_ingested_through_one_replica_reaches_a_subscriber_of_another,
 );
 
-const SUBSCRIPTION: &str = "subscription($org: ID!, $filter: ActivityFilterInput, $after: String) {
+pub(crate) const SUBSCRIPTION: &str = "subscription($org: ID!, $filter: ActivityFilterInput, $after: String) {
   activityAdded(orgId: $org, filter: $filter, after: $after) { cursor node { id action workspace { id } } }
 }";
 
@@ -30,13 +30,13 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One graphql-transport-ws connection with one subscription (id "1").
-struct Subscriber {
+pub(crate) struct Subscriber {
     socket: Socket,
 }
 
 impl Subscriber {
     /// Connects with `headers` on the upgrade and `init` as the connection_init payload.
-    async fn connect(
+    pub(crate) async fn connect(
         app: &TestApp,
         headers: &[(&str, &str)],
         init: Value,
@@ -52,7 +52,7 @@ impl Subscriber {
     }
 
     /// An open socket that has said nothing yet.
-    async fn open(app: &TestApp, headers: &[(&str, &str)]) -> Result<Subscriber, Value> {
+    pub(crate) async fn open(app: &TestApp, headers: &[(&str, &str)]) -> Result<Subscriber, Value> {
         let mut request = format!("ws://{}/graphql", app.addr)
             .into_client_request()
             .unwrap();
@@ -76,15 +76,15 @@ impl Subscriber {
         Ok(Subscriber { socket })
     }
 
-    async fn send(&mut self, message: Value) {
+    pub(crate) async fn send(&mut self, message: Value) {
         self.send_text(message.to_string()).await;
     }
 
-    async fn send_text(&mut self, text: String) {
+    pub(crate) async fn send_text(&mut self, text: String) {
         self.socket.send(Message::text(text)).await.unwrap();
     }
 
-    async fn subscribe(&mut self, variables: Value) {
+    pub(crate) async fn subscribe(&mut self, variables: Value) {
         let message = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION, "variables": variables } });
         self.socket
             .send(Message::text(message.to_string()))
@@ -93,7 +93,7 @@ impl Subscriber {
     }
 
     /// The next protocol message; a close frame is `{"close": code}`; `None` after 10 s of silence.
-    async fn message(&mut self) -> Option<Value> {
+    pub(crate) async fn message(&mut self) -> Option<Value> {
         loop {
             let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
                 .await
@@ -112,21 +112,21 @@ impl Subscriber {
     }
 
     /// The next delivered edge (`cursor`, `node`), failing on anything else.
-    async fn edge(&mut self) -> Value {
+    pub(crate) async fn edge(&mut self) -> Value {
         let message = self.message().await.expect("an event within 10 s");
         assert_eq!(message["type"], "next", "{message}");
         assert!(message["payload"]["errors"].is_null(), "{message}");
         message["payload"]["data"]["activityAdded"].clone()
     }
 
-    async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }
 }
 
 /// Waits until the server holds `n` open subscriptions, so that what is
 /// ingested next is after every subscriber's starting point.
-async fn wait_for_subscriptions(app: &TestApp, key: &str, n: u64) {
+pub(crate) async fn wait_for_subscriptions(app: &TestApp, key: &str, n: u64) {
     for _ in 0..500 {
         if app.metric(key, "activity_gateway_live_subscriptions").await == n {
             return;
@@ -136,7 +136,7 @@ async fn wait_for_subscriptions(app: &TestApp, key: &str, n: u64) {
     panic!("never saw {n} subscriptions");
 }
 
-async fn ingest(app: &TestApp, key: &str, org: &str, events: Value) -> Vec<String> {
+pub(crate) async fn ingest(app: &TestApp, key: &str, org: &str, events: Value) -> Vec<String> {
     let (status, body) = read(
         app.client
             .post(app.url(&format!("/v1/orgs/{org}/activity")))

@@ -39,3 +39,4 @@ mod streams;
 mod summaries;
 mod traces;
 mod trust;
+mod viewer_tokens;

@@ -1698,7 +1698,7 @@ async fn a_syslog_stream_in_tls_reaches_rsyslog_and_verifies_the_collector(db: T
     assert_eq!(stream["destination"]["host"], "localhost", "{stream}");
     let outcome = test(&app, &key, &stream).await;
     assert_eq!(outcome, json!({ "delivered": true, "error": null }));
-    ingest(&app, &key, 20_000, "stream.syslog.tls").await;
+    ingest(&app, &key, 100_000, "stream.syslog.tls").await;
     let messages = rsyslog.wait_for(&indexes_since(&db, from).await).await;
     assert!(messages.iter().any(|m| m["type"] == "activity.test"));
     // `tls` must be a Boolean.

@@ -500,7 +500,7 @@ mod matrix {
         db.seed(100).await;
         let app = TestApp::spawn(&db.db).await;
         let ops = operations();
-        assert_eq!(ops.len(), 27, "every REST operation is in the registry");
+        assert_eq!(ops.len(), 28, "every REST operation is in the registry");
         for op in ops {
             let url = app.url(&concrete(op.path));
             let call = |key: String| {
@@ -600,6 +600,10 @@ mod matrix {
             "pauseLogStream" => r#"mutation { pauseLogStream(id: "lst_x") { id } }"#,
             "resumeLogStream" => r#"mutation { resumeLogStream(id: "lst_x") { id } }"#,
             "testLogStream" => r#"mutation { testLogStream(id: "lst_x") { delivered } }"#,
+            "createViewerToken" => {
+                r#"mutation { createViewerToken(input: { allowedOrigins: [] }) { token } }"#
+            }
+            "revokeViewerToken" => r#"mutation { revokeViewerToken(id: "key_x") }"#,
             other => panic!("no mutation for {other}"),
         }
         .to_owned()
@@ -692,6 +696,7 @@ mod matrix {
             token_type: "api_key",
             permissions: permissions.iter().copied().collect(),
             mcp_client: None,
+            viewer_token: None,
         };
         let everything_else: Vec<Permission> = Permission::ALL
             .into_iter()

@@ -90,6 +90,7 @@ impl ActivityFilterInput {
             }),
             min_duration_ms: self.min_duration_ms.map(i64::from),
             max_duration_ms: self.max_duration_ms.map(i64::from),
+            confined: None,
         };
         problems.extend(filter.validate(&["filter"]));
         if problems.is_empty() {
@@ -335,11 +336,12 @@ pub async fn activity_connection(
     after: Option<String>,
     filter: Option<ActivityFilterInput>,
 ) -> GqlResult<ActivityConnection> {
-    let org = ctx.data::<Principal>()?.org_id.clone();
+    let principal = ctx.data::<Principal>()?;
+    let org = principal.org_id.clone();
     let key = cursor_key(ctx).await?;
     let mut problems = Vec::new();
     let limit = page_limit(first, &mut problems);
-    let filter = ActivityFilterInput::read(filter, &mut problems);
+    let filter = principal.confine(ActivityFilterInput::read(filter, &mut problems));
     let cursor = match after {
         None => None,
         Some(text) => Cursor::decode(&text, key, &org, &scope, &filter)

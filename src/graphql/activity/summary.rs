@@ -159,7 +159,7 @@ pub async fn activity_summary(
         problems.push(refused.under(vec!["hours".into()]));
         Hours::default()
     });
-    let filter = ActivityFilterInput::read(filter, &mut problems);
+    let filter = principal.confine(ActivityFilterInput::read(filter, &mut problems));
     if !problems.is_empty() {
         return Err(AppError::Invalid(problems).to_graphql());
     }

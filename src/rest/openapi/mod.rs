@@ -119,7 +119,7 @@ pub fn document() -> OpenApi {
             .response(
                 "403",
                 json_response(
-                    "A permission is missing (`details.required_permission`)",
+                    "A permission is missing (`details.required_permission`), or a viewer token is used outside its operations or from an origin it does not allow",
                     "ErrorEnvelope",
                 ),
             )
@@ -226,6 +226,9 @@ pub fn document() -> OpenApi {
         .schema_from::<crate::rest::log::InclusionProofOut>()
         .schema_from::<crate::rest::log::ConsistencyProofOut>()
         .schema_from::<super::schemas::IngestEvent>()
+        .schema_from::<crate::rest::viewer_tokens::ViewerTokenRequest>()
+        .schema_from::<crate::rest::viewer_tokens::ViewerTokenFilter>()
+        .schema_from::<crate::rest::viewer_tokens::ViewerTokenOut>()
         .schema_from::<requests::RoleName>()
         .schema_from::<requests::SortOrder>()
         .schema_from::<requests::SessionAnalyticsRequest>()
