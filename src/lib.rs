@@ -20,4 +20,5 @@ pub mod serve;
 pub mod service;
 pub mod state;
 pub mod telemetry;
+pub mod viewer;
 pub mod views;

@@ -23,7 +23,7 @@ use crate::service::export::jobs::ExportRunner;
 use crate::service::live::LiveFeed;
 use crate::service::recorder::Recorder;
 pub use crate::state::AppState;
-use crate::{graphiql, recording, rest, service};
+use crate::{graphiql, recording, rest, service, viewer};
 
 mod cors;
 mod guards;
@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(graphql::router(&state))
         .merge(graphiql::router())
+        .merge(viewer::router())
         .merge(protected)
         .fallback(unknown_route)
         .layer(TimeoutLayer::with_status_code(

@@ -184,3 +184,20 @@ pub async fn revoke(
     }
     Ok(())
 }
+
+/// The origins that may frame the viewer for the viewer token `id` (its
+/// public id, not its secret): its allowed origins while it is live, else
+/// none. What a page's `frame-ancestors` is built from.
+pub async fn frame_origins(db: &DatabaseConnection, id: &str) -> AppResult<Vec<String>> {
+    let token = api_key::Entity::find_by_id(id.to_owned())
+        .filter(api_key::Column::Viewer.is_not_null())
+        .filter(api_key::Column::RevokedAt.is_null())
+        .filter(api_key::Column::ExpiresAt.gt(now_micros()))
+        .one(db)
+        .await?;
+    let Some(viewer) = token.and_then(|t| t.viewer) else {
+        return Ok(Vec::new());
+    };
+    let viewer: ViewerToken = serde_json::from_str(&viewer).map_err(AppError::internal)?;
+    Ok(viewer.allowed_origins)
+}

@@ -19,13 +19,13 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// chromedriver on a free port, stopped when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     port: u16,
 }
 
 impl Driver {
-    fn start() -> Driver {
+    pub(crate) fn start() -> Driver {
         for binary in [CHROMIUM, CHROMEDRIVER] {
             assert!(std::path::Path::new(binary).exists(), "{binary} is missing: scripts/test.sh installs Debian's chromium and chromium-driver");
         }
@@ -48,7 +48,7 @@ impl Driver {
         Driver { child, port }
     }
 
-    async fn browser(&self, profile: &std::path::Path) -> Client {
+    pub(crate) async fn browser(&self, profile: &std::path::Path) -> Client {
         let args = [
             "--headless",
             "--no-sandbox",
@@ -122,7 +122,7 @@ async fn rendered_result(browser: &Client, done: impl Fn(&Value) -> bool) -> Val
     }
 }
 
-async fn click(browser: &Client, selector: &str) {
+pub(crate) async fn click(browser: &Client, selector: &str) {
     browser
         .wait()
         .at_most(Duration::from_secs(30))
@@ -135,7 +135,7 @@ async fn click(browser: &Client, selector: &str) {
 }
 
 /// The text the element at `selector` shows (empty when there is none).
-async fn inner_text(browser: &Client, selector: &str) -> String {
+pub(crate) async fn inner_text(browser: &Client, selector: &str) -> String {
     let shown = browser
         .execute(
             "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
@@ -147,7 +147,7 @@ async fn inner_text(browser: &Client, selector: &str) -> String {
 }
 
 /// Waits until the element at `selector` shows `text`.
-async fn text_shows(browser: &Client, selector: &str, text: &str) {
+pub(crate) async fn text_shows(browser: &Client, selector: &str, text: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let shown = inner_text(browser, selector).await;

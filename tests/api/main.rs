@@ -39,4 +39,5 @@ mod streams;
 mod summaries;
 mod traces;
 mod trust;
+mod viewer;
 mod viewer_tokens;

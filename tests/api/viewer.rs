@@ -1,0 +1,343 @@
+//! The activity viewer at /viewer, driven in real headless Chromium with a
+//! viewer token narrowed to one workspace: the table, paging, the drawer, the
+//! chart against the database, filters in the URL across a reload, the live
+//! tail, hand-made requests that try to widen the token, an XSS payload that
+//! stays text, and an expired token. Screenshots are the test's artifacts.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use activity_gateway::domain::permission::Role;
+use activity_gateway::domain::time::parse_timestamp;
+use fantoccini::{Client, Locator};
+use serde_json::{json, Value};
+
+use crate::common::{read, TestApp, TestDb};
+use crate::graphiql::{click, inner_text, text_shows, Driver};
+
+on_both_backends!(
+    the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium,
+    the_viewer_page_is_served_under_a_strict_policy,
+);
+
+const PRODUCTION: &str = "ws_acme_production";
+const STAGING: &str = "ws_acme_staging";
+const XSS_PATH: &str = "/<script>window.__xss = 1</script>";
+const XSS_NOTE: &str = "<img src=x onerror=\"window.__xss = 2\">";
+
+/// A viewer token of org_acme made by its admin.
+async fn viewer_token(app: &TestApp, key: &str, input: Value) -> (String, String) {
+    let (status, body) = app
+        .graphql_with(
+            "mutation($input: ViewerTokenInput!) { createViewerToken(input: $input) { id token } }",
+            json!({ "input": input }),
+            |r| r.header("X-Api-Key", key),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let made = &body["data"]["createViewerToken"];
+    (
+        made["token"].as_str().unwrap().to_owned(),
+        made["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn ingest(app: &TestApp, key: &str, events: Value) -> Vec<String> {
+    let (status, body) = app.post_json(key, "/v1/orgs/org_acme/activity", &events).await;
+    assert_eq!(status, 200, "{body}");
+    body["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The ids of the first `n` events of the workspace, newest first, as the
+/// admin's feed lists them (the action filter when given).
+async fn newest(app: &TestApp, key: &str, n: usize, actions: Option<&[&str]>) -> Vec<String> {
+    let mut filter = json!({ "workspaceId": PRODUCTION });
+    if let Some(actions) = actions {
+        filter["actions"] = json!(actions);
+    }
+    let (_, body) = app
+        .graphql_with(
+            "query($first: Int, $filter: ActivityFilterInput) { org(id: \"org_acme\") { activity(first: $first, filter: $filter) { nodes { id } } } }",
+            json!({ "first": n, "filter": filter }),
+            |r| r.header("X-Api-Key", key),
+        )
+        .await;
+    body["data"]["org"]["activity"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The table's rows: each row's event id and its cells' text.
+async fn rows(browser: &Client) -> Vec<(String, Vec<String>)> {
+    let value = browser
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=events] tbody tr')]
+               .map(r => [r.dataset.id, [...r.cells].map(c => c.textContent)]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(value).unwrap()
+}
+
+/// Waits until the table's rows satisfy `done`, and answers them.
+async fn rows_when(
+    browser: &Client,
+    what: &str,
+    done: impl Fn(&[(String, Vec<String>)]) -> bool,
+) -> Vec<(String, Vec<String>)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let shown = rows(browser).await;
+        if done(&shown) {
+            return shown;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the table shows {} rows; the page says {}",
+            shown.len(),
+            inner_text(browser, "[data-testid=state]").await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The column of `label` in the table's header.
+async fn column(browser: &Client, label: &str) -> usize {
+    let value = browser
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=events] thead th')].map(h => h.textContent).indexOf(arguments[0]);",
+            vec![json!(label)],
+        )
+        .await
+        .unwrap();
+    usize::try_from(value.as_i64().unwrap()).unwrap_or_else(|_| panic!("no column {label}"))
+}
+
+async fn attribute(browser: &Client, selector: &str, name: &str) -> Option<String> {
+    browser
+        .execute(
+            "const e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;",
+            vec![json!(selector), json!(name)],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .map(str::to_owned)
+}
+
+async fn screenshot(browser: &Client, db: &TestDb, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("viewer-{:?}-{name}.png", db.backend).to_lowercase());
+    std::fs::write(&file, &png).unwrap();
+    println!("screenshot: {}", file.display());
+}
+
+async fn the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium(db: TestDb) {
+    db.seed(600).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    let xss = ingest(
+        &app,
+        &key,
+        json!([{ "action": "read", "workspace_id": PRODUCTION, "path": XSS_PATH,
+                 "metadata": { "note": XSS_NOTE, "link": "javascript:window.__xss = 3" } }]),
+    )
+    .await
+    .remove(0);
+    let (token, _) = viewer_token(&app, &key, json!({ "allowedOrigins": [], "workspaceIds": [PRODUCTION] })).await;
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+
+    // Every event from 2000 on; the token in the fragment.
+    browser
+        .goto(&app.url(&format!("/viewer?start=2000-01-01T00:00#token={token}")))
+        .await
+        .unwrap();
+    let expected = newest(&app, &key, 100, None).await;
+    let shown = rows_when(&browser, "the first page", |r| r.len() == 50).await;
+    let ids: Vec<&String> = shown.iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, expected[..50].iter().collect::<Vec<_>>());
+    let workspace = column(&browser, "Workspace").await;
+    assert!(shown.iter().all(|(_, cells)| cells[workspace] == PRODUCTION));
+    // The token left the address bar.
+    let url = browser.current_url().await.unwrap();
+    assert!(!url.as_str().contains(&token), "{url}");
+    screenshot(&browser, &db, "table").await;
+
+    // The next page continues without gaps or repeats.
+    click(&browser, "[data-testid=more]").await;
+    let shown = rows_when(&browser, "the second page", |r| r.len() == 100).await;
+    let ids: Vec<&String> = shown.iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, expected.iter().collect::<Vec<_>>());
+
+    // The XSS payload is text: visible, and nothing ran.
+    let path = column(&browser, "Path").await;
+    let (_, cells) = shown.iter().find(|(id, _)| *id == xss).expect("the XSS event is listed");
+    assert_eq!(cells[path], XSS_PATH);
+    click(&browser, &format!("[data-testid=events] tr[data-id='{xss}']")).await;
+    // As readable JSON: the payload is a string in it.
+    let note = serde_json::to_string(XSS_NOTE).unwrap();
+    text_shows(&browser, "[data-testid=metadata]", &note).await;
+    text_shows(&browser, "[data-testid=metadata]", "javascript:window.__xss = 3").await;
+    let ran = browser
+        .execute("return [window.__xss === undefined, document.querySelectorAll('main img, main script').length];", vec![])
+        .await
+        .unwrap();
+    assert_eq!(ran, json!([true, 0]));
+    assert!(browser.get_alert_text().await.is_err(), "no dialog opened");
+    screenshot(&browser, &db, "drawer").await;
+    browser.find(Locator::Css("[data-testid=drawer] button")).await.unwrap().click().await.unwrap();
+
+    // The chart's totals are the database's for its window.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while attribute(&browser, "[data-testid=chart]", "data-requests").await.is_none() {
+        assert!(Instant::now() < deadline, "the chart never drew");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let charted: i64 = attribute(&browser, "[data-testid=chart]", "data-requests").await.unwrap().parse().unwrap();
+    let (start, end) = (
+        attribute(&browser, "[data-testid=chart]", "data-start").await.unwrap(),
+        attribute(&browser, "[data-testid=chart]", "data-end").await.unwrap(),
+    );
+    let (start, end) = (parse_timestamp(&start).unwrap(), parse_timestamp(&end).unwrap());
+    let in_window = db
+        .count_events(&format!("org_id = 'org_acme' AND workspace_id = '{PRODUCTION}' AND ts >= {start} AND ts < {end}"))
+        .await;
+    assert_eq!(charted, in_window);
+    assert!(charted > 0);
+    assert_eq!(inner_text(&browser, "[data-testid=requests]").await, charted.to_string());
+    let canvases = browser.execute("return document.querySelectorAll('[data-testid=chart] canvas').length;", vec![]).await.unwrap();
+    assert_eq!(canvases, json!(1), "uPlot drew under the page's policy");
+
+    // A filter narrows the table and the URL; a reload keeps both.
+    let actions = browser.find(Locator::Css("input[name=action]")).await.unwrap();
+    actions.send_keys("read").await.unwrap();
+    click(&browser, "form[role=search] button[type=submit]").await;
+    let reads = newest(&app, &key, 50, Some(&["read"])).await;
+    let action = column(&browser, "Action").await;
+    rows_when(&browser, "the filtered table", |r| {
+        r.iter().map(|(id, _)| id).eq(reads.iter()) && r.iter().all(|(_, c)| c[action] == "read")
+    })
+    .await;
+    let url = browser.current_url().await.unwrap();
+    assert!(url.query().unwrap_or_default().contains("action=read"), "{url}");
+    browser.refresh().await.unwrap();
+    rows_when(&browser, "the table after a reload", |r| r.iter().map(|(id, _)| id).eq(reads.iter())).await;
+    let kept = browser.execute("return document.querySelector('input[name=action]').value;", vec![]).await.unwrap();
+    assert_eq!(kept, json!("read"));
+    screenshot(&browser, &db, "filtered").await;
+
+    // Live: an event of the workspace appears within 2 s; another
+    // workspace's never does.
+    click(&browser, "[data-testid=live]").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while attribute(&browser, "[data-testid=live]", "data-connected").await.is_none() {
+        assert!(Instant::now() < deadline, "the live tail never connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The subscription is sent right after the acknowledgement.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ingested = ingest(
+        &app,
+        &key,
+        json!([{ "action": "read", "workspace_id": STAGING }, { "action": "read", "workspace_id": PRODUCTION }]),
+    )
+    .await;
+    let sent = Instant::now();
+    rows_when(&browser, "the live event", |r| r.first().is_some_and(|(id, _)| *id == ingested[1])).await;
+    assert!(sent.elapsed() < Duration::from_secs(2), "shown after {:?}", sent.elapsed());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(rows(&browser).await.iter().all(|(id, _)| *id != ingested[0]));
+    screenshot(&browser, &db, "live").await;
+
+    // Requests made by hand in the page, with its token, cannot widen it.
+    let answers = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const token = sessionStorage.getItem('activity-viewer-token');
+             const ask = (query) => fetch('/graphql', { method: 'POST',
+               headers: { 'Content-Type': 'application/json', 'Authorization': 'Bearer ' + token },
+               body: JSON.stringify({ query }) }).then(r => r.json());
+             Promise.all([
+               ask('{ org(id: \"org_acme\") { activity(first: 200, filter: { workspaceId: \"ws_acme_staging\" }) { totalCount nodes { id } } } }'),
+               ask('{ org(id: \"org_acme\") { activity(first: 200) { nodes { workspaceId } } } }'),
+               ask('{ org(id: \"org_acme\") { workspaces { nodes { id } } } }'),
+               fetch('/v1/orgs/org_acme/workspaces/ws_acme_staging/activity', { headers: { 'Authorization': 'Bearer ' + token } }).then(r => r.status),
+             ]).then(done, e => done(String(e)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(answers[0]["data"]["org"]["activity"]["totalCount"], 0, "{answers}");
+    assert!(answers[1]["data"]["org"]["activity"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["workspaceId"] == PRODUCTION));
+    assert_eq!(answers[2]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{answers}");
+    assert_eq!(answers[3], 403);
+
+    // An expired token: the page says the session ended.
+    let (expiring, _) = viewer_token(&app, &key, json!({ "allowedOrigins": [], "ttlSeconds": 1 })).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    browser.goto(&app.url(&format!("/viewer#token={expiring}"))).await.unwrap();
+    text_shows(&browser, "[data-testid=state]", "Your session has ended").await;
+    assert_eq!(attribute(&browser, "[data-testid=state]", "data-kind").await.as_deref(), Some("expired"));
+    assert!(rows(&browser).await.is_empty());
+    screenshot(&browser, &db, "expired").await;
+    browser.close().await.unwrap();
+    app.stop().await;
+}
+
+async fn the_viewer_page_is_served_under_a_strict_policy(db: TestDb) {
+    db.seed(0).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    let policy = |response: &reqwest::Response| {
+        response.headers()["content-security-policy"].to_str().unwrap().to_owned()
+    };
+    let page = app.client.get(app.url("/viewer")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let strict = policy(&page);
+    for part in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"] {
+        assert!(strict.contains(part), "{strict}");
+    }
+    assert!(!strict.contains("unsafe"), "{strict}");
+    let (_, html) = read(page).await;
+    let html = html.as_str().unwrap().to_owned();
+    assert!(!html.contains("<script>") && !html.contains("style="), "no inline script or style");
+    assert!(!html.contains("http://") && !html.contains("https://"), "nothing from another host");
+    // Framed only by the token's origins, named by its public id.
+    let (_, id) = viewer_token(&app, &key, json!({ "allowedOrigins": ["https://app.example.com", "http://localhost:3000"] })).await;
+    let framed = app.client.get(app.url(&format!("/viewer?token_id={id}"))).send().await.unwrap();
+    assert!(policy(&framed).ends_with("frame-ancestors https://app.example.com http://localhost:3000"), "{}", policy(&framed));
+    for unknown in ["key_nope", "%27none%27%3B%20script-src%20*"] {
+        let page = app.client.get(app.url(&format!("/viewer?token_id={unknown}"))).send().await.unwrap();
+        assert!(policy(&page).ends_with("frame-ancestors 'none'"), "{}", policy(&page));
+    }
+    // Revoked, the token frames nothing.
+    app.graphql_with("mutation($id: ID!) { revokeViewerToken(id: $id) }", json!({ "id": id }), |r| r.header("X-Api-Key", &key)).await;
+    let page = app.client.get(app.url(&format!("/viewer?token_id={id}"))).send().await.unwrap();
+    assert!(policy(&page).ends_with("frame-ancestors 'none'"));
+    // The assets exist and nothing else does.
+    for (asset, kind) in [("viewer.js", "text/javascript"), ("viewer.css", "text/css"), ("uplot.min.js", "text/javascript"), ("uplot.min.css", "text/css")] {
+        let response = app.client.get(app.url(&format!("/viewer/{asset}"))).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with(kind));
+    }
+    let response = app.client.get(app.url("/viewer/../Cargo.toml")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+}
