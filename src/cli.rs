@@ -69,7 +69,7 @@ pub async fn export(args: &ExportArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
     let manifest = crate::service::export::write_zip(
-        &conn, &log_key, &args.org, &args.out, activeness, &progress,
+        &conn, &log_key, &args.org, None, &args.out, activeness, &progress,
     )
     .await
     .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;

@@ -36,7 +36,7 @@
   var FIELDS = "id logIndex timestamp traceId action statusCode success errorCode method path " +
     "resourceType resourceId userId workspaceId appId endpointId augmentationId principalType " +
     "principalId tokenType durationMs tokensTotal tokenUsage metadata";
-  var WHO = "{ viewer { principalType org { id name } } }";
+  var WHO = "{ viewer { principalType permissions org { id name } } }";
   var FEED = "query($org: ID!, $first: Int, $after: String, $filter: ActivityFilterInput) " +
     "{ org(id: $org) { activity(first: $first, after: $after, filter: $filter) " +
     "{ totalCount pageInfo { hasNextPage endCursor } nodes { " + FIELDS + " } } } }";
@@ -194,7 +194,11 @@
       columnsButton.setAttribute("aria-expanded", String(!chooser.hidden));
     });
     this.figures = el("div", { class: "av-figures", "aria-live": "polite", "data-testid": "figures" });
-    this.toolbar = el("div", { class: "av-toolbar" }, [this.liveButton, el("div", { class: "av-columns" }, [columnsButton, chooser]), this.figures]);
+    this.exportButton = el("button", { type: "button", hidden: true, "data-testid": "export" }, ["Export"]);
+    this.exportButton.addEventListener("click", function () { self.exportEvents(); });
+    this.exportStatus = el("span", { role: "status", "aria-live": "polite", "data-testid": "export-status" });
+    this.toolbar = el("div", { class: "av-toolbar" }, [this.liveButton, el("div", { class: "av-columns" }, [columnsButton, chooser]),
+      this.exportButton, this.exportStatus, this.figures]);
     this.chartBox = el("div", { class: "av-chart", role: "img", "aria-label": "Requests and errors over time", "data-testid": "chart" });
     this.state = el("div", { class: "av-state", role: "status", "aria-live": "polite", "data-testid": "state", hidden: true });
     this.thead = el("thead");
@@ -325,6 +329,7 @@
       if (!org) throw new ViewerError("forbidden", MESSAGES.forbidden);
       self.org = org.id;
       self.heading.textContent = "Activity of " + text(org.name);
+      self.exportButton.hidden = (data.viewer.permissions || []).indexOf("activity:export") < 0;
       return self.refresh();
     }).catch(function (error) { self.fail(error); });
   };
@@ -472,6 +477,54 @@
   Viewer.prototype.closeDrawer = function () {
     this.drawer.hidden = true;
     if (this.drawerFrom) this.drawerFrom.focus();
+  };
+
+  // An export of every event the token may read: the job is started, its
+  // progress shown until it is done, and its ZIP downloaded.
+  Viewer.prototype.exportEvents = function () {
+    var self = this;
+    var base = new URL("/api/v5/artifacts/activity/", this.endpoint);
+    var headers = { "Authorization": "Bearer " + this.token };
+    var say = function (message) { self.exportStatus.textContent = message; };
+    var checked = function (response) {
+      if (response.status === 401) throw new ViewerError("expired", MESSAGES.expired);
+      if (response.status === 403) throw new ViewerError("forbidden", MESSAGES.forbidden);
+      if (response.status === 429) throw new ViewerError("error", "Too many exports are running; try again shortly.");
+      if (!response.ok && response.status !== 202) throw new ViewerError("error", "The export failed (" + response.status + ").");
+      return response;
+    };
+    var request = function (path, method) {
+      return fetch(new URL(path, base).toString(), { method: method, headers: headers, credentials: "omit", referrerPolicy: "no-referrer" })
+        .catch(function () { throw new ViewerError("unreachable", MESSAGES.unreachable); })
+        .then(checked);
+    };
+    this.exportButton.disabled = true;
+    say("Starting the export…");
+    request("export", "POST").then(function (response) { return response.json(); }).then(function (job) {
+      var poll = function () {
+        return request("exports/" + encodeURIComponent(job.upload_id), "GET").then(function (response) {
+          if (response.status === 202) {
+            return response.json().then(function (state) {
+              say("Exporting… " + Math.round((state.progress || 0) * 100) + "%");
+              return new Promise(function (resolve) { setTimeout(resolve, 500); }).then(poll);
+            });
+          }
+          return response.blob().then(function (zip) {
+            var link = el("a", { href: URL.createObjectURL(zip), download: job.file_name, hidden: true });
+            document.body.appendChild(link);
+            link.click();
+            link.remove();
+            self.exportStatus.setAttribute("data-file", job.file_name);
+            self.exportStatus.setAttribute("data-bytes", String(zip.size));
+            say("Downloaded " + job.file_name + " (" + zip.size + " bytes)");
+          });
+        });
+      };
+      return poll();
+    }).catch(function (error) {
+      say("");
+      self.fail(error);
+    }).then(function () { self.exportButton.disabled = false; });
   };
 
   // The live tail: graphql-transport-ws on the same endpoint, resumed from

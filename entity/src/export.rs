@@ -30,6 +30,8 @@ pub struct Model {
     pub expires_at: Option<i64>,
     /// The id of the log line that says why it failed.
     pub error_id: Option<String>,
+    /// A viewer token's confinement (JSON): only those events are exported.
+    pub confinement: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

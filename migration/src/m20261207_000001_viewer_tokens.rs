@@ -4,7 +4,9 @@
 //! on every replica), with two more columns: `expires_at` (microseconds;
 //! NULL for a key that never expires) and `viewer` (JSON: the narrowing the
 //! token's reads are confined to and the origins allowed to embed them;
-//! NULL for an ordinary key).
+//! NULL for an ordinary key). An export a viewer token asks for keeps the
+//! token's confinement (`exports.confinement`, JSON; NULL for a whole org's
+//! export) so that whichever replica runs it writes only those events.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::ConnectionTrait;
@@ -20,11 +22,15 @@ impl MigrationTrait for Migration {
             .await?;
         db.execute_unprepared("ALTER TABLE api_keys ADD COLUMN viewer TEXT NULL")
             .await?;
+        db.execute_unprepared("ALTER TABLE exports ADD COLUMN confinement TEXT NULL")
+            .await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         let db = m.get_connection();
+        db.execute_unprepared("ALTER TABLE exports DROP COLUMN confinement")
+            .await?;
         db.execute_unprepared("ALTER TABLE api_keys DROP COLUMN viewer")
             .await?;
         db.execute_unprepared("ALTER TABLE api_keys DROP COLUMN expires_at")

@@ -4,7 +4,7 @@
 //! browsers on other origins.
 //!
 //! A preflight carries no credential, so it cannot know the token: the API
-//! routes (`/graphql`, `/v1/...`) answer every preflight with the methods
+//! routes (`/graphql`, `/v1/...`, `/api/...`) answer every preflight with the methods
 //! and headers the viewer page needs, and the request itself is then
 //! checked (refused with 403 from an origin its viewer token does not
 //! allow, and answered without `Access-Control-Allow-Origin` to any other
@@ -21,7 +21,7 @@ use crate::auth::Principal;
 const PREFLIGHT_MAX_AGE: &str = "600";
 
 fn is_api(path: &str) -> bool {
-    path == "/graphql" || path.starts_with("/v1/")
+    path == "/graphql" || path.starts_with("/v1/") || path.starts_with("/api/")
 }
 
 pub(super) async fn cors(req: Request, next: Next) -> Response {

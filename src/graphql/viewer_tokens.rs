@@ -27,6 +27,9 @@ pub struct ViewerTokenInput {
     pub user_id: Option<ID>,
     /// A fixed feed filter the viewer can narrow but never widen.
     pub filter: Option<ActivityFilterInput>,
+    /// `activity:export` too: exports of the events the token may read.
+    #[graphql(default = false)]
+    pub can_export: bool,
 }
 
 /// A viewer token made: `token` is shown once, here.
@@ -69,6 +72,7 @@ impl ViewerTokenMutations {
                 .collect(),
             user_id: input.user_id.map(|id| id.0),
             filter,
+            can_export: input.can_export,
         };
         let made = viewer_tokens::create(db, principal.grant().gql()?, new, &["input"])
             .await

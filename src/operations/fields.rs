@@ -209,7 +209,8 @@ pub fn graphql_operations() -> Vec<GraphqlOperation> {
 /// The GraphQL fields a viewer token may use: the credential, its org's
 /// feed, summary and live tail (each confined to the token's workspaces,
 /// user and filter by the service), and the relations of an event it can
-/// see. Every other field is refused to viewer tokens whatever their
+/// see, and (with `activity:export`) an export of those events. Every other
+/// field is refused to viewer tokens whatever their
 /// permissions, so a field added later stays closed to them until it is
 /// confined and listed here.
 pub const VIEWER_TOKEN_FIELDS: &[&str] = &[
@@ -224,4 +225,5 @@ pub const VIEWER_TOKEN_FIELDS: &[&str] = &[
     "Activity.endpoint",
     "Activity.augmentation",
     "activityAdded",
+    "exportActivity",
 ];

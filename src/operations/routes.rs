@@ -363,11 +363,17 @@ pub fn viewer_token_operation() -> Operation {
 }
 
 /// The REST operations a viewer token may call: its org's feed and summary
-/// (confined by the service to the token's workspaces, user and filter).
+/// (confined by the service to the token's workspaces, user and filter),
+/// and, with `activity:export`, an export of those events and its download.
 /// Every other route refuses viewer tokens, whatever their permissions.
 pub const VIEWER_TOKEN_ROUTES: &[(Method, &str)] = &[
     (Method::Get, "/v1/orgs/{org_id}/activity"),
     (Method::Get, "/v1/orgs/{org_id}/activity/summary"),
+    (Method::Post, "/api/v5/artifacts/activity/export"),
+    (
+        Method::Get,
+        "/api/v5/artifacts/activity/exports/{upload_id}",
+    ),
 ];
 
 /// The download of an export (beyond the reference document).

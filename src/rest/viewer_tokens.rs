@@ -36,6 +36,8 @@ pub struct ViewerTokenRequest {
     user_id: Option<String>,
     /// A fixed feed filter the viewer can narrow but never widen.
     filter: Option<ViewerTokenFilter>,
+    /// `activity:export` too: exports of the events the token may read.
+    can_export: Option<bool>,
 }
 
 /// The feed filter a viewer token is fixed to (every field optional).
@@ -82,6 +84,7 @@ async fn create(
     let allowed_origins = body.strings("allowed_origins");
     let workspace_ids = body.strings("workspace_ids");
     let user_id = body.string("user_id", false);
+    let can_export = body.boolean("can_export").unwrap_or(false);
     let mut more = Vec::new();
     let filter = match body.object("filter") {
         None => ActivityFilter::default(),
@@ -124,6 +127,7 @@ async fn create(
         workspace_ids,
         user_id,
         filter,
+        can_export,
     };
     let made = viewer_tokens::create(&s.db, p.grant()?, new, &["body"]).await?;
     Ok(Json(ViewerTokenOut {

@@ -30,6 +30,8 @@ pub struct NewViewerToken {
     pub workspace_ids: Vec<String>,
     pub user_id: Option<String>,
     pub filter: ActivityFilter,
+    /// `activity:export` too: exports of the events it may read.
+    pub can_export: bool,
 }
 
 /// A token made: its secret is shown once, here, and never stored.
@@ -127,6 +129,10 @@ pub async fn create(
         confinement: Arc::new(confinement),
         allowed_origins: origins,
     };
+    let mut permissions = std::collections::BTreeSet::from([Permission::ActivityRead]);
+    if new.can_export {
+        permissions.insert(Permission::ActivityExport);
+    }
     let token = secret::generate_secret();
     let id = new_id(IdKind::Key);
     let now = now_micros();
@@ -139,7 +145,7 @@ pub async fn create(
         prefix: Set(secret::display_prefix(&token)),
         secret_hash: Set(secret::hash_secret(&token)),
         role: Set(None),
-        permissions: Set(join_permissions(&[Permission::ActivityRead].into())),
+        permissions: Set(join_permissions(&permissions)),
         created_at: Set(now),
         last_used_at: Set(None),
         revoked_at: Set(None),

@@ -65,9 +65,14 @@ impl Driver {
         .chain([format!("--user-data-dir={}", profile.display())])
         .collect::<Vec<_>>();
         let mut capabilities = serde_json::Map::new();
+        // Downloads land in the profile's `downloads`, without asking.
+        let downloads = profile.join("downloads");
         capabilities.insert(
             "goog:chromeOptions".into(),
-            json!({ "binary": CHROMIUM, "args": args }),
+            json!({ "binary": CHROMIUM, "args": args, "prefs": {
+                "download.default_directory": downloads,
+                "download.prompt_for_download": false,
+            } }),
         );
         // chromedriver is plain HTTP on loopback: no TLS connector needed.
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();

@@ -43,7 +43,9 @@ async fn viewer_token(app: &TestApp, key: &str, input: Value) -> (String, String
 }
 
 async fn ingest(app: &TestApp, key: &str, events: Value) -> Vec<String> {
-    let (status, body) = app.post_json(key, "/v1/orgs/org_acme/activity", &events).await;
+    let (status, body) = app
+        .post_json(key, "/v1/orgs/org_acme/activity", &events)
+        .await;
     assert_eq!(status, 200, "{body}");
     body["ids"]
         .as_array()
@@ -156,7 +158,12 @@ async fn the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium(db: T
     )
     .await
     .remove(0);
-    let (token, _) = viewer_token(&app, &key, json!({ "allowedOrigins": [], "workspaceIds": [PRODUCTION] })).await;
+    let (token, _) = viewer_token(
+        &app,
+        &key,
+        json!({ "allowedOrigins": [], "workspaceIds": [PRODUCTION], "canExport": true }),
+    )
+    .await;
     let driver = Driver::start();
     let profile = tempfile::tempdir().unwrap();
     let browser = driver.browser(profile.path()).await;
@@ -171,7 +178,9 @@ async fn the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium(db: T
     let ids: Vec<&String> = shown.iter().map(|(id, _)| id).collect();
     assert_eq!(ids, expected[..50].iter().collect::<Vec<_>>());
     let workspace = column(&browser, "Workspace").await;
-    assert!(shown.iter().all(|(_, cells)| cells[workspace] == PRODUCTION));
+    assert!(shown
+        .iter()
+        .all(|(_, cells)| cells[workspace] == PRODUCTION));
     // The token left the address bar.
     let url = browser.current_url().await.unwrap();
     assert!(!url.as_str().contains(&token), "{url}");
@@ -185,13 +194,25 @@ async fn the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium(db: T
 
     // The XSS payload is text: visible, and nothing ran.
     let path = column(&browser, "Path").await;
-    let (_, cells) = shown.iter().find(|(id, _)| *id == xss).expect("the XSS event is listed");
+    let (_, cells) = shown
+        .iter()
+        .find(|(id, _)| *id == xss)
+        .expect("the XSS event is listed");
     assert_eq!(cells[path], XSS_PATH);
-    click(&browser, &format!("[data-testid=events] tr[data-id='{xss}']")).await;
+    click(
+        &browser,
+        &format!("[data-testid=events] tr[data-id='{xss}']"),
+    )
+    .await;
     // As readable JSON: the payload is a string in it.
     let note = serde_json::to_string(XSS_NOTE).unwrap();
     text_shows(&browser, "[data-testid=metadata]", &note).await;
-    text_shows(&browser, "[data-testid=metadata]", "javascript:window.__xss = 3").await;
+    text_shows(
+        &browser,
+        "[data-testid=metadata]",
+        "javascript:window.__xss = 3",
+    )
+    .await;
     let ran = browser
         .execute("return [window.__xss === undefined, document.querySelectorAll('main img, main script').length];", vec![])
         .await
@@ -199,31 +220,63 @@ async fn the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium(db: T
     assert_eq!(ran, json!([true, 0]));
     assert!(browser.get_alert_text().await.is_err(), "no dialog opened");
     screenshot(&browser, &db, "drawer").await;
-    browser.find(Locator::Css("[data-testid=drawer] button")).await.unwrap().click().await.unwrap();
+    browser
+        .find(Locator::Css("[data-testid=drawer] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 
     // The chart's totals are the database's for its window.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while attribute(&browser, "[data-testid=chart]", "data-requests").await.is_none() {
+    while attribute(&browser, "[data-testid=chart]", "data-requests")
+        .await
+        .is_none()
+    {
         assert!(Instant::now() < deadline, "the chart never drew");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let charted: i64 = attribute(&browser, "[data-testid=chart]", "data-requests").await.unwrap().parse().unwrap();
+    let charted: i64 = attribute(&browser, "[data-testid=chart]", "data-requests")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
     let (start, end) = (
-        attribute(&browser, "[data-testid=chart]", "data-start").await.unwrap(),
-        attribute(&browser, "[data-testid=chart]", "data-end").await.unwrap(),
+        attribute(&browser, "[data-testid=chart]", "data-start")
+            .await
+            .unwrap(),
+        attribute(&browser, "[data-testid=chart]", "data-end")
+            .await
+            .unwrap(),
     );
-    let (start, end) = (parse_timestamp(&start).unwrap(), parse_timestamp(&end).unwrap());
+    let (start, end) = (
+        parse_timestamp(&start).unwrap(),
+        parse_timestamp(&end).unwrap(),
+    );
     let in_window = db
         .count_events(&format!("org_id = 'org_acme' AND workspace_id = '{PRODUCTION}' AND ts >= {start} AND ts < {end}"))
         .await;
     assert_eq!(charted, in_window);
     assert!(charted > 0);
-    assert_eq!(inner_text(&browser, "[data-testid=requests]").await, charted.to_string());
-    let canvases = browser.execute("return document.querySelectorAll('[data-testid=chart] canvas').length;", vec![]).await.unwrap();
+    assert_eq!(
+        inner_text(&browser, "[data-testid=requests]").await,
+        charted.to_string()
+    );
+    let canvases = browser
+        .execute(
+            "return document.querySelectorAll('[data-testid=chart] canvas').length;",
+            vec![],
+        )
+        .await
+        .unwrap();
     assert_eq!(canvases, json!(1), "uPlot drew under the page's policy");
 
     // A filter narrows the table and the URL; a reload keeps both.
-    let actions = browser.find(Locator::Css("input[name=action]")).await.unwrap();
+    let actions = browser
+        .find(Locator::Css("input[name=action]"))
+        .await
+        .unwrap();
     actions.send_keys("read").await.unwrap();
     click(&browser, "form[role=search] button[type=submit]").await;
     let reads = newest(&app, &key, 50, Some(&["read"])).await;
@@ -233,10 +286,22 @@ async fn the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium(db: T
     })
     .await;
     let url = browser.current_url().await.unwrap();
-    assert!(url.query().unwrap_or_default().contains("action=read"), "{url}");
+    assert!(
+        url.query().unwrap_or_default().contains("action=read"),
+        "{url}"
+    );
     browser.refresh().await.unwrap();
-    rows_when(&browser, "the table after a reload", |r| r.iter().map(|(id, _)| id).eq(reads.iter())).await;
-    let kept = browser.execute("return document.querySelector('input[name=action]').value;", vec![]).await.unwrap();
+    rows_when(&browser, "the table after a reload", |r| {
+        r.iter().map(|(id, _)| id).eq(reads.iter())
+    })
+    .await;
+    let kept = browser
+        .execute(
+            "return document.querySelector('input[name=action]').value;",
+            vec![],
+        )
+        .await
+        .unwrap();
     assert_eq!(kept, json!("read"));
     screenshot(&browser, &db, "filtered").await;
 
@@ -244,7 +309,10 @@ async fn the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium(db: T
     // workspace's never does.
     click(&browser, "[data-testid=live]").await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while attribute(&browser, "[data-testid=live]", "data-connected").await.is_none() {
+    while attribute(&browser, "[data-testid=live]", "data-connected")
+        .await
+        .is_none()
+    {
         assert!(Instant::now() < deadline, "the live tail never connected");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -257,10 +325,20 @@ async fn the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium(db: T
     )
     .await;
     let sent = Instant::now();
-    rows_when(&browser, "the live event", |r| r.first().is_some_and(|(id, _)| *id == ingested[1])).await;
-    assert!(sent.elapsed() < Duration::from_secs(2), "shown after {:?}", sent.elapsed());
+    rows_when(&browser, "the live event", |r| {
+        r.first().is_some_and(|(id, _)| *id == ingested[1])
+    })
+    .await;
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "shown after {:?}",
+        sent.elapsed()
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(rows(&browser).await.iter().all(|(id, _)| *id != ingested[0]));
+    assert!(rows(&browser)
+        .await
+        .iter()
+        .all(|(id, _)| *id != ingested[0]));
     screenshot(&browser, &db, "live").await;
 
     // Requests made by hand in the page, with its token, cannot widen it.
@@ -281,21 +359,95 @@ async fn the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium(db: T
         )
         .await
         .unwrap();
-    assert_eq!(answers[0]["data"]["org"]["activity"]["totalCount"], 0, "{answers}");
+    assert_eq!(
+        answers[0]["data"]["org"]["activity"]["totalCount"], 0,
+        "{answers}"
+    );
     assert!(answers[1]["data"]["org"]["activity"]["nodes"]
         .as_array()
         .unwrap()
         .iter()
         .all(|n| n["workspaceId"] == PRODUCTION));
-    assert_eq!(answers[2]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{answers}");
+    assert_eq!(
+        answers[2]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answers}"
+    );
     assert_eq!(answers[3], 403);
 
+    // The export button ends in a downloaded ZIP of the workspace's events
+    // alone.
+    click(&browser, "[data-testid=export]").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while attribute(&browser, "[data-testid=export-status]", "data-bytes")
+        .await
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the export never downloaded: {} / {}",
+            inner_text(&browser, "[data-testid=export-status]").await,
+            inner_text(&browser, "[data-testid=state]").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let name = attribute(&browser, "[data-testid=export-status]", "data-file")
+        .await
+        .unwrap();
+    let downloaded = profile.path().join("downloads").join(&name);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !downloaded.is_file() {
+        assert!(
+            Instant::now() < deadline,
+            "{} was not downloaded",
+            downloaded.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&downloaded).unwrap()).unwrap();
+    let mut events = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("events.csv").unwrap(), &mut events).unwrap();
+    let mut reader = csv::Reader::from_reader(events.as_bytes());
+    let column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "workspace_id")
+        .unwrap();
+    let workspaces: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap()[column].to_owned())
+        .collect();
+    assert_eq!(
+        workspaces.len() as i64,
+        db.count_events(&format!(
+            "org_id = 'org_acme' AND workspace_id = '{PRODUCTION}'"
+        ))
+        .await
+    );
+    assert!(workspaces.iter().all(|w| w == PRODUCTION));
+    // Not the whole org's: no sessions, and no log (its events are a part).
+    let mut sessions = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("sessions.csv").unwrap(), &mut sessions)
+        .unwrap();
+    assert_eq!(sessions.lines().count(), 1, "the header alone");
+    assert!(zip.by_name("log.jsonl").is_err() && zip.by_name("checkpoint.txt").is_err());
+    screenshot(&browser, &db, "exported").await;
+
     // An expired token: the page says the session ended.
-    let (expiring, _) = viewer_token(&app, &key, json!({ "allowedOrigins": [], "ttlSeconds": 1 })).await;
+    let (expiring, _) =
+        viewer_token(&app, &key, json!({ "allowedOrigins": [], "ttlSeconds": 1 })).await;
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    browser.goto(&app.url(&format!("/viewer#token={expiring}"))).await.unwrap();
+    browser
+        .goto(&app.url(&format!("/viewer#token={expiring}")))
+        .await
+        .unwrap();
     text_shows(&browser, "[data-testid=state]", "Your session has ended").await;
-    assert_eq!(attribute(&browser, "[data-testid=state]", "data-kind").await.as_deref(), Some("expired"));
+    assert_eq!(
+        attribute(&browser, "[data-testid=state]", "data-kind")
+            .await
+            .as_deref(),
+        Some("expired")
+    );
     assert!(rows(&browser).await.is_empty());
     screenshot(&browser, &db, "expired").await;
     browser.close().await.unwrap();
@@ -307,37 +459,103 @@ async fn the_viewer_page_is_served_under_a_strict_policy(db: TestDb) {
     let key = db.key("org_acme", Role::Admin).await;
     let app = TestApp::spawn(&db.db).await;
     let policy = |response: &reqwest::Response| {
-        response.headers()["content-security-policy"].to_str().unwrap().to_owned()
+        response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned()
     };
     let page = app.client.get(app.url("/viewer")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let strict = policy(&page);
-    for part in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"] {
+    for part in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
         assert!(strict.contains(part), "{strict}");
     }
     assert!(!strict.contains("unsafe"), "{strict}");
     let (_, html) = read(page).await;
     let html = html.as_str().unwrap().to_owned();
-    assert!(!html.contains("<script>") && !html.contains("style="), "no inline script or style");
-    assert!(!html.contains("http://") && !html.contains("https://"), "nothing from another host");
+    assert!(
+        !html.contains("<script>") && !html.contains("style="),
+        "no inline script or style"
+    );
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "nothing from another host"
+    );
     // Framed only by the token's origins, named by its public id.
-    let (_, id) = viewer_token(&app, &key, json!({ "allowedOrigins": ["https://app.example.com", "http://localhost:3000"] })).await;
-    let framed = app.client.get(app.url(&format!("/viewer?token_id={id}"))).send().await.unwrap();
-    assert!(policy(&framed).ends_with("frame-ancestors https://app.example.com http://localhost:3000"), "{}", policy(&framed));
+    let (_, id) = viewer_token(
+        &app,
+        &key,
+        json!({ "allowedOrigins": ["https://app.example.com", "http://localhost:3000"] }),
+    )
+    .await;
+    let framed = app
+        .client
+        .get(app.url(&format!("/viewer?token_id={id}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        policy(&framed).ends_with("frame-ancestors https://app.example.com http://localhost:3000"),
+        "{}",
+        policy(&framed)
+    );
     for unknown in ["key_nope", "%27none%27%3B%20script-src%20*"] {
-        let page = app.client.get(app.url(&format!("/viewer?token_id={unknown}"))).send().await.unwrap();
-        assert!(policy(&page).ends_with("frame-ancestors 'none'"), "{}", policy(&page));
+        let page = app
+            .client
+            .get(app.url(&format!("/viewer?token_id={unknown}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            policy(&page).ends_with("frame-ancestors 'none'"),
+            "{}",
+            policy(&page)
+        );
     }
     // Revoked, the token frames nothing.
-    app.graphql_with("mutation($id: ID!) { revokeViewerToken(id: $id) }", json!({ "id": id }), |r| r.header("X-Api-Key", &key)).await;
-    let page = app.client.get(app.url(&format!("/viewer?token_id={id}"))).send().await.unwrap();
+    app.graphql_with(
+        "mutation($id: ID!) { revokeViewerToken(id: $id) }",
+        json!({ "id": id }),
+        |r| r.header("X-Api-Key", &key),
+    )
+    .await;
+    let page = app
+        .client
+        .get(app.url(&format!("/viewer?token_id={id}")))
+        .send()
+        .await
+        .unwrap();
     assert!(policy(&page).ends_with("frame-ancestors 'none'"));
     // The assets exist and nothing else does.
-    for (asset, kind) in [("viewer.js", "text/javascript"), ("viewer.css", "text/css"), ("uplot.min.js", "text/javascript"), ("uplot.min.css", "text/css")] {
-        let response = app.client.get(app.url(&format!("/viewer/{asset}"))).send().await.unwrap();
+    for (asset, kind) in [
+        ("viewer.js", "text/javascript"),
+        ("viewer.css", "text/css"),
+        ("uplot.min.js", "text/javascript"),
+        ("uplot.min.css", "text/css"),
+    ] {
+        let response = app
+            .client
+            .get(app.url(&format!("/viewer/{asset}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200, "{asset}");
-        assert!(response.headers()["content-type"].to_str().unwrap().starts_with(kind));
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(kind));
     }
-    let response = app.client.get(app.url("/viewer/../Cargo.toml")).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/viewer/../Cargo.toml"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
 }

@@ -19,6 +19,7 @@ on_both_backends!(
     a_viewer_token_answers_only_its_origins_and_only_in_its_org,
     viewer_tokens_are_made_with_viewer_create_from_checked_input,
     a_viewer_tokens_live_tail_carries_only_its_confinement,
+    a_viewer_tokens_export_holds_only_its_events_and_only_it_downloads_it,
 );
 
 const CREATE: &str = "mutation($input: ViewerTokenInput!) { createViewerToken(input: $input) { id token expiresAt } }";
@@ -746,4 +747,72 @@ async fn a_viewer_tokens_live_tail_carries_only_its_confinement(db: TestDb) {
     assert_eq!(body["data"]["revokeViewerToken"], true, "{body}");
     let closed = subscriber.message().await.unwrap_or(Value::Null);
     assert_eq!(closed["close"], 4403, "{closed}");
+}
+
+async fn a_viewer_tokens_export_holds_only_its_events_and_only_it_downloads_it(db: TestDb) {
+    db.seed(300).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    // Without canExport a token may not export.
+    let (reader, _) = token(&app, &key, json!({ "allowedOrigins": [] })).await;
+    let (status, body) = app.post_artifact(&reader, "export", json!({})).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["details"]["required_permission"], "activity:export");
+    // With it, the ZIP holds the workspace's events alone.
+    let (exporter, _) = token(
+        &app,
+        &key,
+        json!({ "allowedOrigins": [], "workspaceIds": [PRODUCTION], "canExport": true }),
+    )
+    .await;
+    let (status, job) = app.post_artifact(&exporter, "export", json!({})).await;
+    assert_eq!(status, 200, "{job}");
+    let mine = job["upload_id"].as_str().unwrap().to_owned();
+    let zip = app.finished_export(&exporter, &mine).await;
+    assert_eq!(zip.status(), 200);
+    let bytes = zip.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut events = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("events.csv").unwrap(), &mut events).unwrap();
+    let mut reader = csv::Reader::from_reader(events.as_bytes());
+    let column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "workspace_id")
+        .unwrap();
+    let workspaces: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap()[column].to_owned())
+        .collect();
+    let expected = db
+        .count_events(&format!(
+            "org_id = 'org_acme' AND workspace_id = '{PRODUCTION}'"
+        ))
+        .await;
+    assert_eq!(workspaces.len() as i64, expected);
+    assert!(workspaces.iter().all(|w| w == PRODUCTION));
+    // The org's own export is not the token's to download, nor is one
+    // token's export another's.
+    let (status, job) = app.post_artifact(&key, "export", json!({})).await;
+    assert_eq!(status, 200, "{job}");
+    let whole = job["upload_id"].as_str().unwrap().to_owned();
+    assert_eq!(app.finished_export(&key, &whole).await.status(), 200);
+    let (other, _) = token(
+        &app,
+        &key,
+        json!({ "allowedOrigins": [], "workspaceIds": [PRODUCTION], "canExport": true }),
+    )
+    .await;
+    for (token, upload) in [(&exporter, &whole), (&other, &mine)] {
+        let (status, body) = get(
+            &app,
+            token,
+            &format!("/api/v5/artifacts/activity/exports/{upload}"),
+        )
+        .await;
+        assert_eq!(status, 404, "{body}");
+    }
+    // A token's export is an export of the org: its admin may fetch it.
+    assert_eq!(app.finished_export(&key, &mine).await.status(), 200);
 }

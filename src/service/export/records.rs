@@ -86,10 +86,14 @@ pub(super) fn time(v: Option<i64>) -> String {
 }
 
 /// Reads every record of the org and hands it to the writer, page by page.
+/// `confined`, only the events a viewer token may read: its other files are
+/// empty and it carries no log (the events are not the whole tree's).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn read_all(
     txn: &impl ConnectionTrait,
     log_key: &crate::service::log::checkpoints::LogKey,
     org_id: &str,
+    confined: Option<&crate::domain::feed::ActivityFilter>,
     names: &Names,
     idle: Activeness,
     out: &mpsc::Sender<Part>,
@@ -101,25 +105,36 @@ pub(super) async fn read_all(
             .map_err(|_| AppError::internal_msg("the export writer stopped".to_owned()))
     };
 
-    let events_total = entity::activity_event::Entity::find()
-        .filter(entity::activity_event::Column::OrgId.eq(org_id))
-        .count(txn)
-        .await?;
-    let sessions_total = entity::session::Entity::find()
-        .filter(entity::session::Column::OrgId.eq(org_id))
-        .count(txn)
-        .await?;
-    let problems_total = entity::problem::Entity::find()
-        .filter(entity::problem::Column::OrgId.eq(org_id))
-        .count(txn)
-        .await?;
-    let all_time = SessionFilter::default();
-    let profiles = sessions::analytics(txn, org_id, &all_time, idle)
-        .await?
-        .profiles;
-    // The log as this snapshot holds it, signed now.
-    let checkpoint =
-        crate::service::log::export::checkpoint_for_export(txn, log_key, org_id).await?;
+    let events = || {
+        let query = entity::activity_event::Entity::find()
+            .filter(entity::activity_event::Column::OrgId.eq(org_id));
+        match confined {
+            Some(filter) => query.filter(crate::service::activity::filter_condition(filter)),
+            None => query,
+        }
+    };
+    let events_total = events().count(txn).await?;
+    let whole = confined.is_none();
+    let (sessions_total, problems_total, profiles, checkpoint) = if whole {
+        let sessions_total = entity::session::Entity::find()
+            .filter(entity::session::Column::OrgId.eq(org_id))
+            .count(txn)
+            .await?;
+        let problems_total = entity::problem::Entity::find()
+            .filter(entity::problem::Column::OrgId.eq(org_id))
+            .count(txn)
+            .await?;
+        let all_time = SessionFilter::default();
+        let profiles = sessions::analytics(txn, org_id, &all_time, idle)
+            .await?
+            .profiles;
+        // The log as this snapshot holds it, signed now.
+        let checkpoint =
+            crate::service::log::export::checkpoint_for_export(txn, log_key, org_id).await?;
+        (sessions_total, problems_total, profiles, Some(checkpoint))
+    } else {
+        (0, 0, Vec::new(), None)
+    };
     let total = events_total + sessions_total + problems_total + profiles.len() as u64;
     let mut done = 0;
     progress(done, total);
@@ -128,7 +143,7 @@ pub(super) async fn read_all(
     send(Part::File("events.csv", &EVENT_COLUMNS)).await?;
     let mut after: Option<(i64, String)> = None;
     loop {
-        let mut query = entity::activity_event::Entity::find().filter(E::OrgId.eq(org_id));
+        let mut query = events();
         if let Some((ts, id)) = &after {
             let key = Expr::tuple([Expr::col(E::Ts), Expr::col(E::Id)]);
             query = query.filter(key.gt(Expr::tuple([Expr::val(*ts), Expr::val(id.as_str())])));
@@ -203,7 +218,7 @@ pub(super) async fn read_all(
 
     send(Part::File("sessions.csv", &SESSION_COLUMNS)).await?;
     let mut after: Option<(i64, String)> = None;
-    loop {
+    while whole {
         let page = sessions::in_start_order(
             txn,
             org_id,
@@ -274,7 +289,7 @@ pub(super) async fn read_all(
 
     send(Part::File("problems.csv", &PROBLEM_COLUMNS)).await?;
     let mut cursor = None;
-    loop {
+    while whole {
         let (page, has_more) =
             super::super::problems::page(txn, org_id, None, PAGE, cursor.as_ref()).await?;
         cursor = page.last().map(|p| crate::domain::feed::Cursor {
@@ -309,6 +324,10 @@ pub(super) async fn read_all(
             break;
         }
     }
+    let Some(checkpoint) = checkpoint else {
+        progress(done, total);
+        return Ok(());
+    };
     send(Part::LogFile(crate::service::log::export::LOG_FILE)).await?;
     let mut from = 0;
     while from < checkpoint.tree_size {

@@ -28,11 +28,14 @@ pub(super) enum Part {
 /// Rows written so far and the rows the export will hold.
 pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
 
-/// Writes the export of `org_id` to `out`. `progress` hears of every page.
+/// Writes the export of `org_id` to `out`: the whole org's, or, `confined`
+/// (a viewer token's), only the events it confines to, with no sessions,
+/// profiles, problems or log. `progress` hears of every page.
 pub async fn write_zip(
     db: &DatabaseConnection,
     log_key: &crate::service::log::checkpoints::LogKey,
     org_id: &str,
+    confined: Option<&crate::domain::feed::ActivityFilter>,
     out: &Path,
     idle: Activeness,
     progress: Progress<'_>,
@@ -66,7 +69,10 @@ pub async fn write_zip(
         let (partial, org_id, org_name) = (partial.clone(), org_id.to_owned(), names.org.clone());
         tokio::task::spawn_blocking(move || write_parts(&partial, receiver, org_id, org_name))
     };
-    let read = read_all(&txn, log_key, org_id, &names, idle, &sender, progress).await;
+    let read = read_all(
+        &txn, log_key, org_id, confined, &names, idle, &sender, progress,
+    )
+    .await;
     drop(sender);
     let written = writer.await.map_err(AppError::internal)?;
     let result = match (read, written) {

@@ -120,6 +120,8 @@ struct Claimed {
     id: String,
     org_id: String,
     attempt: i32,
+    /// A viewer token's confinement (JSON), for its export.
+    confinement: Option<String>,
 }
 
 impl ExportRunner {
@@ -152,13 +154,20 @@ impl ExportRunner {
         principal: Grant<'_, cap::ActivityExport>,
     ) -> AppResult<entity::export::Model> {
         let job = super::super::detached({
+            // A viewer token exports only what it may read.
+            let confinement = principal
+                .viewer_token
+                .as_ref()
+                .map(|token| serde_json::to_string(&*token.confinement))
+                .transpose()
+                .map_err(crate::domain::error::AppError::internal)?;
             let (db, org, by, keep_for) = (
                 db.clone(),
                 principal.org_id.clone(),
                 principal.principal_id.clone(),
                 self.settings.keep_for,
             );
-            async move { enqueue(&db, &org, &by, keep_for).await }
+            async move { enqueue(&db, &org, &by, keep_for, confinement).await }
         })
         .await?;
         self.wake.notify_one();

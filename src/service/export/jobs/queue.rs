@@ -19,6 +19,7 @@ pub(super) async fn enqueue(
     org_id: &str,
     created_by: &str,
     keep_for: Duration,
+    confinement: Option<String>,
 ) -> AppResult<entity::export::Model> {
     let txn = db.begin().await?;
     crate::service::advisory_xact_lock(&txn, QUEUE_LOCK).await?;
@@ -43,6 +44,7 @@ pub(super) async fn enqueue(
         finished_at: None,
         expires_at: Some(now.saturating_add(keep_micros)),
         error_id: None,
+        confinement,
     };
     entity::export::Entity::insert(sea_orm::IntoActiveModel::into_active_model(job.clone()))
         .exec_without_returning(&txn)
@@ -109,7 +111,7 @@ pub(super) async fn claim(db: &DatabaseConnection, runner: &str) -> AppResult<Op
                  WHERE id = (SELECT id FROM exports \
                    WHERE status = 'pending' OR (status = 'running' AND heartbeat_at < ?) \
                    ORDER BY created_at, id LIMIT 1 {skip_locked}) \
-                 RETURNING id, org_id, attempt"
+                 RETURNING id, org_id, attempt, confinement"
             ),
             vec![now.into(), runner.into(), stale.into()],
         ))
@@ -119,6 +121,7 @@ pub(super) async fn claim(db: &DatabaseConnection, runner: &str) -> AppResult<Op
         id: row.try_get_by_index(0)?,
         org_id: row.try_get_by_index(1)?,
         attempt: row.try_get_by_index(2)?,
+        confinement: row.try_get_by_index(3)?,
     };
     if job.attempt > 1 {
         tracing::warn!(export = %job.id, attempt = job.attempt, "taking over an export whose runner went silent");

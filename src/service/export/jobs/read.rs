@@ -50,7 +50,7 @@ pub enum Download {
 }
 
 /// An export of the caller's org, unexpired; another org's answers like an
-/// unknown one.
+/// unknown one, and so does, to a viewer token, any export it did not ask for.
 pub async fn find(
     db: &DatabaseConnection,
     principal: Grant<'_, cap::ActivityExport>,
@@ -58,8 +58,14 @@ pub async fn find(
     id: &str,
 ) -> AppResult<Download> {
     let not_found = || AppError::not_found("export", id);
-    let export = entity::export::Entity::find_by_id(id.to_owned())
-        .filter(entity::export::Column::OrgId.eq(principal.org_id.as_str()))
+    let mut query = entity::export::Entity::find_by_id(id.to_owned())
+        .filter(entity::export::Column::OrgId.eq(principal.org_id.as_str()));
+    if principal.viewer_token.is_some() {
+        query = query
+            .filter(entity::export::Column::CreatedBy.eq(principal.principal_id.as_str()))
+            .filter(entity::export::Column::Confinement.is_not_null());
+    }
+    let export = query
         .one(db)
         .await?
         .filter(|e| e.expires_at.is_none_or(|at| at >= now_micros()))

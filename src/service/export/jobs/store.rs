@@ -33,10 +33,21 @@ pub(super) async fn produce(
     // over its successor's file.
     let written = zip_path(&dir, &job.id, job.attempt);
     let log_key = crate::service::log::checkpoints::log_key(db, &settings.log).await?;
+    let confined = job
+        .confinement
+        .as_deref()
+        .map(serde_json::from_str::<crate::domain::viewer::Confinement>)
+        .transpose()
+        .map_err(AppError::internal)?
+        .map(|confinement| crate::domain::feed::ActivityFilter {
+            confined: Some(std::sync::Arc::new(confinement)),
+            ..Default::default()
+        });
     let manifest = write_zip(
         db,
         &log_key,
         &job.org_id,
+        confined.as_ref(),
         &written,
         Activeness {
             seen_since: now_micros() - settings.session_idle.as_micros() as i64,
