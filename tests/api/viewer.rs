@@ -18,6 +18,7 @@ use crate::graphiql::{click, inner_text, text_shows, Driver};
 on_both_backends!(
     the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium,
     the_viewer_page_is_served_under_a_strict_policy,
+    the_viewer_embeds_in_a_page_of_an_allowed_origin_only,
 );
 
 const PRODUCTION: &str = "ws_acme_production";
@@ -558,4 +559,124 @@ async fn the_viewer_page_is_served_under_a_strict_policy(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
+}
+
+/// A platform's page on an origin of its own (another port), served from
+/// `listener`: `/script` includes the viewer's script and mounts it;
+/// `/frame` frames the page.
+fn platform(
+    listener: tokio::net::TcpListener,
+    gateway: &str,
+    token: &str,
+    token_id: &str,
+) -> tokio::task::JoinHandle<()> {
+    let script = format!(
+        r#"<!doctype html><html><head><title>Platform</title>
+<link rel="stylesheet" href="{gateway}/viewer/uplot.min.css">
+<link rel="stylesheet" href="{gateway}/viewer/viewer.css">
+<script src="{gateway}/viewer/uplot.min.js"></script>
+<script src="{gateway}/viewer/viewer.js"></script></head>
+<body><h1>Our product</h1><div id="activity"></div>
+<script>ActivityViewer.mount(document.getElementById("activity"),
+  {{ endpoint: "{gateway}/graphql", token: "{token}", syncUrl: false }});</script>
+</body></html>"#
+    );
+    let frame = format!(
+        r#"<!doctype html><html><head><title>Platform</title></head><body>
+<iframe title="Activity" width="1200" height="700" src="{gateway}/viewer?token_id={token_id}#token={token}"></iframe>
+</body></html>"#
+    );
+    let router = axum::Router::new()
+        .route(
+            "/script",
+            axum::routing::get(move || async move { axum::response::Html(script) }),
+        )
+        .route(
+            "/frame",
+            axum::routing::get(move || async move { axum::response::Html(frame) }),
+        );
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    })
+}
+
+async fn origin_of(listener: &tokio::net::TcpListener) -> String {
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+async fn the_viewer_embeds_in_a_page_of_an_allowed_origin_only(db: TestDb) {
+    db.seed(200).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    let gateway = app.url("");
+    let gateway = gateway.trim_end_matches('/');
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = origin_of(&listener).await;
+    let (token, id) = viewer_token(
+        &app,
+        &key,
+        json!({ "allowedOrigins": [origin], "workspaceIds": [PRODUCTION] }),
+    )
+    .await;
+    let server = platform(listener, gateway, &token, &id);
+    let expected = newest(&app, &key, 50, None).await;
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+
+    // The script, included by the platform's page, renders into its element
+    // and reads the API across origins (CORS) with the token.
+    browser.goto(&format!("{origin}/script")).await.unwrap();
+    // The last 7 days by default: the newest of the workspace's events.
+    let shown = rows_when(&browser, "the embedded table", |r| !r.is_empty()).await;
+    assert!(shown
+        .iter()
+        .map(|(id, _)| id)
+        .eq(expected.iter().take(shown.len())));
+    text_shows(&browser, "h1", "Our product").await;
+    // Live across origins too: the WebSocket's Origin is allowed.
+    click(&browser, "[data-testid=live]").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while attribute(&browser, "[data-testid=live]", "data-connected")
+        .await
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the live tail never connected across origins"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    screenshot(&browser, &db, "embedded-script").await;
+
+    // Framed by the platform: the page loads inside it.
+    browser.goto(&format!("{origin}/frame")).await.unwrap();
+    browser.clone().enter_frame(0).await.unwrap();
+    let framed = rows_when(&browser, "the framed table", |r| !r.is_empty()).await;
+    assert!(framed
+        .iter()
+        .map(|(id, _)| id)
+        .eq(expected.iter().take(framed.len())));
+    browser.clone().enter_parent_frame().await.unwrap();
+    screenshot(&browser, &db, "embedded-frame").await;
+    server.abort();
+
+    // Another origin: the same pages show nothing of the org.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere = origin_of(&listener).await;
+    let other = platform(listener, gateway, &token, &id);
+    browser.goto(&format!("{elsewhere}/script")).await.unwrap();
+    text_shows(&browser, "[data-testid=state]", "cannot be reached").await;
+    assert!(rows(&browser).await.is_empty());
+    browser.goto(&format!("{elsewhere}/frame")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    browser.clone().enter_frame(0).await.unwrap();
+    assert!(
+        rows(&browser).await.is_empty(),
+        "the page was framed by an origin its token does not allow"
+    );
+    browser.clone().enter_parent_frame().await.unwrap();
+    other.abort();
+    browser.close().await.unwrap();
+    app.stop().await;
 }
