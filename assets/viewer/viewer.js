@@ -30,6 +30,8 @@
     ["tokensTotal", "Tokens"],
     ["principalType", "Principal"]
   ];
+  // The filters the page's query string holds.
+  var FILTERS = ["range", "start", "end", "action", "status", "user", "workspace", "app", "endpoint", "resource_type", "resource_id"];
   var DEFAULT_COLUMNS = ["timestamp", "action", "statusCode", "method", "path", "userId", "workspaceId", "durationMs"];
   // Presets, in hours; the summary covers at most 168.
   var RANGES = [["1h", 1], ["24h", 24], ["7d", 168]];
@@ -101,7 +103,7 @@
   function readFilters(fromUrl) {
     var params = fromUrl ? new URLSearchParams(window.location.search) : new URLSearchParams();
     var filters = {};
-    ["range", "start", "end", "action", "status", "user", "workspace", "resource_type", "resource_id"].forEach(function (key) {
+    FILTERS.forEach(function (key) {
       var value = params.get(key);
       if (value) filters[key] = value;
     });
@@ -140,10 +142,12 @@
       ]),
       user: el("input", { type: "text", name: "user", placeholder: "usr_…", "aria-label": "User" }),
       workspace: el("input", { type: "text", name: "workspace", placeholder: "ws_…", "aria-label": "Workspace" }),
+      app: el("input", { type: "text", name: "app", placeholder: "app_…", "aria-label": "App" }),
+      endpoint: el("input", { type: "text", name: "endpoint", placeholder: "ep_…", "aria-label": "Endpoint" }),
       resource_type: el("input", { type: "text", name: "resource_type", placeholder: "app, endpoint…", "aria-label": "Resource type" }),
       resource_id: el("input", { type: "text", name: "resource_id", placeholder: "app_… or ep_…", "aria-label": "Resource (an app, endpoint or other id)" })
     };
-    ["start", "end", "action", "user", "workspace", "resource_type", "resource_id"].forEach(function (key) {
+    ["start", "end", "action", "user", "workspace", "app", "endpoint", "resource_type", "resource_id"].forEach(function (key) {
       if (f[key]) self.inputs[key].value = f[key];
     });
     var apply = el("button", { type: "submit" }, ["Apply"]);
@@ -162,6 +166,8 @@
       labelled("Status", this.inputs.status),
       labelled("User", this.inputs.user),
       labelled("Workspace", this.inputs.workspace),
+      labelled("App", this.inputs.app),
+      labelled("Endpoint", this.inputs.endpoint),
       labelled("Resource type", this.inputs.resource_type),
       labelled("Resource", this.inputs.resource_id),
       apply,
@@ -226,7 +232,7 @@
     var range = this.inputs.range.value;
     if (range !== "custom") filters.range = range;
     var self = this;
-    ["start", "end", "action", "status", "user", "workspace", "resource_type", "resource_id"].forEach(function (key) {
+    FILTERS.slice(1).forEach(function (key) {
       var value = self.inputs[key].value.trim();
       if (value) filters[key] = value;
     });
@@ -254,6 +260,8 @@
     if (f.status) filter.status = f.status.toUpperCase();
     if (f.user) filter.userIds = [f.user];
     if (f.workspace) filter.workspaceId = f.workspace;
+    if (f.app) filter.appId = f.app;
+    if (f.endpoint) filter.endpointId = f.endpoint;
     if (f.resource_type) filter.resourceTypes = [f.resource_type];
     if (f.resource_id) filter.resourceId = f.resource_id;
     return filter;

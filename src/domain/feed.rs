@@ -83,6 +83,8 @@ pub struct ActivityFilter {
     pub resource_id: Option<String>,
     pub user_ids: Vec<String>,
     pub workspace_id: Option<String>,
+    pub app_id: Option<String>,
+    pub endpoint_id: Option<String>,
     pub status: Option<Status>,
     pub min_duration_ms: Option<i64>,
     pub max_duration_ms: Option<i64>,
@@ -101,6 +103,8 @@ impl ActivityFilter {
             || self.resource_id.is_some()
             || !self.user_ids.is_empty()
             || self.workspace_id.is_some()
+            || self.app_id.is_some()
+            || self.endpoint_id.is_some()
             || self.status.is_some()
             || self.min_duration_ms.is_some()
             || self.max_duration_ms.is_some()
@@ -130,7 +134,16 @@ impl ActivityFilter {
                 .as_ref()
                 .map(|c| format!("confined({})", c.canonical()))
                 .unwrap_or_default()
-        )
+        ) + &self.hierarchy_canonical()
+    }
+
+    /// The app and endpoint, only when given: filters without them keep
+    /// the text (and the cursors) they had before these fields existed.
+    fn hierarchy_canonical(&self) -> String {
+        if self.app_id.is_none() && self.endpoint_id.is_none() {
+            return String::new();
+        }
+        format!("|app={:?}|ep={:?}", self.app_id, self.endpoint_id)
     }
 
     /// Checks relations between fields; `path` is where the fields live
@@ -148,7 +161,9 @@ impl ActivityFilter {
         .into_iter()
         .flat_map(|(field, list)| list.iter().map(move |v| (field, v)))
         .chain(self.resource_id.iter().map(|v| ("resource_id", v)))
-        .chain(self.workspace_id.iter().map(|v| ("workspace_id", v)));
+        .chain(self.workspace_id.iter().map(|v| ("workspace_id", v)))
+        .chain(self.app_id.iter().map(|v| ("app_id", v)))
+        .chain(self.endpoint_id.iter().map(|v| ("endpoint_id", v)));
         for (field, value) in texts {
             if !crate::domain::text::is_storable(value) {
                 let loc = at(path, field).into_iter().map(Into::into).collect();

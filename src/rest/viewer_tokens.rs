@@ -54,6 +54,8 @@ pub struct ViewerTokenFilter {
     resource_id: Option<String>,
     user_ids: Option<Vec<String>>,
     workspace_id: Option<String>,
+    app_id: Option<String>,
+    endpoint_id: Option<String>,
     #[schema(pattern = "^(success|error)$")]
     status: Option<String>,
     #[schema(minimum = 0)]
@@ -97,6 +99,8 @@ async fn create(
                 resource_id: fields.string("resource_id", false),
                 user_ids: fields.strings("user_ids"),
                 workspace_id: fields.string("workspace_id", false),
+                app_id: fields.string("app_id", false),
+                endpoint_id: fields.string("endpoint_id", false),
                 status: fields
                     .string("status", false)
                     .and_then(|s| match s.as_str() {

@@ -73,6 +73,12 @@ pub fn filter_condition(filter: &ActivityFilter) -> Condition {
     if let Some(workspace_id) = &filter.workspace_id {
         c = c.add(Column::WorkspaceId.eq(workspace_id.as_str()));
     }
+    if let Some(app_id) = &filter.app_id {
+        c = c.add(Column::AppId.eq(app_id.as_str()));
+    }
+    if let Some(endpoint_id) = &filter.endpoint_id {
+        c = c.add(Column::EndpointId.eq(endpoint_id.as_str()));
+    }
     match filter.status {
         Some(Status::Success) => c = c.add(Column::Success.eq(true)),
         Some(Status::Error) => c = c.add(Column::Success.eq(false)),

@@ -16,6 +16,7 @@ on_both_backends!(
     cursors_replayed_on_another_feed_or_tampered_answer_422,
     a_missing_permission_answers_403_naming_it,
     the_same_bad_value_is_refused_with_the_same_type_msg_and_ctx_on_both_transports,
+    the_org_feed_filters_by_app_and_endpoint_like_their_own_feeds,
 );
 
 const WS: &str = "ws_acme_production";
@@ -550,5 +551,87 @@ async fn the_same_bad_value_is_refused_with_the_same_type_msg_and_ctx_on_both_tr
         ),
         (&json!("BAD_USER_INPUT"), &json!(422)),
         "{gql}"
+    );
+}
+
+/// `appId` and `endpointId` in the org feed's filter list exactly the events
+/// the app's and the endpoint's own feeds list, with exact totals, and a
+/// cursor stays bound to them.
+async fn the_org_feed_filters_by_app_and_endpoint_like_their_own_feeds(db: TestDb) {
+    db.seed(800).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    let org_feed = |filter: Value| {
+        let (app, key) = (&app, &key);
+        async move {
+            let (status, body) = app
+                .graphql_with(
+                    "query($filter: ActivityFilterInput) { org(id: \"org_acme\") { activity(first: 200, filter: $filter) { totalCount pageInfo { endCursor } nodes { id } } } }",
+                    json!({ "filter": filter }),
+                    |r| r.header("X-Api-Key", key),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    for (filter, own, column, id) in [
+        (
+            json!({ "appId": APP }),
+            format!("/v1/orgs/org_acme/workspaces/{WS}/apps/{APP}/activity?limit=200"),
+            "app_id",
+            APP,
+        ),
+        (
+            json!({ "endpointId": EP }),
+            format!(
+                "/v1/orgs/org_acme/workspaces/{WS}/apps/{APP}/endpoints/{EP}/activity?limit=200"
+            ),
+            "endpoint_id",
+            EP,
+        ),
+    ] {
+        let body = org_feed(filter.clone()).await;
+        let (filtered, total) = gql_ids(&body, &["org"]);
+        let (status, page) = app.get(&own, &key).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(filtered, ids(&page["activities"]), "{filter}");
+        let expected = db
+            .count_events(&format!("org_id = 'org_acme' AND {column} = '{id}'"))
+            .await;
+        assert_eq!(total as i64, expected);
+        assert!(expected > 0);
+    }
+    // Both at once, and another app's endpoint: nothing.
+    let body = org_feed(json!({ "appId": "app_acme_production_billing", "endpointId": EP })).await;
+    assert_eq!(gql_ids(&body, &["org"]), (vec![], 0));
+    // A cursor of the app's filter is not one of another app's.
+    let body = org_feed(json!({ "appId": APP })).await;
+    let cursor = body["data"]["org"]["activity"]["pageInfo"]["endCursor"].clone();
+    let (_, body) = app
+        .graphql_with(
+            "query($after: String) { org(id: \"org_acme\") { activity(after: $after, filter: { appId: \"app_acme_production_billing\" }) { nodes { id } } } }",
+            json!({ "after": cursor }),
+            |r| r.header("X-Api-Key", &key),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["details"]["detail"][0]["loc"],
+        json!(["after"]),
+        "{body}"
+    );
+    // Text a database cannot store is refused where it is.
+    let (status, body) = app
+        .graphql_with(
+            "query($filter: ActivityFilterInput) { org(id: \"org_acme\") { activity(filter: $filter) { nodes { id } } } }",
+            json!({ "filter": { "endpointId": "ep\u{0}" } }),
+            |r| r.header("X-Api-Key", &key),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["detail"][0]["loc"],
+        json!(["body", "variables", "filter", "endpointId"]),
+        "{body}"
     );
 }

@@ -41,6 +41,10 @@ pub struct ActivityFilterInput {
     pub resource_id: Option<String>,
     pub user_ids: Option<Vec<String>>,
     pub workspace_id: Option<String>,
+    /// Only the events of this app.
+    pub app_id: Option<String>,
+    /// Only the events of this endpoint.
+    pub endpoint_id: Option<String>,
     pub status: Option<ActivityStatus>,
     /// GraphQL's `Int` is 32-bit; durations are at most a day (86,400,000 ms).
     pub min_duration_ms: Option<i32>,
@@ -81,6 +85,8 @@ impl ActivityFilterInput {
             resource_id: self.resource_id,
             user_ids: self.user_ids.unwrap_or_default(),
             workspace_id: self.workspace_id,
+            app_id: self.app_id,
+            endpoint_id: self.endpoint_id,
             status: self.status.map(|s| {
                 if s == ActivityStatus::Success {
                     Status::Success
