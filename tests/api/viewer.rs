@@ -341,6 +341,74 @@ async fn the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium(db: T
         .iter()
         .all(|(id, _)| *id != ingested[0]));
     screenshot(&browser, &db, "live").await;
+    // A dropped connection: the tail comes back from the last event it
+    // delivered, so an event stored while it was away still arrives, once.
+    browser
+        .execute(
+            "ActivityViewer.current.socket.close(4000); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let away = ingest(
+        &app,
+        &key,
+        json!([{ "action": "read", "workspace_id": PRODUCTION }]),
+    )
+    .await;
+    let shown = rows_when(&browser, "the event stored while the tail was away", |r| {
+        r.first().is_some_and(|(id, _)| *id == away[0])
+    })
+    .await;
+    assert_eq!(shown.iter().filter(|(id, _)| *id == ingested[1]).count(), 1);
+
+    // Keyboard: a row opens the drawer with Enter, Escape closes it and
+    // gives the focus back to the row; every control has a name.
+    browser
+        .execute(
+            "document.querySelector('[data-testid=events] tbody tr').focus(); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    text_shows(&browser, "[data-testid=drawer] h2", &away[0]).await;
+    let focused = browser
+        .execute("return document.activeElement.textContent;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, json!("Close"));
+    browser
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E00C}")
+        .await
+        .unwrap();
+    let back = browser
+        .execute(
+            "return [document.querySelector('[data-testid=drawer]').hidden, document.activeElement.dataset.id];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(back, json!([true, away[0]]));
+    let unnamed = browser
+        .execute(
+            "return [...document.querySelectorAll('main input, main select, main button')]
+               .filter(e => !e.hidden && !(e.getAttribute('aria-label') || e.closest('label') || e.textContent.trim()))
+               .map(e => e.outerHTML);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(unnamed, json!([]), "controls without an accessible name");
 
     // Requests made by hand in the page, with its token, cannot widen it.
     let answers = browser
