@@ -31,7 +31,7 @@
     ["principalType", "Principal"]
   ];
   // The filters the page's query string holds.
-  var FILTERS = ["range", "start", "end", "action", "status", "user", "workspace", "app", "endpoint", "resource_type", "resource_id"];
+  var FILTERS = ["range", "start", "end", "search", "action", "status", "user", "workspace", "app", "endpoint", "resource_type", "resource_id"];
   var DEFAULT_COLUMNS = ["timestamp", "action", "statusCode", "method", "path", "userId", "workspaceId", "durationMs"];
   // Presets, in hours; the summary covers at most 168.
   var RANGES = [["1h", 1], ["24h", 24], ["7d", 168]];
@@ -134,6 +134,7 @@
           .concat([el("option", { value: "custom", selected: !f.range }, ["Custom"])])),
       start: el("input", { type: "datetime-local", name: "start", "aria-label": "From" }),
       end: el("input", { type: "datetime-local", name: "end", "aria-label": "To" }),
+      search: el("input", { type: "search", name: "search", maxlength: "200", placeholder: "Any text", "aria-label": "Search" }),
       action: el("input", { type: "text", name: "action", placeholder: "read, update", "aria-label": "Actions (comma separated)" }),
       status: el("select", { name: "status", "aria-label": "Status" }, [
         el("option", { value: "" }, ["Any"]),
@@ -147,7 +148,7 @@
       resource_type: el("input", { type: "text", name: "resource_type", placeholder: "app, endpoint…", "aria-label": "Resource type" }),
       resource_id: el("input", { type: "text", name: "resource_id", placeholder: "app_… or ep_…", "aria-label": "Resource (an app, endpoint or other id)" })
     };
-    ["start", "end", "action", "user", "workspace", "app", "endpoint", "resource_type", "resource_id"].forEach(function (key) {
+    ["start", "end", "search", "action", "user", "workspace", "app", "endpoint", "resource_type", "resource_id"].forEach(function (key) {
       if (f[key]) self.inputs[key].value = f[key];
     });
     var apply = el("button", { type: "submit" }, ["Apply"]);
@@ -162,6 +163,7 @@
       labelled("Time range", this.inputs.range),
       labelled("From", this.inputs.start),
       labelled("To", this.inputs.end),
+      labelled("Search", this.inputs.search),
       labelled("Actions", this.inputs.action),
       labelled("Status", this.inputs.status),
       labelled("User", this.inputs.user),
@@ -256,6 +258,7 @@
     if (hours !== null) filter.startTime = new Date(Date.now() - hours * 3600 * 1000).toISOString();
     if (f.start) filter.startTime = new Date(f.start).toISOString();
     if (f.end) filter.endTime = new Date(f.end).toISOString();
+    if (f.search) filter.search = f.search;
     if (f.action) filter.actions = f.action.split(",").map(function (a) { return a.trim(); }).filter(Boolean);
     if (f.status) filter.status = f.status.toUpperCase();
     if (f.user) filter.userIds = [f.user];

@@ -69,6 +69,9 @@ pub enum Status {
     Error,
 }
 
+/// The longest free-text search, in characters.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
 /// Every filter a feed takes. Empty lists mean "any". Serialised as a
 /// log stream keeps it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -85,6 +88,9 @@ pub struct ActivityFilter {
     pub workspace_id: Option<String>,
     pub app_id: Option<String>,
     pub endpoint_id: Option<String>,
+    /// Free text: events where any of the searched text columns holds it,
+    /// ASCII letters matched without regard to case.
+    pub search: Option<String>,
     pub status: Option<Status>,
     pub min_duration_ms: Option<i64>,
     pub max_duration_ms: Option<i64>,
@@ -105,6 +111,7 @@ impl ActivityFilter {
             || self.workspace_id.is_some()
             || self.app_id.is_some()
             || self.endpoint_id.is_some()
+            || self.search.is_some()
             || self.status.is_some()
             || self.min_duration_ms.is_some()
             || self.max_duration_ms.is_some()
@@ -140,10 +147,13 @@ impl ActivityFilter {
     /// The app and endpoint, only when given: filters without them keep
     /// the text (and the cursors) they had before these fields existed.
     fn hierarchy_canonical(&self) -> String {
-        if self.app_id.is_none() && self.endpoint_id.is_none() {
+        if self.app_id.is_none() && self.endpoint_id.is_none() && self.search.is_none() {
             return String::new();
         }
-        format!("|app={:?}|ep={:?}", self.app_id, self.endpoint_id)
+        format!(
+            "|app={:?}|ep={:?}|q={:?}",
+            self.app_id, self.endpoint_id, self.search
+        )
     }
 
     /// Checks relations between fields; `path` is where the fields live
@@ -163,11 +173,26 @@ impl ActivityFilter {
         .chain(self.resource_id.iter().map(|v| ("resource_id", v)))
         .chain(self.workspace_id.iter().map(|v| ("workspace_id", v)))
         .chain(self.app_id.iter().map(|v| ("app_id", v)))
-        .chain(self.endpoint_id.iter().map(|v| ("endpoint_id", v)));
+        .chain(self.endpoint_id.iter().map(|v| ("endpoint_id", v)))
+        .chain(self.search.iter().map(|v| ("search", v)));
         for (field, value) in texts {
             if !crate::domain::text::is_storable(value) {
                 let loc = at(path, field).into_iter().map(Into::into).collect();
                 problems.push(crate::domain::text::unstorable_at(loc, value.as_str()));
+            }
+        }
+        if let Some(search) = self.search.as_deref() {
+            let chars = search.chars().count();
+            if chars > MAX_SEARCH_CHARS {
+                problems.push(
+                    InvalidInput::new(
+                        &at(path, "search"),
+                        "string_too_long",
+                        format!("String should have at most {MAX_SEARCH_CHARS} characters"),
+                        search,
+                    )
+                    .with_ctx(serde_json::json!({ "max_length": MAX_SEARCH_CHARS })),
+                );
             }
         }
         if let (Some(start), Some(end)) = (self.start_time, self.end_time) {

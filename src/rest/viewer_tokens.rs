@@ -56,6 +56,9 @@ pub struct ViewerTokenFilter {
     workspace_id: Option<String>,
     app_id: Option<String>,
     endpoint_id: Option<String>,
+    /// Free text, at most 200 characters.
+    #[schema(max_length = 200)]
+    search: Option<String>,
     #[schema(pattern = "^(success|error)$")]
     status: Option<String>,
     #[schema(minimum = 0)]
@@ -101,6 +104,7 @@ async fn create(
                 workspace_id: fields.string("workspace_id", false),
                 app_id: fields.string("app_id", false),
                 endpoint_id: fields.string("endpoint_id", false),
+                search: fields.string("search", false),
                 status: fields
                     .string("status", false)
                     .and_then(|s| match s.as_str() {

@@ -3,8 +3,8 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait,
 };
 
 use entity::activity_event::{self, Column};
@@ -50,7 +50,49 @@ pub fn scope_condition(org_id: &str, scope: &Scope) -> Condition {
     }
 }
 
-pub fn filter_condition(filter: &ActivityFilter) -> Condition {
+/// The columns free-text search looks in.
+const SEARCHED: [Column; 12] = [
+    Column::Action,
+    Column::Method,
+    Column::Path,
+    Column::ResourceType,
+    Column::ResourceId,
+    Column::UserId,
+    Column::PrincipalId,
+    Column::ErrorCode,
+    Column::TraceId,
+    Column::WorkspaceId,
+    Column::AppId,
+    Column::EndpointId,
+];
+
+/// Events where any searched column contains `text`, ASCII letters in any
+/// case and nothing else folded, the same on both backends: SQLite's `LIKE`
+/// folds ASCII only, and PostgreSQL's `ILIKE` does too under the "C"
+/// collation (under the database's own it would fold other letters).
+fn search_condition(backend: DbBackend, text: &str) -> Condition {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| match c {
+            '\\' | '%' | '_' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let pattern = format!("%{escaped}%");
+    SEARCHED.iter().fold(Condition::any(), |any, column| {
+        let name = sea_orm::Iden::to_string(column);
+        let test = match backend {
+            // sea-query numbers PostgreSQL's placeholders, not `?`.
+            DbBackend::Postgres => format!("\"{name}\" COLLATE \"C\" ILIKE $1 ESCAPE '\\'"),
+            _ => format!("\"{name}\" LIKE ? ESCAPE '\\'"),
+        };
+        any.add(Expr::cust_with_values(test, [pattern.clone()]))
+    })
+}
+
+/// The events `filter` selects (the org and scope aside), as the backend
+/// writes free-text search.
+pub fn filter_condition(backend: DbBackend, filter: &ActivityFilter) -> Condition {
     let mut c = Condition::all();
     if let Some(start) = filter.start_time {
         c = c.add(Column::Ts.gte(start));
@@ -79,6 +121,9 @@ pub fn filter_condition(filter: &ActivityFilter) -> Condition {
     if let Some(endpoint_id) = &filter.endpoint_id {
         c = c.add(Column::EndpointId.eq(endpoint_id.as_str()));
     }
+    if let Some(text) = filter.search.as_deref().filter(|t| !t.is_empty()) {
+        c = c.add(search_condition(backend, text));
+    }
     match filter.status {
         Some(Status::Success) => c = c.add(Column::Success.eq(true)),
         Some(Status::Error) => c = c.add(Column::Success.eq(false)),
@@ -97,7 +142,7 @@ pub fn filter_condition(filter: &ActivityFilter) -> Condition {
         if let Some(user_id) = &confined.user_id {
             c = c.add(Column::UserId.eq(user_id.as_str()));
         }
-        c = c.add(filter_condition(&confined.filter));
+        c = c.add(filter_condition(backend, &confined.filter));
     }
     c
 }
@@ -120,7 +165,7 @@ fn page_condition(
     filter: &ActivityFilter,
     cursor: Option<&Cursor>,
 ) -> Condition {
-    let mut condition = scope_condition(org_id, scope).add(filter_condition(filter));
+    let mut condition = scope_condition(org_id, scope).add(filter_condition(backend, filter));
     condition = condition.add(super::retention::within_feed(
         backend,
         org_id,

@@ -164,7 +164,7 @@ async fn after(
     activity_event::Entity::find()
         .filter(Column::Seq.gt(seq))
         .filter(Column::OrgId.eq(org_id))
-        .filter(filter_condition(filter))
+        .filter(filter_condition(db.get_database_backend(), filter))
         .order_by_asc(Column::Seq)
         .limit(limit)
         .all(db)

@@ -17,6 +17,7 @@ on_both_backends!(
     a_missing_permission_answers_403_naming_it,
     the_same_bad_value_is_refused_with_the_same_type_msg_and_ctx_on_both_transports,
     the_org_feed_filters_by_app_and_endpoint_like_their_own_feeds,
+    free_text_search_matches_substrings_the_same_way_on_both_backends,
 );
 
 const WS: &str = "ws_acme_production";
@@ -634,4 +635,90 @@ async fn the_org_feed_filters_by_app_and_endpoint_like_their_own_feeds(db: TestD
         json!(["body", "variables", "filter", "endpointId"]),
         "{body}"
     );
+}
+
+/// `search` finds substrings in the events' text columns: ASCII letters in
+/// any case, nothing else folded, `%` and `_` literal, with exact totals
+/// and summaries, and a limit at its edge.
+async fn free_text_search_matches_substrings_the_same_way_on_both_backends(db: TestDb) {
+    db.seed(100).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    let paths = [
+        "/alpha/needle",
+        "/ALPHA/NEEDLE",
+        "/x%y",
+        "/xAy",
+        "/a_b",
+        "/aXb",
+        "/café",
+        "/CAFÉ",
+        "/back\\slash",
+    ];
+    let events: Vec<Value> = paths
+        .iter()
+        .map(|p| json!({ "action": "searched", "path": p }))
+        .collect();
+    let (status, body) = app
+        .post_json(&key, "/v1/orgs/org_acme/activity", &Value::Array(events))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<String> = body["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap().to_owned())
+        .collect();
+    let search = |text: &str| {
+        let (app, key, text) = (&app, &key, text.to_owned());
+        async move {
+            let (status, body) = app
+                .graphql_with(
+                    "query($filter: ActivityFilterInput) { org(id: \"org_acme\") { activity(first: 200, filter: $filter) { totalCount nodes { id } } activitySummary(hours: 1, filter: $filter) { totalRequests } } }",
+                    json!({ "filter": { "actions": ["searched"], "search": text } }),
+                    |r| r.header("X-Api-Key", key),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            assert!(body["errors"].is_null(), "{body}");
+            let (mut found, total) = gql_ids(&body, &["org"]);
+            assert_eq!(found.len() as u64, total);
+            assert_eq!(
+                body["data"]["org"]["activitySummary"]["totalRequests"],
+                total
+            );
+            found.sort();
+            found
+        }
+    };
+    let of = |indexes: &[usize]| {
+        let mut chosen: Vec<String> = indexes.iter().map(|i| ids[*i].clone()).collect();
+        chosen.sort();
+        chosen
+    };
+    assert_eq!(search("needle").await, of(&[0, 1]), "ASCII in any case");
+    assert_eq!(search("NeEdLe").await, of(&[0, 1]));
+    assert_eq!(search("x%y").await, of(&[2]), "% is literal");
+    assert_eq!(search("a_b").await, of(&[4]), "_ is literal");
+    assert_eq!(search("café").await, of(&[6]), "no folding beyond ASCII");
+    assert_eq!(search("CAF").await, of(&[6, 7]));
+    assert_eq!(search("\\").await, of(&[8]), "a backslash is literal");
+    assert_eq!(
+        search("searched").await,
+        of(&[0, 1, 2, 3, 4, 5, 6, 7, 8]),
+        "the action is searched too"
+    );
+    assert_eq!(search("nowhere").await, Vec::<String>::new());
+    // At and past the limit.
+    assert_eq!(search(&"n".repeat(200)).await, Vec::<String>::new());
+    let (_, body) = app
+        .graphql_with(
+            "query($filter: ActivityFilterInput) { org(id: \"org_acme\") { activity(filter: $filter) { nodes { id } } } }",
+            json!({ "filter": { "search": "n".repeat(201) } }),
+            |r| r.header("X-Api-Key", &key),
+        )
+        .await;
+    let detail = &body["errors"][0]["extensions"]["details"]["detail"][0];
+    assert_eq!(detail["type"], "string_too_long", "{body}");
+    assert_eq!(detail["loc"], json!(["filter", "search"]), "{body}");
 }

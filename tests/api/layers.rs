@@ -26,7 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "docs",
         ],
     ),
-    ("transports", &["rest", "graphql", "graphiql"]),
+    ("transports", &["rest", "graphql", "graphiql", "viewer"]),
     ("app", &["app", "serve"]),
     ("entry points", &["cli", "main", "lib"]),
 ];

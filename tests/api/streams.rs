@@ -1178,6 +1178,15 @@ async fn the_cli_manages_streams_through_the_same_service(db: TestDb) {
     test.extend(keyed);
     let (ok, out) = run("test", &test);
     assert!(ok && out.contains(r#""delivered":true"#), "{out}");
+    // rsyslog writes its file a moment after it closed the connection.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rsyslog.messages().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the test message never reached the file"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(rsyslog.messages()[0]["type"], "activity.test");
     // Without the CA the collector is not trusted, and the command fails.
     let mut test = vec!["--id", id.as_str()];

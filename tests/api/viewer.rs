@@ -305,6 +305,30 @@ async fn the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium(db: T
         .unwrap();
     assert_eq!(kept, json!("read"));
     screenshot(&browser, &db, "filtered").await;
+    // Free text narrows further (the XSS event's path), then is cleared.
+    let search = browser
+        .find(Locator::Css("input[name=search]"))
+        .await
+        .unwrap();
+    search.send_keys("XSS").await.unwrap();
+    click(&browser, "form[role=search] button[type=submit]").await;
+    rows_when(&browser, "the searched table", |r| {
+        r.len() == 1 && r[0].0 == xss
+    })
+    .await;
+    assert!(browser
+        .current_url()
+        .await
+        .unwrap()
+        .query()
+        .unwrap_or_default()
+        .contains("search=XSS"));
+    search.clear().await.unwrap();
+    click(&browser, "form[role=search] button[type=submit]").await;
+    rows_when(&browser, "the table without the search", |r| {
+        r.iter().map(|(id, _)| id).eq(reads.iter())
+    })
+    .await;
 
     // Live: an event of the workspace appears within 2 s; another
     // workspace's never does.

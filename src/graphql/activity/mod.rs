@@ -45,6 +45,11 @@ pub struct ActivityFilterInput {
     pub app_id: Option<String>,
     /// Only the events of this endpoint.
     pub endpoint_id: Option<String>,
+    /// Free text, at most 200 characters: events whose action, method,
+    /// path, resource type or id, user, principal, error code, trace or
+    /// workspace, app or endpoint id contains it (ASCII letters in any
+    /// case; an empty text matches every event).
+    pub search: Option<String>,
     pub status: Option<ActivityStatus>,
     /// GraphQL's `Int` is 32-bit; durations are at most a day (86,400,000 ms).
     pub min_duration_ms: Option<i32>,
@@ -87,6 +92,7 @@ impl ActivityFilterInput {
             workspace_id: self.workspace_id,
             app_id: self.app_id,
             endpoint_id: self.endpoint_id,
+            search: self.search,
             status: self.status.map(|s| {
                 if s == ActivityStatus::Success {
                     Status::Success

@@ -109,7 +109,10 @@ pub(super) async fn read_all(
         let query = entity::activity_event::Entity::find()
             .filter(entity::activity_event::Column::OrgId.eq(org_id));
         match confined {
-            Some(filter) => query.filter(crate::service::activity::filter_condition(filter)),
+            Some(filter) => query.filter(crate::service::activity::filter_condition(
+                txn.get_database_backend(),
+                filter,
+            )),
             None => query,
         }
     };

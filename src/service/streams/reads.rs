@@ -134,7 +134,10 @@ async fn read(db: &DatabaseConnection, claim: &Claim, at: &Position) -> AppResul
         .filter(Column::OrgId.eq(claim.org_id.as_str()))
         .filter(Column::LogIndex.gte(at.next_index))
         .filter(Column::LogIndex.lt(at.tree_size))
-        .filter(crate::service::activity::filter_condition(&at.filter))
+        .filter(crate::service::activity::filter_condition(
+            db.get_database_backend(),
+            &at.filter,
+        ))
         .filter(still_ours)
         .order_by_asc(Column::LogIndex)
         .limit(MAX_BATCH_EVENTS)

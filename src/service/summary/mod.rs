@@ -297,8 +297,8 @@ async fn aggregate(
     let rollup = scope
         .rollup_key(org_id)
         .filter(|_| use_rollups && !filter.narrows_beyond_time() && last_hour > first_hour);
-    let base = scope_condition(org_id, scope).add(filter_condition(filter));
     let backend = db.get_database_backend();
+    let base = scope_condition(org_id, scope).add(filter_condition(backend, filter));
     let Some((kind, scope_id)) = rollup else {
         return Ok(
             Cell::find_by_statement(backend.build(&raw_cells(backend, base, grouping)))
@@ -403,7 +403,10 @@ pub async fn duration_percentiles(
         let value: Option<i64> = activity_event::Entity::find()
             .select_only()
             .column(Column::DurationMs)
-            .filter(scope_condition(org_id, scope).add(filter_condition(filter)))
+            .filter(
+                scope_condition(org_id, scope)
+                    .add(filter_condition(db.get_database_backend(), filter)),
+            )
             .order_by_asc(Column::DurationMs)
             .offset((rank - 1) as u64)
             .limit(1)
