@@ -661,6 +661,7 @@ fn platform(
     gateway: &str,
     token: &str,
     token_id: &str,
+    posted_token: &str,
 ) -> tokio::task::JoinHandle<()> {
     let script = format!(
         r#"<!doctype html><html><head><title>Platform</title>
@@ -678,7 +679,20 @@ fn platform(
 <iframe title="Activity" width="1200" height="700" src="{gateway}/viewer?token_id={token_id}#token={token}"></iframe>
 </body></html>"#
     );
+    // The token by postMessage once the framed page loaded, not in a URL.
+    let posted = format!(
+        r#"<!doctype html><html><head><title>Platform</title></head><body>
+<iframe title="Activity" width="1200" height="700" src="{gateway}/viewer?token_id={token_id}"></iframe>
+<script>document.querySelector("iframe").addEventListener("load", function () {{
+  this.contentWindow.postMessage({{ type: "activity-viewer:token", token: "{posted_token}" }}, "{gateway}");
+}});</script>
+</body></html>"#
+    );
     let router = axum::Router::new()
+        .route(
+            "/posted",
+            axum::routing::get(move || async move { axum::response::Html(posted) }),
+        )
         .route(
             "/script",
             axum::routing::get(move || async move { axum::response::Html(script) }),
@@ -710,7 +724,14 @@ async fn the_viewer_embeds_in_a_page_of_an_allowed_origin_only(db: TestDb) {
         json!({ "allowedOrigins": [origin], "workspaceIds": [PRODUCTION] }),
     )
     .await;
-    let server = platform(listener, gateway, &token, &id);
+    // Posted to the framed page: a token of the workspace's reads only.
+    let (posted_token, _) = viewer_token(
+        &app,
+        &key,
+        json!({ "allowedOrigins": [origin], "workspaceIds": [PRODUCTION], "filter": { "actions": ["read"] } }),
+    )
+    .await;
+    let server = platform(listener, gateway, &token, &id, &posted_token);
     let expected = newest(&app, &key, 50, None).await;
     let driver = Driver::start();
     let profile = tempfile::tempdir().unwrap();
@@ -751,12 +772,23 @@ async fn the_viewer_embeds_in_a_page_of_an_allowed_origin_only(db: TestDb) {
         .eq(expected.iter().take(framed.len())));
     browser.clone().enter_parent_frame().await.unwrap();
     screenshot(&browser, &db, "embedded-frame").await;
+    // A token by postMessage: the framed page goes on with it (the
+    // workspace's reads only).
+    browser.goto(&format!("{origin}/posted")).await.unwrap();
+    browser.clone().enter_frame(0).await.unwrap();
+    rows_when(&browser, "the framed page's table", |r| !r.is_empty()).await;
+    let action = column(&browser, "Action").await;
+    rows_when(&browser, "the table of a posted token", |r| {
+        !r.is_empty() && r.iter().all(|(_, cells)| cells[action] == "read")
+    })
+    .await;
+    browser.clone().enter_parent_frame().await.unwrap();
     server.abort();
 
     // Another origin: the same pages show nothing of the org.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let elsewhere = origin_of(&listener).await;
-    let other = platform(listener, gateway, &token, &id);
+    let other = platform(listener, gateway, &token, &id, &posted_token);
     browser.goto(&format!("{elsewhere}/script")).await.unwrap();
     text_shows(&browser, "[data-testid=state]", "cannot be reached").await;
     assert!(rows(&browser).await.is_empty());

@@ -20,6 +20,7 @@ on_both_backends!(
     viewer_tokens_are_made_with_viewer_create_from_checked_input,
     a_viewer_tokens_live_tail_carries_only_its_confinement,
     a_viewer_tokens_export_holds_only_its_events_and_only_it_downloads_it,
+    a_viewer_token_made_on_one_gateway_works_and_is_revoked_on_another,
 );
 
 const CREATE: &str = "mutation($input: ViewerTokenInput!) { createViewerToken(input: $input) { id token expiresAt } }";
@@ -815,4 +816,37 @@ async fn a_viewer_tokens_export_holds_only_its_events_and_only_it_downloads_it(d
     }
     // A token's export is an export of the org: its admin may fetch it.
     assert_eq!(app.finished_export(&key, &mine).await.status(), 200);
+}
+
+/// Two gateways on one database, each with its own credential cache: a
+/// token made through one is taken by the other, and revoked through one is
+/// refused by the other within a second.
+async fn a_viewer_token_made_on_one_gateway_works_and_is_revoked_on_another(db: TestDb) {
+    db.seed(50).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let first = TestApp::spawn(&db.db).await;
+    let second = TestApp::spawn(&db.db).await;
+    let (viewer, id) = token(&first, &key, json!({ "allowedOrigins": [] })).await;
+    let feed = "/v1/orgs/org_acme/activity?limit=1";
+    // Both gateways know the token (and keep it in their caches).
+    for app in [&first, &second] {
+        assert_eq!(get(app, &viewer, feed).await.0, 200);
+    }
+    let (_, body) = first
+        .graphql_with(
+            "mutation($id: ID!) { revokeViewerToken(id: $id) }",
+            json!({ "id": id }),
+            |r| r.header("X-Api-Key", &key),
+        )
+        .await;
+    assert_eq!(body["data"]["revokeViewerToken"], true, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while get(&second, &viewer, feed).await.0 != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "the other gateway still takes it"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(get(&first, &viewer, feed).await.0, 401);
 }
