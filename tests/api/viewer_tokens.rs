@@ -772,20 +772,7 @@ async fn a_viewer_tokens_export_holds_only_its_events_and_only_it_downloads_it(d
     let zip = app.finished_export(&exporter, &mine).await;
     assert_eq!(zip.status(), 200);
     let bytes = zip.bytes().await.unwrap();
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut events = String::new();
-    std::io::Read::read_to_string(&mut zip.by_name("events.csv").unwrap(), &mut events).unwrap();
-    let mut reader = csv::Reader::from_reader(events.as_bytes());
-    let column = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .position(|h| h == "workspace_id")
-        .unwrap();
-    let workspaces: Vec<String> = reader
-        .records()
-        .map(|r| r.unwrap()[column].to_owned())
-        .collect();
+    let workspaces = crate::common::zip_csv_column(&bytes, "events.csv", "workspace_id");
     let expected = db
         .count_events(&format!(
             "org_id = 'org_acme' AND workspace_id = '{PRODUCTION}'"

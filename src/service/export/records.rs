@@ -221,7 +221,11 @@ pub(super) async fn read_all(
 
     send(Part::File("sessions.csv", &SESSION_COLUMNS)).await?;
     let mut after: Option<(i64, String)> = None;
-    while whole {
+    loop {
+        // A confined export's sessions, profiles and problems stay empty.
+        if !whole {
+            break;
+        }
         let page = sessions::in_start_order(
             txn,
             org_id,
@@ -292,7 +296,10 @@ pub(super) async fn read_all(
 
     send(Part::File("problems.csv", &PROBLEM_COLUMNS)).await?;
     let mut cursor = None;
-    while whole {
+    loop {
+        if !whole {
+            break;
+        }
         let (page, has_more) =
             super::super::problems::page(txn, org_id, None, PAGE, cursor.as_ref()).await?;
         cursor = page.last().map(|p| crate::domain::feed::Cursor {

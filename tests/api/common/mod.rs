@@ -791,3 +791,21 @@ pub fn terminate(child: &mut std::process::Child) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// One column of a CSV file in an export ZIP, a value per data row.
+pub fn zip_csv_column(zip: &[u8], file: &str, column: &str) -> Vec<String> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("a ZIP");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name(file).expect(file), &mut text).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let at = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == column)
+        .unwrap_or_else(|| panic!("no column {column} in {file}"));
+    reader
+        .records()
+        .map(|r| r.unwrap()[at].to_owned())
+        .collect()
+}
