@@ -4,18 +4,20 @@
 //! browsers on other origins.
 //!
 //! A preflight carries no credential, so it cannot know the token: the API
-//! routes (`/graphql`, `/v1/...`, `/api/...`) answer every preflight with the methods
-//! and headers the viewer page needs, and the request itself is then
-//! checked (refused with 403 from an origin its viewer token does not
-//! allow, and answered without `Access-Control-Allow-Origin` to any other
-//! credential).
+//! routes (`/graphql`, `/v1/...`, `/api/...`) answer a preflight with the
+//! methods and headers the viewer page needs only when some live viewer
+//! token allows its origin (one indexed lookup), and without any CORS
+//! header otherwise. The request itself is then checked against its own
+//! token: refused with 403 from an origin the token does not allow, and
+//! answered without `Access-Control-Allow-Origin` to any other credential.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::Principal;
+use crate::state::AppState;
 
 /// How long a browser may keep a preflight's answer, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
@@ -24,7 +26,7 @@ fn is_api(path: &str) -> bool {
     path == "/graphql" || path.starts_with("/v1/") || path.starts_with("/api/")
 }
 
-pub(super) async fn cors(req: Request, next: Next) -> Response {
+pub(super) async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let Some(origin) = req.headers().get(header::ORIGIN).cloned() else {
         return next.run(req).await;
     };
@@ -35,6 +37,22 @@ pub(super) async fn cors(req: Request, next: Next) -> Response {
             .headers()
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
     {
+        let text = origin.to_str().unwrap_or_default();
+        let allowed = match crate::service::viewer_tokens::origin_is_allowed(&state.db, text).await
+        {
+            Ok(allowed) => allowed,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look up a preflight's origin; answering without CORS");
+                false
+            }
+        };
+        if !allowed {
+            return (
+                StatusCode::NO_CONTENT,
+                [(header::VARY, HeaderValue::from_static("Origin"))],
+            )
+                .into_response();
+        }
         return (
             StatusCode::NO_CONTENT,
             [

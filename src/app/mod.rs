@@ -74,7 +74,7 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         // Outside the limit and timeout layers, so their bare answers get the envelope too.
         .layer(middleware::from_fn(envelope_errors))
-        .layer(middleware::from_fn(cors::cors))
+        .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
         // Outside everything that can answer, so every authenticated answer is recorded.
         .layer(middleware::from_fn_with_state(
             state.clone(),

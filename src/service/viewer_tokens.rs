@@ -6,7 +6,10 @@
 
 use std::sync::Arc;
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, TransactionTrait,
+};
 
 use entity::api_key;
 
@@ -137,6 +140,7 @@ pub async fn create(
     let id = new_id(IdKind::Key);
     let now = now_micros();
     let expires_at = now + ttl * 1_000_000;
+    let txn = db.begin().await?;
     api_key::ActiveModel {
         id: Set(id.clone()),
         org_id: Set(org_id.to_owned()),
@@ -154,8 +158,21 @@ pub async fn create(
             serde_json::to_string(&viewer).map_err(AppError::internal)?,
         )),
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
+    for origin in &viewer.allowed_origins {
+        txn.execute_raw(super::statement(
+            &txn,
+            "INSERT INTO viewer_origins (origin, token_id, expires_at) VALUES (?, ?, ?)",
+            vec![
+                origin.as_str().into(),
+                id.as_str().into(),
+                expires_at.into(),
+            ],
+        ))
+        .await?;
+    }
+    txn.commit().await?;
     Ok(CreatedViewerToken {
         id,
         token,
@@ -206,4 +223,18 @@ pub async fn frame_origins(db: &DatabaseConnection, id: &str) -> AppResult<Vec<S
     };
     let viewer: ViewerToken = serde_json::from_str(&viewer).map_err(AppError::internal)?;
     Ok(viewer.allowed_origins)
+}
+
+/// Whether a live viewer token allows `origin`: what a CORS preflight, which
+/// carries no credential, is answered by. One indexed lookup.
+pub async fn origin_is_allowed(db: &DatabaseConnection, origin: &str) -> AppResult<bool> {
+    let row = db
+        .query_one_raw(super::statement(
+            db,
+            "SELECT 1 FROM viewer_origins o JOIN api_keys k ON k.id = o.token_id \
+             WHERE o.origin = ? AND o.expires_at > ? AND k.revoked_at IS NULL LIMIT 1",
+            vec![origin.into(), now_micros().into()],
+        ))
+        .await?;
+    Ok(row.is_some())
 }

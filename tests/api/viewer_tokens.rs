@@ -496,25 +496,86 @@ async fn a_viewer_token_answers_only_its_origins_and_only_in_its_org(db: TestDb)
     )
     .await;
     assert_eq!((status, allow(&headers)), (200, None));
-    // A preflight answers what the page needs.
-    let response = app
-        .client
-        .request(reqwest::Method::OPTIONS, app.url("/graphql"))
-        .header("Origin", "https://app.example.com")
-        .header("Access-Control-Request-Method", "POST")
-        .header(
-            "Access-Control-Request-Headers",
-            "authorization, content-type",
-        )
-        .send()
+    // A preflight carries no token: it is answered for an origin a live
+    // token allows, and without CORS for any other.
+    let preflight = |path: &'static str, origin: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .request(reqwest::Method::OPTIONS, app.url(path))
+                .header("Origin", origin)
+                .header("Access-Control-Request-Method", "POST")
+                .header(
+                    "Access-Control-Request-Headers",
+                    "authorization, content-type",
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 204, "{path} {origin}");
+            let headers = response.headers().clone();
+            (
+                allow(&headers),
+                headers
+                    .get("access-control-allow-headers")
+                    .map(|v| v.to_str().unwrap().to_owned()),
+            )
+        }
+    };
+    for path in [
+        "/graphql",
+        "/v1/orgs/org_acme/activity",
+        "/api/v5/artifacts/activity/export",
+    ] {
+        let (origin, headers) = preflight(path, "https://app.example.com").await;
+        assert_eq!(origin.as_deref(), Some("https://app.example.com"), "{path}");
+        let headers = headers.unwrap();
+        assert!(headers.contains("authorization") && headers.contains("content-type"));
+        assert_eq!(
+            preflight(path, "https://evil.example").await,
+            (None, None),
+            "{path}"
+        );
+    }
+    // Revoked (or expired), the token no longer opens its origins.
+    let (_, id) = token(
+        &app,
+        &key,
+        json!({ "allowedOrigins": ["https://once.example"] }),
+    )
+    .await;
+    assert!(preflight("/graphql", "https://once.example")
         .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
-    let allowed_headers = response.headers()["access-control-allow-headers"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(allowed_headers.contains("authorization") && allowed_headers.contains("content-type"));
+        .0
+        .is_some());
+    let (_, body) = app
+        .graphql_with(
+            "mutation($id: ID!) { revokeViewerToken(id: $id) }",
+            json!({ "id": id }),
+            |r| r.header("X-Api-Key", &key),
+        )
+        .await;
+    assert_eq!(body["data"]["revokeViewerToken"], true, "{body}");
+    assert_eq!(
+        preflight("/graphql", "https://once.example").await,
+        (None, None)
+    );
+    let _ = token(
+        &app,
+        &key,
+        json!({ "allowedOrigins": ["https://brief.example"], "ttlSeconds": 1 }),
+    )
+    .await;
+    assert!(preflight("/graphql", "https://brief.example")
+        .await
+        .0
+        .is_some());
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(
+        preflight("/graphql", "https://brief.example").await,
+        (None, None)
+    );
     // Another org's routes answer as for an org that does not exist.
     let (status, body) = get(&app, &viewer, "/v1/orgs/org_globex/activity").await;
     assert_eq!(status, 404, "{body}");
