@@ -706,6 +706,20 @@ async fn viewer_tokens_are_made_with_viewer_create_from_checked_input(db: TestDb
         (422, Some("too_long")),
         "{body}"
     );
+    // Workspaces at and past their limit (the same one, counted as given).
+    for (n, status) in [(100, 200), (101, 422)] {
+        let (got, body) = app
+            .post_json(
+                &admin,
+                "/v1/orgs/org_acme/viewer-tokens",
+                &json!({ "allowed_origins": [], "workspace_ids": vec![PRODUCTION; n] }),
+            )
+            .await;
+        assert_eq!(got, status, "{n}: {body}");
+        if status == 422 {
+            assert_eq!(body["detail"][0]["loc"], json!(["body", "workspace_ids"]));
+        }
+    }
     // Workspaces and users must be the org's: another org's is unknown.
     for input in [
         json!({ "allowed_origins": [], "workspace_ids": ["ws_globex_production"] }),
@@ -722,8 +736,8 @@ async fn viewer_tokens_are_made_with_viewer_create_from_checked_input(db: TestDb
     }
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM api_keys").await,
-        keys_before + 1,
-        "only the 20-origin token was stored"
+        keys_before + 2,
+        "only the 20-origin and the 100-workspace tokens were stored"
     );
     // The secret is never stored, only its hash.
     let stored = format!(
