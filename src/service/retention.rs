@@ -153,6 +153,9 @@ pub struct Purged {
 /// Purges every org's events older than its retention; `None` when a purge
 /// is running in another process already.
 pub async fn purge(db: &DatabaseConnection) -> AppResult<Option<Vec<Purged>>> {
+    // Expired viewer tokens' origins go with every purge (their key rows
+    // stay: they name the tokens in the activity they recorded).
+    super::viewer_tokens::sweep_expired_origins(db).await?;
     // Only folded events are purged: fold first, and read the watermark after.
     super::rollups::refresh(db).await?;
     let watermark = super::rollups::watermark(db).await?;

@@ -238,3 +238,16 @@ pub async fn origin_is_allowed(db: &DatabaseConnection, origin: &str) -> AppResu
         .await?;
     Ok(row.is_some())
 }
+
+/// Drops the origins of expired viewer tokens (what a preflight reads), so
+/// that the table holds live tokens only. Answers how many went.
+pub async fn sweep_expired_origins(db: &DatabaseConnection) -> AppResult<u64> {
+    let swept = db
+        .execute_raw(super::statement(
+            db,
+            "DELETE FROM viewer_origins WHERE expires_at <= ?",
+            vec![now_micros().into()],
+        ))
+        .await?;
+    Ok(swept.rows_affected())
+}

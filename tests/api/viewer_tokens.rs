@@ -576,6 +576,24 @@ async fn a_viewer_token_answers_only_its_origins_and_only_in_its_org(db: TestDb)
         preflight("/graphql", "https://brief.example").await,
         (None, None)
     );
+    // A purge drops expired tokens' origins and keeps live ones'.
+    let origins = |origin: &'static str| {
+        let db = &db;
+        async move {
+            count(
+                db,
+                &format!("SELECT COUNT(*) FROM viewer_origins WHERE origin = '{origin}'"),
+            )
+            .await
+        }
+    };
+    assert_eq!(origins("https://brief.example").await, 1);
+    activity_gateway::service::retention::purge(&db.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(origins("https://brief.example").await, 0);
+    assert_eq!(origins("https://app.example.com").await, 1);
     // Another org's routes answer as for an org that does not exist.
     let (status, body) = get(&app, &viewer, "/v1/orgs/org_globex/activity").await;
     assert_eq!(status, 404, "{body}");
