@@ -49,6 +49,11 @@ impl Driver {
     }
 
     pub(crate) async fn browser(&self, profile: &std::path::Path) -> Client {
+        self.browser_with(profile, &[]).await
+    }
+
+    /// A browser with more command-line switches (`--force-dark-mode`).
+    pub(crate) async fn browser_with(&self, profile: &std::path::Path, more: &[&str]) -> Client {
         let args = [
             "--headless",
             "--no-sandbox",
@@ -61,6 +66,7 @@ impl Driver {
             "--window-size=1400,900",
         ]
         .iter()
+        .chain(more)
         .map(|a| a.to_string())
         .chain([format!("--user-data-dir={}", profile.display())])
         .collect::<Vec<_>>();

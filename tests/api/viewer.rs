@@ -19,6 +19,7 @@ on_both_backends!(
     the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium,
     the_viewer_page_is_served_under_a_strict_policy,
     the_viewer_embeds_in_a_page_of_an_allowed_origin_only,
+    the_viewer_follows_the_systems_light_or_dark_theme,
 );
 
 const PRODUCTION: &str = "ws_acme_production";
@@ -789,4 +790,35 @@ async fn the_viewer_embeds_in_a_page_of_an_allowed_origin_only(db: TestDb) {
     other.abort();
     browser.close().await.unwrap();
     app.stop().await;
+}
+
+/// The page's colours follow the system's preference, light or dark.
+async fn the_viewer_follows_the_systems_light_or_dark_theme(db: TestDb) {
+    db.seed(20).await;
+    let key = db.key("org_acme", Role::Admin).await;
+    let app = TestApp::spawn(&db.db).await;
+    let (token, _) = viewer_token(&app, &key, json!({ "allowedOrigins": [] })).await;
+    let driver = Driver::start();
+    for (switches, background, name) in [
+        (&[][..], "rgb(255, 255, 255)", "light"),
+        (&["--force-dark-mode"][..], "rgb(13, 17, 23)", "dark"),
+    ] {
+        let profile = tempfile::tempdir().unwrap();
+        let browser = driver.browser_with(profile.path(), switches).await;
+        browser
+            .goto(&app.url(&format!("/viewer?start=2000-01-01T00:00#token={token}")))
+            .await
+            .unwrap();
+        rows_when(&browser, "the table", |r| !r.is_empty()).await;
+        let shown = browser
+            .execute(
+                "return getComputedStyle(document.querySelector('main')).backgroundColor;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(shown, json!(background), "{name}");
+        screenshot(&browser, &db, name).await;
+        browser.close().await.unwrap();
+    }
 }
