@@ -324,6 +324,18 @@ async fn the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium(db: T
         .query()
         .unwrap_or_default()
         .contains("search=XSS"));
+    // Text nothing holds: the empty state, and no rows.
+    search.clear().await.unwrap();
+    search.send_keys("nothing-holds-this").await.unwrap();
+    click(&browser, "form[role=search] button[type=submit]").await;
+    text_shows(&browser, "[data-testid=state]", "No events match").await;
+    assert_eq!(
+        attribute(&browser, "[data-testid=state]", "data-kind")
+            .await
+            .as_deref(),
+        Some("empty")
+    );
+    assert!(rows(&browser).await.is_empty());
     search.clear().await.unwrap();
     click(&browser, "form[role=search] button[type=submit]").await;
     rows_when(&browser, "the table without the search", |r| {
