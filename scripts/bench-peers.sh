@@ -7,9 +7,9 @@
 # (npm, pinned by benches/peers/package-lock.json, under target/bench-peers).
 # BENCH_BASELINE_REF (default: ed38465, the credential cache, the last commit
 # before planned reads; `none` to skip) is built in target/bench-baseline and
-# timed beside the current build. A baseline must know every migration of the
-# schema the current build creates: eca45e8, before the speed work, predates
-# three and refuses to start on it. BENCH_EVENTS, BENCH_SECONDS (per run, 5) and BENCH_ROUNDS (3) size it.
+# timed beside the current build, on a database of its own that it seeds
+# itself (a build refuses a schema with migrations it does not know, and
+# later builds add some). BENCH_EVENTS, BENCH_SECONDS (per run, 5) and BENCH_ROUNDS (3) size it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -28,6 +28,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SERVER_URL = os.environ["TEST_DATABASE_URL"]
 DB_NAME = "ag_peers"
 DB_URL = SERVER_URL.rsplit("/", 1)[0] + "/" + DB_NAME
+# The baseline's own database, seeded by the baseline itself: a build never
+# starts on a schema with migrations it does not know, and every release
+# since the baseline added some.
+BASELINE_DB_NAME = DB_NAME + "_baseline"
+BASELINE_DB_URL = SERVER_URL.rsplit("/", 1)[0] + "/" + BASELINE_DB_NAME
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -112,35 +117,36 @@ def psql(sql, url=DB_URL):
     return out.stdout.strip()
 
 
-def prepare_database():
-    exists = psql("SELECT count(*) FROM pg_database WHERE datname = '%s'" % DB_NAME, SERVER_URL)
+def prepare_database(binary=GATEWAY, name=DB_NAME, url=DB_URL):
+    exists = psql("SELECT count(*) FROM pg_database WHERE datname = '%s'" % name, SERVER_URL)
     if exists == "1":
         try:
-            seeded = int(psql("SELECT count(*) FROM activity_events")) >= EVENTS
+            seeded = int(psql("SELECT count(*) FROM activity_events", url)) >= EVENTS
             # The recording runs write to org_globex only; org_acme's feed,
             # which every other query reads, must hold seeded events alone.
             recorded = int(psql(
                 "SELECT count(*) FROM activity_events WHERE org_id = 'org_acme' AND token_id IN "
-                "(SELECT id FROM api_keys WHERE name = 'bench-peers')"
+                "(SELECT id FROM api_keys WHERE name = 'bench-peers')",
+                url,
             ))
             if seeded and recorded == 0:
-                print(f"reusing database {DB_NAME} ({EVENTS} events or more)")
+                print(f"reusing database {name} ({EVENTS} events or more)")
                 return
         except subprocess.CalledProcessError:
             pass
-        psql(f"DROP DATABASE {DB_NAME} WITH (FORCE)", SERVER_URL)
-    psql(f"CREATE DATABASE {DB_NAME}", SERVER_URL)
-    print(f"seeding {EVENTS} events (about a minute per million)...", flush=True)
+        psql(f"DROP DATABASE {name} WITH (FORCE)", SERVER_URL)
+    psql(f"CREATE DATABASE {name}", SERVER_URL)
+    print(f"seeding {EVENTS} events into {name} (about a minute per million)...", flush=True)
     subprocess.run(
-        [GATEWAY, "seed", "--database-url", DB_URL, "--events", str(EVENTS)],
+        [binary, "seed", "--database-url", url, "--events", str(EVENTS)],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    psql("VACUUM ANALYZE")
+    psql("VACUUM ANALYZE", url)
 
 
-def create_key(org):
+def create_key(org, binary=GATEWAY, url=DB_URL):
     out = subprocess.run(
-        [GATEWAY, "keys", "create", "--database-url", DB_URL, "--org", org,
+        [binary, "keys", "create", "--database-url", url, "--org", org,
          "--role", "admin", "--name", "bench-peers"],
         check=True, capture_output=True, text=True,
     )
@@ -175,9 +181,9 @@ class Server:
             pass
 
 
-def gateway(name, binary, record, log_dir):
+def gateway(name, binary, record, log_dir, url=DB_URL):
     port = free_port()
-    argv = [binary, "serve", "--database-url", DB_URL, "--bind", f"127.0.0.1:{port}",
+    argv = [binary, "serve", "--database-url", url, "--bind", f"127.0.0.1:{port}",
             "--record-requests", "true" if record else "false"]
     return Server(name, "gateway", argv, port, log_dir=log_dir)
 
@@ -341,13 +347,23 @@ def main():
     prepare_database()
     key = create_key("org_acme")
     globex_key = create_key("org_globex")
+    baseline_key = None
+    if BASELINE:
+        prepare_database(BASELINE, BASELINE_DB_NAME, BASELINE_DB_URL)
+        baseline_key = create_key("org_acme", BASELINE, BASELINE_DB_URL)
+
+    def key_of(server):
+        if server.name == "baseline":
+            return baseline_key
+        # What the recording gateway is asked is recorded: org_globex's.
+        return globex_key if server.name == "gateway+recording" else key
     work = tempfile.mkdtemp(prefix="ag-peers.")
     servers = []
     try:
         servers.append(gateway("gateway", GATEWAY, False, work))
         servers.append(gateway("gateway+recording", GATEWAY, True, work))
         if BASELINE:
-            servers.append(gateway("baseline", BASELINE, False, work))
+            servers.append(gateway("baseline", BASELINE, False, work, BASELINE_DB_URL))
         # Virtual foreign keys, so PostGraphile serves the same relations
         # (the gateway's schema does not declare them).
         psql(
@@ -358,8 +374,7 @@ def main():
         )
         servers.append(postgraphile(work))
         for server in servers:
-            # What the recording gateway is asked is recorded: org_globex's.
-            wait_ready(server, globex_key if server.name == "gateway+recording" else key)
+            wait_ready(server, key_of(server))
         db_pid = postmaster_pid()
 
         # What is timed: (scenario, server, script).
@@ -369,8 +384,8 @@ def main():
                 if server.kind not in requests or server.name == "gateway+recording":
                     continue
                 request = requests[server.kind]
-                check_answer(scenario, server, request, key)
-                script = lua_script(work, f"{scenario}-{server.name}", request, key, server.kind == "gateway")
+                check_answer(scenario, server, request, key_of(server))
+                script = lua_script(work, f"{scenario}-{server.name}", request, key_of(server), server.kind == "gateway")
                 plan.append((scenario, server, script, server.base + request[1]))
         # Recording on against off, on org_globex's feed: what is recorded
         # lands on top of that feed, never on org_acme's, which the rest read.
