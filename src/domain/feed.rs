@@ -141,12 +141,13 @@ impl ActivityFilter {
                 .as_ref()
                 .map(|c| format!("confined({})", c.canonical()))
                 .unwrap_or_default()
-        ) + &self.hierarchy_canonical()
+        ) + &self.later_fields_canonical()
     }
 
-    /// The app and endpoint, only when given: filters without them keep
-    /// the text (and the cursors) they had before these fields existed.
-    fn hierarchy_canonical(&self) -> String {
+    /// The app, the endpoint and the search, only when given: filters
+    /// without them keep the text (and the cursors) they had before these
+    /// fields existed.
+    fn later_fields_canonical(&self) -> String {
         if self.app_id.is_none() && self.endpoint_id.is_none() && self.search.is_none() {
             return String::new();
         }

@@ -15,10 +15,21 @@ mod routes;
 pub use fields::*;
 pub use routes::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
     Get,
     Post,
+}
+
+impl Method {
+    /// The registry's method of an HTTP method; `None` for any other.
+    pub fn of(method: &axum::http::Method) -> Option<Self> {
+        match *method {
+            axum::http::Method::GET => Some(Self::Get),
+            axum::http::Method::POST => Some(Self::Post),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,17 +109,18 @@ pub fn operations() -> Vec<Operation> {
 /// The permission every REST route needs, by method and route pattern: what
 /// the transport enforces ([`crate::rest::extract::Authorized`]).
 pub fn rest_permission(method: &axum::http::Method, route: &str) -> Option<Permission> {
-    static BY_ROUTE: std::sync::LazyLock<HashMap<(bool, &'static str), Permission>> =
+    static BY_ROUTE: std::sync::LazyLock<HashMap<(Method, &'static str), Permission>> =
         std::sync::LazyLock::new(|| {
             operations()
                 .into_iter()
-                .map(|op| ((op.method == Method::Get, op.path), op.permission))
+                .map(|op| ((op.method, op.path), op.permission))
                 .collect()
         });
-    let get = match *method {
-        axum::http::Method::GET => true,
-        axum::http::Method::POST => false,
-        _ => return None,
-    };
-    BY_ROUTE.get(&(get, route)).copied()
+    BY_ROUTE.get(&(Method::of(method)?, route)).copied()
+}
+
+/// Whether a viewer token may call the REST route (see
+/// [`VIEWER_TOKEN_ROUTES`]).
+pub fn rest_viewer_token_may(method: &axum::http::Method, route: &str) -> bool {
+    Method::of(method).is_some_and(|method| VIEWER_TOKEN_ROUTES.contains(&(method, route)))
 }

@@ -34,16 +34,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Authorized {
                 ))
             })?;
         principal.require(permission)?;
-        if principal.viewer_token.is_some() {
-            let method = match parts.method {
-                axum::http::Method::GET => crate::operations::Method::Get,
-                _ => crate::operations::Method::Post,
-            };
-            if !crate::operations::VIEWER_TOKEN_ROUTES.contains(&(method, route)) {
-                return Err(AppError::Forbidden {
-                    required_permission: permission.as_str(),
-                });
-            }
+        if principal.viewer_token.is_some()
+            && !crate::operations::rest_viewer_token_may(&parts.method, route)
+        {
+            return Err(AppError::Forbidden {
+                required_permission: permission.as_str(),
+            });
         }
         Ok(Authorized(principal))
     }

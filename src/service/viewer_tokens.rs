@@ -188,24 +188,14 @@ pub async fn revoke(
     grant: Grant<'_, cap::ViewerCreate>,
     id: &str,
 ) -> AppResult<()> {
-    let token = api_key::Entity::find_by_id(id.to_owned())
+    api_key::Entity::find_by_id(id.to_owned())
         .filter(api_key::Column::OrgId.eq(grant.org_id.as_str()))
         .filter(api_key::Column::Viewer.is_not_null())
         .one(db)
         .await?
         .ok_or_else(|| AppError::not_found("viewer_token", id))?;
-    if token.revoked_at.is_none() {
-        api_key::Entity::update_many()
-            .col_expr(
-                api_key::Column::RevokedAt,
-                sea_orm::sea_query::Expr::value(now_micros()),
-            )
-            .filter(api_key::Column::Id.eq(id))
-            .filter(api_key::Column::RevokedAt.is_null())
-            .exec(db)
-            .await?;
-    }
-    Ok(())
+    // It is a key of the org: revoked as keys are.
+    super::keys::revoke(db, id).await
 }
 
 /// The origins that may frame the viewer for the viewer token `id` (its

@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 use activity_gateway::domain::permission::Role;
 use activity_gateway::domain::time::parse_timestamp;
 use fantoccini::{Client, Locator};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::common::{read, TestApp, TestDb};
 use crate::graphiql::{click, inner_text, text_shows, Driver};
+use crate::live::ingest;
+use crate::viewer_tokens::token as viewer_token;
 
 on_both_backends!(
     the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium,
@@ -26,36 +28,6 @@ const PRODUCTION: &str = "ws_acme_production";
 const STAGING: &str = "ws_acme_staging";
 const XSS_PATH: &str = "/<script>window.__xss = 1</script>";
 const XSS_NOTE: &str = "<img src=x onerror=\"window.__xss = 2\">";
-
-/// A viewer token of org_acme made by its admin.
-async fn viewer_token(app: &TestApp, key: &str, input: Value) -> (String, String) {
-    let (status, body) = app
-        .graphql_with(
-            "mutation($input: ViewerTokenInput!) { createViewerToken(input: $input) { id token } }",
-            json!({ "input": input }),
-            |r| r.header("X-Api-Key", key),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let made = &body["data"]["createViewerToken"];
-    (
-        made["token"].as_str().unwrap().to_owned(),
-        made["id"].as_str().unwrap().to_owned(),
-    )
-}
-
-async fn ingest(app: &TestApp, key: &str, events: Value) -> Vec<String> {
-    let (status, body) = app
-        .post_json(key, "/v1/orgs/org_acme/activity", &events)
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i.as_str().unwrap().to_owned())
-        .collect()
-}
 
 /// The ids of the first `n` events of the workspace, newest first, as the
 /// admin's feed lists them (the action filter when given).
@@ -155,6 +127,7 @@ async fn the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium(db: T
     let xss = ingest(
         &app,
         &key,
+        "org_acme",
         json!([{ "action": "read", "workspace_id": PRODUCTION, "path": XSS_PATH,
                  "metadata": { "note": XSS_NOTE, "link": "javascript:window.__xss = 3" } }]),
     )
@@ -356,10 +329,7 @@ async fn the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium(db: T
     }
     // The subscription is sent right after the acknowledgement.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let ingested = ingest(
-        &app,
-        &key,
-        json!([{ "action": "read", "workspace_id": STAGING }, { "action": "read", "workspace_id": PRODUCTION }]),
+    let ingested = ingest(&app, &key, "org_acme", json!([{ "action": "read", "workspace_id": STAGING }, { "action": "read", "workspace_id": PRODUCTION }]),
     )
     .await;
     let sent = Instant::now();
@@ -390,6 +360,7 @@ async fn the_viewer_shows_a_narrowed_token_its_events_in_headless_chromium(db: T
     let away = ingest(
         &app,
         &key,
+        "org_acme",
         json!([{ "action": "read", "workspace_id": PRODUCTION }]),
     )
     .await;
@@ -611,12 +582,8 @@ async fn the_viewer_page_is_served_under_a_strict_policy(db: TestDb) {
         );
     }
     // Revoked, the token frames nothing.
-    app.graphql_with(
-        "mutation($id: ID!) { revokeViewerToken(id: $id) }",
-        json!({ "id": id }),
-        |r| r.header("X-Api-Key", &key),
-    )
-    .await;
+    let body = crate::viewer_tokens::revoke(&app, &key, &id).await;
+    assert_eq!(body["data"]["revokeViewerToken"], true, "{body}");
     let page = app
         .client
         .get(app.url(&format!("/viewer?token_id={id}")))
