@@ -10,6 +10,7 @@ mod m20261203_000001_verifiable_log;
 mod m20261203_000002_credential_epoch;
 mod m20261204_000001_log_streams;
 mod m20261207_000001_viewer_tokens;
+mod m20261207_000002_partial_event_indexes;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_credential_epoch::Migration),
             Box::new(m20261204_000001_log_streams::Migration),
             Box::new(m20261207_000001_viewer_tokens::Migration),
+            Box::new(m20261207_000002_partial_event_indexes::Migration),
         ]
     }
 }

@@ -39,7 +39,7 @@ async fn table_names(db: &TestDb) -> Vec<String> {
 
 async fn migrations_apply_from_empty_and_a_second_run_changes_nothing(migrated: TestDb) {
     let db = TestDb::empty(migrated.backend).await.unwrap();
-    assert_eq!(db::pending_migrations(&db.db).await.unwrap(), 7);
+    assert_eq!(db::pending_migrations(&db.db).await.unwrap(), 8);
     assert!(table_names(&db)
         .await
         .iter()
@@ -56,7 +56,7 @@ async fn migrations_apply_from_empty_and_a_second_run_changes_nothing(migrated: 
     );
     assert_eq!(
         String::from_utf8_lossy(&first.stdout).trim(),
-        "applied 7 migration(s); the schema is up to date"
+        "applied 8 migration(s); the schema is up to date"
     );
     let after_first = table_names(&db).await;
     assert!(after_first.contains(&"activity_events".to_owned()));
