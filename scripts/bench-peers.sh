@@ -47,4 +47,6 @@ if [ "$baseline_ref" != none ]; then
   export BENCH_BASELINE_BIN="$PWD/target/bench-baseline/release/activity-gateway"
 fi
 
+# pg_stat_statements counts the statements and plans of each request.
+export WITH_POSTGRES_OPTIONS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on"
 scripts/with-postgres.sh python3 benches/peers/run.py

@@ -4,7 +4,8 @@
 # With TEST_DATABASE_URL already set, that server is used. Without it, a
 # throwaway PostgreSQL cluster is started on a free local port (Debian's
 # postgresql package is installed first when missing; the server runs as the
-# postgres user when this runs as root) and stopped and deleted on exit.
+# postgres user when this runs as root) and stopped and deleted on exit;
+# WITH_POSTGRES_OPTIONS adds server options to it (`-c name=value ...`).
 set -euo pipefail
 
 started_dir=""
@@ -40,7 +41,7 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
   as_postgres "$PG_BIN/initdb" -D "$started_dir/data" -U postgres -A trust -E UTF8 >/dev/null
   as_postgres "$PG_BIN/pg_ctl" -D "$started_dir/data" -l "$started_dir/server.log" -w \
-    -o "-p $port -k $started_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
+    -o "-p $port -k $started_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 ${WITH_POSTGRES_OPTIONS:-}" start >/dev/null
   export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
   echo "started PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on port $port"
 fi

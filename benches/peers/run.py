@@ -336,6 +336,26 @@ def run_pgbench(key, connections, seconds, db_pid, directory):
     }
 
 
+def statement_counts(server, request, key, requests=300):
+    """Statements and plans PostgreSQL ran per request (pg_stat_statements,
+    `track_planning` on), over `requests` sent one at a time; None when the
+    server lacks the extension. Whatever the servers run beside requests in
+    that time (folds, deliverers' checks) counts too: a few hundredths."""
+    try:
+        psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        psql("SELECT pg_stat_statements_reset()")
+    except subprocess.CalledProcessError:
+        return None
+    for _ in range(requests):
+        call(server, request, key)
+    calls, plans = psql(
+        "SELECT COALESCE(SUM(calls), 0), COALESCE(SUM(plans), 0) FROM pg_stat_statements "
+        "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND query NOT LIKE '%pg_stat_statements%'"
+    ).split("|")
+    return int(calls) / requests, int(plans) / requests
+
+
 def median(runs, field):
     return statistics.median(r[field] for r in runs)
 
@@ -400,6 +420,11 @@ def main():
         print(f"warming up {len(plan)} query/server pairs...", flush=True)
         for _, server, script, url in plan + recording_plan:
             run_wrk(url, script, 8, 2, server.process.pid, db_pid)
+        counts = {}
+        for scenario, _, requests in SCENARIOS:
+            for server in servers:
+                if scenario in "acd" and server.kind in requests and server.name in ("gateway", "postgraphile"):
+                    counts[(scenario, server.name)] = statement_counts(server, requests[server.kind], key_of(server))
 
         results = {}
 
@@ -418,14 +443,14 @@ def main():
             print(f"recording on and off, round {round_number} of {ROUNDS}...", flush=True)
             for connections in CONNECTIONS:
                 measure(recording_plan, connections)
-        report(results)
+        report(results, counts)
     finally:
         for server in servers:
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(results):
+def report(results, counts):
     summary = {
         k: {f: median(v, f) for f in ("rps", "p50", "p99", "cpu_server", "cpu_db")}
         for k, v in results.items()
@@ -440,6 +465,13 @@ def report(results):
         print(f"({scenario}) {names[scenario]:<32} {connections:>5} {server:<18} {m['rps']:>9.0f} "
               f"{p50_label:>8} {p99:>8} {m['cpu_server']:>10.2f} {m['cpu_db']:>9.2f}")
     print("  * pgbench reports the average latency, not the median")
+    print()
+    print("statements and plans PostgreSQL ran per request (300 requests, one at a time):")
+    for (scenario, server), count in sorted(counts.items()):
+        if count is None:
+            print(f"  ({scenario}) {server}: not counted (no pg_stat_statements on this server)")
+        else:
+            print(f"  ({scenario}) {server}: {count[0]:.2f} statements, {count[1]:.2f} plans")
 
     def ratio(scenario, a, b, connections):
         x, y = summary.get((scenario, a, connections)), summary.get((scenario, b, connections))
