@@ -1,8 +1,14 @@
-//! The answer's JSON, written as serde_json writes async-graphql's values:
-//! compact, strings escaped by serde_json itself.
+//! An answer's JSON written straight into one buffer, as serde_json writes
+//! the same values (compact, strings escaped by serde_json itself): the
+//! planned GraphQL pages and the REST feed pages write their rows with it,
+//! without a value per field.
+
+use sea_orm::QueryResult;
+
+use crate::service::activity;
 
 /// A JSON buffer that puts the commas between members and items.
-pub(super) struct Out {
+pub struct Out {
     bytes: Vec<u8>,
     /// Per open object or list: where it starts, and whether nothing has
     /// been written in it yet.
@@ -104,4 +110,50 @@ impl Out {
         let value = crate::views::stored_json(text);
         let _ = serde_json::to_writer(&mut self.bytes, &value);
     }
+
+    /// The column at `at` of a row [`activity::page_rows`] read, as `kind`;
+    /// `None` when the row does not hold it so.
+    pub fn column(&mut self, row: &QueryResult, at: usize, kind: Kind) -> Option<()> {
+        match kind {
+            Kind::Text => self.string(activity::text_at(row, at)??),
+            Kind::OptionalText => match activity::text_at(row, at)? {
+                Some(text) => self.string(text),
+                None => self.null(),
+            },
+            Kind::Timestamp => self.string(&crate::domain::time::format_micros(
+                row.try_get_by_index(at).ok()?,
+            )),
+            Kind::Int => self.number(row.try_get_by_index::<i32>(at).ok()?),
+            Kind::OptionalInt => match row.try_get_by_index::<Option<i32>>(at).ok()? {
+                Some(n) => self.number(n),
+                None => self.null(),
+            },
+            Kind::BigInt => self.number(row.try_get_by_index::<i64>(at).ok()?),
+            Kind::Bool => self.bool(row.try_get_by_index(at).ok()?),
+            Kind::Json => self.stored_json(activity::text_at(row, at)??),
+            Kind::LogIndex => {
+                let index: Option<i64> = row.try_get_by_index(at).ok()?;
+                self.number(index.unwrap_or(-1))
+            }
+        }
+        Some(())
+    }
+}
+
+/// How a column of a page's row is written, as the `Activity` type (and
+/// the REST event) writes it.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Text,
+    OptionalText,
+    Timestamp,
+    Int,
+    OptionalInt,
+    BigInt,
+    Bool,
+    /// Stored JSON text, written as the object it holds (`{}` when it holds
+    /// none).
+    Json,
+    /// `logIndex`: -1 for an event the log has not reached.
+    LogIndex,
 }

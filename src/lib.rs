@@ -12,6 +12,7 @@ pub mod domain;
 pub mod graphiql;
 pub mod graphql;
 pub mod http_error;
+pub mod json;
 pub mod operations;
 pub mod recording;
 pub mod rest;

@@ -16,9 +16,22 @@ use crate::service::recorder::Recorder;
 use crate::service::secrets::CursorKeys;
 use crate::service::streams::deliver::StreamRunner;
 
-/// Everything a request handler may need; cheap to clone.
+/// Everything a request handler may need; cheap to clone: one reference
+/// count (every extractor of every request clones it, and a clone of each
+/// handle was a dozen counts up and down).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Handles>);
+
+impl std::ops::Deref for AppState {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Handles {
     pub db: DatabaseConnection,
     pub settings: Arc<HttpArgs>,
     pub recorder: Recorder,
@@ -59,7 +72,7 @@ impl AppState {
             0 => (crate::db::pool_max(&db) as usize * 3 / 4).max(1),
             n => n,
         };
-        Self {
+        Self(Arc::new(Handles {
             admission: Arc::new(Admission::new(
                 settings.max_in_flight_per_credential,
                 per_org,
@@ -76,7 +89,7 @@ impl AppState {
             keys: Arc::default(),
             kept: Arc::default(),
             streams,
-        }
+        }))
     }
 
     /// Where summaries and totals read.

@@ -5,23 +5,26 @@
 use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use entity::activity_event::Column;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::extract::Authorized;
 use super::params::Params;
 use crate::auth::Principal;
-use crate::domain::error::AppResult;
+use crate::domain::error::{AppError, AppResult};
 use crate::domain::feed::{ActivityFilter, Cursor, Status};
 use crate::domain::paging::{Hours, PageSize};
 use crate::domain::time::{format_micros, now_micros};
+use crate::json::{Kind, Out};
 use crate::operations::{activity_operations, ingest_operation, Operation, ParamIn, ORG_ROUTES};
 use crate::service::scope::{check_exists, scope_of, Target};
 use crate::service::{activity, ingest, summary};
 use crate::state::AppState;
-use crate::views::stored_json;
 
 /// One event, field for field as the reference documents it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -56,36 +59,80 @@ pub struct ActivityOut {
     pub metadata: Value,
 }
 
-impl From<entity::activity_event::Model> for ActivityOut {
-    fn from(e: entity::activity_event::Model) -> Self {
-        Self {
-            timestamp: format_micros(e.ts),
-            token_usage: stored_json(&e.token_usage),
-            metadata: stored_json(&e.metadata),
-            id: e.id,
-            trace_id: e.trace_id,
-            user_id: e.user_id,
-            workspace_id: e.workspace_id,
-            app_id: e.app_id,
-            principal_type: e.principal_type,
-            principal_id: e.principal_id,
-            token_id: e.token_id,
-            token_type: e.token_type,
-            method: e.method,
-            path: e.path,
-            resource_type: e.resource_type,
-            resource_id: e.resource_id,
-            action: e.action,
-            status_code: e.status_code,
-            success: e.success,
-            error_code: e.error_code,
-            duration_ms: e.duration_ms,
-            execution_id: e.execution_id,
-            augmentation_id: e.augmentation_id,
-            stages_completed: e.stages_completed,
-            total_stages: e.total_stages,
-        }
+/// [`ActivityOut`]'s fields after `id` and `timestamp` (a page reads those
+/// first), in its order, with the columns they are read from: a feed page is
+/// written straight from its rows, without a model or a value per field.
+const EVENT_FIELDS: [(&str, Column, Kind); 23] = [
+    ("trace_id", Column::TraceId, Kind::OptionalText),
+    ("user_id", Column::UserId, Kind::OptionalText),
+    ("workspace_id", Column::WorkspaceId, Kind::OptionalText),
+    ("app_id", Column::AppId, Kind::OptionalText),
+    ("principal_type", Column::PrincipalType, Kind::OptionalText),
+    ("principal_id", Column::PrincipalId, Kind::OptionalText),
+    ("token_id", Column::TokenId, Kind::OptionalText),
+    ("token_type", Column::TokenType, Kind::OptionalText),
+    ("method", Column::Method, Kind::OptionalText),
+    ("path", Column::Path, Kind::OptionalText),
+    ("resource_type", Column::ResourceType, Kind::OptionalText),
+    ("resource_id", Column::ResourceId, Kind::OptionalText),
+    ("action", Column::Action, Kind::Text),
+    ("status_code", Column::StatusCode, Kind::Int),
+    ("success", Column::Success, Kind::Bool),
+    ("error_code", Column::ErrorCode, Kind::OptionalText),
+    ("duration_ms", Column::DurationMs, Kind::BigInt),
+    ("execution_id", Column::ExecutionId, Kind::OptionalText),
+    (
+        "augmentation_id",
+        Column::AugmentationId,
+        Kind::OptionalText,
+    ),
+    (
+        "stages_completed",
+        Column::StagesCompleted,
+        Kind::OptionalInt,
+    ),
+    ("total_stages", Column::TotalStages, Kind::OptionalInt),
+    ("token_usage", Column::TokenUsage, Kind::Json),
+    ("metadata", Column::Metadata, Kind::Json),
+];
+
+/// An [`ActivityList`]'s JSON, written from a page's rows (see
+/// [`EVENT_FIELDS`]); `None` when a row does not hold what it should.
+fn write_list(
+    rows: &[sea_orm::QueryResult],
+    total: u64,
+    has_more: bool,
+    next_cursor: Option<&str>,
+) -> Option<Vec<u8>> {
+    let mut out = Out::with_capacity(1024 + rows.len() * 768);
+    out.open();
+    out.key("total");
+    out.number(total);
+    out.key("has_more");
+    out.bool(has_more);
+    out.key("next_cursor");
+    match next_cursor {
+        Some(cursor) => out.string(cursor),
+        None => out.null(),
     }
+    out.key("activities");
+    out.open_list();
+    for row in rows {
+        out.item();
+        out.open();
+        out.key("id");
+        out.column(row, 1, Kind::Text)?;
+        out.key("timestamp");
+        out.column(row, 0, Kind::Timestamp)?;
+        for (at, (key, _, kind)) in EVENT_FIELDS.iter().enumerate() {
+            out.key(key);
+            out.column(row, at + 2, *kind)?;
+        }
+        out.close();
+    }
+    out.close_list();
+    out.close();
+    Some(out.into_bytes())
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -159,7 +206,7 @@ async fn list(
     target: Target,
     query: Option<String>,
     extra: Extra,
-) -> AppResult<Json<ActivityList>> {
+) -> AppResult<Response> {
     let mut params = Params::parse(query.as_deref());
     let mut filter = ActivityFilter {
         start_time: params.time("start_time"),
@@ -205,16 +252,27 @@ async fn list(
     params.check()?;
     check_exists(&state.db, principal, &target).await?;
     // The page and its exact total at once: neither waits for the other.
-    let (page, total) = tokio::try_join!(
-        activity::page(&state.db, org, &scope, &filter, limit, cursor.as_ref()),
+    let columns = EVENT_FIELDS.map(|(_, column, _)| column);
+    let ((rows, has_more), total) = tokio::try_join!(
+        activity::page_rows(
+            &state.db,
+            org,
+            &scope,
+            &filter,
+            limit,
+            cursor.as_ref(),
+            &columns,
+            &[]
+        ),
         activity::count(state.summaries(), org, &scope, &filter),
     )?;
-    Ok(Json(ActivityList {
-        total,
-        has_more: page.has_more,
-        next_cursor: page.next.map(|c| c.encode(key, org, &scope, &filter)),
-        activities: page.events.into_iter().map(ActivityOut::from).collect(),
-    }))
+    let next_cursor = match rows.last().filter(|_| has_more) {
+        Some(row) => Some(activity::cursor_of(row)?.encode(key, org, &scope, &filter)),
+        None => None,
+    };
+    let body = write_list(&rows, total, has_more, next_cursor.as_deref())
+        .ok_or_else(|| AppError::internal_msg("a feed row did not hold an event's columns"))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn summarize(

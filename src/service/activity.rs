@@ -3,8 +3,8 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 
 use entity::activity_event::{self, Column};
@@ -83,8 +83,10 @@ fn search_condition(backend: DbBackend, text: &str) -> Condition {
         let name = sea_orm::Iden::to_string(column);
         let test = match backend {
             // sea-query numbers PostgreSQL's placeholders, not `?`.
-            DbBackend::Postgres => format!("\"{name}\" COLLATE \"C\" ILIKE $1 ESCAPE '\\'"),
-            _ => format!("\"{name}\" LIKE ? ESCAPE '\\'"),
+            DbBackend::Postgres => {
+                format!("\"activity_events\".\"{name}\" COLLATE \"C\" ILIKE $1 ESCAPE '\\'")
+            }
+            _ => format!("\"activity_events\".\"{name}\" LIKE ? ESCAPE '\\'"),
         };
         any.add(Expr::cust_with_values(test, [pattern.clone()]))
     })
@@ -151,7 +153,11 @@ pub fn filter_condition(backend: DbBackend, filter: &ActivityFilter) -> Conditio
 /// backends turn `(ts, id) < (?, ?)` into an index range, so a deep page seeks
 /// straight to its place (the equivalent OR form makes them scan from the top).
 fn after(cursor: &Cursor) -> Condition {
-    let key = Expr::tuple([Expr::col(Column::Ts), Expr::col(Column::Id)]);
+    // Qualified: a page may join rows that have an `id` of their own.
+    let key = Expr::tuple([
+        Expr::col((activity_event::Entity, Column::Ts)),
+        Expr::col((activity_event::Entity, Column::Id)),
+    ]);
     let at = Expr::tuple([Expr::val(cursor.ts), Expr::val(cursor.id.as_str())]);
     Condition::all().add(sea_orm::sea_query::ExprTrait::lt(key, at))
 }
@@ -178,7 +184,9 @@ fn page_condition(
 }
 
 /// One page, newest first, starting after `cursor`.
-#[tracing::instrument(skip(db))]
+// The org and scope only: formatting a filter and its columns into every
+// page's span cost a few percent of a page's CPU (`perf`).
+#[tracing::instrument(skip_all, fields(org_id = %org_id, scope = ?scope))]
 pub async fn page(
     db: &impl ConnectionTrait,
     org_id: &str,
@@ -187,13 +195,16 @@ pub async fn page(
     limit: u64,
     cursor: Option<&Cursor>,
 ) -> AppResult<FeedPage> {
-    let condition = page_condition(db.get_database_backend(), org_id, scope, filter, cursor);
+    let backend = db.get_database_backend();
+    let condition = page_condition(backend, org_id, scope, filter, cursor);
     // One row more than asked tells whether there is a next page.
-    let mut events = activity_event::Entity::find()
+    let statement = activity_event::Entity::find()
         .filter(condition)
         .order_by_desc(Column::Ts)
         .order_by_desc(Column::Id)
         .limit(limit + 1)
+        .build(backend);
+    let mut events = activity_event::Model::find_by_statement(limit_in_text(statement, limit + 1))
         .all(db)
         .await?;
     let has_more = events.len() as u64 > limit;
@@ -213,11 +224,93 @@ pub async fn page(
     })
 }
 
+/// `statement` with its `LIMIT`, the last value sea-query binds, written
+/// into its text instead. PostgreSQL plans a prepared statement afresh at
+/// every execution while a custom plan looks cheaper than the generic one,
+/// and a bound limit makes the generic plan guess that a tenth of the
+/// table is read; with the page's size in the text the generic plan is
+/// kept after five executions, and a page of a few hundred microseconds no
+/// longer spends most of them planning (and joining plans more). There are
+/// at most [`crate::domain::paging::PageSize::MAX`] texts per shape.
+fn limit_in_text(mut statement: sea_orm::Statement, limit: u64) -> sea_orm::Statement {
+    let placeholder = match statement.db_backend {
+        DbBackend::Postgres => {
+            let bound = statement.values.as_ref().map_or(0, |v| v.0.len());
+            format!(" LIMIT ${bound}")
+        }
+        _ => " LIMIT ?".to_owned(),
+    };
+    let bound_last = statement
+        .values
+        .as_ref()
+        .and_then(|v| v.0.last())
+        .is_some_and(|v| *v == sea_orm::Value::from(limit));
+    if bound_last && statement.sql.ends_with(&placeholder) {
+        let at = statement.sql.len() - placeholder.len();
+        statement.sql.truncate(at);
+        statement.sql.push_str(&format!(" LIMIT {limit}"));
+        if let Some(values) = statement.values.as_mut() {
+            values.0.pop();
+        }
+    }
+    statement
+}
+
+/// A directory row a page can read beside each of its events: the row the
+/// event's column names, in the org, or none (what the loaders read by id,
+/// joined into the page's own statement instead of a statement each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Related {
+    User,
+    Workspace,
+    App,
+    Endpoint,
+    Augmentation,
+}
+
+impl Related {
+    /// The event's column holding the related row's id.
+    pub fn via(self) -> Column {
+        match self {
+            Related::User => Column::UserId,
+            Related::Workspace => Column::WorkspaceId,
+            Related::App => Column::AppId,
+            Related::Endpoint => Column::EndpointId,
+            Related::Augmentation => Column::AugmentationId,
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Related::User => "users",
+            Related::Workspace => "workspaces",
+            Related::App => "apps",
+            Related::Endpoint => "endpoints",
+            Related::Augmentation => "augmentations",
+        }
+    }
+
+    /// The related row's columns a page reads, in this order, its id first
+    /// (null when there is no such row). `total_stages` is an integer, the
+    /// others text.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Related::User => &["id", "email", "name", "role"],
+            Related::Workspace => &["id", "name"],
+            Related::App => &["id", "name", "workspace_id"],
+            Related::Endpoint => &["id", "name", "method", "path", "app_id"],
+            Related::Augmentation => &["id", "name", "total_stages"],
+        }
+    }
+}
+
 /// A page as [`page`] reads it, of `columns` only, as the database's rows:
 /// `ts` and `id` first (cursors need them), then `columns` in their order,
-/// for a reader that takes them by index. Whether there is a next page is
-/// the second value.
-#[tracing::instrument(skip(db))]
+/// then the [`Related::columns`] of each of `related` in its order, for a
+/// reader that takes them by index. One statement, whatever it relates.
+/// Whether there is a next page is the second value.
+#[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip_all, fields(org_id = %org_id, scope = ?scope))]
 pub async fn page_rows(
     db: &impl ConnectionTrait,
     org_id: &str,
@@ -226,23 +319,57 @@ pub async fn page_rows(
     limit: u64,
     cursor: Option<&Cursor>,
     columns: &[Column],
+    related: &[Related],
 ) -> AppResult<(Vec<sea_orm::QueryResult>, bool)> {
+    use sea_orm::sea_query::{Alias, ExprTrait as _, JoinType};
     let backend = db.get_database_backend();
     let condition = page_condition(backend, org_id, scope, filter, cursor);
-    let statement = activity_event::Entity::find()
+    let mut select = activity_event::Entity::find()
         .select_only()
         .column(Column::Ts)
         .column(Column::Id)
-        .columns(columns.iter().copied())
+        .columns(columns.iter().copied());
+    for relation in related {
+        // An alias per relation, so that two relations to one table could
+        // not meet; the org is part of the join, as the loaders filter it.
+        let alias = Alias::new(format!("related_{}", relation.table()));
+        let on = Condition::all()
+            .add(
+                Expr::col((alias.clone(), Alias::new("id")))
+                    .equals((activity_event::Entity, relation.via())),
+            )
+            .add(Expr::col((alias.clone(), Alias::new("org_id"))).eq(org_id));
+        let query = QuerySelect::query(&mut select);
+        query.join_as(
+            JoinType::LeftJoin,
+            Alias::new(relation.table()),
+            alias.clone(),
+            on,
+        );
+        for column in relation.columns() {
+            query.expr(Expr::col((alias.clone(), Alias::new(*column))));
+        }
+    }
+    let statement = select
         .filter(condition)
         .order_by_desc(Column::Ts)
         .order_by_desc(Column::Id)
         .limit(limit + 1)
         .build(backend);
-    let mut rows = db.query_all_raw(statement).await?;
+    let mut rows = db
+        .query_all_raw(limit_in_text(statement, limit + 1))
+        .await?;
     let has_more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     Ok((rows, has_more))
+}
+
+/// Where the feed stands at a row [`page_rows`] read (its `ts` and `id`).
+pub fn cursor_of(row: &sea_orm::QueryResult) -> AppResult<Cursor> {
+    Ok(Cursor {
+        ts: row.try_get_by_index(0)?,
+        id: row.try_get_by_index(1)?,
+    })
 }
 
 /// The text at `at` of a row [`page_rows`] read, borrowed from the row (a

@@ -66,7 +66,8 @@ pub fn within_feed(backend: sea_orm::DbBackend, org_id: &str, now: i64) -> sea_o
         ),
         [sea_orm::Value::from(now), now.into(), org_id.into()],
     );
-    sea_orm::Condition::all().add(Expr::col(entity::activity_event::Column::Ts).gte(start))
+    use entity::activity_event::{Column, Entity};
+    sea_orm::Condition::all().add(Expr::col((Entity, Column::Ts)).gte(start))
 }
 
 /// `days` checked: 1 to [`MAX_DAYS`], or none for forever.

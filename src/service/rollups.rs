@@ -72,15 +72,55 @@ pub async fn mark(db: &impl ConnectionTrait) -> AppResult<(Mark, i64)> {
             },
             row.try_get_by_index(2)?,
         ),
-        // Never folded: nothing is known to be folded.
-        None => (
-            Mark {
-                watermark: 0,
-                refreshed_at: 0,
-            },
-            i64::MAX,
-        ),
+        None => never_folded(),
     })
+}
+
+/// [`mark`] and the org's retention (see [`super::retention::of`]) in one
+/// statement: what an exact total reads before it knows its window and
+/// whether its kept cells still hold.
+pub async fn mark_and_retention(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+) -> AppResult<((Mark, i64), super::retention::Retention)> {
+    let row = db
+        .query_one_raw(statement(
+            db,
+            "SELECT w.last_seq, w.refreshed_at, \
+             (SELECT COALESCE(MAX(seq), 0) FROM activity_events), r.days, r.purged_before \
+             FROM (SELECT 1 AS one) AS one \
+             LEFT JOIN rollup_watermarks w ON w.name = ? \
+             LEFT JOIN org_retention r ON r.org_id = ?",
+            vec![ROLLUP_VIEW.into(), org_id.into()],
+        ))
+        .await?
+        .ok_or_else(|| AppError::internal_msg("a select of one row answered none"))?;
+    let mark = match row.try_get_by_index::<Option<i64>>(0)? {
+        Some(watermark) => (
+            Mark {
+                watermark,
+                refreshed_at: row.try_get_by_index(1)?,
+            },
+            row.try_get_by_index(2)?,
+        ),
+        None => never_folded(),
+    };
+    let retention = super::retention::Retention {
+        days: row.try_get_by_index::<Option<i32>>(3)?.map(i64::from),
+        purged_before: row.try_get_by_index::<Option<i64>>(4)?.filter(|t| *t > 0),
+    };
+    Ok((mark, retention))
+}
+
+/// The mark of rollups never folded: nothing is known to be folded.
+fn never_folded() -> (Mark, i64) {
+    (
+        Mark {
+            watermark: 0,
+            refreshed_at: 0,
+        },
+        i64::MAX,
+    )
 }
 
 /// Moves the mark for a change of the rollup cells that is not a fold (the

@@ -23,6 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "telemetry",
             "operations",
             "views",
+            "json",
             "docs",
         ],
     ),

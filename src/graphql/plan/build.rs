@@ -12,7 +12,7 @@ use entity::activity_event::Column;
 use super::same;
 use super::{
     Condition, Connection, ConnectionField, EdgeField, EventField, Kind, Org, OrgField,
-    PageInfoField, Plan, Relation, RelationField, RootField, Selected, Variable,
+    PageInfoField, Plan, Related, RelationField, RootField, Selected, Variable,
 };
 use crate::domain::paging::PageSize;
 use crate::graphql::documents::RECURSION_DEPTH;
@@ -319,8 +319,7 @@ impl<'a> Planner<'a> {
                 if !connection.relations.contains(&relation) {
                     connection.relations.push(relation);
                 }
-                let at = column_at(connection, relation.column());
-                EventField::Relation(relation, at, self.related(&field, relation)?)
+                EventField::Relation(relation, self.related(&field, relation)?)
             } else if field.name() == "__typename" && field.is_leaf() {
                 EventField::Typename
             } else {
@@ -340,7 +339,7 @@ impl<'a> Planner<'a> {
     fn related(
         &self,
         collected: &Collected<'a>,
-        relation: Relation,
+        relation: Related,
     ) -> Option<Vec<Selected<RelationField>>> {
         let mut fields = Vec::new();
         for field in self.collect_under(collected, relation.type_name())? {
@@ -349,7 +348,10 @@ impl<'a> Planner<'a> {
             }
             let planned = match field.name() {
                 "__typename" => RelationField::Typename,
-                name => RelationField::Plain(relation.plain_field(name)?),
+                name => {
+                    let (at, kind) = relation.plain_field(name)?;
+                    RelationField::Column(at, kind)
+                }
             };
             fields.push(field.selected(planned));
         }
@@ -436,61 +438,58 @@ fn event_column(name: &str) -> Option<(Column, Kind)> {
     })
 }
 
-fn relation(name: &str) -> Option<Relation> {
+fn relation(name: &str) -> Option<Related> {
     Some(match name {
-        "user" => Relation::User,
-        "workspace" => Relation::Workspace,
-        "app" => Relation::App,
-        "endpoint" => Relation::Endpoint,
-        "augmentation" => Relation::Augmentation,
+        "user" => Related::User,
+        "workspace" => Related::Workspace,
+        "app" => Related::App,
+        "endpoint" => Related::Endpoint,
+        "augmentation" => Related::Augmentation,
         _ => return None,
     })
 }
 
-impl Relation {
-    /// The event's column holding the related row's id.
-    pub(super) fn column(self) -> Column {
-        match self {
-            Relation::User => Column::UserId,
-            Relation::Workspace => Column::WorkspaceId,
-            Relation::App => Column::AppId,
-            Relation::Endpoint => Column::EndpointId,
-            Relation::Augmentation => Column::AugmentationId,
-        }
-    }
-
+/// What GraphQL names of a relation (the service reads it).
+impl Related {
     pub(super) fn type_name(self) -> &'static str {
         match self {
-            Relation::User => "User",
-            Relation::Workspace => "Workspace",
-            Relation::App => "App",
-            Relation::Endpoint => "Endpoint",
-            Relation::Augmentation => "Augmentation",
+            Related::User => "User",
+            Related::Workspace => "Workspace",
+            Related::App => "App",
+            Related::Endpoint => "Endpoint",
+            Related::Augmentation => "Augmentation",
         }
     }
 
     /// The operation registry's name of the field, whose permission it needs.
     pub(super) fn gate(self) -> &'static str {
         match self {
-            Relation::User => "Activity.user",
-            Relation::Workspace => "Activity.workspace",
-            Relation::App => "Activity.app",
-            Relation::Endpoint => "Activity.endpoint",
-            Relation::Augmentation => "Activity.augmentation",
+            Related::User => "Activity.user",
+            Related::Workspace => "Activity.workspace",
+            Related::App => "Activity.app",
+            Related::Endpoint => "Activity.endpoint",
+            Related::Augmentation => "Activity.augmentation",
         }
     }
 
-    /// The plain fields of the related type (its connections and summaries
-    /// are not planned).
-    fn plain_field(self, name: &str) -> Option<&'static str> {
-        let fields: &[&'static str] = match self {
-            Relation::User => &["id", "email", "name", "role"],
-            Relation::Workspace => &["id", "name"],
-            Relation::App => &["id", "name", "workspaceId"],
-            Relation::Endpoint => &["id", "name", "method", "path", "appId"],
-            Relation::Augmentation => &["id", "name", "totalStages"],
+    /// A plain field of the related type (its connections and summaries
+    /// are not planned): where it is among [`Related::columns`], and how
+    /// it is written.
+    fn plain_field(self, name: &str) -> Option<(usize, Kind)> {
+        let fields: &[&str] = match self {
+            Related::User => &["id", "email", "name", "role"],
+            Related::Workspace => &["id", "name"],
+            Related::App => &["id", "name", "workspaceId"],
+            Related::Endpoint => &["id", "name", "method", "path", "appId"],
+            Related::Augmentation => &["id", "name", "totalStages"],
         };
-        fields.iter().copied().find(|f| *f == name)
+        let at = fields.iter().position(|f| *f == name)?;
+        let kind = if name == "totalStages" {
+            Kind::Int
+        } else {
+            Kind::Text
+        };
+        Some((at, kind))
     }
 }
 
@@ -504,7 +503,7 @@ fn complexity(root: &[Selected<RootField>]) -> usize {
         fields
             .iter()
             .map(|f| match &f.field {
-                EventField::Relation(_, _, related) => relation(related),
+                EventField::Relation(_, related) => relation(related),
                 _ => 1,
             })
             .sum()

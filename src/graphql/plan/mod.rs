@@ -19,12 +19,13 @@
 
 mod build;
 mod run;
-mod write;
 
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::Name;
 use async_graphql_value::Value;
 
+use crate::json::Kind;
+use crate::service::activity::Related;
 use crate::telemetry::OperationLabel;
 
 pub use run::Context;
@@ -107,7 +108,8 @@ struct Connection {
     fields: Vec<Selected<ConnectionField>>,
     /// Read after `ts` and `id`, at row index 2, 3, ...
     columns: Vec<entity::activity_event::Column>,
-    relations: Vec<Relation>,
+    /// Read beside each event, after `columns`, in this order.
+    relations: Vec<Related>,
     edge_cursors: bool,
     total_count: bool,
 }
@@ -138,38 +140,14 @@ enum EventField {
     Typename,
     /// A column of the row, at this index, written as this kind.
     Column(usize, Kind),
-    /// A relation (its id at this row index) and the fields written of it.
-    Relation(Relation, usize, Vec<Selected<RelationField>>),
-}
-
-/// How a column is written, as the `Activity` type writes it.
-#[derive(Clone, Copy)]
-enum Kind {
-    Text,
-    OptionalText,
-    Timestamp,
-    Int,
-    OptionalInt,
-    BigInt,
-    Bool,
-    /// Stored JSON text, written as the object it holds (`{}` when it holds
-    /// none).
-    Json,
-    /// `logIndex`: -1 for an event the log has not reached.
-    LogIndex,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Relation {
-    User,
-    Workspace,
-    App,
-    Endpoint,
-    Augmentation,
+    /// A relation, read in the page's own statement, and the fields written
+    /// of it.
+    Relation(Related, Vec<Selected<RelationField>>),
 }
 
 enum RelationField {
     Typename,
-    /// A plain field of the related row, by its GraphQL name.
-    Plain(&'static str),
+    /// A plain field of the related row: its column among
+    /// [`Related::columns`], written as this kind.
+    Column(usize, Kind),
 }

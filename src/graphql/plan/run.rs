@@ -2,24 +2,22 @@
 //! and their relations fetched, then the answer written in one pass.
 //! `None` anywhere means "let the general executor answer".
 
-use std::collections::HashMap;
-
 use async_graphql::{InputType, Variables, ID};
 use async_graphql_value::{ConstValue, Value};
 use sea_orm::{DatabaseConnection, QueryResult};
 
-use super::same;
-use super::write::Out;
 use super::{
-    Condition, Connection, ConnectionField, EdgeField, EventField, Kind, Org, OrgField,
-    PageInfoField, Plan, Relation, RelationField, RootField, Selected,
+    Condition, Connection, ConnectionField, EdgeField, EventField, Org, OrgField, PageInfoField,
+    Plan, RelationField, RootField, Selected,
 };
 use crate::auth::Principal;
 use crate::domain::feed::{ActivityFilter, Cursor, CursorKey, Scope};
 use crate::graphql::activity::{page_limit, ActivityFilterInput};
+use crate::json::Out;
 use crate::operations::{graphql_access, Access};
+use crate::service::activity::{self, Related};
+use crate::service::directory;
 use crate::service::secrets::CursorKeys;
-use crate::service::{activity, directory};
 
 /// What a plan reads from: the request's caller and the server's handles.
 pub struct Context<'a> {
@@ -144,7 +142,8 @@ struct Page {
     total: Option<u64>,
     key: CursorKey,
     filter: ActivityFilter,
-    related: Related,
+    /// Where each relation's columns start in the rows.
+    related_at: Vec<(Related, usize)>,
 }
 
 async fn fetch_org(cx: &Context<'_>, vars: &Vars<'_>, org: &Org) -> Option<FetchedOrg> {
@@ -199,6 +198,18 @@ async fn fetch_page(cx: &Context<'_>, vars: &Vars<'_>, connection: &Connection) 
         None => None,
         Some(text) => Some(Cursor::decode(text, &key, org, &Scope::Org, &filter).ok()?),
     };
+    // Relations are read in the page's statement, behind their guards. A
+    // refused one is an error on each row that selects it (the executor's
+    // to answer), and on none when there are no rows.
+    let permitted = connection
+        .relations
+        .iter()
+        .all(|relation| allowed(cx.principal, relation.gate()));
+    let related: &[Related] = if permitted {
+        &connection.relations
+    } else {
+        &[]
+    };
     let page = activity::page_rows(
         cx.db,
         org,
@@ -207,6 +218,7 @@ async fn fetch_page(cx: &Context<'_>, vars: &Vars<'_>, connection: &Connection) 
         limit,
         cursor.as_ref(),
         &connection.columns,
+        related,
     );
     let total = async {
         if connection.total_count {
@@ -218,7 +230,19 @@ async fn fetch_page(cx: &Context<'_>, vars: &Vars<'_>, connection: &Connection) 
         }
     };
     let ((rows, has_more), total) = tokio::try_join!(page, total).ok()?;
-    let related = Related::load(cx, connection, &rows).await?;
+    if !permitted && !rows.is_empty() {
+        return None;
+    }
+    let mut at = 2 + connection.columns.len();
+    let related_at = connection
+        .relations
+        .iter()
+        .map(|relation| {
+            let start = at;
+            at += relation.columns().len();
+            (*relation, start)
+        })
+        .collect();
     Some(Page {
         rows,
         has_more,
@@ -226,116 +250,8 @@ async fn fetch_page(cx: &Context<'_>, vars: &Vars<'_>, connection: &Connection) 
         total,
         key,
         filter,
-        related,
+        related_at,
     })
-}
-
-/// The related rows of a page, by relation and id.
-#[derive(Default)]
-struct Related {
-    users: HashMap<String, entity::user::Model>,
-    workspaces: HashMap<String, entity::workspace::Model>,
-    apps: HashMap<String, entity::app::Model>,
-    endpoints: HashMap<String, entity::endpoint::Model>,
-    augmentations: HashMap<String, entity::augmentation::Model>,
-}
-
-/// One related row, whatever its type.
-enum RelatedRow<'a> {
-    User(&'a entity::user::Model),
-    Workspace(&'a entity::workspace::Model),
-    App(&'a entity::app::Model),
-    Endpoint(&'a entity::endpoint::Model),
-    Augmentation(&'a entity::augmentation::Model),
-}
-
-impl Related {
-    /// Every relation the page selects, one query each, at once: what the
-    /// loaders' prefetch does for the general executor.
-    async fn load(cx: &Context<'_>, connection: &Connection, rows: &[QueryResult]) -> Option<Self> {
-        let mut related = Related::default();
-        if rows.is_empty() || connection.relations.is_empty() {
-            return Some(related);
-        }
-        for relation in &connection.relations {
-            if !allowed(cx.principal, relation.gate()) {
-                return None;
-            }
-        }
-        let ids = |relation: Relation| -> Option<Vec<String>> {
-            if !connection.relations.contains(&relation) {
-                return Some(Vec::new());
-            }
-            let at = connection
-                .columns
-                .iter()
-                .position(|c| same(*c, relation.column()))?
-                + 2;
-            let mut ids = std::collections::BTreeSet::new();
-            for row in rows {
-                if let Some(id) = row.try_get_by_index::<Option<String>>(at).ok()? {
-                    ids.insert(id);
-                }
-            }
-            Some(ids.into_iter().collect())
-        };
-        let (db, org) = (cx.db, cx.principal.org_id.as_str());
-        let (users, workspaces, apps, endpoints, augmentations) = (
-            ids(Relation::User)?,
-            ids(Relation::Workspace)?,
-            ids(Relation::App)?,
-            ids(Relation::Endpoint)?,
-            ids(Relation::Augmentation)?,
-        );
-        let (users, workspaces, apps, endpoints, augmentations) = tokio::try_join!(
-            load_some(&users, directory::users_by_ids(db, org, &users)),
-            load_some(
-                &workspaces,
-                directory::workspaces_by_ids(db, org, &workspaces)
-            ),
-            load_some(&apps, directory::apps_by_ids(db, org, &apps)),
-            load_some(&endpoints, directory::endpoints_by_ids(db, org, &endpoints)),
-            load_some(
-                &augmentations,
-                directory::augmentations_by_ids(db, org, &augmentations)
-            ),
-        )
-        .ok()?;
-        related.users = by_id(users, |r: &entity::user::Model| r.id.clone());
-        related.workspaces = by_id(workspaces, |r: &entity::workspace::Model| r.id.clone());
-        related.apps = by_id(apps, |r: &entity::app::Model| r.id.clone());
-        related.endpoints = by_id(endpoints, |r: &entity::endpoint::Model| r.id.clone());
-        related.augmentations = by_id(augmentations, |r: &entity::augmentation::Model| {
-            r.id.clone()
-        });
-        Some(related)
-    }
-
-    fn get(&self, relation: Relation, id: &str) -> Option<RelatedRow<'_>> {
-        Some(match relation {
-            Relation::User => RelatedRow::User(self.users.get(id)?),
-            Relation::Workspace => RelatedRow::Workspace(self.workspaces.get(id)?),
-            Relation::App => RelatedRow::App(self.apps.get(id)?),
-            Relation::Endpoint => RelatedRow::Endpoint(self.endpoints.get(id)?),
-            Relation::Augmentation => RelatedRow::Augmentation(self.augmentations.get(id)?),
-        })
-    }
-}
-
-fn by_id<T>(rows: Vec<T>, id: fn(&T) -> String) -> HashMap<String, T> {
-    rows.into_iter().map(|r| (id(&r), r)).collect()
-}
-
-/// The rows of `ids`, or none without a query when there are no ids.
-async fn load_some<T>(
-    ids: &[String],
-    load: impl std::future::Future<Output = Result<Vec<T>, sea_orm::DbErr>>,
-) -> Result<Vec<T>, sea_orm::DbErr> {
-    if ids.is_empty() {
-        Ok(Vec::new())
-    } else {
-        load.await
-    }
 }
 
 fn write_org(out: &mut Out, vars: &Vars<'_>, org: &Org, fetched: &FetchedOrg) -> Option<()> {
@@ -367,10 +283,7 @@ fn write_connection(
     page: &Page,
 ) -> Option<()> {
     let seal = |row: &QueryResult| -> Option<String> {
-        let cursor = Cursor {
-            ts: row.try_get_by_index(0).ok()?,
-            id: row.try_get_by_index(1).ok()?,
-        };
+        let cursor = activity::cursor_of(row).ok()?;
         Some(cursor.encode(&page.key, org, &Scope::Org, &page.filter))
     };
     out.open();
@@ -409,7 +322,7 @@ fn write_connection(
                 out.open_list();
                 for row in &page.rows {
                     out.item();
-                    write_event(out, vars, fields, row, &page.related)?;
+                    write_event(out, vars, fields, row, &page.related_at)?;
                 }
                 out.close_list();
             }
@@ -427,7 +340,7 @@ fn write_connection(
                             EdgeField::Typename => out.string("ActivityEdge"),
                             EdgeField::Cursor => out.string(&seal(row)?),
                             EdgeField::Node(fields) => {
-                                write_event(out, vars, fields, row, &page.related)?
+                                write_event(out, vars, fields, row, &page.related_at)?
                             }
                         }
                     }
@@ -446,7 +359,7 @@ fn write_event(
     vars: &Vars<'_>,
     fields: &[Selected<EventField>],
     row: &QueryResult,
-    related: &Related,
+    related_at: &[(Related, usize)],
 ) -> Option<()> {
     out.open();
     for selected in fields {
@@ -456,79 +369,29 @@ fn write_event(
         out.key(&selected.key);
         match &selected.field {
             EventField::Typename => out.string("Activity"),
-            EventField::Column(at, kind) => write_column(out, row, *at, *kind)?,
-            EventField::Relation(relation, at, fields) => {
-                let id: Option<String> = row.try_get_by_index(*at).ok()?;
-                match id.as_deref().and_then(|id| related.get(*relation, id)) {
-                    None => out.null(),
-                    Some(related) => {
-                        out.open();
-                        for selected in fields {
-                            if !vars.included(&selected.when)? {
-                                continue;
-                            }
-                            out.key(&selected.key);
-                            match selected.field {
-                                RelationField::Typename => out.string(relation.type_name()),
-                                RelationField::Plain(name) => write_related(out, &related, name)?,
-                            }
-                        }
-                        out.close();
+            EventField::Column(at, kind) => out.column(row, *at, *kind)?,
+            EventField::Relation(relation, fields) => {
+                let start = related_at.iter().find(|(r, _)| r == relation)?.1;
+                // The related row's id is null when there is no such row.
+                if activity::text_at(row, start)?.is_none() {
+                    out.null();
+                    continue;
+                }
+                out.open();
+                for selected in fields {
+                    if !vars.included(&selected.when)? {
+                        continue;
+                    }
+                    out.key(&selected.key);
+                    match selected.field {
+                        RelationField::Typename => out.string(relation.type_name()),
+                        RelationField::Column(at, kind) => out.column(row, start + at, kind)?,
                     }
                 }
+                out.close();
             }
         }
     }
     out.close();
-    Some(())
-}
-
-fn write_column(out: &mut Out, row: &QueryResult, at: usize, kind: Kind) -> Option<()> {
-    match kind {
-        Kind::Text => out.string(activity::text_at(row, at)??),
-        Kind::OptionalText => match activity::text_at(row, at)? {
-            Some(text) => out.string(text),
-            None => out.null(),
-        },
-        Kind::Timestamp => out.string(&crate::domain::time::format_micros(
-            row.try_get_by_index(at).ok()?,
-        )),
-        Kind::Int => out.number(row.try_get_by_index::<i32>(at).ok()?),
-        Kind::OptionalInt => match row.try_get_by_index::<Option<i32>>(at).ok()? {
-            Some(n) => out.number(n),
-            None => out.null(),
-        },
-        Kind::BigInt => out.number(row.try_get_by_index::<i64>(at).ok()?),
-        Kind::Bool => out.bool(row.try_get_by_index(at).ok()?),
-        Kind::Json => out.stored_json(activity::text_at(row, at)??),
-        Kind::LogIndex => {
-            let index: Option<i64> = row.try_get_by_index(at).ok()?;
-            out.number(index.unwrap_or(-1))
-        }
-    }
-    Some(())
-}
-
-fn write_related(out: &mut Out, row: &RelatedRow<'_>, name: &str) -> Option<()> {
-    match (row, name) {
-        (RelatedRow::User(u), "id") => out.string(&u.id),
-        (RelatedRow::User(u), "email") => out.string(&u.email),
-        (RelatedRow::User(u), "name") => out.string(&u.name),
-        (RelatedRow::User(u), "role") => out.string(&u.role),
-        (RelatedRow::Workspace(w), "id") => out.string(&w.id),
-        (RelatedRow::Workspace(w), "name") => out.string(&w.name),
-        (RelatedRow::App(a), "id") => out.string(&a.id),
-        (RelatedRow::App(a), "name") => out.string(&a.name),
-        (RelatedRow::App(a), "workspaceId") => out.string(&a.workspace_id),
-        (RelatedRow::Endpoint(e), "id") => out.string(&e.id),
-        (RelatedRow::Endpoint(e), "name") => out.string(&e.name),
-        (RelatedRow::Endpoint(e), "method") => out.string(&e.method),
-        (RelatedRow::Endpoint(e), "path") => out.string(&e.path),
-        (RelatedRow::Endpoint(e), "appId") => out.string(&e.app_id),
-        (RelatedRow::Augmentation(a), "id") => out.string(&a.id),
-        (RelatedRow::Augmentation(a), "name") => out.string(&a.name),
-        (RelatedRow::Augmentation(a), "totalStages") => out.number(a.total_stages),
-        _ => return None,
-    }
     Some(())
 }

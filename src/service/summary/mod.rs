@@ -147,7 +147,7 @@ pub fn buckets(
 /// time only as cheap as a summary. A feed lists nothing older than the
 /// org's retention allows, so neither does its count (the rollups still
 /// hold those hours).
-#[tracing::instrument(skip(source))]
+#[tracing::instrument(skip_all, fields(org_id = %org_id, scope = ?scope))]
 pub async fn count(
     source: impl Into<Source<'_>>,
     org_id: &str,
@@ -155,15 +155,21 @@ pub async fn count(
     filter: &ActivityFilter,
 ) -> AppResult<u64> {
     let source = source.into();
-    let feed_start = super::retention::of(source.db, org_id)
-        .await?
-        .feed_start(crate::domain::time::now_micros());
+    // With kept cells, the retention and the mark are one statement.
+    let (retention, mark) = match source.kept {
+        Some(_) => {
+            let (mark, retention) = rollups::mark_and_retention(source.db, org_id).await?;
+            (retention, Some(mark))
+        }
+        None => (super::retention::of(source.db, org_id).await?, None),
+    };
+    let feed_start = retention.feed_start(crate::domain::time::now_micros());
     let window = window(
         filter,
         filter.start_time.unwrap_or(0).max(feed_start),
         filter.end_time.unwrap_or(OPEN_END),
     );
-    let cells = aggregate(source, org_id, scope, &window, Grouping::Total, true).await?;
+    let cells = aggregate(source, org_id, scope, &window, Grouping::Total, true, mark).await?;
     Ok(cells.iter().map(|c| c.n).sum::<i64>().max(0) as u64)
 }
 
@@ -228,6 +234,7 @@ async fn summary_from(
         &filter,
         Grouping::ActionAndResource,
         use_rollups,
+        None,
     )
     .await?
     {
@@ -248,7 +255,17 @@ pub async fn hourly(
 ) -> AppResult<BTreeMap<i64, Totals>> {
     let filter = window(filter, start, end);
     let mut out: BTreeMap<i64, Totals> = BTreeMap::new();
-    for cell in aggregate(source.into(), org_id, scope, &filter, Grouping::Hour, true).await? {
+    for cell in aggregate(
+        source.into(),
+        org_id,
+        scope,
+        &filter,
+        Grouping::Hour,
+        true,
+        None,
+    )
+    .await?
+    {
         out.entry(cell.hour).or_default().add(cell.totals());
     }
     Ok(out)
@@ -285,6 +302,8 @@ async fn aggregate(
     filter: &ActivityFilter,
     grouping: Grouping,
     use_rollups: bool,
+    // The rollups' mark (and newest `seq`), when the caller read it already.
+    marked: Option<(rollups::Mark, i64)>,
 ) -> AppResult<Vec<Cell>> {
     let db = source.db;
     let (Some(start), Some(end)) = (filter.start_time, filter.end_time) else {
@@ -329,7 +348,10 @@ async fn aggregate(
         parts
     };
     if let Some(kept) = source.kept {
-        let (mark, newest) = rollups::mark(db).await?;
+        let (mark, newest) = match marked {
+            Some(marked) => marked,
+            None => rollups::mark(db).await?,
+        };
         let window = kept::Window {
             org_id: org_id.to_owned(),
             kind,
