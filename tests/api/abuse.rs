@@ -27,6 +27,7 @@ on_both_backends!(
     a_session_search_page_is_bounded_at_and_past_its_edge,
     summaries_hold_over_rows_stored_before_the_maxima,
     requests_that_are_not_http_answer_in_the_envelope,
+    texts_that_look_like_array_or_sql_syntax_are_stored_as_written,
 );
 
 /// The corpus's placeholders for bodies too large to write out.
@@ -1050,4 +1051,73 @@ async fn requests_that_are_not_http_answer_in_the_envelope(db: TestDb) {
     }
     let (status, _) = app.get("/v1/orgs/org_acme/activity?limit=1", &key).await;
     assert_eq!(status, 200, "still serving");
+}
+
+/// Texts made of the syntax of SQL or of PostgreSQL's array text (quotes,
+/// backslashes, braces, commas, the word NULL, blanks) and the extremes of
+/// each number come back from a batch as written, on both backends, and
+/// absent values absent.
+async fn texts_that_look_like_array_or_sql_syntax_are_stored_as_written(db: TestDb) {
+    use activity_gateway::service::events::{insert_batch, EventRow};
+    let texts = [
+        "",
+        " ",
+        "NULL",
+        "null",
+        "\"",
+        "\\",
+        "\\\"",
+        "{}",
+        "{\"a\",NULL}",
+        "a,b",
+        " padded ",
+        "line\nbreak\ttab",
+        "');DROP TABLE activity_events;--",
+        "ünïcødé ✓ 𝄞",
+        "$1::text[]",
+    ];
+    let mut rows: Vec<EventRow> = Vec::new();
+    for (n, text) in texts.iter().enumerate() {
+        let mut r = row("org_acme", text, text);
+        r.trace_id = Some(text.to_string());
+        r.resource_type = if n % 2 == 0 {
+            None
+        } else {
+            Some(text.to_string())
+        };
+        r.error_code = Some("NULL".into()).filter(|_| n % 3 == 0);
+        r.status_code = if n % 2 == 0 { i32::MAX } else { i32::MIN };
+        r.duration_ms = if n % 2 == 0 { i64::MAX } else { i64::MIN };
+        r.stages_completed = Some(n as i32).filter(|_| n % 2 == 1);
+        r.success = n % 2 == 0;
+        r.metadata = format!("{{\"text\":{}}}", serde_json::to_string(text).unwrap());
+        rows.push(r);
+    }
+    insert_batch(&db.db, rows.clone(), false).await.unwrap();
+    for written in rows {
+        let stored = db
+            .rows(
+                "SELECT action, path, trace_id, resource_type, error_code, status_code, \
+                 duration_ms, stages_completed, success, metadata, user_id \
+                 FROM activity_events WHERE org_id = ? AND id = ?",
+                vec!["org_acme".into(), written.id.as_str().into()],
+            )
+            .await;
+        let r = &stored[0];
+        let text = |at: usize| r.try_get_by_index::<Option<String>>(at).unwrap();
+        assert_eq!(text(0).as_deref(), Some(written.action.as_str()));
+        assert_eq!(text(1), written.path);
+        assert_eq!(text(2), written.trace_id);
+        assert_eq!(text(3), written.resource_type);
+        assert_eq!(text(4), written.error_code);
+        assert_eq!(r.try_get_by_index::<i32>(5).unwrap(), written.status_code);
+        assert_eq!(r.try_get_by_index::<i64>(6).unwrap(), written.duration_ms);
+        assert_eq!(
+            r.try_get_by_index::<Option<i32>>(7).unwrap(),
+            written.stages_completed
+        );
+        assert_eq!(r.try_get_by_index::<bool>(8).unwrap(), written.success);
+        assert_eq!(text(9).as_deref(), Some(written.metadata.as_str()));
+        assert_eq!(text(10), None);
+    }
 }
