@@ -682,10 +682,11 @@ async fn kept_counts_stay_exact_while_folds_race_with_arriving_events(db: TestDb
     assert!(!kept.is_empty());
 }
 
-/// A feed's total with kept cells and nothing past the watermark reads the
-/// org's retention and the mark, and no event: the open end is an hour's
-/// boundary and the unfolded tail is known to be empty. One event past the
-/// watermark brings the tail back, and the total stays exact.
+/// A feed's total with kept cells and nothing of its org past the watermark
+/// reads the org's retention and the mark in one statement, and no event:
+/// the open end is an hour's boundary and the unfolded tail is known to be
+/// empty. Another org's event past the watermark changes nothing; one of
+/// its own brings the tail back, and the total stays exact.
 async fn a_total_with_every_event_folded_reads_no_event_row(db: TestDb) {
     db.seed(3_000).await;
     rollups::refresh(&db.db).await.unwrap();
@@ -722,6 +723,14 @@ async fn a_total_with_every_event_folded_reads_no_event_row(db: TestDb) {
     );
     assert!(read[0].contains("org_retention"), "{read:?}");
     assert!(read[0].contains("rollup_watermarks"), "{read:?}");
+
+    // Another org's event past the watermark is not this org's to read.
+    let mut theirs = late_event(2, now_micros() - 3 * MICROS_PER_HOUR, "usr_globex_01");
+    (theirs.org_id, theirs.workspace_id, theirs.app_id) = ("org_globex".into(), None, None);
+    insert_batch(&db.db, vec![theirs], false).await.unwrap();
+    assert_eq!(count().await, raw().await);
+    let read: Vec<String> = log.lock().unwrap().drain(..).collect();
+    assert_eq!(read.len(), 1, "another org's arrival: {read:?}");
 
     one_event_past_the_watermark(&db).await;
     assert_eq!(count().await, raw().await, "the unfolded event counts");
