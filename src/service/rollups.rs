@@ -90,6 +90,12 @@ pub async fn mark_and_retention(
     // `ux_activity_events_log_index` from its end. An event without a log
     // index (only ever one slipped past the gateway) is looked for too, by
     // the same index's NULL entries, so that none is left out uncounted.
+    // On PostgreSQL the org is named through a subquery, for the reason a
+    // page does (see `activity::page_condition`): so that its plan is kept.
+    let org = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "(SELECT CAST(? AS TEXT))",
+        _ => "?",
+    };
     let row = db
         .query_one_raw(statement(
             db,
@@ -97,9 +103,9 @@ pub async fn mark_and_retention(
             // fewer for PostgreSQL to plan by.
             &format!(
                 "SELECT w.last_seq, w.refreshed_at, \
-             (SELECT seq FROM activity_events WHERE org_id = ? AND log_index IS NOT NULL \
+             (SELECT seq FROM activity_events WHERE org_id = {org} AND log_index IS NOT NULL \
               ORDER BY log_index DESC LIMIT 1), \
-             (SELECT MAX(seq) FROM activity_events WHERE org_id = ? AND log_index IS NULL), \
+             (SELECT MAX(seq) FROM activity_events WHERE org_id = {org} AND log_index IS NULL), \
              r.days, r.purged_before \
              FROM (SELECT 1 AS one) AS one \
              LEFT JOIN rollup_watermarks w ON w.name = '{ROLLUP_VIEW}' \
