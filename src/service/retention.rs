@@ -32,6 +32,15 @@ pub struct Retention {
 }
 
 impl Retention {
+    /// From an `org_retention` row's `days` and `purged_before` (0 when
+    /// nothing was purged), either absent when the org has no row.
+    pub fn of_row(days: Option<i32>, purged_before: Option<i64>) -> Self {
+        Self {
+            days: days.map(i64::from),
+            purged_before: purged_before.filter(|t| *t > 0),
+        }
+    }
+
     /// Where the org's feeds begin as of `now`: the period's edge, from the
     /// moment a period is set (the purge removes the rows later), or the
     /// last purge's boundary, whichever is later.
@@ -101,10 +110,7 @@ pub async fn of(db: &impl ConnectionTrait, org_id: &str) -> AppResult<Retention>
         ))
         .await?;
     Ok(match row {
-        Some(row) => Retention {
-            days: row.try_get_by_index::<Option<i32>>(0)?.map(i64::from),
-            purged_before: Some(row.try_get_by_index::<i64>(1)?).filter(|t| *t > 0),
-        },
+        Some(row) => Retention::of_row(row.try_get_by_index(0)?, row.try_get_by_index(1)?),
         None => Retention::default(),
     })
 }

@@ -129,10 +129,8 @@ pub async fn mark_and_retention(
         ),
         None => never_folded(),
     };
-    let retention = super::retention::Retention {
-        days: row.try_get_by_index::<Option<i32>>(4)?.map(i64::from),
-        purged_before: row.try_get_by_index::<Option<i64>>(5)?.filter(|t| *t > 0),
-    };
+    let retention =
+        super::retention::Retention::of_row(row.try_get_by_index(4)?, row.try_get_by_index(5)?);
     Ok((mark, retention))
 }
 

@@ -744,6 +744,15 @@ async fn each_entity_feed_reads_its_partial_index(db: TestDb) {
     counted.set_metric_callback(move |info| {
         statements.lock().unwrap().push(info.statement.clone());
     });
+    let resource: String = db
+        .rows(
+            "SELECT resource_id FROM activity_events \
+             WHERE workspace_id = ? AND resource_id IS NOT NULL LIMIT 1",
+            vec![WS.into()],
+        )
+        .await[0]
+        .try_get_by_index(0)
+        .unwrap();
     let scopes = [
         ("workspace_ts", "workspace_id", Scope::Workspace(WS.into())),
         ("app_ts", "app_id", Scope::App(APP.into())),
@@ -760,6 +769,14 @@ async fn each_entity_feed_reads_its_partial_index(db: TestDb) {
             Scope::WorkspaceAction {
                 workspace_id: WS.into(),
                 action: "read".into(),
+            },
+        ),
+        (
+            "workspace_resource_ts",
+            "workspace_id",
+            Scope::WorkspaceResource {
+                workspace_id: WS.into(),
+                resource_id: resource,
             },
         ),
     ];

@@ -473,17 +473,13 @@ impl Related {
     }
 
     /// A plain field of the related type (its connections and summaries
-    /// are not planned): where it is among [`Related::columns`], and how
-    /// it is written.
+    /// are not planned): where it is among [`Related::columns`] (each the
+    /// field's name in snake case), and how it is written.
     fn plain_field(self, name: &str) -> Option<(usize, Kind)> {
-        let fields: &[&str] = match self {
-            Related::User => &["id", "email", "name", "role"],
-            Related::Workspace => &["id", "name"],
-            Related::App => &["id", "name", "workspaceId"],
-            Related::Endpoint => &["id", "name", "method", "path", "appId"],
-            Related::Augmentation => &["id", "name", "totalStages"],
-        };
-        let at = fields.iter().position(|f| *f == name)?;
+        let at = self
+            .columns()
+            .iter()
+            .position(|c| snake_is_camel(c, name))?;
         let kind = if name == "totalStages" {
             Kind::Int
         } else {
@@ -491,6 +487,25 @@ impl Related {
         };
         Some((at, kind))
     }
+}
+
+/// Whether `snake` (`workspace_id`) is `camel` (`workspaceId`) spelled in
+/// snake case.
+fn snake_is_camel(snake: &str, camel: &str) -> bool {
+    let mut upper = false;
+    let spelled = snake.chars().filter_map(|c| {
+        if c == '_' {
+            upper = true;
+            return None;
+        }
+        let c = if std::mem::take(&mut upper) {
+            c.to_ascii_uppercase()
+        } else {
+            c
+        };
+        Some(c)
+    });
+    spelled.eq(camel.chars())
 }
 
 /// The complexity async-graphql computes for `root`, with every page at its

@@ -114,6 +114,19 @@ struct Connection {
     total_count: bool,
 }
 
+impl Connection {
+    /// Where `relation`'s columns start in the page's rows: after `ts`,
+    /// `id` and `columns`, and the relations read before it.
+    fn relation_at(&self, relation: Related) -> Option<usize> {
+        let before = self.relations.iter().position(|r| *r == relation)?;
+        let earlier: usize = self.relations[..before]
+            .iter()
+            .map(|r| r.columns().len())
+            .sum();
+        Some(2 + self.columns.len() + earlier)
+    }
+}
+
 enum ConnectionField {
     Typename,
     TotalCount,

@@ -105,6 +105,26 @@ impl Vars<'_> {
         T::parse(value).ok()
     }
 
+    /// An object of the `fields` whose conditions hold, each under its key,
+    /// its value written by `write`.
+    fn object<T>(
+        &self,
+        out: &mut Out,
+        fields: &[Selected<T>],
+        mut write: impl FnMut(&mut Out, &T) -> Option<()>,
+    ) -> Option<()> {
+        out.open();
+        for selected in fields {
+            if !self.included(&selected.when)? {
+                continue;
+            }
+            out.key(&selected.key);
+            write(out, &selected.field)?;
+        }
+        out.close();
+        Some(())
+    }
+
     fn included(&self, when: &[Condition]) -> Option<bool> {
         let mut included = true;
         for condition in when {
@@ -142,8 +162,6 @@ struct Page {
     total: Option<u64>,
     key: CursorKey,
     filter: ActivityFilter,
-    /// Where each relation's columns start in the rows.
-    related_at: Vec<(Related, usize)>,
 }
 
 async fn fetch_org(cx: &Context<'_>, vars: &Vars<'_>, org: &Org) -> Option<FetchedOrg> {
@@ -233,16 +251,6 @@ async fn fetch_page(cx: &Context<'_>, vars: &Vars<'_>, connection: &Connection) 
     if !permitted && !rows.is_empty() {
         return None;
     }
-    let mut at = 2 + connection.columns.len();
-    let related_at = connection
-        .relations
-        .iter()
-        .map(|relation| {
-            let start = at;
-            at += relation.columns().len();
-            (*relation, start)
-        })
-        .collect();
     Some(Page {
         rows,
         has_more,
@@ -250,19 +258,13 @@ async fn fetch_page(cx: &Context<'_>, vars: &Vars<'_>, connection: &Connection) 
         total,
         key,
         filter,
-        related_at,
     })
 }
 
 fn write_org(out: &mut Out, vars: &Vars<'_>, org: &Org, fetched: &FetchedOrg) -> Option<()> {
     let mut pages = fetched.pages.iter();
-    out.open();
-    for selected in &org.fields {
-        if !vars.included(&selected.when)? {
-            continue;
-        }
-        out.key(&selected.key);
-        match &selected.field {
+    vars.object(out, &org.fields, |out, field| {
+        match field {
             OrgField::Typename => out.string("Org"),
             OrgField::Id => out.string(&fetched.id),
             OrgField::Name => out.string(fetched.name.as_deref()?),
@@ -270,9 +272,8 @@ fn write_org(out: &mut Out, vars: &Vars<'_>, org: &Org, fetched: &FetchedOrg) ->
                 write_connection(out, vars, &fetched.id, connection, pages.next()?)?
             }
         }
-    }
-    out.close();
-    Some(())
+        Some(())
+    })
 }
 
 fn write_connection(
@@ -286,43 +287,31 @@ fn write_connection(
         let cursor = activity::cursor_of(row).ok()?;
         Some(cursor.encode(&page.key, org, &Scope::Org, &page.filter))
     };
-    out.open();
-    for selected in &connection.fields {
-        if !vars.included(&selected.when)? {
-            continue;
-        }
-        out.key(&selected.key);
-        match &selected.field {
+    vars.object(out, &connection.fields, |out, field| {
+        match field {
             ConnectionField::Typename => out.string("ActivityConnection"),
             ConnectionField::TotalCount => out.number(page.total?),
-            ConnectionField::PageInfo(fields) => {
-                out.open();
-                for selected in fields {
-                    if !vars.included(&selected.when)? {
-                        continue;
-                    }
-                    out.key(&selected.key);
-                    match selected.field {
-                        PageInfoField::Typename => out.string("PageInfo"),
-                        PageInfoField::HasPreviousPage => out.bool(page.has_previous),
-                        PageInfoField::HasNextPage => out.bool(page.has_more),
-                        PageInfoField::StartCursor => match page.rows.first() {
-                            Some(row) => out.string(&seal(row)?),
-                            None => out.null(),
-                        },
-                        PageInfoField::EndCursor => match page.rows.last() {
-                            Some(row) => out.string(&seal(row)?),
-                            None => out.null(),
-                        },
-                    }
+            ConnectionField::PageInfo(fields) => vars.object(out, fields, |out, field| {
+                match field {
+                    PageInfoField::Typename => out.string("PageInfo"),
+                    PageInfoField::HasPreviousPage => out.bool(page.has_previous),
+                    PageInfoField::HasNextPage => out.bool(page.has_more),
+                    PageInfoField::StartCursor => match page.rows.first() {
+                        Some(row) => out.string(&seal(row)?),
+                        None => out.null(),
+                    },
+                    PageInfoField::EndCursor => match page.rows.last() {
+                        Some(row) => out.string(&seal(row)?),
+                        None => out.null(),
+                    },
                 }
-                out.close();
-            }
+                Some(())
+            })?,
             ConnectionField::Nodes(fields) => {
                 out.open_list();
                 for row in &page.rows {
                     out.item();
-                    write_event(out, vars, fields, row, &page.related_at)?;
+                    write_event(out, vars, fields, row, connection)?;
                 }
                 out.close_list();
             }
@@ -330,28 +319,22 @@ fn write_connection(
                 out.open_list();
                 for row in &page.rows {
                     out.item();
-                    out.open();
-                    for selected in fields {
-                        if !vars.included(&selected.when)? {
-                            continue;
-                        }
-                        out.key(&selected.key);
-                        match &selected.field {
+                    vars.object(out, fields, |out, field| {
+                        match field {
                             EdgeField::Typename => out.string("ActivityEdge"),
                             EdgeField::Cursor => out.string(&seal(row)?),
                             EdgeField::Node(fields) => {
-                                write_event(out, vars, fields, row, &page.related_at)?
+                                write_event(out, vars, fields, row, connection)?
                             }
                         }
-                    }
-                    out.close();
+                        Some(())
+                    })?;
                 }
                 out.close_list();
             }
         }
-    }
-    out.close();
-    Some(())
+        Some(())
+    })
 }
 
 fn write_event(
@@ -359,39 +342,28 @@ fn write_event(
     vars: &Vars<'_>,
     fields: &[Selected<EventField>],
     row: &QueryResult,
-    related_at: &[(Related, usize)],
+    connection: &Connection,
 ) -> Option<()> {
-    out.open();
-    for selected in fields {
-        if !vars.included(&selected.when)? {
-            continue;
-        }
-        out.key(&selected.key);
-        match &selected.field {
+    vars.object(out, fields, |out, field| {
+        match field {
             EventField::Typename => out.string("Activity"),
             EventField::Column(at, kind) => out.column(row, *at, *kind)?,
             EventField::Relation(relation, fields) => {
-                let start = related_at.iter().find(|(r, _)| r == relation)?.1;
+                let start = connection.relation_at(*relation)?;
                 // The related row's id is null when there is no such row.
                 if activity::text_at(row, start)?.is_none() {
                     out.null();
-                    continue;
+                    return Some(());
                 }
-                out.open();
-                for selected in fields {
-                    if !vars.included(&selected.when)? {
-                        continue;
-                    }
-                    out.key(&selected.key);
-                    match selected.field {
+                vars.object(out, fields, |out, field| {
+                    match *field {
                         RelationField::Typename => out.string(relation.type_name()),
                         RelationField::Column(at, kind) => out.column(row, start + at, kind)?,
                     }
-                }
-                out.close();
+                    Some(())
+                })?
             }
         }
-    }
-    out.close();
-    Some(())
+        Some(())
+    })
 }
