@@ -1,9 +1,11 @@
 //! Writing activity events. Every writer (seeding, ingest, the request recorder)
-//! goes through [`insert_batch`], one multi-row statement per chunk.
+//! goes through [`insert_batch`], one statement per chunk of rows (see
+//! [`insert_statement`]).
 
 use std::collections::{BTreeMap, HashSet};
 
-use sea_orm::{ConnectionTrait, DbErr, Value};
+use sea_orm::sea_query::ArrayType;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
 /// One event as stored. Times are microseconds since the epoch.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -40,40 +42,42 @@ pub struct EventRow {
     pub metadata: String,
 }
 
-const COLUMNS: [&str; 29] = [
-    "id",
-    "org_id",
-    "ts",
-    "trace_id",
-    "user_id",
-    "workspace_id",
-    "app_id",
-    "endpoint_id",
-    "augmentation_id",
-    "principal_type",
-    "principal_id",
-    "token_id",
-    "token_type",
-    "method",
-    "path",
-    "resource_type",
-    "resource_id",
-    "action",
-    "status_code",
-    "success",
-    "error_code",
-    "duration_ms",
-    "execution_id",
-    "stages_completed",
-    "total_stages",
-    "token_usage",
-    "tokens_total",
-    "metadata",
-    "log_index",
+/// The stored columns, each with the PostgreSQL type of its array (see
+/// [`unnest_statement`]).
+const COLUMNS: [(&str, &str); 29] = [
+    ("id", "text"),
+    ("org_id", "text"),
+    ("ts", "int8"),
+    ("trace_id", "text"),
+    ("user_id", "text"),
+    ("workspace_id", "text"),
+    ("app_id", "text"),
+    ("endpoint_id", "text"),
+    ("augmentation_id", "text"),
+    ("principal_type", "text"),
+    ("principal_id", "text"),
+    ("token_id", "text"),
+    ("token_type", "text"),
+    ("method", "text"),
+    ("path", "text"),
+    ("resource_type", "text"),
+    ("resource_id", "text"),
+    ("action", "text"),
+    ("status_code", "int4"),
+    ("success", "bool"),
+    ("error_code", "text"),
+    ("duration_ms", "int8"),
+    ("execution_id", "text"),
+    ("stages_completed", "int4"),
+    ("total_stages", "int4"),
+    ("token_usage", "text"),
+    ("tokens_total", "int8"),
+    ("metadata", "text"),
+    ("log_index", "int8"),
 ];
 
 /// Rows per statement: 29 columns × 1,000 rows stays under SQLite's 32,766
-/// bound parameters (and PostgreSQL's 65,535).
+/// bound parameters (PostgreSQL's arrays have no such bound).
 pub const ROWS_PER_STATEMENT: usize = 1_000;
 
 impl EventRow {
@@ -158,19 +162,96 @@ impl EventRow {
     }
 }
 
-fn insert_sql(rows: usize, skip_existing: bool) -> String {
-    let one = format!("({})", vec!["?"; COLUMNS.len()].join(","));
-    let mut sql = format!(
-        "INSERT INTO activity_events ({}) VALUES ",
-        COLUMNS.join(",")
-    );
-    sql.push_str(&vec![one; rows].join(","));
-    if skip_existing {
-        // Both backends know this form: an id the org already stored is not
-        // stored twice (ids are unique per org, never across orgs).
-        sql.push_str(" ON CONFLICT (org_id, id) DO NOTHING RETURNING id");
+fn column_names() -> String {
+    COLUMNS.map(|(name, _)| name).join(",")
+}
+
+/// The statement that stores `values` (`rows` rows of [`COLUMNS`], row after row).
+fn insert_statement(
+    db: &impl ConnectionTrait,
+    values: Vec<Value>,
+    rows: usize,
+    skip_existing: bool,
+) -> Statement {
+    // Both backends know this form: an id the org already stored is not
+    // stored twice (ids are unique per org, never across orgs).
+    let on_conflict = if skip_existing {
+        " ON CONFLICT (org_id, id) DO NOTHING RETURNING id"
+    } else {
+        ""
+    };
+    if db.get_database_backend() == DbBackend::Postgres {
+        return unnest_statement(values, rows, on_conflict);
     }
-    sql
+    let one = format!("({})", vec!["?"; COLUMNS.len()].join(","));
+    let sql = format!(
+        "INSERT INTO activity_events ({}) VALUES {}{on_conflict}",
+        column_names(),
+        vec![one; rows].join(","),
+    );
+    super::statement(db, &sql, values)
+}
+
+/// PostgreSQL's form: one array per column, unnested. Its text is the same
+/// for any number of rows, so a connection plans it once and keeps the
+/// plan; a multi-row `VALUES` list is a new text for every batch size, and
+/// planning 1,000 of its rows cost about as much as storing them. The
+/// driver binds arrays without NULL elements, so each row also carries a
+/// mask of its NULL columns (bit `i` for column `i`), and a NULL's place in
+/// its column's array holds a placeholder of the column's type.
+fn unnest_statement(values: Vec<Value>, rows: usize, on_conflict: &str) -> Statement {
+    let mut columns: Vec<Vec<Value>> = (0..COLUMNS.len())
+        .map(|_| Vec::with_capacity(rows))
+        .collect();
+    let mut nulls = Vec::with_capacity(rows);
+    let mut array_types = vec![None; COLUMNS.len()];
+    let mut row_nulls = 0i64;
+    for (i, value) in values.into_iter().enumerate() {
+        let column = i % COLUMNS.len();
+        array_types[column].get_or_insert_with(|| value.array_type());
+        if value.is_some() {
+            columns[column].push(value);
+        } else {
+            row_nulls |= 1 << column;
+            columns[column].push(value.dummy_value());
+        }
+        if column == COLUMNS.len() - 1 {
+            nulls.push(Value::BigInt(Some(std::mem::take(&mut row_nulls))));
+        }
+    }
+    let mut arrays: Vec<Value> = columns
+        .into_iter()
+        .zip(array_types)
+        .map(|(column, array_type)| {
+            Value::Array(
+                array_type.unwrap_or(ArrayType::String),
+                Some(Box::new(column)),
+            )
+        })
+        .collect();
+    arrays.push(Value::Array(ArrayType::BigInt, Some(Box::new(nulls))));
+    Statement::from_sql_and_values(DbBackend::Postgres, unnest_sql(on_conflict), arrays)
+}
+
+fn unnest_sql(on_conflict: &str) -> String {
+    let selected: Vec<String> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| format!("CASE WHEN r.nulls & {} = 0 THEN r.{name} END", 1i64 << i))
+        .collect();
+    let arrays: Vec<String> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, (_, array_of))| format!("${}::{array_of}[]", i + 1))
+        .collect();
+    format!(
+        "INSERT INTO activity_events ({names}) SELECT {selected} FROM unnest({arrays}, ${mask}::int8[]) \
+         AS r({names}, nulls){on_conflict}",
+        names = column_names(),
+        selected = selected.join(", "),
+        arrays = arrays.join(", "),
+        mask = COLUMNS.len() + 1,
+    )
 }
 
 /// Stores rows in as few statements as the parameter limits allow, each
@@ -219,7 +300,7 @@ pub async fn insert_batch(
                 row.push_values(index, &mut values);
                 n += 1;
             }
-            let stmt = super::statement(db, &insert_sql(n, skip_existing), values);
+            let stmt = insert_statement(db, values, n, skip_existing);
             if skip_existing {
                 let returned = db.query_all_raw(stmt).await?;
                 let set = kept.get_or_insert_with(HashSet::new);

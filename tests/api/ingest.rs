@@ -5,7 +5,9 @@ use crate::common::{read, TestApp, TestDb};
 use activity_gateway::domain::feed::{ActivityFilter, Scope};
 use activity_gateway::domain::permission::Role;
 use activity_gateway::domain::time::{format_micros, now_micros, MICROS_PER_HOUR};
+use activity_gateway::service::events::{insert_batch, EventRow};
 use activity_gateway::service::{rollups, summary};
+use sea_orm::TransactionTrait;
 use serde_json::{json, Value};
 
 on_both_backends!(
@@ -16,6 +18,7 @@ on_both_backends!(
     ingested_events_complete_their_hierarchy_and_keep_summaries_exact,
     the_mutation_ingests_like_the_route_and_both_need_activity_write,
     every_field_bound_holds_at_and_past_its_edge,
+    every_column_is_stored_as_given_set_or_null_in_batches_of_any_size,
 );
 
 async fn post(app: &TestApp, key: &str, org: &str, body: &Value) -> (u16, Value) {
@@ -442,5 +445,145 @@ async fn every_field_bound_holds_at_and_past_its_edge(db: TestDb) {
     assert_eq!(
         (status, body["detail"][0]["loc"].clone()),
         (422, json!(["body", 0, "stages_completed"]))
+    );
+}
+
+/// Texts a statement built by hand would mangle, and the empty text, which
+/// must not read back as NULL.
+const AWKWARD: [&str; 7] = [
+    "",
+    "a,b",
+    "{\"x\": [1, 2]}",
+    "it's \\ \"quoted\"",
+    "NULL",
+    "{}",
+    "ünï ☃",
+];
+
+/// Every optional column set (texts from [`AWKWARD`]) on even `n`, none on odd.
+fn stored_row(n: usize) -> EventRow {
+    let id = format!("act_stored_{n:05}");
+    let base = EventRow {
+        org_id: "org_acme".into(),
+        ts: 1_700_000_000_000_000 + n as i64,
+        action: AWKWARD[n % AWKWARD.len()].into(),
+        status_code: 200 + (n % 300) as i32,
+        success: n % 3 == 0,
+        duration_ms: n as i64 * 7,
+        token_usage: "{}".into(),
+        tokens_total: n as i64,
+        metadata: format!("{{\"n\":{n}}}"),
+        ..EventRow::default()
+    };
+    if n % 2 == 1 {
+        return EventRow { id, ..base };
+    }
+    let text = |k: usize| Some(format!("{}{}", AWKWARD[(n + k) % AWKWARD.len()], k));
+    EventRow {
+        id,
+        trace_id: text(1),
+        user_id: text(2),
+        workspace_id: text(3),
+        app_id: text(4),
+        endpoint_id: text(5),
+        augmentation_id: text(6),
+        principal_type: Some(String::new()),
+        principal_id: text(8),
+        token_id: text(9),
+        token_type: text(10),
+        method: text(11),
+        path: text(12),
+        resource_type: text(13),
+        resource_id: text(14),
+        error_code: text(15),
+        execution_id: text(16),
+        stages_completed: Some(0),
+        total_stages: Some(n as i32),
+        ..base
+    }
+}
+
+/// Reads back what [`insert_batch`] stored: on PostgreSQL it binds one array
+/// per column (with a mask of each row's NULLs), on SQLite a list of rows.
+async fn every_column_is_stored_as_given_set_or_null_in_batches_of_any_size(db: TestDb) {
+    // Past the 1,000 rows of one statement, then a resend with one new row.
+    let rows: Vec<EventRow> = (0..1_500).map(stored_row).collect();
+    let txn = db.db.begin().await.unwrap();
+    assert_eq!(
+        insert_batch(&txn, rows.clone(), false).await.unwrap(),
+        1_500
+    );
+    txn.commit().await.unwrap();
+    let resent: Vec<EventRow> = (0..1_501).map(stored_row).collect();
+    let txn = db.db.begin().await.unwrap();
+    assert_eq!(
+        insert_batch(&txn, resent.clone(), true).await.unwrap(),
+        1,
+        "only the new row is stored again"
+    );
+    txn.commit().await.unwrap();
+
+    let stored = db
+        .rows(
+            "SELECT id, org_id, ts, trace_id, user_id, workspace_id, app_id, endpoint_id, \
+             augmentation_id, principal_type, principal_id, token_id, token_type, method, path, \
+             resource_type, resource_id, action, status_code, success, error_code, duration_ms, \
+             execution_id, stages_completed, total_stages, token_usage, tokens_total, metadata \
+             FROM activity_events WHERE org_id = ? ORDER BY id",
+            vec!["org_acme".into()],
+        )
+        .await;
+    let read: Vec<EventRow> = stored
+        .iter()
+        .map(|r| {
+            let text = |i: usize| r.try_get_by_index::<Option<String>>(i).unwrap();
+            EventRow {
+                id: r.try_get_by_index(0).unwrap(),
+                org_id: r.try_get_by_index(1).unwrap(),
+                ts: r.try_get_by_index(2).unwrap(),
+                trace_id: text(3),
+                user_id: text(4),
+                workspace_id: text(5),
+                app_id: text(6),
+                endpoint_id: text(7),
+                augmentation_id: text(8),
+                principal_type: text(9),
+                principal_id: text(10),
+                token_id: text(11),
+                token_type: text(12),
+                method: text(13),
+                path: text(14),
+                resource_type: text(15),
+                resource_id: text(16),
+                action: r.try_get_by_index(17).unwrap(),
+                status_code: r.try_get_by_index(18).unwrap(),
+                success: r.try_get_by_index(19).unwrap(),
+                error_code: text(20),
+                duration_ms: r.try_get_by_index(21).unwrap(),
+                execution_id: text(22),
+                stages_completed: r.try_get_by_index(23).unwrap(),
+                total_stages: r.try_get_by_index(24).unwrap(),
+                token_usage: r.try_get_by_index(25).unwrap(),
+                tokens_total: r.try_get_by_index(26).unwrap(),
+                metadata: r.try_get_by_index(27).unwrap(),
+            }
+        })
+        .collect();
+    assert_eq!(read.len(), resent.len());
+    for (got, sent) in read.iter().zip(&resent) {
+        assert_eq!(got, sent);
+    }
+    // Numbered densely in the order given, the repeats leaving no gap.
+    let indexes = db.log_indexes("org_acme").await;
+    assert_eq!(indexes, (0..1_501).collect::<Vec<i64>>());
+    let last = db
+        .rows(
+            "SELECT id FROM activity_events WHERE org_id = ? AND log_index = 1500",
+            vec!["org_acme".into()],
+        )
+        .await;
+    assert_eq!(
+        last[0].try_get_by_index::<String>(0).unwrap(),
+        "act_stored_01500"
     );
 }
