@@ -107,6 +107,10 @@ impl Out {
     /// holds, re-serialised (so its bytes are what serde_json writes of it),
     /// or `{}`.
     pub fn stored_json(&mut self, text: &str) {
+        // The empty object (most events' `token_usage`) is written as it is.
+        if text == "{}" {
+            return self.raw(text);
+        }
         let value = crate::views::stored_json(text);
         let _ = serde_json::to_writer(&mut self.bytes, &value);
     }
@@ -121,18 +125,18 @@ impl Out {
                 None => self.null(),
             },
             Kind::Timestamp => self.string(&crate::domain::time::format_micros(
-                row.try_get_by_index(at).ok()?,
+                activity::value_at(row, at)??,
             )),
-            Kind::Int => self.number(row.try_get_by_index::<i32>(at).ok()?),
-            Kind::OptionalInt => match row.try_get_by_index::<Option<i32>>(at).ok()? {
+            Kind::Int => self.number(activity::value_at::<i32>(row, at)??),
+            Kind::OptionalInt => match activity::value_at::<i32>(row, at)? {
                 Some(n) => self.number(n),
                 None => self.null(),
             },
-            Kind::BigInt => self.number(row.try_get_by_index::<i64>(at).ok()?),
-            Kind::Bool => self.bool(row.try_get_by_index(at).ok()?),
+            Kind::BigInt => self.number(activity::value_at::<i64>(row, at)??),
+            Kind::Bool => self.bool(activity::value_at(row, at)??),
             Kind::Json => self.stored_json(activity::text_at(row, at)??),
             Kind::LogIndex => {
-                let index: Option<i64> = row.try_get_by_index(at).ok()?;
+                let index: Option<i64> = activity::value_at(row, at)?;
                 self.number(index.unwrap_or(-1))
             }
         }

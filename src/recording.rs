@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::RequestExt as _;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::auth::Principal;
 use crate::domain::error::code_for_status;
@@ -90,6 +90,18 @@ fn action_of(method: &Method) -> &'static str {
     }
 }
 
+/// A recorded call's `metadata`, its members in this order.
+#[derive(Serialize)]
+struct RecordedMetadata<'a> {
+    route: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mcp_client: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<usize>,
+}
+
 pub async fn record_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let trace_id =
@@ -151,16 +163,12 @@ pub async fn record_requests(State(state): State<AppState>, req: Request, next: 
         None if path == "/graphql" => ("graphql".to_owned(), None),
         None => ("route".to_owned(), None),
     };
-    let mut metadata = json!({ "route": route });
-    if let Some(client) = &principal.mcp_client {
-        metadata["mcp_client"] = json!(client);
-    }
-    if let Some(agent) = user_agent {
-        metadata["user_agent"] = json!(agent);
-    }
-    if let Some(outcome) = outcome.as_ref().filter(|o| o.errors > 0) {
-        metadata["errors"] = json!(outcome.errors);
-    }
+    let metadata = RecordedMetadata {
+        route: route.as_deref(),
+        mcp_client: principal.mcp_client.as_deref(),
+        user_agent: user_agent.as_deref(),
+        errors: outcome.as_ref().map(|o| o.errors).filter(|n| *n > 0),
+    };
     state.recorder.record(EventRow {
         id: new_id(IdKind::Activity),
         org_id: principal.org_id.clone(),
@@ -192,7 +200,8 @@ pub async fn record_requests(State(state): State<AppState>, req: Request, next: 
         total_stages: None,
         token_usage: "{}".to_owned(),
         tokens_total: 0,
-        metadata: metadata.to_string(),
+        // Serialising a struct of texts and a number cannot fail.
+        metadata: serde_json::to_string(&metadata).unwrap_or_else(|_| "{}".to_owned()),
     });
     response
 }

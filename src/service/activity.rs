@@ -394,6 +394,20 @@ pub fn cursor_of(row: &sea_orm::QueryResult) -> AppResult<Cursor> {
 /// page writes each text once, so copying it into a `String` first would
 /// only allocate); `None` for a column that is not text.
 pub fn text_at(row: &sea_orm::QueryResult, at: usize) -> Option<Option<&str>> {
+    value_at(row, at)
+}
+
+/// The value at `at` of a row [`page_rows`] read, NULL as `Some(None)`;
+/// `None` for a column that does not hold a `T`. Read from the driver's row
+/// itself: SeaORM's getter formats an error text for every NULL it reads
+/// as an `Option`.
+pub fn value_at<'r, T>(row: &'r sea_orm::QueryResult, at: usize) -> Option<Option<T>>
+where
+    T: sea_orm::sqlx::Decode<'r, sea_orm::sqlx::Postgres>
+        + sea_orm::sqlx::Type<sea_orm::sqlx::Postgres>
+        + sea_orm::sqlx::Decode<'r, sea_orm::sqlx::Sqlite>
+        + sea_orm::sqlx::Type<sea_orm::sqlx::Sqlite>,
+{
     use sea_orm::sqlx::Row as _;
     if let Some(row) = row.try_as_pg_row() {
         return row.try_get(at).ok();
