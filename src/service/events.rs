@@ -195,7 +195,8 @@ fn insert_statement(
 /// PostgreSQL's form: one array per column, unnested. Its text is the same
 /// for any number of rows, so a connection plans it once and keeps the
 /// plan; a multi-row `VALUES` list is a new text for every batch size, and
-/// planning 1,000 of its rows cost about as much as storing them. The
+/// planning 1,000 of its rows took 12 to 16 ms, against about 20 ms to
+/// store them. The
 /// driver binds arrays without NULL elements, so each row also carries a
 /// mask of its NULL columns (bit `i` for column `i`), and a NULL's place in
 /// its column's array holds a placeholder of the column's type.
