@@ -468,7 +468,7 @@ fn stored_row(n: usize) -> EventRow {
         ts: 1_700_000_000_000_000 + n as i64,
         action: AWKWARD[n % AWKWARD.len()].into(),
         status_code: 200 + (n % 300) as i32,
-        success: n % 3 == 0,
+        success: n.is_multiple_of(3),
         duration_ms: n as i64 * 7,
         token_usage: "{}".into(),
         tokens_total: n as i64,
