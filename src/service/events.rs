@@ -42,38 +42,38 @@ pub struct EventRow {
     pub metadata: String,
 }
 
-/// The stored columns, each with the PostgreSQL type of its array (see
+/// The stored columns, each with the type of its array (see
 /// [`unnest_statement`]).
-const COLUMNS: [(&str, &str); 29] = [
-    ("id", "text"),
-    ("org_id", "text"),
-    ("ts", "int8"),
-    ("trace_id", "text"),
-    ("user_id", "text"),
-    ("workspace_id", "text"),
-    ("app_id", "text"),
-    ("endpoint_id", "text"),
-    ("augmentation_id", "text"),
-    ("principal_type", "text"),
-    ("principal_id", "text"),
-    ("token_id", "text"),
-    ("token_type", "text"),
-    ("method", "text"),
-    ("path", "text"),
-    ("resource_type", "text"),
-    ("resource_id", "text"),
-    ("action", "text"),
-    ("status_code", "int4"),
-    ("success", "bool"),
-    ("error_code", "text"),
-    ("duration_ms", "int8"),
-    ("execution_id", "text"),
-    ("stages_completed", "int4"),
-    ("total_stages", "int4"),
-    ("token_usage", "text"),
-    ("tokens_total", "int8"),
-    ("metadata", "text"),
-    ("log_index", "int8"),
+const COLUMNS: [(&str, ArrayType); 29] = [
+    ("id", ArrayType::String),
+    ("org_id", ArrayType::String),
+    ("ts", ArrayType::BigInt),
+    ("trace_id", ArrayType::String),
+    ("user_id", ArrayType::String),
+    ("workspace_id", ArrayType::String),
+    ("app_id", ArrayType::String),
+    ("endpoint_id", ArrayType::String),
+    ("augmentation_id", ArrayType::String),
+    ("principal_type", ArrayType::String),
+    ("principal_id", ArrayType::String),
+    ("token_id", ArrayType::String),
+    ("token_type", ArrayType::String),
+    ("method", ArrayType::String),
+    ("path", ArrayType::String),
+    ("resource_type", ArrayType::String),
+    ("resource_id", ArrayType::String),
+    ("action", ArrayType::String),
+    ("status_code", ArrayType::Int),
+    ("success", ArrayType::Bool),
+    ("error_code", ArrayType::String),
+    ("duration_ms", ArrayType::BigInt),
+    ("execution_id", ArrayType::String),
+    ("stages_completed", ArrayType::Int),
+    ("total_stages", ArrayType::Int),
+    ("token_usage", ArrayType::String),
+    ("tokens_total", ArrayType::BigInt),
+    ("metadata", ArrayType::String),
+    ("log_index", ArrayType::BigInt),
 ];
 
 /// Rows per statement: 29 columns × 1,000 rows stays under SQLite's 32,766
@@ -196,20 +196,18 @@ fn insert_statement(
 /// for any number of rows, so a connection plans it once and keeps the
 /// plan; a multi-row `VALUES` list is a new text for every batch size, and
 /// planning 1,000 of its rows took 12 to 16 ms, against about 20 ms to
-/// store them. The
-/// driver binds arrays without NULL elements, so each row also carries a
-/// mask of its NULL columns (bit `i` for column `i`), and a NULL's place in
-/// its column's array holds a placeholder of the column's type.
+/// store them. The driver binds arrays without NULL elements, so each row
+/// also carries a mask of its NULL columns (bit `i` for column `i`), and a
+/// NULL's place in its column's array holds a placeholder of the column's
+/// type.
 fn unnest_statement(values: Vec<Value>, rows: usize, on_conflict: &str) -> Statement {
     let mut columns: Vec<Vec<Value>> = (0..COLUMNS.len())
         .map(|_| Vec::with_capacity(rows))
         .collect();
     let mut nulls = Vec::with_capacity(rows);
-    let mut array_types = vec![None; COLUMNS.len()];
     let mut row_nulls = 0i64;
     for (i, value) in values.into_iter().enumerate() {
         let column = i % COLUMNS.len();
-        array_types[column].get_or_insert_with(|| value.array_type());
         if value.is_some() {
             columns[column].push(value);
         } else {
@@ -222,16 +220,21 @@ fn unnest_statement(values: Vec<Value>, rows: usize, on_conflict: &str) -> State
     }
     let mut arrays: Vec<Value> = columns
         .into_iter()
-        .zip(array_types)
-        .map(|(column, array_type)| {
-            Value::Array(
-                array_type.unwrap_or(ArrayType::String),
-                Some(Box::new(column)),
-            )
-        })
+        .zip(COLUMNS)
+        .map(|(column, (_, array_type))| Value::Array(array_type, Some(Box::new(column))))
         .collect();
     arrays.push(Value::Array(ArrayType::BigInt, Some(Box::new(nulls))));
     Statement::from_sql_and_values(DbBackend::Postgres, unnest_sql(on_conflict), arrays)
+}
+
+/// PostgreSQL's name of the element type of a [`COLUMNS`] array.
+fn sql_type(array_type: &ArrayType) -> &'static str {
+    match array_type {
+        ArrayType::BigInt => "int8",
+        ArrayType::Int => "int4",
+        ArrayType::Bool => "bool",
+        _ => "text",
+    }
 }
 
 fn unnest_sql(on_conflict: &str) -> String {
@@ -243,7 +246,7 @@ fn unnest_sql(on_conflict: &str) -> String {
     let arrays: Vec<String> = COLUMNS
         .iter()
         .enumerate()
-        .map(|(i, (_, array_of))| format!("${}::{array_of}[]", i + 1))
+        .map(|(i, (_, array_type))| format!("${}::{}[]", i + 1, sql_type(array_type)))
         .collect();
     format!(
         "INSERT INTO activity_events ({names}) SELECT {selected} FROM unnest({arrays}, ${mask}::int8[]) \

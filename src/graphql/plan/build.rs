@@ -476,10 +476,8 @@ impl Related {
     /// are not planned): where it is among [`Related::columns`] (each the
     /// field's name in snake case), and how it is written.
     fn plain_field(self, name: &str) -> Option<(usize, Kind)> {
-        let at = self
-            .columns()
-            .iter()
-            .position(|c| snake_is_camel(c, name))?;
+        let column = heck::ToSnakeCase::to_snake_case(name);
+        let at = self.columns().iter().position(|c| *c == column)?;
         let kind = if name == "totalStages" {
             Kind::Int
         } else {
@@ -487,25 +485,6 @@ impl Related {
         };
         Some((at, kind))
     }
-}
-
-/// Whether `snake` (`workspace_id`) is `camel` (`workspaceId`) spelled in
-/// snake case.
-fn snake_is_camel(snake: &str, camel: &str) -> bool {
-    let mut upper = false;
-    let spelled = snake.chars().filter_map(|c| {
-        if c == '_' {
-            upper = true;
-            return None;
-        }
-        let c = if std::mem::take(&mut upper) {
-            c.to_ascii_uppercase()
-        } else {
-            c
-        };
-        Some(c)
-    });
-    spelled.eq(camel.chars())
 }
 
 /// The complexity async-graphql computes for `root`, with every page at its
