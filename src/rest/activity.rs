@@ -22,6 +22,7 @@ use crate::domain::paging::{Hours, PageSize};
 use crate::domain::time::{format_micros, now_micros};
 use crate::json::{Kind, Out};
 use crate::operations::{activity_operations, ingest_operation, Operation, ParamIn, ORG_ROUTES};
+use crate::service::activity::PageQuery;
 use crate::service::scope::{check_exists, scope_of, Target};
 use crate::service::{activity, ingest, summary};
 use crate::state::AppState;
@@ -251,21 +252,18 @@ async fn list(
     };
     params.check()?;
     check_exists(&state.db, principal, &target).await?;
-    // The page and its exact total at once: neither waits for the other.
+    // The page and its exact total: one statement when the page has rows.
     let columns = EVENT_FIELDS.map(|(_, column, _)| column);
-    let ((rows, has_more), total) = tokio::try_join!(
-        activity::page_rows(
-            &state.db,
-            org,
-            &scope,
-            &filter,
-            limit,
-            cursor.as_ref(),
-            &columns,
-            &[]
-        ),
-        activity::count(state.summaries(), org, &scope, &filter),
-    )?;
+    let page = PageQuery {
+        org_id: org,
+        scope: &scope,
+        filter: &filter,
+        limit,
+        cursor: cursor.as_ref(),
+        columns: &columns,
+        related: &[],
+    };
+    let (rows, has_more, total) = activity::page_rows_and_count(state.summaries(), &page).await?;
     let next_cursor = match rows.last().filter(|_| has_more) {
         Some(row) => Some(activity::cursor_of(row)?.encode(key, org, &scope, &filter)),
         None => None,

@@ -322,32 +322,94 @@ impl Related {
     }
 }
 
-/// A page as [`page`] reads it, of `columns` only, as the database's rows:
-/// `ts` and `id` first (cursors need them), then `columns` in their order,
-/// then the [`Related::columns`] of each of `related` in its order, for a
-/// reader that takes them by index. One statement, whatever it relates.
-/// Whether there is a next page is the second value.
-#[allow(clippy::too_many_arguments)]
-#[tracing::instrument(skip_all, fields(org_id = %org_id, scope = ?scope))]
+/// A page of one org's feed as [`page_rows`] reads it: the scope, filter,
+/// size and cursor of [`page`], and what each row holds.
+pub struct PageQuery<'a> {
+    pub org_id: &'a str,
+    pub scope: &'a Scope,
+    pub filter: &'a ActivityFilter,
+    pub limit: u64,
+    pub cursor: Option<&'a Cursor>,
+    /// The event's columns each row holds, after its `ts` and `id`.
+    pub columns: &'a [Column],
+    /// The related rows each row holds, after `columns`.
+    pub related: &'a [Related],
+}
+
+impl PageQuery<'_> {
+    /// How many columns a row holds: `ts`, `id`, `columns` and the related rows'.
+    fn width(&self) -> usize {
+        2 + self.columns.len()
+            + self
+                .related
+                .iter()
+                .map(|r| r.columns().len())
+                .sum::<usize>()
+    }
+}
+
+/// A page as [`page`] reads it, of the query's columns only, as the
+/// database's rows: `ts` and `id` first (cursors need them), then `columns`
+/// in their order, then the [`Related::columns`] of each of `related` in its
+/// order, for a reader that takes them by index. One statement, whatever it
+/// relates. Whether there is a next page is the second value.
+#[tracing::instrument(skip_all, fields(org_id = %query.org_id, scope = ?query.scope))]
 pub async fn page_rows(
     db: &impl ConnectionTrait,
-    org_id: &str,
-    scope: &Scope,
-    filter: &ActivityFilter,
-    limit: u64,
-    cursor: Option<&Cursor>,
-    columns: &[Column],
-    related: &[Related],
+    query: &PageQuery<'_>,
 ) -> AppResult<(Vec<sea_orm::QueryResult>, bool)> {
+    let statement = page_statement(db.get_database_backend(), query, false);
+    let rows = db.query_all_raw(statement).await?;
+    Ok(page_of(rows, query.limit))
+}
+
+/// A page as [`page_rows`] reads it and how many events match, all pages
+/// together (see [`count`]): one statement when the page has rows and the
+/// source keeps cells, the total's mark and retention read by the page's
+/// own statement. Its rows hold those columns after the query's (the
+/// writers read columns by index and stop at the query's).
+#[tracing::instrument(skip_all, fields(org_id = %query.org_id, scope = ?query.scope))]
+pub async fn page_rows_and_count(
+    source: super::summary::Source<'_>,
+    query: &PageQuery<'_>,
+) -> AppResult<(Vec<sea_orm::QueryResult>, bool, u64)> {
+    let total_alone = || count(source, query.org_id, query.scope, query.filter);
+    if source.kept.is_none() {
+        let ((rows, has_more), total) =
+            tokio::try_join!(page_rows(source.db, query), total_alone())?;
+        return Ok((rows, has_more, total));
+    }
+    let statement = page_statement(source.db.get_database_backend(), query, true);
+    let (rows, has_more) = page_of(source.db.query_all_raw(statement).await?, query.limit);
+    let total = match rows.first() {
+        Some(row) => {
+            let marked = super::rollups::mark_and_retention_at(row, query.width())?;
+            super::summary::count_marked(source, query.org_id, query.scope, query.filter, marked)
+                .await?
+        }
+        // No row to have read them: the total reads them itself.
+        None => total_alone().await?,
+    };
+    Ok((rows, has_more, total))
+}
+
+/// The statement of [`page_rows`], with the columns of
+/// [`super::rollups::mark_and_retention_columns`] after the query's when
+/// `with_mark`.
+fn page_statement(
+    backend: DbBackend,
+    query: &PageQuery<'_>,
+    with_mark: bool,
+) -> sea_orm::Statement {
     use sea_orm::sea_query::{Alias, ExprTrait as _, JoinType};
-    let backend = db.get_database_backend();
-    let condition = page_condition(backend, org_id, scope, filter, cursor);
+    let org_id = query.org_id;
+    let condition = page_condition(backend, org_id, query.scope, query.filter, query.cursor);
     let mut select = activity_event::Entity::find()
         .select_only()
         .column(Column::Ts)
         .column(Column::Id)
-        .columns(columns.iter().copied());
-    for relation in related {
+        .columns(query.columns.iter().copied());
+    for relation in query.related {
         // An alias per relation, so that two relations to one table could
         // not meet; the org is part of the join, as the loaders filter it.
         let alias = Alias::new(format!("related_{}", relation.table()));
@@ -357,29 +419,37 @@ pub async fn page_rows(
                     .equals((activity_event::Entity, relation.via())),
             )
             .add(Expr::col((alias.clone(), Alias::new("org_id"))).eq(org_id));
-        let query = QuerySelect::query(&mut select);
-        query.join_as(
+        let select = QuerySelect::query(&mut select);
+        select.join_as(
             JoinType::LeftJoin,
             Alias::new(relation.table()),
             alias.clone(),
             on,
         );
         for column in relation.columns() {
-            query.expr(Expr::col((alias.clone(), Alias::new(*column))));
+            select.expr(Expr::col((alias.clone(), Alias::new(*column))));
         }
     }
+    if with_mark {
+        QuerySelect::query(&mut select)
+            .exprs(super::rollups::mark_and_retention_columns(backend, org_id));
+    }
+    // One row more than asked tells whether there is a next page.
     let statement = select
         .filter(condition)
         .order_by_desc(Column::Ts)
         .order_by_desc(Column::Id)
-        .limit(limit + 1)
+        .limit(query.limit + 1)
         .build(backend);
-    let mut rows = db
-        .query_all_raw(limit_in_text(statement, limit + 1))
-        .await?;
+    limit_in_text(statement, query.limit + 1)
+}
+
+/// The page of `limit` rows in `rows` (one more than asked), and whether
+/// there is a next page.
+fn page_of(mut rows: Vec<sea_orm::QueryResult>, limit: u64) -> (Vec<sea_orm::QueryResult>, bool) {
     let has_more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    Ok((rows, has_more))
+    (rows, has_more)
 }
 
 /// Where the feed stands at a row [`page_rows`] read (its `ts` and `id`).

@@ -76,6 +76,10 @@ pub async fn mark(db: &impl ConnectionTrait) -> AppResult<(Mark, i64)> {
     })
 }
 
+/// The mark and retention a total reads before it knows its window (see
+/// [`mark_and_retention`]).
+pub type MarkAndRetention = ((Mark, i64), super::retention::Retention);
+
 /// [`mark`], with the newest `seq` of the org's events rather than of all,
 /// and the org's retention (see [`super::retention::of`]), in one
 /// statement: what an exact total reads before it knows its window, whether
@@ -84,7 +88,27 @@ pub async fn mark(db: &impl ConnectionTrait) -> AppResult<(Mark, i64)> {
 pub async fn mark_and_retention(
     db: &impl ConnectionTrait,
     org_id: &str,
-) -> AppResult<((Mark, i64), super::retention::Retention)> {
+) -> AppResult<MarkAndRetention> {
+    let backend = db.get_database_backend();
+    let statement = sea_orm::sea_query::Query::select()
+        .exprs(mark_and_retention_columns(backend, org_id))
+        .to_owned();
+    let row = db
+        .query_one_raw(backend.build(&statement))
+        .await?
+        .ok_or_else(|| AppError::internal_msg("a select of one row answered none"))?;
+    mark_and_retention_at(&row, 0)
+}
+
+/// The columns [`mark_and_retention`] reads, for a statement of the
+/// caller's to read beside its own rows (a page and its total in one
+/// statement). Each is an uncorrelated subquery: the database evaluates it
+/// once per statement, not per row. [`mark_and_retention_at`] reads them.
+pub fn mark_and_retention_columns(
+    backend: DbBackend,
+    org_id: &str,
+) -> [sea_orm::sea_query::SimpleExpr; MARK_AND_RETENTION_COLUMNS] {
+    use sea_orm::sea_query::Expr;
     // The org's newest event is the one last in its log (log indexes are
     // given in `seq` order, under the org's lock): one probe of
     // `ux_activity_events_log_index` from its end. An event without a log
@@ -92,45 +116,62 @@ pub async fn mark_and_retention(
     // the same index's NULL entries, so that none is left out uncounted.
     // On PostgreSQL the org is named through a subquery, for the reason a
     // page does (see `activity::page_condition`): so that its plan is kept.
-    let org = match db.get_database_backend() {
-        sea_orm::DbBackend::Postgres => "(SELECT CAST(? AS TEXT))",
+    // SeaQuery renumbers each expression's `$1` on PostgreSQL.
+    let org = match backend {
+        DbBackend::Postgres => "(SELECT CAST($1 AS TEXT))",
         _ => "?",
     };
-    let row = db
-        .query_one_raw(statement(
-            db,
-            // The view's name is a constant of the text: one parameter
-            // fewer for PostgreSQL to plan by.
-            &format!(
-                "SELECT w.last_seq, w.refreshed_at, \
-             (SELECT seq FROM activity_events WHERE org_id = {org} AND log_index IS NOT NULL \
-              ORDER BY log_index DESC LIMIT 1), \
-             (SELECT MAX(seq) FROM activity_events WHERE org_id = {org} AND log_index IS NULL), \
-             r.days, r.purged_before \
-             FROM (SELECT 1 AS one) AS one \
-             LEFT JOIN rollup_watermarks w ON w.name = '{ROLLUP_VIEW}' \
-             LEFT JOIN org_retention r ON r.org_id = ?"
-            ),
-            vec![org_id.into(), org_id.into(), org_id.into()],
+    let of_org = |sql: String| Expr::cust_with_values(sql, [org_id]);
+    // The view's name is a constant of the text: one parameter fewer for
+    // PostgreSQL to plan by.
+    let watermark = |column: &str| {
+        Expr::cust(format!(
+            "(SELECT w.{column} FROM rollup_watermarks w WHERE w.name = '{ROLLUP_VIEW}')"
         ))
-        .await?
-        .ok_or_else(|| AppError::internal_msg("a select of one row answered none"))?;
+    };
+    [
+        watermark("last_seq"),
+        watermark("refreshed_at"),
+        of_org(format!(
+            "(SELECT e.seq FROM activity_events e WHERE e.org_id = {org} AND e.log_index IS NOT NULL \
+             ORDER BY e.log_index DESC LIMIT 1)"
+        )),
+        of_org(format!(
+            "(SELECT MAX(e.seq) FROM activity_events e WHERE e.org_id = {org} AND e.log_index IS NULL)"
+        )),
+        of_org(format!(
+            "(SELECT r.days FROM org_retention r WHERE r.org_id = {org})"
+        )),
+        of_org(format!(
+            "(SELECT r.purged_before FROM org_retention r WHERE r.org_id = {org})"
+        )),
+    ]
+}
+
+/// How many columns [`mark_and_retention_columns`] adds to a statement.
+pub const MARK_AND_RETENTION_COLUMNS: usize = 6;
+
+/// The mark and retention read by [`mark_and_retention_columns`] from
+/// `row`, starting at its column `at`.
+pub fn mark_and_retention_at(row: &sea_orm::QueryResult, at: usize) -> AppResult<MarkAndRetention> {
     let newest = row
-        .try_get_by_index::<Option<i64>>(2)?
-        .max(row.try_get_by_index::<Option<i64>>(3)?)
+        .try_get_by_index::<Option<i64>>(at + 2)?
+        .max(row.try_get_by_index::<Option<i64>>(at + 3)?)
         .unwrap_or(0);
-    let mark = match row.try_get_by_index::<Option<i64>>(0)? {
+    let mark = match row.try_get_by_index::<Option<i64>>(at)? {
         Some(watermark) => (
             Mark {
                 watermark,
-                refreshed_at: row.try_get_by_index(1)?,
+                refreshed_at: row.try_get_by_index(at + 1)?,
             },
             newest,
         ),
         None => never_folded(),
     };
-    let retention =
-        super::retention::Retention::of_row(row.try_get_by_index(4)?, row.try_get_by_index(5)?);
+    let retention = super::retention::Retention::of_row(
+        row.try_get_by_index(at + 4)?,
+        row.try_get_by_index(at + 5)?,
+    );
     Ok((mark, retention))
 }
 

@@ -792,18 +792,16 @@ async fn each_entity_feed_reads_its_partial_index(db: TestDb) {
             definition.contains(&format!("{column} IS NOT NULL")),
             "{definition}"
         );
-        let (events, _) = activity::page_rows(
-            &counted,
-            "org_acme",
-            &scope,
-            &ActivityFilter::default(),
-            20,
-            None,
-            &[Column::Action],
-            &[],
-        )
-        .await
-        .unwrap();
+        let query = activity::PageQuery {
+            org_id: "org_acme",
+            scope: &scope,
+            filter: &ActivityFilter::default(),
+            limit: 20,
+            cursor: None,
+            columns: &[Column::Action],
+            related: &[],
+        };
+        let (events, _) = activity::page_rows(&counted, &query).await.unwrap();
         assert!(!events.is_empty(), "{scope:?} has events");
         let page = log.lock().unwrap().pop().expect("the page's statement");
         let values = page.values.clone().map(|v| v.0).unwrap_or_default();

@@ -563,18 +563,16 @@ async fn a_page_and_its_relations_are_one_statement_with_its_limit_in_the_text(d
     });
     let related = [Related::User, Related::Workspace, Related::Endpoint];
     let page = || async {
-        activity::page_rows(
-            &counted,
-            "org_acme",
-            &Scope::Org,
-            &ActivityFilter::default(),
-            50,
-            None,
-            &[Column::Action, Column::UserId],
-            &related,
-        )
-        .await
-        .unwrap()
+        let query = activity::PageQuery {
+            org_id: "org_acme",
+            scope: &Scope::Org,
+            filter: &ActivityFilter::default(),
+            limit: 50,
+            cursor: None,
+            columns: &[Column::Action, Column::UserId],
+            related: &related,
+        };
+        activity::page_rows(&counted, &query).await.unwrap()
     };
     let (rows, has_more) = page().await;
     assert_eq!((rows.len(), has_more), (50, true));

@@ -19,6 +19,7 @@ on_both_backends!(
     kept_rollup_cells_answer_exactly_until_the_rollups_move,
     kept_counts_stay_exact_while_folds_race_with_arriving_events,
     a_total_with_every_event_folded_reads_no_event_row,
+    a_page_and_its_total_are_one_statement_when_the_page_has_rows,
     the_unfolded_tail_is_read_by_its_seq_range_not_the_scopes_window
 );
 
@@ -741,6 +742,121 @@ async fn a_total_with_every_event_folded_reads_no_event_row(db: TestDb) {
         "retention and mark, then the unfolded tail: {read:?}"
     );
     assert!(read[1].contains("\"seq\" >"), "{read:?}");
+}
+
+/// A feed's page and its exact total, with kept cells and nothing of the
+/// org past the watermark, are one statement: the page's rows carry the
+/// total's mark and retention. The total is the one counted alone (by a
+/// bare connection, which reads the retention by itself), for the org and
+/// a user, with a retention period set (then the window's partial first
+/// hour is a second statement), with an event past the watermark (then the
+/// tail is), and for an empty page (which has no row to carry them: the
+/// total reads them itself).
+async fn a_page_and_its_total_are_one_statement_when_the_page_has_rows(db: TestDb) {
+    use activity_gateway::domain::feed::Cursor;
+    use activity_gateway::service::retention;
+    db.seed(3_000).await;
+    rollups::refresh(&db.db).await.unwrap();
+    let mut counted = activity_gateway::db::connect(&db.url).await.unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sql_log = log.clone();
+    counted.set_metric_callback(move |info| {
+        sql_log.lock().unwrap().push(info.statement.sql.clone());
+    });
+    let kept = KeptCells::default();
+    let all = ActivityFilter::default();
+    let oldest = Cursor {
+        ts: i64::MIN / 2,
+        id: String::new(),
+    };
+    let org = Scope::Org;
+    let user = Scope::User("usr_acme_02".into());
+    let read = |scope, cursor| page_and_total(&db, &counted, &kept, &log, scope, cursor);
+    let full = activity::count(&db.db, "org_acme", &org, &all)
+        .await
+        .unwrap();
+    for scope in [&org, &user] {
+        read(scope, None).await; // keeps the cells
+        let (rows, total, alone, statements) = read(scope, None).await;
+        assert_eq!((rows, total), (20, alone), "{scope:?}");
+        assert_eq!(statements.len(), 1, "{scope:?}: {statements:?}");
+        assert!(
+            statements[0].contains("rollup_watermarks"),
+            "{statements:?}"
+        );
+        assert!(statements[0].contains("org_retention"), "{statements:?}");
+    }
+
+    // A period starts the window within an hour: that hour's events are
+    // read beside the page (the mark is not read again).
+    retention::set(&db.db, "org_acme", Some(1)).await.unwrap();
+    read(&org, None).await; // keeps the cells of the new window
+    let (rows, total, alone, statements) = read(&org, None).await;
+    assert_eq!((rows, total), (20, alone));
+    assert!(
+        total < full,
+        "a day's events of the seeded days: {total} of {full}"
+    );
+    assert_eq!(statements.len(), 2, "{statements:?}");
+    assert!(
+        !statements[1].contains("rollup_watermarks"),
+        "{statements:?}"
+    );
+    retention::set(&db.db, "org_acme", None).await.unwrap();
+
+    let (rows, total, alone, statements) = read(&org, Some(&oldest)).await;
+    assert_eq!((rows, total, alone), (0, full, full), "past the last page");
+    assert_eq!(
+        statements.len(),
+        2,
+        "the page, then the mark: {statements:?}"
+    );
+
+    one_event_past_the_watermark(&db).await;
+    let (rows, total, alone, statements) = read(&org, None).await;
+    assert_eq!((rows, total, alone), (20, full + 1, full + 1));
+    assert_eq!(statements.len(), 2, "then the tail: {statements:?}");
+    assert!(statements[1].contains("\"seq\" >"), "{statements:?}");
+}
+
+/// The page of 20 of `scope` after `cursor` and its total, read through
+/// `counted` and `kept`; the statements they took; and the total counted
+/// alone. The page's rows are the ones read without the total.
+async fn page_and_total(
+    db: &TestDb,
+    counted: &sea_orm::DatabaseConnection,
+    kept: &KeptCells,
+    log: &std::sync::Mutex<Vec<String>>,
+    scope: &Scope,
+    cursor: Option<&activity_gateway::domain::feed::Cursor>,
+) -> (usize, u64, u64, Vec<String>) {
+    let query = activity::PageQuery {
+        org_id: "org_acme",
+        scope,
+        filter: &ActivityFilter::default(),
+        limit: 20,
+        cursor,
+        columns: &[entity::activity_event::Column::Action],
+        related: &[],
+    };
+    log.lock().unwrap().clear();
+    let (rows, has_more, total) =
+        activity::page_rows_and_count(Source::kept(counted, kept), &query)
+            .await
+            .unwrap();
+    let statements: Vec<String> = log.lock().unwrap().drain(..).collect();
+    let alone = activity::count(&db.db, "org_acme", scope, query.filter)
+        .await
+        .unwrap();
+    let (page, more) = activity::page_rows(&db.db, &query).await.unwrap();
+    let actions = |rows: &[sea_orm::QueryResult]| -> Vec<String> {
+        rows.iter()
+            .map(|r| r.try_get_by_index(2).unwrap())
+            .collect()
+    };
+    assert_eq!(actions(&rows), actions(&page), "the page's rows");
+    assert_eq!(has_more, more);
+    (rows.len(), total, alone, statements)
 }
 
 /// The events past the watermark are read by their `seq` range, whatever

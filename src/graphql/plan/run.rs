@@ -15,7 +15,7 @@ use crate::domain::feed::{ActivityFilter, Cursor, CursorKey, Scope};
 use crate::graphql::activity::{page_limit, ActivityFilterInput};
 use crate::json::Out;
 use crate::operations::{graphql_access, Access};
-use crate::service::activity::{self, Related};
+use crate::service::activity::{self, PageQuery, Related};
 use crate::service::directory;
 use crate::service::secrets::CursorKeys;
 
@@ -235,26 +235,24 @@ async fn fetch_page(cx: &Context<'_>, vars: &Vars<'_>, connection: &Connection) 
     } else {
         &[]
     };
-    let page = activity::page_rows(
-        cx.db,
-        org,
-        &Scope::Org,
-        &filter,
+    let page = PageQuery {
+        org_id: org,
+        scope: &Scope::Org,
+        filter: &filter,
         limit,
-        cursor.as_ref(),
-        &connection.columns,
+        cursor: cursor.as_ref(),
+        columns: &connection.columns,
         related,
-    );
-    let total = async {
-        if connection.total_count {
-            activity::count(cx.summaries, org, &Scope::Org, &filter)
-                .await
-                .map(Some)
-        } else {
-            Ok(None)
-        }
     };
-    let ((rows, has_more), total) = tokio::try_join!(page, total).ok()?;
+    let (rows, has_more, total) = if connection.total_count {
+        let (rows, has_more, total) = activity::page_rows_and_count(cx.summaries, &page)
+            .await
+            .ok()?;
+        (rows, has_more, Some(total))
+    } else {
+        let (rows, has_more) = activity::page_rows(cx.db, &page).await.ok()?;
+        (rows, has_more, None)
+    };
     if !permitted && !rows.is_empty() {
         return None;
     }

@@ -163,6 +163,30 @@ pub async fn count(
         }
         None => (super::retention::of(source.db, org_id).await?, None),
     };
+    count_in(source, org_id, scope, filter, retention, mark).await
+}
+
+/// [`count`] with its mark and retention read already, by a statement of
+/// the caller's (see [`rollups::mark_and_retention_columns`]).
+#[tracing::instrument(skip_all, fields(org_id = %org_id, scope = ?scope))]
+pub async fn count_marked(
+    source: Source<'_>,
+    org_id: &str,
+    scope: &Scope,
+    filter: &ActivityFilter,
+    (mark, retention): rollups::MarkAndRetention,
+) -> AppResult<u64> {
+    count_in(source, org_id, scope, filter, retention, Some(mark)).await
+}
+
+async fn count_in(
+    source: Source<'_>,
+    org_id: &str,
+    scope: &Scope,
+    filter: &ActivityFilter,
+    retention: super::retention::Retention,
+    mark: Option<(rollups::Mark, i64)>,
+) -> AppResult<u64> {
     let feed_start = retention.feed_start(crate::domain::time::now_micros());
     let window = window(
         filter,
