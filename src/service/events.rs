@@ -80,7 +80,20 @@ const COLUMNS: [(&str, ArrayType); 29] = [
 /// bound parameters (PostgreSQL's arrays have no such bound).
 pub const ROWS_PER_STATEMENT: usize = 1_000;
 
-impl EventRow {
+/// A row [`insert_batch`] stores: owned, its texts move into the
+/// statement; or borrowed, they are copied and the caller keeps its rows
+/// (the recorder does, to retry a batch).
+pub trait StoredRow: std::borrow::Borrow<EventRow> {
+    fn push_values(self, log_index: i64, out: &mut Vec<Value>);
+}
+
+impl StoredRow for &EventRow {
+    fn push_values(self, log_index: i64, out: &mut Vec<Value>) {
+        self.clone().push_values(log_index, out)
+    }
+}
+
+impl StoredRow for EventRow {
     fn push_values(self, log_index: i64, out: &mut Vec<Value>) {
         out.extend([
             self.id.into(),
@@ -265,14 +278,17 @@ fn unnest_sql(on_conflict: &str) -> String {
 /// whose id the org already stored are left out (idempotent ingest) and get
 /// no leaf. Returns how many rows were stored. Run it inside a transaction:
 /// the rows, their indexes and the tree land together or not at all.
-pub async fn insert_batch(
+pub async fn insert_batch<R: StoredRow>(
     db: &impl ConnectionTrait,
-    rows: impl IntoIterator<Item = EventRow>,
+    rows: impl IntoIterator<Item = R>,
     skip_existing: bool,
 ) -> Result<u64, DbErr> {
-    let mut by_org: BTreeMap<String, Vec<EventRow>> = BTreeMap::new();
+    let mut by_org: BTreeMap<String, Vec<R>> = BTreeMap::new();
     for row in rows {
-        by_org.entry(row.org_id.clone()).or_default().push(row);
+        by_org
+            .entry(row.borrow().org_id.clone())
+            .or_default()
+            .push(row);
     }
     if by_org.is_empty() {
         return Ok(0);
@@ -280,7 +296,11 @@ pub async fn insert_batch(
     // Leaves before any lock is taken: hashing holds up no other writer.
     let leaves: Vec<Vec<tlog_tiles::Hash>> = by_org
         .values()
-        .map(|rows| rows.iter().map(super::log::leaf::leaf_hash).collect())
+        .map(|rows| {
+            rows.iter()
+                .map(|row| super::log::leaf::leaf_hash(row.borrow()))
+                .collect()
+        })
         .collect();
     super::live::start_event_write(db).await?;
     // Every org's log is locked before any row is written, in one order
@@ -293,7 +313,11 @@ pub async fn insert_batch(
     for (((org, rows), leaves), size) in by_org.into_iter().zip(leaves).zip(sizes) {
         // Numbered in order from the log's size; a row the org already held
         // is not stored (ON CONFLICT), and the ones after it move down.
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        // The ids are only looked at again when some may be repeats.
+        let ids: Vec<String> = match skip_existing {
+            true => rows.iter().map(|r| r.borrow().id.clone()).collect(),
+            false => Vec::new(),
+        };
         let count = rows.len();
         let mut kept: Option<HashSet<String>> = None;
         let mut numbered = rows.into_iter().zip(size as i64..).peekable();

@@ -45,6 +45,10 @@ struct Buffer {
 #[derive(Default)]
 struct Waiting {
     events: Vec<EventRow>,
+    /// The last batch's vector, emptied, to take the next one: the buffer
+    /// is not grown again (moving up to half a megabyte under the lock)
+    /// for every batch.
+    spare: Vec<EventRow>,
     /// Set once the writer has stopped: nothing is taken any more.
     closed: bool,
 }
@@ -79,10 +83,21 @@ impl Buffer {
     fn take_batch(&self) -> Vec<EventRow> {
         let mut waiting = self.waiting();
         if waiting.events.len() <= MAX_BATCH {
-            return std::mem::take(&mut waiting.events);
+            let spare = std::mem::take(&mut waiting.spare);
+            return std::mem::replace(&mut waiting.events, spare);
         }
         let rest = waiting.events.split_off(MAX_BATCH);
         std::mem::replace(&mut waiting.events, rest)
+    }
+
+    /// A written batch's vector, kept to take a later batch.
+    fn give_back(&self, mut batch: Vec<EventRow>) {
+        // The events are dropped outside the lock.
+        batch.clear();
+        let mut waiting = self.waiting();
+        if waiting.spare.capacity() < batch.capacity() {
+            waiting.spare = batch;
+        }
     }
 
     fn len(&self) -> usize {
@@ -197,7 +212,9 @@ async fn write_batches(writer: Writer, buffer: Arc<Buffer>, mut stop: oneshot::R
                 _ = &mut stop => break,
             }
         }
-        flush(&writer, buffer.take_batch()).await;
+        let batch = buffer.take_batch();
+        flush(&writer, &batch).await;
+        buffer.give_back(batch);
     }
     buffer.close();
     loop {
@@ -205,11 +222,11 @@ async fn write_batches(writer: Writer, buffer: Arc<Buffer>, mut stop: oneshot::R
         if batch.is_empty() {
             break;
         }
-        flush(&writer, batch).await;
+        flush(&writer, &batch).await;
     }
 }
 
-async fn flush(writer: &Writer, rows: Vec<EventRow>) {
+async fn flush(writer: &Writer, rows: &[EventRow]) {
     if rows.is_empty() {
         return;
     }
@@ -221,7 +238,7 @@ async fn flush(writer: &Writer, rows: Vec<EventRow>) {
         // row). A retry may follow a commit that landed unseen, so it skips
         // the ids already stored.
         let retry = attempt > 0;
-        match store(&writer.db, rows.clone(), retry).await {
+        match store(&writer.db, rows, retry).await {
             Ok(()) => return writer.live.committed(),
             // The database answers, so one row is at fault: never let it cost
             // the others their record.
@@ -243,7 +260,7 @@ async fn flush(writer: &Writer, rows: Vec<EventRow>) {
 
 async fn store(
     db: &DatabaseConnection,
-    rows: Vec<EventRow>,
+    rows: &[EventRow],
     skip_existing: bool,
 ) -> Result<(), sea_orm::DbErr> {
     let txn = db.begin().await?;
@@ -251,11 +268,11 @@ async fn store(
     txn.commit().await
 }
 
-async fn store_one_by_one(writer: &Writer, rows: Vec<EventRow>) {
+async fn store_one_by_one(writer: &Writer, rows: &[EventRow]) {
     let mut stored = false;
     for row in rows {
-        let (org, path) = (row.org_id.clone(), row.path.clone());
-        match store(&writer.db, vec![row], true).await {
+        let (org, path) = (&row.org_id, &row.path);
+        match store(&writer.db, std::slice::from_ref(row), true).await {
             Ok(()) => stored = true,
             Err(e) => {
                 writer.lost.fetch_add(1, Ordering::Relaxed);
