@@ -94,6 +94,10 @@ impl Buffer {
     fn give_back(&self, mut batch: Vec<EventRow>) {
         // The events are dropped outside the lock.
         batch.clear();
+        // A backlog's vector (up to the buffer's capacity) is not kept whole.
+        if batch.capacity() > 2 * MAX_BATCH {
+            batch.shrink_to(MAX_BATCH);
+        }
         let mut waiting = self.waiting();
         if waiting.spare.capacity() < batch.capacity() {
             waiting.spare = batch;

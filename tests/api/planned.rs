@@ -15,6 +15,7 @@ on_both_backends!(
     errors_and_refusals_answer_the_same_bytes_planned_or_not,
     the_benchmarked_pages_are_planned_once_the_executor_has_run_them,
     a_page_and_its_relations_are_one_statement_with_its_limit_in_the_text,
+    a_pages_values_are_read_only_as_what_their_columns_hold,
 );
 
 const PLANNED: &str = "activity_gateway_graphql_planned_total";
@@ -611,4 +612,63 @@ async fn a_page_and_its_relations_are_one_statement_with_its_limit_in_the_text(d
         related_users += usize::from(joined_id.is_some());
     }
     assert!(related_users > 0, "the page relates some users");
+}
+
+/// A page's writers read each column as the type it holds: the value, or
+/// NULL, as stored; a column read as another type is `None` (the planned
+/// path then falls back to the general executor), never a panic or a value
+/// made of another type's bytes.
+async fn a_pages_values_are_read_only_as_what_their_columns_hold(db: TestDb) {
+    use activity_gateway::domain::feed::{ActivityFilter, Scope};
+    use activity_gateway::service::activity::{self, text_at, value_at};
+    use entity::activity_event::Column;
+    db.seed(50).await;
+    let query = activity::PageQuery {
+        org_id: "org_acme",
+        scope: &Scope::Org,
+        filter: &ActivityFilter::default(),
+        limit: 20,
+        cursor: None,
+        columns: &[
+            Column::Action,
+            Column::DurationMs,
+            Column::StatusCode,
+            Column::Success,
+            Column::AugmentationId,
+        ],
+        related: &[],
+    };
+    let (rows, _) = activity::page_rows(&db.db, &query).await.unwrap();
+    let stored = db
+        .rows(
+            "SELECT action, duration_ms, status_code, success, augmentation_id FROM activity_events \
+             WHERE org_id = 'org_acme' ORDER BY ts DESC, id DESC LIMIT 20",
+            vec![],
+        )
+        .await;
+    assert_eq!(rows.len(), stored.len());
+    let mut nulls = 0;
+    for (row, stored) in rows.iter().zip(&stored) {
+        let action: String = stored.try_get_by_index(0).unwrap();
+        let duration: i64 = stored.try_get_by_index(1).unwrap();
+        let status: i32 = stored.try_get_by_index(2).unwrap();
+        let success: bool = stored.try_get_by_index(3).unwrap();
+        let augmentation: Option<String> = stored.try_get_by_index(4).unwrap();
+        assert_eq!(text_at(row, 2), Some(Some(action.as_str())));
+        assert_eq!(value_at::<i64>(row, 3), Some(Some(duration)));
+        assert_eq!(value_at::<i32>(row, 4), Some(Some(status)));
+        assert_eq!(value_at::<bool>(row, 5), Some(Some(success)));
+        assert_eq!(text_at(row, 6), Some(augmentation.as_deref()));
+        nulls += usize::from(augmentation.is_none());
+        // Another type's column, or no column at all.
+        assert_eq!(value_at::<i64>(row, 2), None, "text as an integer");
+        assert_eq!(text_at(row, 3), None, "an integer as text");
+        assert_eq!(value_at::<bool>(row, 2), None, "text as a flag");
+        assert_eq!(text_at(row, 5), None, "a flag as text");
+        assert_eq!(text_at(row, 7), None, "past the row's columns");
+    }
+    assert!(
+        nulls > 0 && nulls < rows.len(),
+        "both an augmentation and none: {nulls}"
+    );
 }
