@@ -683,12 +683,14 @@ async fn kept_counts_stay_exact_while_folds_race_with_arriving_events(db: TestDb
     assert!(!kept.is_empty());
 }
 
-/// A feed's total with kept cells and nothing of its org past the watermark
-/// reads the org's retention and the mark in one statement, and no event:
-/// the open end is an hour's boundary and the unfolded tail is known to be
-/// empty. Another org's event past the watermark changes nothing; one of
-/// its own brings the tail back, and the total stays exact.
-async fn a_total_with_every_event_folded_reads_no_event_row(db: TestDb) {
+/// 3,000 seeded events, all folded; a connection of its own to the same
+/// database, and the texts of the statements it runs.
+async fn seeded_and_folded_with_a_statement_log(
+    db: &TestDb,
+) -> (
+    sea_orm::DatabaseConnection,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
     db.seed(3_000).await;
     rollups::refresh(&db.db).await.unwrap();
     let mut counted = activity_gateway::db::connect(&db.url).await.unwrap();
@@ -697,6 +699,16 @@ async fn a_total_with_every_event_folded_reads_no_event_row(db: TestDb) {
     counted.set_metric_callback(move |info| {
         sql_log.lock().unwrap().push(info.statement.sql.clone());
     });
+    (counted, log)
+}
+
+/// A feed's total with kept cells and nothing of its org past the watermark
+/// reads the org's retention and the mark in one statement, and no event:
+/// the open end is an hour's boundary and the unfolded tail is known to be
+/// empty. Another org's event past the watermark changes nothing; one of
+/// its own brings the tail back, and the total stays exact.
+async fn a_total_with_every_event_folded_reads_no_event_row(db: TestDb) {
+    let (counted, log) = seeded_and_folded_with_a_statement_log(&db).await;
     let kept = KeptCells::default();
     let all = ActivityFilter::default();
     let count = || async {
@@ -755,14 +767,7 @@ async fn a_total_with_every_event_folded_reads_no_event_row(db: TestDb) {
 async fn a_page_and_its_total_are_one_statement_when_the_page_has_rows(db: TestDb) {
     use activity_gateway::domain::feed::Cursor;
     use activity_gateway::service::retention;
-    db.seed(3_000).await;
-    rollups::refresh(&db.db).await.unwrap();
-    let mut counted = activity_gateway::db::connect(&db.url).await.unwrap();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let sql_log = log.clone();
-    counted.set_metric_callback(move |info| {
-        sql_log.lock().unwrap().push(info.statement.sql.clone());
-    });
+    let (counted, log) = seeded_and_folded_with_a_statement_log(&db).await;
     let kept = KeptCells::default();
     let all = ActivityFilter::default();
     let oldest = Cursor {
