@@ -364,6 +364,10 @@ mod tests {
                 .join(",")
         );
         let many_keys_one_twice = many_keys.replace(r#""k99":99"#, r#""k3":"again""#);
+        // At the edge of the keys looked through (16) and past it.
+        let sixteenth_twice = many_keys.replace(r#""k16":16"#, r#""k15":"again""#);
+        let seventeenth_twice = many_keys.replace(r#""k17":17"#, r#""k16":"again""#);
+        let late_twice = many_keys.replace(r#""k98":98"#, r#""k50":"again""#);
         let texts = [
             "{}",
             " { } ",
@@ -376,6 +380,9 @@ mod tests {
             r#"{"l":[{"k":1,"k":2}]}"#,
             &many_keys,
             &many_keys_one_twice,
+            &sixteenth_twice,
+            &seventeenth_twice,
+            &late_twice,
             &deep_object,
             "[1,2]",
             "\"text\"",

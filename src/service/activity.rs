@@ -364,21 +364,17 @@ pub async fn page_rows(
 }
 
 /// A page as [`page_rows`] reads it and how many events match, all pages
-/// together (see [`count`]): one statement when the page has rows and the
-/// source keeps cells, the total's mark and retention read by the page's
-/// own statement. Its rows hold those columns after the query's (the
-/// writers read columns by index and stop at the query's).
+/// together (see [`count`]). The page's own statement reads the total's
+/// mark and retention (its rows hold those columns after the query's; the
+/// writers read columns by index and stop at the query's), so with kept
+/// cells and nothing of the org past the watermark the two are one
+/// statement. A page without rows has none to carry them: its total reads
+/// them itself.
 #[tracing::instrument(skip_all, fields(org_id = %query.org_id, scope = ?query.scope))]
 pub async fn page_rows_and_count(
     source: super::summary::Source<'_>,
     query: &PageQuery<'_>,
 ) -> AppResult<(Vec<sea_orm::QueryResult>, bool, u64)> {
-    let total_alone = || count(source, query.org_id, query.scope, query.filter);
-    if source.kept.is_none() {
-        let ((rows, has_more), total) =
-            tokio::try_join!(page_rows(source.db, query), total_alone())?;
-        return Ok((rows, has_more, total));
-    }
     let statement = page_statement(source.db.get_database_backend(), query, true);
     let (rows, has_more) = page_of(source.db.query_all_raw(statement).await?, query.limit);
     let total = match rows.first() {
@@ -387,8 +383,7 @@ pub async fn page_rows_and_count(
             super::summary::count_marked(source, query.org_id, query.scope, query.filter, marked)
                 .await?
         }
-        // No row to have read them: the total reads them itself.
-        None => total_alone().await?,
+        None => count(source, query.org_id, query.scope, query.filter).await?,
     };
     Ok((rows, has_more, total))
 }

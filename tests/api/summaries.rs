@@ -826,7 +826,8 @@ async fn a_page_and_its_total_are_one_statement_when_the_page_has_rows(db: TestD
 
 /// The page of 20 of `scope` after `cursor` and its total, read through
 /// `counted` and `kept`; the statements they took; and the total counted
-/// alone. The page's rows are the ones read without the total.
+/// alone, which the total without kept cells equals too. The page's rows
+/// are the ones read without the total.
 async fn page_and_total(
     db: &TestDb,
     counted: &sea_orm::DatabaseConnection,
@@ -853,6 +854,11 @@ async fn page_and_total(
     let alone = activity::count(&db.db, "org_acme", scope, query.filter)
         .await
         .unwrap();
+    // Without kept cells the page's mark serves only its retention.
+    let (_, _, uncached) = activity::page_rows_and_count((&db.db).into(), &query)
+        .await
+        .unwrap();
+    assert_eq!(uncached, alone, "without kept cells");
     let (page, more) = activity::page_rows(&db.db, &query).await.unwrap();
     let actions = |rows: &[sea_orm::QueryResult]| -> Vec<String> {
         rows.iter()

@@ -167,7 +167,8 @@ pub async fn count(
 }
 
 /// [`count`] with its mark and retention read already, by a statement of
-/// the caller's (see [`rollups::mark_and_retention_columns`]).
+/// the caller's (see [`rollups::mark_and_retention_columns`]); without
+/// kept cells only the retention is used.
 #[tracing::instrument(skip_all, fields(org_id = %org_id, scope = ?scope))]
 pub async fn count_marked(
     source: Source<'_>,
