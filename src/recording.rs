@@ -122,35 +122,32 @@ pub async fn record_requests(State(state): State<AppState>, req: Request, next: 
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert(TRACE_HEADER, value);
     }
-    let Some(principal) = response.extensions().get::<Principal>().cloned() else {
-        return response;
-    };
     if !state.recorder.is_enabled() {
         return response;
     }
+    // Taken out, not cloned: they were put there for this layer alone, and
+    // nothing outside it reads them.
+    let extensions = response.extensions_mut();
+    let Some(principal) = extensions.remove::<Principal>() else {
+        return response;
+    };
+    let outcome = extensions.remove::<GraphqlOutcome>();
+    let RouteInfo { route, params } = extensions.remove::<RouteInfo>().unwrap_or(RouteInfo {
+        route: outer_route,
+        params: Vec::new(),
+    });
+    let action = extensions
+        .get::<OperationAction>()
+        .map(|a| a.0)
+        .unwrap_or_else(|| action_of(&method));
     let status = response.status();
-    let outcome = response.extensions().get::<GraphqlOutcome>().cloned();
     let ok = status.as_u16() < 400 && !outcome.as_ref().is_some_and(|o| o.failed);
-    let RouteInfo { route, params } =
-        response
-            .extensions()
-            .get::<RouteInfo>()
-            .cloned()
-            .unwrap_or(RouteInfo {
-                route: outer_route,
-                params: Vec::new(),
-            });
     let param = |name: &str| {
         params
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     };
-    let action = response
-        .extensions()
-        .get::<OperationAction>()
-        .map(|a| a.0)
-        .unwrap_or_else(|| action_of(&method));
     // Hierarchy ids go only on successful writes. A read must not change what
     // it read (a recorded page view would otherwise join the endpoint's own
     // feed and shift it under the reader); a failed request may name another
@@ -171,17 +168,17 @@ pub async fn record_requests(State(state): State<AppState>, req: Request, next: 
     };
     state.recorder.record(EventRow {
         id: new_id(IdKind::Activity),
-        org_id: principal.org_id.clone(),
+        org_id: principal.org_id,
         ts: now_micros(),
         trace_id: Some(trace_id),
-        user_id: principal.user_id.clone(),
+        user_id: principal.user_id,
         workspace_id: owned("workspace_id"),
         app_id: owned("app_id"),
         endpoint_id: owned("endpoint_id"),
         augmentation_id: owned("augmentation_id"),
         principal_type: Some(principal.principal_type.to_owned()),
-        principal_id: Some(principal.principal_id.clone()),
-        token_id: principal.token_id.clone(),
+        principal_id: Some(principal.principal_id),
+        token_id: principal.token_id,
         token_type: Some(principal.token_type.to_owned()),
         method: Some(method.to_string()),
         path: Some(path),

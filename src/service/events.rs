@@ -319,6 +319,16 @@ pub async fn insert_batch<R: StoredRow>(
             false => Vec::new(),
         };
         let count = rows.len();
+        // Every row is new, so the tree grows by all of them, and it grows
+        // first: the rows' index entries then stand uncommitted only for the
+        // insert and the commit, and a reader of the org's newest events
+        // steps over each of them until then.
+        let leaves = if skip_existing {
+            leaves
+        } else {
+            super::log::extend(db, &org, size, leaves).await?;
+            Vec::new()
+        };
         let mut kept: Option<HashSet<String>> = None;
         let mut numbered = rows.into_iter().zip(size as i64..).peekable();
         while numbered.peek().is_some() {
@@ -338,6 +348,10 @@ pub async fn insert_batch<R: StoredRow>(
             } else {
                 db.execute_raw(stmt).await?;
             }
+        }
+        if !skip_existing {
+            stored += count as u64;
+            continue;
         }
         let kept = kept.filter(|k| k.len() < count);
         let Some(kept) = kept else {
