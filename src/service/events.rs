@@ -311,54 +311,26 @@ pub async fn insert_batch<R: StoredRow>(
     }
     let mut stored = 0;
     for (((org, rows), leaves), size) in by_org.into_iter().zip(leaves).zip(sizes) {
-        // Numbered in order from the log's size; a row the org already held
-        // is not stored (ON CONFLICT), and the ones after it move down.
-        // The ids are only looked at again when some may be repeats.
-        let ids: Vec<String> = match skip_existing {
-            true => rows.iter().map(|r| r.borrow().id.clone()).collect(),
-            false => Vec::new(),
-        };
         let count = rows.len();
-        // Every row is new, so the tree grows by all of them, and it grows
-        // first: the rows' index entries then stand uncommitted only for the
-        // insert and the commit, and a reader of the org's newest events
-        // steps over each of them until then.
-        let leaves = if skip_existing {
-            leaves
-        } else {
-            super::log::extend(db, &org, size, leaves).await?;
-            Vec::new()
-        };
-        let mut kept: Option<HashSet<String>> = None;
-        let mut numbered = rows.into_iter().zip(size as i64..).peekable();
-        while numbered.peek().is_some() {
-            let mut values = Vec::with_capacity(ROWS_PER_STATEMENT * COLUMNS.len());
-            let mut n = 0;
-            for (row, index) in numbered.by_ref().take(ROWS_PER_STATEMENT) {
-                row.push_values(index, &mut values);
-                n += 1;
-            }
-            let stmt = insert_statement(db, values, n, skip_existing);
-            if skip_existing {
-                let returned = db.query_all_raw(stmt).await?;
-                let set = kept.get_or_insert_with(HashSet::new);
-                for row in returned {
-                    set.insert(row.try_get_by_index::<String>(0)?);
-                }
-            } else {
-                db.execute_raw(stmt).await?;
-            }
-        }
         if !skip_existing {
+            // Every row is new, so the tree grows by all of them, and it
+            // grows first: the rows' index entries then stand uncommitted
+            // only for the insert and the commit, and a reader of the org's
+            // newest events steps over each of them until then.
+            super::log::extend(db, &org, size, leaves).await?;
+            insert_numbered(db, rows, size, false).await?;
             stored += count as u64;
             continue;
         }
-        let kept = kept.filter(|k| k.len() < count);
-        let Some(kept) = kept else {
+        // A row the org already held is not stored (ON CONFLICT), and the
+        // ones after it move down.
+        let ids: Vec<String> = rows.iter().map(|r| r.borrow().id.clone()).collect();
+        let kept = insert_numbered(db, rows, size, true).await?;
+        if kept.len() == count {
             stored += count as u64;
             super::log::extend(db, &org, size, leaves).await?;
             continue;
-        };
+        }
         // Some were repeats: the stored ones close up, in order, so the log
         // stays dense. Each moves down to a free place (rare: a retry).
         let mut next = size as i64;
@@ -383,4 +355,35 @@ pub async fn insert_batch<R: StoredRow>(
         super::log::extend(db, &org, size, kept_leaves).await?;
     }
     Ok(stored)
+}
+
+/// Inserts one org's rows, numbered in order from its log's `size`, in as
+/// few statements as the parameter limits allow. With `skip_existing`,
+/// returns the ids stored (an id the org held already is not); without,
+/// nothing.
+async fn insert_numbered<R: StoredRow>(
+    db: &impl ConnectionTrait,
+    rows: Vec<R>,
+    size: u64,
+    skip_existing: bool,
+) -> Result<HashSet<String>, DbErr> {
+    let mut kept = HashSet::new();
+    let mut numbered = rows.into_iter().zip(size as i64..).peekable();
+    while numbered.peek().is_some() {
+        let mut values = Vec::with_capacity(ROWS_PER_STATEMENT * COLUMNS.len());
+        let mut n = 0;
+        for (row, index) in numbered.by_ref().take(ROWS_PER_STATEMENT) {
+            row.push_values(index, &mut values);
+            n += 1;
+        }
+        let stmt = insert_statement(db, values, n, skip_existing);
+        if skip_existing {
+            for row in db.query_all_raw(stmt).await? {
+                kept.insert(row.try_get_by_index::<String>(0)?);
+            }
+        } else {
+            db.execute_raw(stmt).await?;
+        }
+    }
+    Ok(kept)
 }
