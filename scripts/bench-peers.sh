@@ -10,7 +10,7 @@
 # timed beside the current build, on a database of its own that it seeds
 # itself (a build refuses a schema with migrations it does not know, and
 # later builds add some). BENCH_EVENTS, BENCH_SECONDS (per run, 5) and BENCH_ROUNDS (3) size it;
-# BENCH_RECORDING_ROUNDS (10) and BENCH_RECORDING_SECONDS (3) size recording on against off.
+# BENCH_RECORDING_ROUNDS (20) and BENCH_RECORDING_SECONDS (3) size recording on against off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

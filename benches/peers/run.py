@@ -23,6 +23,7 @@ import tempfile
 import time
 import urllib.request
 import json
+import math
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVER_URL = os.environ["TEST_DATABASE_URL"]
@@ -39,7 +40,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 # Recording on against off: more, shorter rounds, each server first in
 # every other round, so that the ratio of each round's pair is taken over
 # the same stretch of this shared machine's weather.
-RECORDING_ROUNDS = int(os.environ.get("BENCH_RECORDING_ROUNDS", "10"))
+RECORDING_ROUNDS = int(os.environ.get("BENCH_RECORDING_ROUNDS", "20"))
 RECORDING_SECONDS = int(os.environ.get("BENCH_RECORDING_SECONDS", "3"))
 CONNECTIONS = [1, 8]
 GATEWAY = os.environ.get("BENCH_GATEWAY_BIN", os.path.join(ROOT, "target/release/activity-gateway"))
@@ -480,6 +481,21 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def median_interval(values, confidence=0.95):
+    """A distribution-free interval for the median of what `values` sample:
+    their k-th smallest and k-th largest, with k the largest whose two tails
+    of Binomial(n, 1/2) stay within 1 - confidence together (for 20 values,
+    the 6th and the 15th, 95.9%). None when there are too few values."""
+    xs, n = sorted(values), len(values)
+    k, tails = 0, 0.0
+    while k < n // 2:
+        tails += 2 * math.comb(n, k) / 2 ** n
+        if tails > 1 - confidence:
+            break
+        k += 1
+    return (xs[k - 1], xs[n - k]) if k > 0 else None
+
+
 def recording_pairs(results, connections):
     """Recording on / off req/s of each round's pair."""
     on = results[("r", "gateway+recording", connections)]
@@ -553,8 +569,15 @@ def report(results, counts):
     print(f"recording on / off, the ratio of each round's pair ({RECORDING_ROUNDS} rounds of {RECORDING_SECONDS} s):")
     for c in CONNECTIONS:
         q1, q2, q3 = statistics.quantiles(paired[c], n=4) if len(paired[c]) > 1 else [paired[c][0]] * 3
-        print(f"  {c} conn: median {q2:.3f}x, quartiles {q1:.3f}x to {q3:.3f}x, "
+        interval = median_interval(paired[c])
+        stable = "" if interval is None else f", 95% interval of the median {interval[0]:.3f}x to {interval[1]:.3f}x"
+        print(f"  {c} conn: median {q2:.3f}x, quartiles {q1:.3f}x to {q3:.3f}x{stable}, "
               f"rounds {', '.join(f'{r:.2f}' for r in paired[c])}")
+        on, off = summary[("r", "gateway+recording", c)], summary[("r", "gateway", c)]
+        print(f"    recording's cost per page request at {c} conn: "
+              f"{(on['cpu_server'] - off['cpu_server']) * 1000:.1f} us of the gateway's CPU and "
+              f"{(on['cpu_db'] - off['cpu_db']) * 1000:.1f} us of the database's, beside the page's "
+              f"{off['cpu_server'] * 1000:.0f} us and {off['cpu_db'] * 1000:.0f} us")
     on, off = summary[("t", "gateway+recording", 8)], summary[("t", "gateway", 8)]
     print(f"  a recorded call by itself ({BARE_CALL}, 8 conns): "
           f"{(on['cpu_server'] - off['cpu_server']) * 1000:.1f} us of the gateway's CPU and "
