@@ -501,6 +501,13 @@ def median_interval(values, confidence=0.95):
     return (xs[k - 1], xs[n - k]) if k > 0 else None
 
 
+def recording_cost(summary, scenario, connections):
+    """What recording added to a request of `scenario`: CPU of the gateway and of the database."""
+    on, off = summary[(scenario, "gateway+recording", connections)], summary[(scenario, "gateway", connections)]
+    return (f"{(on['cpu_server'] - off['cpu_server']) * 1000:.1f} us of the gateway's CPU and "
+            f"{(on['cpu_db'] - off['cpu_db']) * 1000:.1f} us of the database's")
+
+
 def recording_pairs(results, connections):
     """Recording on / off req/s of each round's pair."""
     on = results[("r", "gateway+recording", connections)]
@@ -578,15 +585,10 @@ def report(results, counts):
         stable = "" if interval is None else f", 95% interval of the median {interval[0]:.3f}x to {interval[1]:.3f}x"
         print(f"  {c} conn: median {q2:.3f}x, quartiles {q1:.3f}x to {q3:.3f}x{stable}, "
               f"rounds {', '.join(f'{r:.2f}' for r in paired[c])}")
-        on, off = summary[("r", "gateway+recording", c)], summary[("r", "gateway", c)]
-        print(f"    recording's cost per page request at {c} conn: "
-              f"{(on['cpu_server'] - off['cpu_server']) * 1000:.1f} us of the gateway's CPU and "
-              f"{(on['cpu_db'] - off['cpu_db']) * 1000:.1f} us of the database's, beside the page's "
-              f"{off['cpu_server'] * 1000:.0f} us and {off['cpu_db'] * 1000:.0f} us")
-    on, off = summary[("t", "gateway+recording", 8)], summary[("t", "gateway", 8)]
-    print(f"  a recorded call by itself ({BARE_CALL}, 8 conns): "
-          f"{(on['cpu_server'] - off['cpu_server']) * 1000:.1f} us of the gateway's CPU and "
-          f"{(on['cpu_db'] - off['cpu_db']) * 1000:.1f} us of the database's "
+        page = summary[("r", "gateway", c)]
+        print(f"    recording's cost per page request at {c} conn: {recording_cost(summary, 'r', c)}, "
+              f"beside the page's {page['cpu_server'] * 1000:.0f} us and {page['cpu_db'] * 1000:.0f} us")
+    print(f"  a recorded call by itself ({BARE_CALL}, 8 conns): {recording_cost(summary, 't', 8)} "
           f"(page (a) on org_globex, recording off: {summary[('r', 'gateway', 8)]['cpu_server'] * 1000:.0f} us "
           f"and {summary[('r', 'gateway', 8)]['cpu_db'] * 1000:.0f} us)")
     recording = min(statistics.median(paired[c]) for c in CONNECTIONS)
